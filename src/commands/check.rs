@@ -1,0 +1,72 @@
+//! `optml check`: source -> layout -> rules -> findings -> report.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use miette::Report as MietteReport;
+
+use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
+use crate::engine::builtin::DEFAULT_PACK;
+use crate::engine::Phase;
+use crate::exit::ExitStatus;
+use crate::finding::{Finding, Summary};
+use crate::pipeline::{check_input, CheckOptions};
+use crate::report::Report;
+use crate::source::Role;
+
+impl RoleArg {
+    pub fn role(self) -> Role {
+        match self {
+            RoleArg::Model => Role::Model,
+            RoleArg::Output => Role::Output,
+            RoleArg::OptMl => Role::OptMl,
+        }
+    }
+}
+
+impl PhaseArg {
+    pub fn phase(self) -> Phase {
+        match self {
+            PhaseArg::Finished => Phase::Finished,
+            PhaseArg::Running => Phase::Running,
+        }
+    }
+}
+
+impl ColorArg {
+    /// Whether to color output written to stdout (NO_COLOR wins over auto).
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
+    let ruleset = args.selection.load(&[DEFAULT_PACK])?;
+    for code in &args.ignore {
+        if ruleset.find(code).is_none() {
+            return Err(miette::miette!(help = "`optml rule --all` lists the codes", "--ignore {code}: no loaded rule has this code"));
+        }
+    }
+    let inputs: Vec<PathBuf> = if args.inputs.is_empty() { vec![PathBuf::from("/opt/ml")] } else { args.inputs.clone() };
+    let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest: false };
+    let mut checked = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for input in &inputs {
+        let (one, found) = check_input(&ruleset, input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))?;
+        checked.push(one);
+        findings.extend(found);
+    }
+    findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let summary = Summary::of(&findings);
+    let report = Report { ruleset: &ruleset, checked: &checked, findings: &findings, summary };
+    let text = report.render(args.format, args.color.enabled());
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`optml check | head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    Ok(ExitStatus::from_errors(summary.errors))
+}

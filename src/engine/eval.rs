@@ -1,0 +1,391 @@
+//! Evaluates compiled rules over a placed subject. Pure: entries in, findings out.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::rule::{Check, Filter, Phase, Rule};
+use super::Ruleset;
+use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
+use crate::finding::Finding;
+use crate::layout::{single_folder, Placed};
+use crate::source::Subject;
+
+/// Values a message, help or fix template can use.
+#[derive(Default)]
+struct Vars {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Vars {
+    fn set(&mut self, key: &'static str, value: impl Into<String>) -> &mut Vars {
+        self.values.insert(key, value.into());
+        self
+    }
+
+    fn render(&self, template: &str) -> String {
+        let mut out = template.to_string();
+        for (key, value) in &self.values {
+            out = out.replace(&format!("{{{key}}}"), value);
+        }
+        out
+    }
+}
+
+/// Human-readable byte count (`1.2 MiB`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+struct Evaluator<'a> {
+    ruleset: &'a Ruleset,
+    subject: &'a Subject,
+    placed: &'a Placed,
+    phase: Phase,
+    findings: Vec<Finding>,
+}
+
+/// Run every rule of `ruleset` over `subject`.
+pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase) -> Vec<Finding> {
+    let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
+    for (index, rule) in ruleset.rules.iter().enumerate() {
+        evaluator.run(index, rule);
+    }
+    evaluator.findings
+}
+
+impl<'a> Evaluator<'a> {
+    fn applies(&self, rule: &Rule) -> bool {
+        let when = &rule.when;
+        if when.inputs.as_ref().is_some_and(|inputs| !inputs.contains(&self.subject.kind)) {
+            return false;
+        }
+        if when.phases.as_ref().is_some_and(|phases| !phases.contains(&self.phase)) {
+            return false;
+        }
+        if let Some(flavours) = &when.flavours {
+            if !self.placed.origins.iter().any(|o| flavours.contains(&o.flavour)) {
+                return false;
+            }
+        }
+        let paths = || self.subject.entries.iter().map(|e| as_path(&e.path));
+        if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
+            return false;
+        }
+        if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
+            return false;
+        }
+        // A rule about zones applies only where the input holds one of them.
+        rule.zones.is_empty() || rule.zones.iter().any(|&z| self.placed.covers(z))
+    }
+
+    /// Zones the rule looks in on this subject; `None` for a zone-less (root-relative) rule.
+    fn zones(&self, rule: &Rule) -> Option<Vec<usize>> {
+        (!rule.zones.is_empty()).then(|| rule.zones.iter().copied().filter(|&z| self.placed.covers(z)).collect())
+    }
+
+    /// An entry's path relative to the rule's frame: its zone root, or the /opt/ml root.
+    fn relative<'e>(&self, rule: &Rule, entry: &'e Entry) -> Option<&'e [u8]> {
+        match self.zones(rule) {
+            None => Some(&entry.path),
+            // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
+            Some(zones) => zones
+                .contains(&entry.zone)
+                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
+                .flatten()
+                .filter(|rel| !rel.is_empty()),
+        }
+    }
+
+    /// Entries in the rule's frame that pass `except` and `where`, with their relative paths.
+    fn candidates(&self, rule: &'a Rule) -> Vec<(&'a Entry, &'a [u8])> {
+        self.subject
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                let rel = self.relative(rule, entry)?;
+                if rule.except.as_ref().is_some_and(|except| except.is_match(as_path(rel))) {
+                    return None;
+                }
+                passes(&rule.filter, entry).then_some((entry, rel))
+            })
+            .collect()
+    }
+
+    fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
+        self.candidates(rule)
+            .into_iter()
+            .filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel))))
+            .map(|(entry, _)| entry)
+            .collect()
+    }
+
+    fn run(&mut self, index: usize, rule: &'a Rule) {
+        if !self.applies(rule) {
+            return;
+        }
+        match &rule.check {
+            Check::Forbid => {
+                let matched = self.matching(rule);
+                self.per_entry(index, rule, matched);
+            }
+            Check::AllowOnly => {
+                let paths = rule.paths.as_ref().expect("validated: allow-only has paths");
+                let outside: Vec<&Entry> = self
+                    .candidates(rule)
+                    .into_iter()
+                    .filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel)))
+                    .map(|(entry, _)| entry)
+                    .collect();
+                self.per_entry(index, rule, outside);
+            }
+            Check::Require => {
+                let paths = rule.paths.as_ref().expect("validated: require has paths");
+                let candidates = self.candidates(rule);
+                for (i, pattern) in paths.patterns.iter().enumerate() {
+                    let found = candidates.iter().any(|(_, rel)| paths.set.matches(as_path(rel)).contains(&i));
+                    if !found {
+                        let mut vars = Vars::default();
+                        vars.set("pattern", pattern.clone());
+                        let at = self.frame_path(rule, pattern.as_bytes());
+                        self.emit_at(index, rule, &at, vars);
+                    }
+                }
+            }
+            Check::RequireAny => {
+                let paths = rule.paths.as_ref().expect("validated: require-any has paths");
+                if !self.candidates(rule).iter().any(|(_, rel)| paths.set.is_match(as_path(rel))) {
+                    let mut vars = Vars::default();
+                    vars.set("pattern", paths.patterns.join(" or "));
+                    let at = self.frame_path(rule, b"");
+                    self.emit_at(index, rule, &at, vars);
+                }
+            }
+            Check::Count { min, max } => {
+                let matched = self.matching(rule);
+                let count = matched.len() as u64;
+                if min.is_some_and(|min| count < min) || max.is_some_and(|max| count > max) {
+                    let mut vars = Vars::default();
+                    let names: Vec<String> = matched.iter().take(5).map(|e| lossy(&e.member)).collect();
+                    vars.set("count", count.to_string()).set("pattern", names.join(", "));
+                    let at = self.frame_path(rule, b"");
+                    self.emit_at(index, rule, &at, vars);
+                }
+            }
+            Check::NonEmpty => {
+                if !self.matching(rule).iter().any(|e| e.kind != crate::entry::EntryKind::Dir) {
+                    let at = self.frame_path(rule, b"");
+                    self.emit_at(index, rule, &at, Vars::default());
+                }
+            }
+            Check::SingleFolder => {
+                for zone in self.zones(rule).unwrap_or_default() {
+                    let candidates = self.candidates(rule);
+                    let members = candidates.iter().filter(|(e, _)| e.zone == zone).map(|(_, rel)| *rel);
+                    if let Some(wrapper) = single_folder(members) {
+                        let at = join(&self.ruleset.layout.zones[zone].root, &wrapper);
+                        let mut vars = Vars::default();
+                        vars.set("wrapper", lossy(&wrapper));
+                        self.emit_at(index, rule, &at, vars);
+                    }
+                }
+            }
+            Check::Problem(kind) => {
+                for (origin_index, origin) in self.subject.origins.iter().enumerate() {
+                    for problem in origin.problems.iter().filter(|p| p.kind == *kind) {
+                        let mut vars = Vars::default();
+                        vars.set("detail", problem.detail.clone());
+                        self.emit(index, rule, origin_index, &problem.path, vars);
+                    }
+                }
+            }
+            Check::JsonKeys { file, key_path } => self.json_keys(index, rule, file, key_path),
+        }
+    }
+
+    /// The /opt/ml path of `rel` in the rule's first covered zone (or the root).
+    fn frame_path(&self, rule: &Rule, rel: &[u8]) -> Vec<u8> {
+        match self.zones(rule).and_then(|zones| zones.first().copied()) {
+            Some(zone) => join(&self.ruleset.layout.zones[zone].root, rel),
+            None => rel.to_vec(),
+        }
+    }
+
+    /// One finding per entry, but not for entries below one already reported (a 500-file
+    /// `checkpoint-500/` folder is one finding).
+    fn per_entry(&mut self, index: usize, rule: &Rule, mut entries: Vec<&Entry>) {
+        entries.sort_by(|a, b| (a.origin, &a.path).cmp(&(b.origin, &b.path)));
+        let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
+        for entry in entries {
+            let path = entry.path.as_slice();
+            let below_reported = path
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b == b'/')
+                .any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            if below_reported {
+                continue;
+            }
+            reported.insert((entry.origin, path));
+            let vars = self.entry_vars(rule, entry);
+            self.emit(index, rule, entry.origin, &entry.member, vars);
+        }
+    }
+
+    fn entry_vars(&self, rule: &Rule, entry: &Entry) -> Vars {
+        let mut vars = Vars::default();
+        vars.set("size", human_size(entry.size));
+        if let Some(target) = &entry.link_target {
+            vars.set("target", lossy(target));
+        }
+        if let Some(content) = &entry.content {
+            let text = content.text();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            let line: String = line.chars().take(200).collect();
+            vars.set("first_line", line);
+        }
+        let name = file_name(&entry.member);
+        let hint = rule.hints.iter().find(|h| h.names.is_match(as_path(name))).map(|h| h.text.clone());
+        vars.set("hint", hint.unwrap_or_default());
+        vars
+    }
+
+    /// Emit a finding about a /opt/ml path that may have no entry (a missing file).
+    fn emit_at(&mut self, index: usize, rule: &Rule, path: &[u8], vars: Vars) {
+        // Report it in the origin whose mapping holds the path (the longest prefix wins).
+        let mut best: Option<(usize, usize)> = None;
+        for (i, placement) in self.placed.origins.iter().enumerate() {
+            if strip_prefix(path, &placement.prefix).is_some() && best.is_none_or(|(_, len)| placement.prefix.len() > len) {
+                best = Some((i, placement.prefix.len()));
+            }
+        }
+        match best {
+            Some((origin, _)) => {
+                let member = strip_prefix(path, &self.placed.origins[origin].prefix).unwrap_or(path).to_vec();
+                self.emit(index, rule, origin, &member, vars);
+            }
+            None => self.emit(index, rule, 0, path, vars),
+        }
+    }
+
+    fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
+        let subject = self.subject;
+        let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
+        let member = lossy(member);
+        let path = match (origin.path_prefix.is_empty(), member.is_empty()) {
+            (true, _) => member.clone(),
+            (false, true) => origin.path_prefix.clone(),
+            (false, false) => format!("{}/{}", origin.path_prefix, member),
+        };
+        let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
+        let name = member.rsplit('/').next().unwrap_or("").to_string();
+        vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
+        vars.set("name", name);
+        vars.set("archive", archive);
+        vars.set("input", subject.input.clone());
+        let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
+        vars.set("zone", zone_name);
+        let location = origin.label(&subject.input);
+        self.findings.push(Finding {
+            rule: index,
+            code: rule.code.clone(),
+            severity: rule.severity,
+            input: subject.input.clone(),
+            location: if member.is_empty() { location } else { format!("{location}: {member}") },
+            path,
+            message: vars.render(&rule.message),
+            help: vars.render(&rule.help),
+            fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
+        });
+    }
+
+    fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str) {
+        let Some(entry) = self.subject.entries.iter().find(|e| e.path == file) else { return };
+        let Some(content) = &entry.content else { return };
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(&content.bytes) else { return };
+        for key in object.keys() {
+            let expected = key_path.replace("{key}", key).into_bytes();
+            // Pipe mode: a channel is a series of FIFOs `<channel>_<epoch>`.
+            let pipe_prefix = [expected.as_slice(), b"_"].concat();
+            let present = self.subject.entries.iter().any(|e| {
+                e.path == expected || e.path.strip_prefix(pipe_prefix.as_slice()).is_some_and(|epoch| !epoch.is_empty() && epoch.iter().all(u8::is_ascii_digit))
+            });
+            if !present {
+                let mut vars = Vars::default();
+                vars.set("key", key.clone());
+                self.emit_at(index, rule, &expected, vars);
+            }
+        }
+        // The other direction: entries that should be keys (channel folders nobody declared).
+        for entry in self.matching(rule) {
+            let name = lossy(file_name(&entry.member));
+            let bare = name.rsplit_once('_').filter(|(_, epoch)| epoch.chars().all(|c| c.is_ascii_digit())).map(|(b, _)| b);
+            if !object.contains_key(&name) && !bare.is_some_and(|b| object.contains_key(b)) {
+                let mut vars = self.entry_vars(rule, entry);
+                vars.set("key", name);
+                self.emit(index, rule, entry.origin, &entry.member, vars);
+            }
+        }
+    }
+}
+
+/// Whether an entry passes a rule's `where` filters.
+pub fn passes(filter: &Filter, entry: &Entry) -> bool {
+    if filter.kinds.as_ref().is_some_and(|kinds| !kinds.contains(&entry.kind)) {
+        return false;
+    }
+    if filter.size_min.is_some_and(|min| entry.size < min) || filter.size_max.is_some_and(|max| entry.size > max) {
+        return false;
+    }
+    if filter.mode_any.is_some_and(|bits| entry.mode & bits == 0) {
+        return false;
+    }
+    let flags = [
+        (filter.link_escapes, entry.link_escapes),
+        (filter.absolute, entry.absolute),
+        (filter.parent_dir, entry.parent_dir),
+        (filter.invalid_name, entry.invalid_name),
+        (filter.duplicate, entry.duplicate),
+        (filter.name_clash, entry.name_clash),
+    ];
+    if flags.iter().any(|(wanted, actual)| wanted.is_some_and(|w| w != *actual)) {
+        return false;
+    }
+    let content = &filter.content;
+    if !content.is_active() {
+        return true;
+    }
+    // Content filters need captured content; entries without it (too big, not a file) never match.
+    let Some(captured) = &entry.content else { return false };
+    let text = captured.text();
+    if content.empty.is_some_and(|empty| text.trim().is_empty() != empty) {
+        return false;
+    }
+    if let Some(limit) = content.longer_than {
+        // A capture cut at the limit means the file is longer than anything we could count.
+        if !captured.truncated && text.chars().count() <= limit {
+            return false;
+        }
+    }
+    if let Some(valid) = content.json {
+        if captured.truncated || serde_json::from_slice::<serde_json::Value>(&captured.bytes).is_ok() != valid {
+            return false;
+        }
+    }
+    if content.matches.as_ref().is_some_and(|re| !re.is_match(&text)) {
+        return false;
+    }
+    if content.not_matches.as_ref().is_some_and(|re| re.is_match(&text)) {
+        return false;
+    }
+    true
+}

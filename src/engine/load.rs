@@ -1,0 +1,503 @@
+//! Loading rule files: parse with spans, validate everything, and report every problem at
+//! once as a miette diagnostic pointing into the file (exit 2).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use globset::GlobSet;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use regex::Regex;
+use thiserror::Error;
+use toml::Spanned;
+
+use super::builtin;
+use super::pack::{FilterDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
+use super::rule::{Check, ContentFilter, Filter, Hint, Patterns, Phase, Rule, When};
+use super::Ruleset;
+use crate::entry::EntryKind;
+use crate::finding::Severity;
+use crate::glob::compile_set;
+use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
+use crate::source::{InputKind, ProblemKind, Role};
+
+/// A rule file's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct PackText {
+    /// As shown in diagnostics: `rules/sagemaker-training.toml` or the user's path.
+    pub file: String,
+    pub text: String,
+    pub builtin: bool,
+}
+
+/// A loaded rule file.
+#[derive(Debug)]
+pub struct Pack {
+    pub name: String,
+    pub description: String,
+    pub file: String,
+    pub text: String,
+    pub builtin: bool,
+    pub docs: String,
+}
+
+/// One thing wrong in a rule file.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(optml::rule_file))]
+pub struct RuleFileProblem {
+    message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("{label}")]
+    span: SourceSpan,
+    label: String,
+    #[help]
+    help: Option<String>,
+}
+
+/// Why the rules could not be loaded.
+#[derive(Debug, Error, Diagnostic)]
+pub enum LoadError {
+    #[error("unknown rule pack `{name}`")]
+    #[diagnostic(code(optml::unknown_pack), help("built-in packs: {available}"))]
+    UnknownPack { name: String, available: String },
+    #[error("cannot read rule file {file}: {cause}")]
+    #[diagnostic(code(optml::rule_file))]
+    Unreadable { file: String, cause: String },
+    #[error("{count} problem(s) in rule files")]
+    #[diagnostic(code(optml::rule_file), help("see docs/rule-language.md for the rule file format"))]
+    Invalid {
+        count: usize,
+        #[related]
+        problems: Vec<RuleFileProblem>,
+    },
+}
+
+/// Read a user rule file from disk.
+pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
+    let file = path.to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
+    Ok(PackText { file, text, builtin: false })
+}
+
+/// The texts for the named built-in packs (the layout always comes first).
+pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
+    let mut texts = vec![builtin::LAYOUT.text()];
+    for name in names {
+        let pack = builtin::find(name).ok_or_else(|| LoadError::UnknownPack {
+            name: name.clone(),
+            available: builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+        })?;
+        if !texts.iter().any(|t| t.file == pack.file) {
+            texts.push(pack.text());
+        }
+    }
+    Ok(texts)
+}
+
+const PLACEHOLDERS: [&str; 14] = [
+    "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "detail", "hint",
+    "key", "input",
+];
+
+struct Loader {
+    problems: Vec<RuleFileProblem>,
+}
+
+impl Loader {
+    fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
+        self.problems.push(RuleFileProblem {
+            message: format!("{}: {}", text.file, message.into()),
+            src: NamedSource::new(&text.file, text.text.clone()),
+            span: span.into(),
+            label: label.to_string(),
+            help,
+        });
+    }
+
+    fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
+        for pattern in patterns {
+            if let Err(err) = compile_set(&[pattern.get_ref()]) {
+                self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
+                return None;
+            }
+        }
+        let plain: Vec<&String> = patterns.iter().map(|p| p.get_ref()).collect();
+        compile_set(&plain).ok()
+    }
+
+    fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
+        let set = self.globs(text, patterns)?;
+        Some(Patterns { set, patterns: patterns.iter().map(|p| p.get_ref().clone()).collect() })
+    }
+
+    fn names<T>(&mut self, text: &PackText, value: &Names, what: &str, choices: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        for item in value.get_ref().items() {
+            match parse(item) {
+                Some(parsed) => out.push(parsed),
+                None => {
+                    self.problem(text, value.span(), format!("unknown {what} `{item}`"), "not recognised", Some(format!("expected one of: {}", choices.join(", "))));
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn size(&mut self, text: &PackText, size: &Spanned<SizeDef>) -> Option<u64> {
+        match size.get_ref() {
+            SizeDef::Bytes(bytes) => Some(*bytes),
+            SizeDef::Text(value) => match parse_size(value) {
+                Some(bytes) => Some(bytes),
+                None => {
+                    self.problem(text, size.span(), format!("invalid size `{value}`"), "not a size", Some("use bytes (1048576) or a unit: \"10 MiB\", \"2GB\"".into()));
+                    None
+                }
+            },
+        }
+    }
+
+    fn regex(&mut self, text: &PackText, value: &Option<Spanned<String>>) -> Option<Regex> {
+        let value = value.as_ref()?;
+        match Regex::new(value.get_ref()) {
+            Ok(regex) => Some(regex),
+            Err(err) => {
+                self.problem(text, value.span(), "invalid regular expression", "this pattern", Some(err.to_string()));
+                None
+            }
+        }
+    }
+
+    fn filter(&mut self, text: &PackText, def: &FilterDef) -> Filter {
+        let kinds = def.kind.as_ref().and_then(|kinds| {
+            let mut choices: Vec<&str> = KINDS.to_vec();
+            choices.push("special");
+            self.names(text, kinds, "entry type", &choices, |name| match name {
+                "special" => Some(vec![EntryKind::CharDevice, EntryKind::BlockDevice, EntryKind::Fifo, EntryKind::Socket]),
+                other => EntryKind::parse(other).map(|kind| vec![kind]),
+            })
+            .map(|nested| nested.into_iter().flatten().collect())
+        });
+        let mode_any = def.mode_any.as_ref().and_then(|mode| match u32::from_str_radix(mode.get_ref(), 8) {
+            Ok(bits) if bits <= 0o7777 => Some(bits),
+            _ => {
+                self.problem(text, mode.span(), format!("invalid mode `{}`", mode.get_ref()), "not octal permission bits", Some("write octal bits as a string, e.g. \"6000\" for setuid/setgid or \"0002\" for world-writable".into()));
+                None
+            }
+        });
+        Filter {
+            kinds,
+            size_min: def.size_min.as_ref().and_then(|s| self.size(text, s)),
+            size_max: def.size_max.as_ref().and_then(|s| self.size(text, s)),
+            mode_any,
+            link_escapes: def.link_escapes,
+            absolute: def.absolute,
+            parent_dir: def.parent_dir,
+            invalid_name: def.invalid_name,
+            duplicate: def.duplicate,
+            name_clash: def.name_clash,
+            content: ContentFilter {
+                empty: def.content_empty,
+                longer_than: def.content_longer_than,
+                json: def.content_json,
+                matches: self.regex(text, &def.content_matches),
+                not_matches: self.regex(text, &def.content_not_matches),
+            },
+        }
+    }
+
+    fn when(&mut self, text: &PackText, def: &WhenDef) -> When {
+        When {
+            inputs: def.input.as_ref().and_then(|v| {
+                self.names(text, v, "input kind", &["tree", "archive", "job"], |n| match n {
+                    "tree" => Some(InputKind::Tree),
+                    "archive" => Some(InputKind::Archive),
+                    "job" => Some(InputKind::Job),
+                    _ => None,
+                })
+            }),
+            phases: def.phase.as_ref().and_then(|v| self.names(text, v, "phase", &["running", "finished"], Phase::parse)),
+            flavours: def.flavour.as_ref().map(|v| v.get_ref().items().into_iter().cloned().collect()),
+            exists: def.exists.iter().flatten().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect(),
+            missing: def.missing.as_ref().and_then(|globs| self.globs(text, globs)),
+        }
+    }
+
+    fn rule(&mut self, text: &PackText, pack: usize, def: &Spanned<RuleDef>, layout: &LayoutBuilder) -> Option<Rule> {
+        let def = def.get_ref();
+        let before = self.problems.len();
+        let code = def.code.get_ref();
+        if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) || !code.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+            self.problem(text, def.code.span(), format!("invalid rule code `{code}`"), "codes are upper-case letters then digits", Some("e.g. \"SM101\"".into()));
+        }
+        let severity = Severity::parse(def.severity.get_ref());
+        if severity.is_none() {
+            self.problem(text, def.severity.span(), format!("unknown severity `{}`", def.severity.get_ref()), "not a severity", Some("expected one of: error, warning, info".into()));
+        }
+        let zones: Vec<usize> = def
+            .zone
+            .as_ref()
+            .map(|zones| {
+                zones
+                    .get_ref()
+                    .items()
+                    .into_iter()
+                    .filter_map(|zone| {
+                        let index = layout.zone_index(zone);
+                        if index.is_none() {
+                            self.problem(text, zones.span(), format!("unknown zone `{zone}`"), "no zone has this name", Some("zones are defined by [[zone]] tables in rules/layout.toml".into()));
+                        }
+                        index
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
+        let except = def.except.as_ref().and_then(|p| self.globs(text, p));
+        let check_name = def.check.get_ref().as_str();
+        let check = match check_name {
+            "forbid" => Some(Check::Forbid),
+            "require" | "require-any" | "allow-only" if def.paths.is_none() => {
+                self.problem(text, def.check.span(), format!("check `{check_name}` needs `paths`"), "this check", None);
+                None
+            }
+            "require" => Some(Check::Require),
+            "require-any" => Some(Check::RequireAny),
+            "allow-only" => Some(Check::AllowOnly),
+            "count" if def.min.is_none() && def.max.is_none() => {
+                self.problem(text, def.check.span(), "check `count` needs `min` or `max`", "this check", None);
+                None
+            }
+            "count" => Some(Check::Count { min: def.min, max: def.max }),
+            "non-empty" => Some(Check::NonEmpty),
+            "single-folder" => Some(Check::SingleFolder),
+            "problem" => match &def.problem {
+                Some(name) => match ProblemKind::parse(name.get_ref()) {
+                    Some(kind) => Some(Check::Problem(kind)),
+                    None => {
+                        let choices: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
+                        self.problem(text, name.span(), format!("unknown problem `{}`", name.get_ref()), "not a problem sources report", Some(format!("expected one of: {}", choices.join(", "))));
+                        None
+                    }
+                },
+                None => {
+                    self.problem(text, def.check.span(), "check `problem` needs `problem = \"...\"`", "this check", None);
+                    None
+                }
+            },
+            "json-keys" => match (&def.file, &def.key_path) {
+                (Some(file), Some(key_path)) => Some(Check::JsonKeys { file: file.get_ref().as_bytes().to_vec(), key_path: key_path.get_ref().clone() }),
+                _ => {
+                    self.problem(text, def.check.span(), "check `json-keys` needs `file` and `key-path`", "this check", None);
+                    None
+                }
+            },
+            other => {
+                self.problem(text, def.check.span(), format!("unknown check `{other}`"), "not a check", Some(format!("expected one of: {}", Check::NAMES.join(", "))));
+                None
+            }
+        };
+        for (field, value) in [("message", &def.message)] {
+            for placeholder in placeholders(value.get_ref()) {
+                if !PLACEHOLDERS.contains(&placeholder) {
+                    self.problem(text, value.span(), format!("unknown placeholder `{{{placeholder}}}` in {field}"), "in this text", Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))));
+                }
+            }
+        }
+        let filter = def.filter.as_ref().map(|f| self.filter(text, f)).unwrap_or_default();
+        let when = def.when.as_ref().map(|w| self.when(text, w)).unwrap_or_default();
+        let hints = def
+            .hint
+            .iter()
+            .filter_map(|hint| {
+                let names = compile_set(&hint.names).ok()?;
+                Some(Hint { names, text: hint.text.clone() })
+            })
+            .collect();
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Rule {
+            code: code.clone(),
+            name: def.name.get_ref().clone(),
+            severity: severity?,
+            check: check?,
+            zones,
+            paths,
+            except,
+            filter,
+            when,
+            message: def.message.get_ref().clone(),
+            help: def.help.clone(),
+            docs: def.docs.clone(),
+            fix: def.fix.clone(),
+            hints,
+            pack,
+            span: def.code.span(),
+        })
+    }
+}
+
+const KINDS: [&str; 9] = ["file", "dir", "symlink", "hardlink", "char-device", "block-device", "fifo", "socket", "other"];
+
+/// `{name}` placeholders in a template.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start + 1..].find('}') else { break };
+        out.push(&rest[start + 1..start + 1 + len]);
+        rest = &rest[start + 1 + len + 1..];
+    }
+    out
+}
+
+/// `"10 MiB"`, `"2GB"`, `"512"` -> bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let number: f64 = text[..split].parse().ok()?;
+    let unit = text[split..].trim().to_ascii_lowercase();
+    let factor: f64 = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    Some((number * factor).round() as u64)
+}
+
+/// Parse, validate and compile the given rule files into a ruleset.
+pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
+    let mut loader = Loader { problems: Vec::new() };
+    let mut files: Vec<(PackText, PackFile)> = Vec::new();
+    for text in texts {
+        match toml::from_str::<PackFile>(&text.text) {
+            Ok(file) => files.push((text, file)),
+            Err(err) => {
+                let span = err.span().unwrap_or(0..0);
+                loader.problem(&text, span, err.message().to_string(), "here", None);
+            }
+        }
+    }
+
+    let mut layout = LayoutBuilder::new();
+    for (text, file) in &files {
+        for zone in &file.zone {
+            let def = zone.get_ref();
+            if layout.zone_index(def.name.get_ref()).is_some() {
+                loader.problem(text, def.name.span(), format!("zone `{}` is defined twice", def.name.get_ref()), "second definition", None);
+                continue;
+            }
+            if loader.globs(text, &def.paths).is_none() {
+                continue;
+            }
+            let globs: Vec<String> = def.paths.iter().map(|p| p.get_ref().clone()).collect();
+            let zone = Zone { name: def.name.get_ref().clone(), root: def.root.as_bytes().to_vec(), description: def.description.clone() };
+            // Each glob already compiled above; adding cannot fail.
+            let _ = layout.add_zone(zone, &globs);
+        }
+    }
+    for (text, file) in &files {
+        for mapping in &file.archive {
+            let def = mapping.get_ref();
+            let Some(role) = Role::parse(def.role.get_ref()).filter(|r| *r != Role::OptMl) else {
+                loader.problem(text, def.role.span(), format!("unknown archive role `{}`", def.role.get_ref()), "not a role", Some("expected `model` or `output`".into()));
+                continue;
+            };
+            let covers: Vec<usize> = def
+                .covers
+                .iter()
+                .filter_map(|zone| {
+                    let index = layout.zone_index(zone.get_ref());
+                    if index.is_none() {
+                        loader.problem(text, zone.span(), format!("unknown zone `{}`", zone.get_ref()), "no zone has this name", None);
+                    }
+                    index
+                })
+                .collect();
+            let detect = if def.detect.is_empty() { None } else { loader.globs(text, &def.detect) };
+            layout.add_mapping(ArchiveMapping {
+                role,
+                flavour: def.flavour.clone(),
+                prefix: def.prefix.as_bytes().to_vec(),
+                detect,
+                covers,
+                description: def.description.clone(),
+            });
+        }
+        for artifact in &file.job_artifact {
+            layout.add_job_artifact(artifact.clone());
+        }
+    }
+
+    let mut packs = Vec::new();
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut seen: HashMap<String, (String, String)> = HashMap::new();
+    let mut pack_names: HashMap<String, String> = HashMap::new();
+    for (text, file) in &files {
+        let pack_index = packs.len();
+        let name = file.pack.name.get_ref().clone();
+        if let Some(other) = pack_names.insert(name.clone(), text.file.clone()) {
+            loader.problem(text, file.pack.name.span(), format!("pack `{name}` is already loaded from {other}"), "duplicate pack name", None);
+        }
+        for def in &file.rule {
+            let code = def.get_ref().code.get_ref().clone();
+            if let Some((other_file, other_name)) = seen.get(&code) {
+                loader.problem(text, def.get_ref().code.span(), format!("rule code `{code}` is already used by `{other_name}` in {other_file}"), "duplicate code", Some("every rule needs its own stable code".into()));
+                continue;
+            }
+            seen.insert(code, (text.file.clone(), def.get_ref().name.get_ref().clone()));
+            if let Some(rule) = loader.rule(text, pack_index, def, &layout) {
+                rules.push(rule);
+            }
+        }
+        packs.push(Pack {
+            name,
+            description: file.pack.description.clone(),
+            file: text.file.clone(),
+            text: text.text.clone(),
+            builtin: text.builtin,
+            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+        });
+    }
+    let layout = match layout.build() {
+        Ok(layout) => layout,
+        Err(err) => {
+            return Err(LoadError::Unreadable { file: "layout".into(), cause: err.to_string() });
+        }
+    };
+    if layout.zones.is_empty() && loader.problems.is_empty() {
+        return Err(LoadError::Unreadable { file: "layout".into(), cause: "no zones defined".into() });
+    }
+    if !loader.problems.is_empty() {
+        return Err(LoadError::Invalid { count: loader.problems.len(), problems: loader.problems });
+    }
+    Ok(Ruleset::new(packs, rules, layout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("10 MiB"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("ten"), None);
+    }
+
+    #[test]
+    fn finds_placeholders() {
+        assert_eq!(placeholders("a {path} b {hint}"), vec!["path", "hint"]);
+    }
+}

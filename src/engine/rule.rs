@@ -1,0 +1,159 @@
+//! Compiled rules: what the evaluator runs. Built from [`super::pack`] definitions by the loader.
+
+use std::ops::Range;
+
+use globset::GlobSet;
+use regex::Regex;
+
+use crate::entry::EntryKind;
+use crate::finding::Severity;
+use crate::source::{InputKind, ProblemKind};
+
+/// What a rule asserts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Every selected entry is a finding.
+    Forbid,
+    /// Each of `paths` matches at least one selected entry.
+    Require,
+    /// At least one of `paths` matches a selected entry.
+    RequireAny,
+    /// The number of selected entries is within bounds.
+    Count { min: Option<u64>, max: Option<u64> },
+    /// The zone holds at least one entry that is not a directory.
+    NonEmpty,
+    /// Closed world: selected entries not matching `paths` are findings.
+    AllowOnly,
+    /// Everything in the zone sits inside one top-level folder.
+    SingleFolder,
+    /// The source reported this problem while streaming.
+    Problem(ProblemKind),
+    /// The JSON object in `file` and the entries at `key_path` agree both ways.
+    JsonKeys { file: Vec<u8>, key_path: String },
+}
+
+impl Check {
+    pub const NAMES: [&'static str; 9] =
+        ["forbid", "require", "require-any", "count", "non-empty", "allow-only", "single-folder", "problem", "json-keys"];
+}
+
+/// Globs with their source text, so `require` can say which one is missing.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    pub set: GlobSet,
+    pub patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    Finished,
+}
+
+impl Phase {
+    pub fn parse(name: &str) -> Option<Phase> {
+        match name {
+            "running" => Some(Phase::Running),
+            "finished" => Some(Phase::Finished),
+            _ => None,
+        }
+    }
+}
+
+/// Filters on entries (`[rule.where]`); `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub kinds: Option<Vec<EntryKind>>,
+    pub size_min: Option<u64>,
+    pub size_max: Option<u64>,
+    pub mode_any: Option<u32>,
+    pub link_escapes: Option<bool>,
+    pub absolute: Option<bool>,
+    pub parent_dir: Option<bool>,
+    pub invalid_name: Option<bool>,
+    pub duplicate: Option<bool>,
+    pub name_clash: Option<bool>,
+    pub content: ContentFilter,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ContentFilter {
+    pub empty: Option<bool>,
+    pub longer_than: Option<usize>,
+    pub json: Option<bool>,
+    pub matches: Option<Regex>,
+    pub not_matches: Option<Regex>,
+}
+
+impl ContentFilter {
+    pub fn is_active(&self) -> bool {
+        self.empty.is_some()
+            || self.longer_than.is_some()
+            || self.json.is_some()
+            || self.matches.is_some()
+            || self.not_matches.is_some()
+    }
+}
+
+/// Conditions for a rule to apply (`[rule.when]`).
+#[derive(Debug, Default, Clone)]
+pub struct When {
+    pub inputs: Option<Vec<InputKind>>,
+    pub phases: Option<Vec<Phase>>,
+    pub flavours: Option<Vec<String>>,
+    pub exists: Vec<GlobSet>,
+    pub missing: Option<GlobSet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hint {
+    pub names: GlobSet,
+    pub text: String,
+}
+
+/// A rule ready to evaluate, with the place in its rule file that defined it.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub code: String,
+    pub name: String,
+    pub severity: Severity,
+    pub check: Check,
+    /// Zones the rule looks in; empty means every entry, paths relative to the /opt/ml root.
+    pub zones: Vec<usize>,
+    pub paths: Option<Patterns>,
+    pub except: Option<GlobSet>,
+    pub filter: Filter,
+    pub when: When,
+    pub message: String,
+    pub help: String,
+    pub docs: String,
+    pub fix: Option<String>,
+    pub hints: Vec<Hint>,
+    /// Index of the pack (rule file) in the ruleset.
+    pub pack: usize,
+    /// Byte range of the rule's `code = "..."` value in its file.
+    pub span: Range<usize>,
+}
+
+impl Rule {
+    pub fn check_name(&self) -> &'static str {
+        match self.check {
+            Check::Forbid => "forbid",
+            Check::Require => "require",
+            Check::RequireAny => "require-any",
+            Check::Count { .. } => "count",
+            Check::NonEmpty => "non-empty",
+            Check::AllowOnly => "allow-only",
+            Check::SingleFolder => "single-folder",
+            Check::Problem(_) => "problem",
+            Check::JsonKeys { .. } => "json-keys",
+        }
+    }
+
+    /// Whether a rule reads file contents (so the source must capture them).
+    pub fn needs_content(&self) -> bool {
+        self.filter.content.is_active()
+            || self.message.contains("{first_line}")
+            || matches!(self.check, Check::JsonKeys { .. })
+    }
+}

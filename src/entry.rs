@@ -1,0 +1,261 @@
+//! The one normalized type every source produces and every later stage reads.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What an entry is, as tar headers and `lstat` both can express it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    Other,
+}
+
+impl EntryKind {
+    /// The name used in rule files, manifests and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Hardlink => "hardlink",
+            EntryKind::CharDevice => "char-device",
+            EntryKind::BlockDevice => "block-device",
+            EntryKind::Fifo => "fifo",
+            EntryKind::Socket => "socket",
+            EntryKind::Other => "other",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EntryKind> {
+        Some(match name {
+            "file" => EntryKind::File,
+            "dir" => EntryKind::Dir,
+            "symlink" => EntryKind::Symlink,
+            "hardlink" => EntryKind::Hardlink,
+            "char-device" => EntryKind::CharDevice,
+            "block-device" => EntryKind::BlockDevice,
+            "fifo" => EntryKind::Fifo,
+            "socket" => EntryKind::Socket,
+            "other" => EntryKind::Other,
+            _ => return None,
+        })
+    }
+
+    /// Devices, FIFOs and sockets: never opened, never packable.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo | EntryKind::Socket
+        )
+    }
+}
+
+/// The first bytes of a small file, captured while streaming when a rule needs them.
+#[derive(Clone, Debug, Default)]
+pub struct Content {
+    pub bytes: Vec<u8>,
+    /// The file was longer than the capture limit.
+    pub truncated: bool,
+}
+
+impl Content {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes)
+    }
+}
+
+/// One member of a tree or archive, normalized.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Normalized name inside its origin (`./a//b/` -> `a/b`); may be non-UTF-8.
+    pub member: Vec<u8>,
+    /// Path relative to the /opt/ml root, set by the layout stage (`model/` + member, ...).
+    pub path: Vec<u8>,
+    /// Index of the origin (tree or archive) this entry came from.
+    pub origin: usize,
+    /// Position in its archive (0-based) or walk order.
+    pub index: usize,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mode: u32,
+    pub link_target: Option<Vec<u8>>,
+    /// The raw name started with `/`.
+    pub absolute: bool,
+    /// The raw name has a `..` component.
+    pub parent_dir: bool,
+    /// A name SageMaker rejects for uncompressed models: empty component, NUL, component > 255 bytes.
+    pub invalid_name: bool,
+    pub content: Option<Content>,
+    pub digest: Option<[u8; 32]>,
+    /// Index into the layout's zones, set by the layout stage.
+    pub zone: usize,
+    /// Set by the analysis pass: another entry of the same origin has the same member name.
+    pub duplicate: bool,
+    /// Set by the analysis pass: this name is both a file and the parent of other entries.
+    pub name_clash: bool,
+    /// Set by the analysis pass: the link target resolves outside the origin's root.
+    pub link_escapes: bool,
+}
+
+impl Entry {
+    pub fn new(member: Vec<u8>, kind: EntryKind) -> Entry {
+        Entry {
+            member,
+            path: Vec::new(),
+            origin: 0,
+            index: 0,
+            kind,
+            size: 0,
+            mode: 0,
+            link_target: None,
+            absolute: false,
+            parent_dir: false,
+            invalid_name: false,
+            content: None,
+            digest: None,
+            zone: 0,
+            duplicate: false,
+            name_clash: false,
+            link_escapes: false,
+        }
+    }
+
+    /// The last path component.
+    pub fn file_name(&self) -> &[u8] {
+        file_name(&self.member)
+    }
+}
+
+pub fn file_name(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// A byte path as a `Path`, for glob matching (Unix keeps bytes as they are).
+pub fn as_path(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+/// Lossy, for messages. Terminal sanitising happens in the report layer.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Join two relative byte paths with `/`, either side may be empty.
+pub fn join(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
+    match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_vec(),
+        (false, true) => prefix.to_vec(),
+        (false, false) => {
+            let mut out = Vec::with_capacity(prefix.len() + 1 + rest.len());
+            out.extend_from_slice(prefix);
+            out.push(b'/');
+            out.extend_from_slice(rest);
+            out
+        }
+    }
+}
+
+/// `rest` if `path` is `prefix` or lies below it.
+pub fn strip_prefix<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    if prefix.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    match rest.first() {
+        None => Some(rest),
+        Some(b'/') => Some(&rest[1..]),
+        Some(_) => None,
+    }
+}
+
+/// The result of normalizing a raw member name.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NormalizedName {
+    pub name: Vec<u8>,
+    pub absolute: bool,
+    pub parent_dir: bool,
+    pub invalid: bool,
+}
+
+/// Normalize a raw archive member name: `./x` -> `x`, `a//b/` -> `a/b`, `.` components dropped.
+/// A leading `/` and `..` components are recorded (and `..` kept) for the safety rules.
+/// Returns an empty name for root entries (`.`, `./`, `/`).
+pub fn normalize_name(raw: &[u8]) -> NormalizedName {
+    let absolute = raw.first() == Some(&b'/');
+    let mut name = Vec::with_capacity(raw.len());
+    let mut parent_dir = false;
+    let mut invalid = raw.contains(&0);
+    for component in raw.split(|&b| b == b'/') {
+        match component {
+            b"" | b"." => continue,
+            b".." => parent_dir = true,
+            _ => {}
+        }
+        if component.len() > 255 {
+            invalid = true;
+        }
+        if !name.is_empty() {
+            name.push(b'/');
+        }
+        name.extend_from_slice(component);
+    }
+    // `a//b` has an empty component: a name S3 (and so uncompressed models) cannot hold.
+    let trimmed = raw.strip_prefix(b"./").unwrap_or(raw);
+    let trimmed = trimmed.strip_prefix(b"/").unwrap_or(trimmed);
+    let trimmed = trimmed.strip_suffix(b"/").unwrap_or(trimmed);
+    if trimmed.windows(2).any(|w| w == b"//") {
+        invalid = true;
+    }
+    NormalizedName { name, absolute, parent_dir, invalid }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_dot_prefixes_and_slashes() {
+        assert_eq!(normalize_name(b"./a/b/").name, b"a/b");
+        assert_eq!(normalize_name(b"a/./b").name, b"a/b");
+        assert!(normalize_name(b"./").name.is_empty());
+        assert!(normalize_name(b".").name.is_empty());
+        assert!(normalize_name(b"/").name.is_empty());
+    }
+
+    #[test]
+    fn keeps_unsafe_markers() {
+        let abs = normalize_name(b"/etc/passwd");
+        assert!(abs.absolute);
+        assert_eq!(abs.name, b"etc/passwd");
+        let up = normalize_name(b"../x");
+        assert!(up.parent_dir);
+        assert_eq!(up.name, b"../x");
+    }
+
+    #[test]
+    fn flags_names_s3_rejects() {
+        assert!(normalize_name(b"a//b").invalid);
+        assert!(normalize_name(&[b'a'; 256]).invalid);
+        assert!(!normalize_name(b"./a/b").invalid);
+    }
+
+    #[test]
+    fn prefix_helpers() {
+        assert_eq!(join(b"model", b"x"), b"model/x");
+        assert_eq!(join(b"", b"x"), b"x");
+        assert_eq!(strip_prefix(b"model/x", b"model"), Some(&b"x"[..]));
+        assert_eq!(strip_prefix(b"model", b"model"), Some(&b""[..]));
+        assert_eq!(strip_prefix(b"models/x", b"model"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! Facts about entries that need the whole listing: duplicates, file/dir clashes, link escapes.
+//! Computed once per subject so rules can filter on them like on any other entry field.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::entry::{Entry, EntryKind};
+use crate::source::{Role, Subject};
+
+pub fn compute(subject: &mut Subject) {
+    let roles: Vec<Role> = subject.origins.iter().map(|o| o.role).collect();
+    let mut seen: HashMap<(usize, &[u8]), EntryKind> = HashMap::new();
+    let mut parents: HashSet<(usize, &[u8])> = HashSet::new();
+    let mut duplicates = Vec::new();
+    for (i, entry) in subject.entries.iter().enumerate() {
+        let key = (entry.origin, entry.member.as_slice());
+        if let Some(&earlier) = seen.get(&key) {
+            if earlier != EntryKind::Dir || entry.kind != EntryKind::Dir {
+                duplicates.push((i, earlier != entry.kind));
+            }
+        } else {
+            seen.insert(key, entry.kind);
+        }
+        let member = entry.member.as_slice();
+        for (pos, &b) in member.iter().enumerate() {
+            if b == b'/' {
+                parents.insert((entry.origin, &member[..pos]));
+            }
+        }
+    }
+    let clashes: Vec<usize> = subject
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind != EntryKind::Dir && parents.contains(&(e.origin, e.member.as_slice())))
+        .map(|(i, _)| i)
+        .collect();
+    drop(seen);
+    drop(parents);
+    for (i, kinds_differ) in duplicates {
+        subject.entries[i].duplicate = true;
+        if kinds_differ {
+            subject.entries[i].name_clash = true;
+        }
+    }
+    for i in clashes {
+        subject.entries[i].name_clash = true;
+    }
+    for entry in &mut subject.entries {
+        entry.link_escapes = link_escapes(entry, roles[entry.origin]);
+    }
+}
+
+/// Whether a symlink or hardlink target leaves the directory that gets packed: the archive
+/// root, or for a live /opt/ml tree the top-level folder (`model/`, `output/`) holding it.
+fn link_escapes(entry: &Entry, role: Role) -> bool {
+    let Some(target) = entry.link_target.as_deref() else { return false };
+    if !matches!(entry.kind, EntryKind::Symlink | EntryKind::Hardlink) {
+        return false;
+    }
+    if target.first() == Some(&b'/') {
+        return true;
+    }
+    let mut depth: Vec<&[u8]> = Vec::new();
+    if entry.kind == EntryKind::Symlink {
+        // A symlink resolves from its own directory; a hardlink target is a member name.
+        let mut components: Vec<&[u8]> = entry.member.split(|&b| b == b'/').collect();
+        components.pop();
+        depth = components;
+    }
+    let floor = if role == Role::OptMl { 1 } else { 0 };
+    if entry.kind == EntryKind::Symlink && depth.len() < floor {
+        return true;
+    }
+    for component in target.split(|&b| b == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => {
+                if depth.len() <= floor {
+                    return true;
+                }
+                depth.pop();
+            }
+            other => depth.push(other),
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(member: &str, target: &str, kind: EntryKind) -> Entry {
+        let mut entry = Entry::new(member.as_bytes().to_vec(), kind);
+        entry.link_target = Some(target.as_bytes().to_vec());
+        entry
+    }
+
+    #[test]
+    fn symlinks_inside_stay() {
+        assert!(!link_escapes(&link("a/b", "../c", EntryKind::Symlink), Role::Model));
+        assert!(!link_escapes(&link("model/a", "b", EntryKind::Symlink), Role::OptMl));
+    }
+
+    #[test]
+    fn symlinks_outside_escape() {
+        assert!(link_escapes(&link("a", "../c", EntryKind::Symlink), Role::Model));
+        assert!(link_escapes(&link("a", "/etc/passwd", EntryKind::Symlink), Role::Model));
+        assert!(link_escapes(&link("model/a", "../input/x", EntryKind::Symlink), Role::OptMl));
+    }
+
+    #[test]
+    fn hardlinks_resolve_from_the_root() {
+        assert!(!link_escapes(&link("a/b", "c/d", EntryKind::Hardlink), Role::Model));
+        assert!(link_escapes(&link("a/b", "../d", EntryKind::Hardlink), Role::Model));
+    }
+}

@@ -1,0 +1,217 @@
+//! Layout: which zone of the /opt/ml contract each entry is in. Zones and archive mappings are
+//! data (`rules/layout.toml`); this module only applies them.
+
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::entry::{as_path, file_name, join, strip_prefix};
+use crate::glob::compile_glob;
+use crate::source::job::JobArtifact;
+use crate::source::{Role, Subject};
+
+#[derive(Debug)]
+pub struct Zone {
+    pub name: String,
+    /// Directory (relative to /opt/ml) that rule paths in this zone are relative to.
+    pub root: Vec<u8>,
+    pub description: String,
+}
+
+/// How members of a model or output archive (or folder) map into /opt/ml.
+#[derive(Debug)]
+pub struct ArchiveMapping {
+    pub role: Role,
+    pub flavour: String,
+    pub prefix: Vec<u8>,
+    /// Applies when a top-level member matches; `None` marks the fallback flavour.
+    pub detect: Option<GlobSet>,
+    pub covers: Vec<usize>,
+    pub description: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Layout {
+    pub zones: Vec<Zone>,
+    /// One glob set over every zone's paths; `classifier_zone[i]` is the zone of glob `i`.
+    classifier: GlobSet,
+    classifier_zone: Vec<usize>,
+    pub mappings: Vec<ArchiveMapping>,
+    pub job_artifacts: Vec<JobArtifact>,
+}
+
+/// Where one origin of a subject landed.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub flavour: String,
+    pub prefix: Vec<u8>,
+    pub covers: Vec<usize>,
+}
+
+/// The layout stage's result for one subject.
+#[derive(Debug)]
+pub struct Placed {
+    pub origins: Vec<Placement>,
+    /// Zones some origin of the subject holds (rules about other zones are skipped).
+    pub covered: Vec<bool>,
+}
+
+impl Placed {
+    pub fn covers(&self, zone: usize) -> bool {
+        self.covered.get(zone).copied().unwrap_or(false)
+    }
+}
+
+/// Builds a [`Layout`] from zone and mapping definitions (already validated by the engine).
+pub struct LayoutBuilder {
+    layout: Layout,
+    classifier: GlobSetBuilder,
+}
+
+impl LayoutBuilder {
+    pub fn new() -> LayoutBuilder {
+        LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
+    }
+
+    pub fn zone_index(&self, name: &str) -> Option<usize> {
+        self.layout.zones.iter().position(|zone| zone.name == name)
+    }
+
+    /// Add a zone; its globs are checked after every zone added before it.
+    pub fn add_zone(&mut self, zone: Zone, globs: &[String]) -> Result<(), globset::Error> {
+        let index = self.layout.zones.len();
+        for glob in globs {
+            self.classifier.add(compile_glob(glob)?);
+            self.layout.classifier_zone.push(index);
+        }
+        self.layout.zones.push(zone);
+        Ok(())
+    }
+
+    pub fn add_mapping(&mut self, mapping: ArchiveMapping) {
+        self.layout.mappings.push(mapping);
+    }
+
+    pub fn add_job_artifact(&mut self, artifact: JobArtifact) {
+        self.layout.job_artifacts.push(artifact);
+    }
+
+    pub fn build(mut self) -> Result<Layout, globset::Error> {
+        self.layout.classifier = self.classifier.build()?;
+        Ok(self.layout)
+    }
+}
+
+impl Layout {
+    pub fn zone_index(&self, name: &str) -> Option<usize> {
+        self.zones.iter().position(|zone| zone.name == name)
+    }
+
+    /// The first zone whose globs match `path`; the last zone is the catch-all.
+    pub fn classify(&self, path: &[u8]) -> usize {
+        let matches = self.classifier.matches(as_path(path));
+        matches.first().map(|&glob| self.classifier_zone[glob]).unwrap_or(self.zones.len().saturating_sub(1))
+    }
+
+    /// Every /opt/ml prefix a member of an origin with `role` could land under.
+    pub fn candidate_prefixes(&self, role: Role) -> Vec<&[u8]> {
+        match role {
+            Role::OptMl => vec![&b""[..]],
+            _ => self.mappings.iter().filter(|m| m.role == role).map(|m| m.prefix.as_slice()).collect(),
+        }
+    }
+
+    /// Map every entry of `subject` into /opt/ml (`entry.path`) and its zone (`entry.zone`).
+    pub fn place(&self, subject: &mut Subject) -> Placed {
+        let all_zones: Vec<usize> = (0..self.zones.len()).collect();
+        let origins: Vec<Placement> = subject
+            .origins
+            .iter()
+            .enumerate()
+            .map(|(index, origin)| match origin.role {
+                Role::OptMl => Placement { flavour: "tree".into(), prefix: Vec::new(), covers: all_zones.clone() },
+                role => {
+                    let top_level = subject
+                        .entries
+                        .iter()
+                        .filter(|e| e.origin == index)
+                        .map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
+                    self.pick_mapping(role, top_level)
+                }
+            })
+            .collect();
+        let mut covered = vec![false; self.zones.len()];
+        for placement in &origins {
+            for &zone in &placement.covers {
+                covered[zone] = true;
+            }
+        }
+        for entry in &mut subject.entries {
+            entry.path = join(&origins[entry.origin].prefix, &entry.member);
+            entry.zone = self.classify(&entry.path);
+        }
+        Placed { origins, covered }
+    }
+
+    fn pick_mapping<'a>(&self, role: Role, top_level: impl Iterator<Item = &'a [u8]>) -> Placement {
+        let candidates: Vec<&ArchiveMapping> = self.mappings.iter().filter(|m| m.role == role).collect();
+        let names: Vec<&[u8]> = top_level.collect();
+        let chosen = candidates
+            .iter()
+            .find(|m| m.detect.as_ref().is_some_and(|set| names.iter().any(|n| set.is_match(as_path(n)))))
+            .or_else(|| candidates.iter().find(|m| m.detect.is_none()));
+        match chosen {
+            Some(m) => Placement { flavour: m.flavour.clone(), prefix: m.prefix.clone(), covers: m.covers.clone() },
+            None => Placement { flavour: role.as_str().into(), prefix: Vec::new(), covers: Vec::new() },
+        }
+    }
+
+    /// The path of `path` relative to `zone`'s root, if it lies inside it.
+    pub fn zone_relative<'p>(&self, zone: usize, path: &'p [u8]) -> Option<&'p [u8]> {
+        strip_prefix(path, &self.zones[zone].root)
+    }
+}
+
+/// The top-level folder every entry of `members` sits in, if there is exactly one and it
+/// holds something (AppleDouble and `.DS_Store` litter beside it is ignored).
+pub fn single_folder<'a>(members: impl Iterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    let mut folder: Option<&[u8]> = None;
+    let mut has_child = false;
+    for member in members {
+        let name = file_name(member);
+        let top = member.split(|&b| b == b'/').next().unwrap_or(member);
+        if !member.contains(&b'/') && (name.starts_with(b"._") || name == b".DS_Store") {
+            continue;
+        }
+        match folder {
+            None => folder = Some(top),
+            Some(existing) if existing == top => {}
+            Some(_) => return None,
+        }
+        if member.len() > top.len() {
+            has_child = true;
+        }
+    }
+    folder.filter(|_| has_child).map(<[u8]>::to_vec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_folder_ignores_mac_litter() {
+        let members: Vec<&[u8]> = vec![b"model", b"model/a.pt", b"._model", b".DS_Store"];
+        assert_eq!(single_folder(members.into_iter()), Some(b"model".to_vec()));
+    }
+
+    #[test]
+    fn two_top_levels_are_not_wrapped() {
+        let members: Vec<&[u8]> = vec![b"model/a.pt", b"code/inference.py"];
+        assert_eq!(single_folder(members.into_iter()), None);
+    }
+
+    #[test]
+    fn a_lone_file_is_not_a_folder() {
+        let members: Vec<&[u8]> = vec![b"model.pt"];
+        assert_eq!(single_folder(members.into_iter()), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! optml: a layout conformance linter and test harness for SageMaker /opt/ml trees and archives.
+//!
+//! Data flows one way: `source` (tree, archive, job folder -> entries) -> `layout` (zones)
+//! -> `facts` -> `engine` (declarative rules) -> `finding` -> `report`.
+
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod entry;
+pub mod exit;
+pub mod facts;
+pub mod finding;
+pub mod glob;
+pub mod layout;
+pub mod pipeline;
+pub mod report;
+pub mod source;
+
+use cli::{Cli, Command};
+use exit::ExitStatus;
+
+/// Run a parsed command line; errors are rendered to stderr and become exit status 2.
+pub fn run(cli: Cli) -> ExitStatus {
+    let result = match &cli.command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Rule(args) => commands::rule::run(args),
+        Command::Packs => commands::rule::packs(),
+    };
+    match result {
+        Ok(status) => status,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitStatus::Error
+        }
+    }
+}

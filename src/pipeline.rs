@@ -1,0 +1,31 @@
+//! source -> layout -> facts -> rules: the one path every command takes to check an input.
+
+use std::path::Path;
+
+use crate::engine::eval::evaluate;
+use crate::engine::{Phase, Ruleset};
+use crate::facts;
+use crate::finding::Finding;
+use crate::report::Checked;
+use crate::source::{self, OpenError, Role};
+
+/// Bytes of a file captured for content rules (failure text, config JSON, handler source).
+pub const CONTENT_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Overrides role detection (`--as`).
+    pub role: Option<Role>,
+    pub phase: Phase,
+    /// Hash every regular file while streaming (snapshots).
+    pub digest: bool,
+}
+
+/// Open, scan, place and evaluate one input.
+pub fn check_input(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(Checked, Vec<Finding>), OpenError> {
+    let mut subject = source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)?;
+    let placed = ruleset.layout.place(&mut subject);
+    facts::compute(&mut subject);
+    let findings = evaluate(ruleset, &subject, &placed, options.phase);
+    Ok((Checked { subject, placed }, findings))
+}

@@ -1,0 +1,144 @@
+//! Human output: each finding as a miette diagnostic labelled at the rule that produced it,
+//! then one summary line.
+
+use std::fmt;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+
+use super::sanitize::sanitize;
+use super::Report;
+use crate::engine::eval::human_size;
+use crate::engine::{Rule, Ruleset};
+use crate::finding::{Finding, Severity, Summary};
+
+struct FindingDiagnostic<'a> {
+    finding: &'a Finding,
+    rule: &'a Rule,
+    source: &'a NamedSource<String>,
+    url: String,
+}
+
+impl fmt::Debug for FindingDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FindingDiagnostic").field("code", &self.finding.code).finish()
+    }
+}
+
+impl fmt::Display for FindingDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n{}", sanitize(&self.finding.location), sanitize(&self.finding.message))
+    }
+}
+
+impl std::error::Error for FindingDiagnostic<'_> {}
+
+impl Diagnostic for FindingDiagnostic<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(format!("{} {}", self.finding.code, self.rule.name)))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.finding.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+            Severity::Info => miette::Severity::Advice,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        let mut help = sanitize(&self.finding.help).into_owned();
+        if let Some(fix) = &self.finding.fix {
+            help.push_str(&format!("\nfix: {}", sanitize(fix)));
+        }
+        Some(Box::new(help))
+    }
+
+    fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(&self.url))
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.rule.span.clone();
+        let label = LabeledSpan::new_with_span(Some(format!("{} is defined here", self.finding.code)), span);
+        Some(Box::new(std::iter::once(label)))
+    }
+}
+
+/// The graphical handler every human rendering uses: fixed width, no links, color optional.
+pub fn handler(color: bool) -> GraphicalReportHandler {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false).with_context_lines(1)
+}
+
+pub fn render(report: &Report<'_>, color: bool) -> String {
+    let ruleset: &Ruleset = report.ruleset;
+    let sources: Vec<NamedSource<String>> = ruleset
+        .packs
+        .iter()
+        .map(|pack| {
+            let name = if pack.builtin { format!("{} (built-in)", pack.file) } else { pack.file.clone() };
+            NamedSource::new(name, pack.text.clone()).with_language("toml")
+        })
+        .collect();
+    let handler = handler(color);
+    let mut out = String::new();
+    for checked in report.checked {
+        let subject = &checked.subject;
+        let entries = subject.entries.len();
+        let mut parts = Vec::new();
+        for (origin, placement) in subject.origins.iter().zip(&checked.placed.origins) {
+            let mut desc = format!("{} as {}", origin.role.as_str(), placement.flavour);
+            if let Some(compression) = origin.compression {
+                desc.push_str(&format!(", {}", compression.as_str()));
+            }
+            if !origin.path_prefix.is_empty() {
+                desc = format!("{}: {desc}", origin.path_prefix);
+            }
+            parts.push(desc);
+        }
+        out.push_str(&format!(
+            "checking {} ({} {}; {entries} entries, {})\n",
+            sanitize(&subject.input),
+            subject.kind.as_str(),
+            parts.join("; "),
+            human_size(subject.entries.iter().map(|e| e.size).sum()),
+        ));
+    }
+    out.push('\n');
+    for finding in report.findings {
+        let rule = &ruleset.rules[finding.rule];
+        let diagnostic = FindingDiagnostic { finding, rule, source: &sources[rule.pack], url: ruleset.docs_url(rule) };
+        // Rendering into a String cannot fail.
+        let _ = handler.render_report(&mut out, &diagnostic);
+        out.push('\n');
+    }
+    out.push_str(&summary_line(&report.summary, report.checked.len()));
+    out.push('\n');
+    out
+}
+
+fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        format!("{count} {word}")
+    } else {
+        format!("{count} {word}s")
+    }
+}
+
+pub fn summary_line(summary: &Summary, inputs: usize) -> String {
+    let total = summary.errors + summary.warnings + summary.infos;
+    if total == 0 {
+        return format!("No problems found in {}.", plural(inputs, "input"));
+    }
+    format!(
+        "Found {}, {} and {} in {}.",
+        plural(summary.errors, "error"),
+        plural(summary.warnings, "warning"),
+        plural(summary.infos, "info"),
+        plural(inputs, "input")
+    )
+}

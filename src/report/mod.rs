@@ -1,0 +1,42 @@
+//! Reports: one finding model, several renderers.
+
+pub mod human;
+pub mod json;
+pub mod sanitize;
+
+use crate::engine::Ruleset;
+use crate::finding::{Finding, Summary};
+use crate::layout::Placed;
+use crate::source::Subject;
+
+/// Output format for findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// miette diagnostics and a summary line.
+    Human,
+    /// One JSON document (schema: docs/json-schema.md).
+    Json,
+}
+
+/// Everything a renderer needs about one checked input.
+pub struct Checked {
+    pub subject: Subject,
+    pub placed: Placed,
+}
+
+/// The result of a check run, ready to render.
+pub struct Report<'a> {
+    pub ruleset: &'a Ruleset,
+    pub checked: &'a [Checked],
+    pub findings: &'a [Finding],
+    pub summary: Summary,
+}
+
+impl Report<'_> {
+    pub fn render(&self, format: Format, color: bool) -> String {
+        match format {
+            Format::Human => human::render(self, color),
+            Format::Json => json::render(self),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Sources: turn an input (live tree, archive, job folder) into normalized entries, streaming once.
+
+pub mod archive;
+pub mod job;
+pub mod tree;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::entry::{Content, Entry};
+
+pub use archive::Compression;
+
+/// What an input holds, before the layout stage maps it into /opt/ml.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A whole /opt/ml tree.
+    OptMl,
+    /// The contents of /opt/ml/model (model.tar.gz, or an uncompressed model folder).
+    Model,
+    /// output.tar.gz (either flavour) or an output folder.
+    Output,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::OptMl => "opt-ml",
+            Role::Model => "model",
+            Role::Output => "output",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "opt-ml" | "optml" | "tree" => Some(Role::OptMl),
+            "model" => Some(Role::Model),
+            "output" => Some(Role::Output),
+            _ => None,
+        }
+    }
+
+    /// The role an archive's file name implies: a name whose stem ends in `output`
+    /// (`output.tar.gz`, `job-output.tgz`) or mentions output but not model is output;
+    /// anything else is a model archive.
+    pub fn from_archive_name(path: &Path) -> Role {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let stem = name.split(".t").next().unwrap_or(&name);
+        if stem.ends_with("output") || (stem.contains("output") && !stem.contains("model")) {
+            Role::Output
+        } else {
+            Role::Model
+        }
+    }
+}
+
+/// How an input was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Tree,
+    Archive,
+    Job,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Tree => "tree",
+            InputKind::Archive => "archive",
+            InputKind::Job => "job",
+        }
+    }
+}
+
+/// Something wrong with the bytes or the filesystem, found while streaming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProblemKind {
+    /// Named `.gz`/`.tgz` but not gzip.
+    NotGzip,
+    /// bzip2, xz or zstd: SageMaker only unpacks gzip.
+    UnsupportedCompression,
+    NotTar,
+    /// Truncated or corrupt: reading stopped before the end.
+    Truncated,
+    /// No entries at all.
+    Empty,
+    /// Permission denied or another I/O error on part of a tree.
+    Unreadable,
+}
+
+impl ProblemKind {
+    /// The name rule files use (`check = "problem"`, `problem = "..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::NotGzip => "not-gzip",
+            ProblemKind::UnsupportedCompression => "unsupported-compression",
+            ProblemKind::NotTar => "not-tar",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::Empty => "empty",
+            ProblemKind::Unreadable => "unreadable",
+        }
+    }
+
+    pub const ALL: [ProblemKind; 6] = [
+        ProblemKind::NotGzip,
+        ProblemKind::UnsupportedCompression,
+        ProblemKind::NotTar,
+        ProblemKind::Truncated,
+        ProblemKind::Empty,
+        ProblemKind::Unreadable,
+    ];
+
+    pub fn parse(name: &str) -> Option<ProblemKind> {
+        ProblemKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    /// The member the problem is about; empty for the archive as a whole.
+    pub path: Vec<u8>,
+    /// Byte offset in the (decompressed) tar stream where reading stopped.
+    pub offset: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: String) -> Problem {
+        Problem { kind, detail, path: Vec::new(), offset: None }
+    }
+}
+
+/// What a scan needs beyond names and headers.
+pub struct ScanOptions<'a> {
+    /// Capture the first `content_limit` bytes of regular files whose member name this accepts.
+    pub wants_content: &'a dyn Fn(&[u8]) -> bool,
+    pub content_limit: usize,
+    /// Compute a SHA-256 of every regular file while streaming.
+    pub digest: bool,
+}
+
+impl ScanOptions<'_> {
+    pub fn names_only() -> ScanOptions<'static> {
+        ScanOptions { wants_content: &|_| false, content_limit: 0, digest: false }
+    }
+}
+
+/// The entries and problems of one tree or archive.
+#[derive(Default, Debug)]
+pub struct Scan {
+    pub entries: Vec<Entry>,
+    pub problems: Vec<Problem>,
+    pub compression: Option<Compression>,
+    pub uncompressed_bytes: u64,
+}
+
+/// Read a regular file's bytes once: the first `content_limit` into `entry.content` when
+/// wanted, all of them through SHA-256 when digests are on.
+pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &ScanOptions) -> io::Result<()> {
+    let wants = (options.wants_content)(&entry.member);
+    if !wants && !options.digest {
+        return Ok(());
+    }
+    let mut hasher = options.digest.then(Sha256::new);
+    let mut content = wants.then(Content::default);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
+        if let Some(content) = content.as_mut() {
+            let room = options.content_limit.saturating_sub(content.bytes.len());
+            content.bytes.extend_from_slice(&buf[..n.min(room)]);
+            if n > room {
+                content.truncated = true;
+                if hasher.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    entry.content = content;
+    entry.digest = hasher.map(|h| h.finalize().into());
+    Ok(())
+}
+
+/// One tree or archive inside an input (an input has one, a job folder several).
+#[derive(Debug)]
+pub struct Origin {
+    /// The file or directory on disk.
+    pub fs_path: PathBuf,
+    /// Prefix of JSON paths: empty for a single input, `output/model.tar.gz` inside a job folder.
+    pub path_prefix: String,
+    pub is_archive: bool,
+    pub role: Role,
+    pub compression: Option<Compression>,
+    pub uncompressed_bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl Origin {
+    /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
+    pub fn label(&self, input: &str) -> String {
+        if self.path_prefix.is_empty() {
+            input.to_string()
+        } else {
+            format!("{}/{}", input.trim_end_matches('/'), self.path_prefix)
+        }
+    }
+}
+
+/// One input as the user named it, scanned: every origin's entries in one list.
+#[derive(Debug)]
+pub struct Subject {
+    pub input: String,
+    pub kind: InputKind,
+    pub origins: Vec<Origin>,
+    pub entries: Vec<Entry>,
+}
+
+/// optml could not read the input at all (exit 2), as opposed to problems inside it.
+#[derive(Debug)]
+pub struct OpenError {
+    pub input: String,
+    pub message: String,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.input, self.message)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Where the content wanted by rules is, per origin role: built by the engine.
+pub trait ContentWants {
+    fn wants(&self, role: Role, member: &[u8]) -> bool;
+}
+
+/// Open and scan `input`. `forced` overrides role detection (`--as`).
+pub fn open(
+    input: &Path,
+    forced: Option<Role>,
+    job_artifacts: &[job::JobArtifact],
+    wants: &dyn ContentWants,
+    content_limit: usize,
+    digest: bool,
+) -> Result<Subject, OpenError> {
+    let display = input.to_string_lossy().into_owned();
+    let fail = |message: String| OpenError { input: display.clone(), message };
+    let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
+    let (kind, parts) = if meta.is_dir() {
+        match forced {
+            Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
+            None => match job::detect(input, job_artifacts) {
+                Some(parts) => (InputKind::Job, parts),
+                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::OptMl)]),
+            },
+        }
+    } else if meta.is_file() {
+        let role = forced.unwrap_or_else(|| Role::from_archive_name(input));
+        (InputKind::Archive, vec![job::Part { fs_path: input.to_path_buf(), path_prefix: String::new(), is_archive: true, role }])
+    } else {
+        return Err(fail("not a regular file or directory (FIFOs, devices and sockets are never opened)".into()));
+    };
+
+    let mut subject = Subject { input: display.clone(), kind, origins: Vec::new(), entries: Vec::new() };
+    for part in parts {
+        let role = part.role;
+        let wants_content = |member: &[u8]| wants.wants(role, member);
+        let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
+        let scan = if part.is_archive {
+            archive::scan(&part.fs_path, &options).map_err(|err| OpenError {
+                input: part.fs_path.to_string_lossy().into_owned(),
+                message: describe_io(&err),
+            })?
+        } else {
+            tree::scan(&part.fs_path, &options)
+        };
+        let origin_index = subject.origins.len();
+        let mut problems = scan.problems;
+        let mut files = 0usize;
+        let mut folders = 0usize;
+        for mut entry in scan.entries {
+            // Root entries (`.`, `./`, `/`) say nothing about the layout.
+            if entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir {
+                continue;
+            }
+            entry.origin = origin_index;
+            if entry.kind == crate::entry::EntryKind::Dir {
+                folders += 1;
+            } else {
+                files += 1;
+            }
+            subject.entries.push(entry);
+        }
+        // An archive that reads cleanly but holds nothing but folders has nothing to serve.
+        if part.is_archive && files == 0 && problems.is_empty() {
+            let detail = match folders {
+                0 => "the archive holds no entries".to_string(),
+                n => format!("the archive holds only {n} empty folder(s)"),
+            };
+            problems.push(Problem::new(ProblemKind::Empty, detail));
+        }
+        subject.origins.push(Origin {
+            fs_path: part.fs_path,
+            path_prefix: part.path_prefix,
+            is_archive: part.is_archive,
+            role,
+            compression: scan.compression,
+            uncompressed_bytes: scan.uncompressed_bytes,
+            problems,
+        });
+    }
+    Ok(subject)
+}
+
+fn describe_io(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => err.to_string(),
+    }
+}
