@@ -1,0 +1,185 @@
+//! Shared test harness: the real binary, temp trees and archives built in the test.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+/// The optml binary with a fixed, colorless environment.
+pub fn optml() -> Command {
+    let mut cmd = Command::cargo_bin("optml").expect("binary built");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
+    cmd
+}
+
+/// A temp dir with helpers to lay out files.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write `content` at `rel`, creating parent folders.
+    pub fn file(&self, rel: &str, content: &str) -> &TestDir {
+        let path = self.join(rel);
+        fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+        fs::write(&path, content).expect("write");
+        self
+    }
+
+    pub fn dir(&self, rel: &str) -> &TestDir {
+        fs::create_dir_all(self.join(rel)).expect("mkdir");
+        self
+    }
+
+    /// A minimal finished, successful /opt/ml tree under `rel`.
+    pub fn opt_ml(&self, rel: &str) -> PathBuf {
+        self.file(&format!("{rel}/model/model.pth"), "weights");
+        self.file(&format!("{rel}/output/success"), "");
+        self.dir(&format!("{rel}/output/data"));
+        self.join(rel)
+    }
+}
+
+/// One member of a test archive.
+pub enum Member<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Fifo(&'a str),
+    /// A regular file with explicit mode bits.
+    Mode(&'a str, u32),
+}
+
+/// Raw ustar bytes for `members` (names written verbatim, so `../x` and `/x` are possible).
+pub fn tar_bytes(members: &[Member]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for member in members {
+        let mut header = tar::Header::new_gnu();
+        let (name, data): (&str, &[u8]) = match member {
+            Member::File(name, data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                (name, data)
+            }
+            Member::Dir(name) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                (name, b"")
+            }
+            Member::Symlink(name, target) | Member::Hardlink(name, target) => {
+                let kind = if matches!(member, Member::Symlink(..)) { tar::EntryType::Symlink } else { tar::EntryType::Link };
+                header.set_entry_type(kind);
+                header.set_mode(0o777);
+                header.set_link_name(target).expect("link name");
+                (name, b"")
+            }
+            Member::Fifo(name) => {
+                header.set_entry_type(tar::EntryType::Fifo);
+                header.set_mode(0o644);
+                (name, b"")
+            }
+            Member::Mode(name, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                (name, b"x")
+            }
+        };
+        set_raw_name(&mut header, name);
+        header.set_size(data.len() as u64);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append(&header, data).expect("append");
+    }
+    builder.into_inner().expect("finish tar")
+}
+
+/// Write the name bytes straight into the header (the tar crate refuses `..` and `/`).
+fn set_raw_name(header: &mut tar::Header, name: &str) {
+    let bytes = name.as_bytes();
+    let field = &mut header.as_old_mut().name;
+    field.fill(0);
+    field[..bytes.len()].copy_from_slice(bytes);
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip finish")
+}
+
+/// Write a gzip-compressed tar of `members` at `dir/name`.
+pub fn tar_gz(dir: &TestDir, name: &str, members: &[Member]) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(&path, gzip(&tar_bytes(members))).expect("write archive");
+    path
+}
+
+/// Run `optml check --format json ARGS` and return (exit code, document).
+pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
+    let output = optml().arg("check").arg("--format").arg("json").args(args).output().expect("run optml");
+    let code = output.status.code().expect("exit code");
+    let doc = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!("stdout is not JSON ({err}): {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    });
+    (code, doc)
+}
+
+/// The rule codes in a JSON report, sorted and deduplicated.
+pub fn codes(doc: &serde_json::Value) -> Vec<String> {
+    let mut codes: Vec<String> =
+        doc["diagnostics"].as_array().expect("diagnostics").iter().map(|d| d["rule"].as_str().expect("rule").to_string()).collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// Paths reported for one rule code.
+pub fn paths_for(doc: &serde_json::Value, code: &str) -> Vec<String> {
+    doc["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["rule"] == code)
+        .map(|d| d["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+/// Exit code, stdout and stderr in one text, for snapshots; temp paths replaced by `[TMP]`.
+pub fn transcript(output: &Output, tmp: &Path) -> String {
+    let text = format!(
+        "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.replace(&tmp.to_string_lossy().into_owned(), "[TMP]")
+}
+
+/// Insta settings that put snapshots in `snapshots/<suite>/` at the repository root.
+pub fn snapshot_settings(suite: &str) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(suite));
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}

@@ -1,0 +1,5 @@
+//! One integration-test binary: every module drives the real `optml` binary.
+
+mod common;
+
+mod check;
