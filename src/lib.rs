@@ -3,6 +3,7 @@
 //! Data flows one way: `source` (tree, archive, job folder -> entries) -> `layout` (zones)
 //! -> `facts` -> `engine` (declarative rules) -> `finding` -> `report`.
 
+pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod layout;
 pub mod pipeline;
 pub mod report;
 pub mod source;
+pub mod tarwriter;
 
 use cli::{Cli, Command};
 use exit::ExitStatus;

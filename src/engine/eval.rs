@@ -9,19 +9,19 @@ use crate::finding::Finding;
 use crate::layout::{single_folder, Placed};
 use crate::source::Subject;
 
-/// Values a message, help or fix template can use.
+/// Values a message, help or fix template can use (`{path}`, `{count}`, ...).
 #[derive(Default)]
-struct Vars {
+pub struct Vars {
     values: BTreeMap<&'static str, String>,
 }
 
 impl Vars {
-    fn set(&mut self, key: &'static str, value: impl Into<String>) -> &mut Vars {
+    pub fn set(&mut self, key: &'static str, value: impl Into<String>) -> &mut Vars {
         self.values.insert(key, value.into());
         self
     }
 
-    fn render(&self, template: &str) -> String {
+    pub fn render(&self, template: &str) -> String {
         let mut out = template.to_string();
         for (key, value) in &self.values {
             out = out.replace(&format!("{{{key}}}"), value);
@@ -209,6 +209,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Check::JsonKeys { file, key_path } => self.json_keys(index, rule, file, key_path),
+            Check::External => {}
         }
     }
 

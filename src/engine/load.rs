@@ -273,6 +273,7 @@ impl Loader {
             "count" => Some(Check::Count { min: def.min, max: def.max }),
             "non-empty" => Some(Check::NonEmpty),
             "single-folder" => Some(Check::SingleFolder),
+            "external" => Some(Check::External),
             "problem" => match &def.problem {
                 Some(name) => match ProblemKind::parse(name.get_ref()) {
                     Some(kind) => Some(Check::Problem(kind)),

@@ -9,6 +9,7 @@ pub mod rule;
 use globset::GlobSet;
 
 use crate::entry::join;
+use crate::finding::Finding;
 use crate::glob::compile_set;
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
@@ -51,6 +52,26 @@ impl Ruleset {
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
         Ruleset { packs, rules, layout, content }
+    }
+
+    /// A finding for an `external` rule, raised by a subsystem outside the evaluator.
+    /// `vars` fills the rule's templates; `path` and `location` are as in [`Finding`].
+    /// Returns `None` when no loaded rule has `code` (its pack was not selected).
+    pub fn external_finding(&self, code: &str, input: &str, location: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
+        let index = self.rules.iter().position(|rule| rule.code == code)?;
+        let rule = &self.rules[index];
+        vars.set("path", path).set("input", input);
+        Some(Finding {
+            rule: index,
+            code: rule.code.clone(),
+            severity: rule.severity,
+            input: input.to_string(),
+            location: location.to_string(),
+            path: path.to_string(),
+            message: vars.render(&rule.message),
+            help: vars.render(&rule.help),
+            fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
+        })
     }
 
     pub fn find(&self, code: &str) -> Option<&Rule> {
