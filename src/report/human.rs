@@ -89,21 +89,10 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     for checked in report.checked {
         let subject = &checked.subject;
         let entries = subject.entries.len();
-        let mut parts = Vec::new();
-        for (origin, placement) in subject.origins.iter().zip(&checked.placed.origins) {
-            let mut desc = format!("{} as {}", origin.role.as_str(), placement.flavour);
-            if let Some(compression) = origin.compression {
-                desc.push_str(&format!(", {}", compression.as_str()));
-            }
-            if !origin.path_prefix.is_empty() {
-                desc = format!("{}: {desc}", origin.path_prefix);
-            }
-            parts.push(desc);
-        }
+        let parts: Vec<String> = subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
         out.push_str(&format!(
-            "checking {} ({} {}; {entries} entries, {})\n",
+            "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),
-            subject.kind.as_str(),
             parts.join("; "),
             human_size(subject.entries.iter().map(|e| e.size).sum()),
         ));
@@ -119,6 +108,23 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     out.push_str(&summary_line(&report.summary, report.checked.len()));
     out.push('\n');
     out
+}
+
+/// "model archive (gzip)", "output archive, local-mode flavour (gzip)", "/opt/ml tree".
+fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
+    let what = match (origin.role, origin.is_archive) {
+        (crate::source::Role::OptMl, _) => "/opt/ml tree".to_string(),
+        (role, true) => format!("{} archive", role.as_str()),
+        (role, false) => format!("{} folder", role.as_str()),
+    };
+    let mut text = if origin.path_prefix.is_empty() { what } else { format!("{} = {what}", origin.path_prefix) };
+    if origin.role == crate::source::Role::Output {
+        text.push_str(&format!(", {flavour} flavour"));
+    }
+    if let Some(compression) = origin.compression {
+        text.push_str(&format!(" ({})", compression.as_str()));
+    }
+    text
 }
 
 fn plural(count: usize, word: &str) -> String {

@@ -202,7 +202,11 @@ fn stop_problem(
     last: Option<&str>,
 ) -> Problem {
     let mut detail = match kind {
-        ProblemKind::NotTar => format!("not a tar archive ({err})"),
+        // The tar crate's message quotes the garbage bytes it met; say what it means instead.
+        ProblemKind::NotTar => match compressed {
+            Some(_) => "gzip-compressed data that is not a tar archive (a gzipped file, not a gzipped folder)".to_string(),
+            None => "not a tar archive: its first 512 bytes are not a valid tar header".to_string(),
+        },
         _ => format!("reading stopped at byte {} of the tar stream", stream.bytes.get()),
     };
     if kind != ProblemKind::NotTar {
