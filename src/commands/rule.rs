@@ -66,7 +66,7 @@ pub fn markdown(ruleset: &Ruleset) -> String {
         out.push_str(&format!("\n## Pack `{}`\n\n{}\n\nDefined in `{}`.\n", pack.name, pack.description.trim(), pack.file));
         for rule in rules {
             let e = explain(ruleset, rule);
-            out.push_str(&format!("\n### {}\n\n**{}** · {} · check `{}`", e.code.to_ascii_lowercase(), e.name, e.severity, e.check));
+            out.push_str(&format!("\n<a id=\"{}\"></a>\n### {} {}\n\n{} · check `{}`", e.code.to_ascii_lowercase(), e.code, e.name, e.severity, e.check));
             if !e.zones.is_empty() {
                 out.push_str(&format!(" in {}", e.zones.iter().map(|z| format!("`{z}`")).collect::<Vec<_>>().join(", ")));
             }
