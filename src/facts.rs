@@ -11,7 +11,10 @@ pub fn compute(subject: &mut Subject) {
     let mut seen: HashMap<(usize, &[u8]), EntryKind> = HashMap::new();
     let mut parents: HashSet<(usize, &[u8])> = HashSet::new();
     let mut duplicates = Vec::new();
-    for (i, entry) in subject.entries.iter().enumerate() {
+    // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
+    // only archives need the bookkeeping.
+    let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive).collect();
+    for (i, entry) in subject.entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin]) {
         let key = (entry.origin, entry.member.as_slice());
         if let Some(&earlier) = seen.get(&key) {
             if earlier != EntryKind::Dir || entry.kind != EntryKind::Dir {

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -56,9 +56,28 @@ struct Tracked<R> {
 
 #[derive(Default)]
 struct TrackState {
+    /// Position in the stream (bytes read, or the offset after a seek).
     bytes: Cell<u64>,
     eof: Cell<bool>,
     failed: Cell<bool>,
+    /// Where the data of the last member read ends.
+    end_of_data: Cell<u64>,
+}
+
+impl<R: Read + Seek> Seek for Tracked<BufReader<R>> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let position = match pos {
+            // tar skips member data with relative seeks; `seek_relative` keeps the buffer when
+            // the target is inside it, where a plain seek would discard and refill it.
+            SeekFrom::Current(offset) => {
+                self.inner.seek_relative(offset)?;
+                self.state.bytes.get().saturating_add_signed(offset)
+            }
+            other => self.inner.seek(other)?,
+        };
+        self.state.bytes.set(position);
+        Ok(position)
+    }
 }
 
 impl<R: Read> Read for Tracked<R> {
@@ -90,6 +109,7 @@ pub fn named_gzip(path: &Path) -> bool {
 /// everything wrong with the bytes themselves becomes a [`Problem`] in the scan.
 pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let compression = Compression::sniff(reader.fill_buf()?);
     let mut scan = Scan { compression: Some(compression), ..Scan::default() };
@@ -106,9 +126,9 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
             let outer = Tracked { inner: reader, state: Rc::default() };
             let compressed = outer.state.clone();
             let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, outer));
-            read_tar(decoder, options, &mut scan, Some(compressed));
+            read_compressed_tar(decoder, options, &mut scan, compressed);
         }
-        Compression::None => read_tar(reader, options, &mut scan, None),
+        Compression::None => read_plain_tar(reader, file_len, options, &mut scan),
         other => {
             scan.problems.push(Problem::new(
                 ProblemKind::UnsupportedCompression,
@@ -126,67 +146,92 @@ fn describe(compression: Compression) -> String {
     }
 }
 
-fn read_tar<R: Read>(
-    reader: R,
-    options: &ScanOptions,
-    scan: &mut Scan,
-    compressed: Option<Rc<TrackState>>,
-) {
+/// Stream a gzip-compressed tar: every byte is inflated once, then the gzip trailer is checked.
+fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Scan, compressed: Rc<TrackState>) {
     let tracked = Tracked { inner: reader, state: Rc::default() };
     let stream = tracked.state.clone();
     let mut archive = tar::Archive::new(tracked);
-    let mut last_name: Option<String> = None;
-    let entries = match archive.entries() {
-        Ok(entries) => entries,
-        Err(err) => {
-            scan.problems.push(Problem::new(ProblemKind::NotTar, err.to_string()));
-            return;
-        }
-    };
-    for (index, item) in entries.enumerate() {
-        let mut member = match item {
-            Ok(member) => member,
-            Err(err) => {
-                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !truncated_first_block(&stream) {
-                    ProblemKind::NotTar
-                } else {
-                    ProblemKind::Truncated
-                };
-                scan.problems.push(stop_problem(kind, &err, &stream, compressed.as_deref(), last_name.as_deref()));
-                return;
-            }
-        };
-        let mut entry = match to_entry(&member) {
-            Ok(entry) => entry,
-            Err(err) => {
-                scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, compressed.as_deref(), last_name.as_deref()));
-                return;
-            }
-        };
-        entry.index = index;
-        let name_for_errors = String::from_utf8_lossy(&member.path_bytes()).into_owned();
-        if entry.kind == EntryKind::File {
-            if let Err(err) = capture(&mut member, &mut entry, options) {
-                scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, compressed.as_deref(), Some(&name_for_errors)));
-                scan.entries.push(entry);
-                return;
-            }
-        }
-        last_name = Some(name_for_errors);
-        scan.entries.push(entry);
-    }
-    if stream.failed.get() {
-        scan.problems.push(Problem::new(ProblemKind::Truncated, "the stream ended with a read error".into()));
+    let Some(last_name) = archive.entries().ok().and_then(|entries| read_entries(entries, options, scan, &stream, Some(&compressed))) else {
         return;
-    }
+    };
     // Read what follows the end-of-archive marker, so a corrupt or truncated gzip trailer
     // (CRC, length) is caught the way `tar -xzf` would catch it.
     let mut rest = archive.into_inner();
     if let Err(err) = io::copy(&mut rest, &mut io::sink()) {
-        scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, compressed.as_deref(), last_name.as_deref()));
+        scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, Some(&compressed), last_name.as_deref()));
         return;
     }
     scan.uncompressed_bytes = stream.bytes.get();
+}
+
+/// Read a plain tar file, seeking over member data instead of reading it (as `tar -tf` does).
+/// Seeking past the end is not an error, so the file length is checked against the last member.
+fn read_plain_tar(reader: BufReader<File>, file_len: u64, options: &ScanOptions, scan: &mut Scan) {
+    let tracked = Tracked { inner: reader, state: Rc::default() };
+    let stream = tracked.state.clone();
+    let mut archive = tar::Archive::new(tracked);
+    let entries = match archive.entries_with_seek() {
+        Ok(entries) => entries,
+        Err(err) => return scan.problems.push(Problem::new(ProblemKind::NotTar, err.to_string())),
+    };
+    let Some(last_name) = read_entries(entries, options, scan, &stream, None) else { return };
+    let needed = stream.end_of_data.get();
+    if needed > file_len {
+        let mut problem = Problem::new(
+            ProblemKind::Truncated,
+            format!(
+                "the file ends at byte {file_len} but entry `{}` needs {needed} bytes",
+                last_name.as_deref().unwrap_or_default()
+            ),
+        );
+        problem.offset = Some(file_len);
+        scan.problems.push(problem);
+    }
+    scan.uncompressed_bytes = file_len;
+}
+
+/// Turn tar members into entries until the end or the first error. Returns the last member's
+/// name, or `None` when reading stopped on an error (already recorded as a problem).
+fn read_entries<R: Read>(
+    entries: tar::Entries<'_, Tracked<R>>,
+    options: &ScanOptions,
+    scan: &mut Scan,
+    stream: &TrackState,
+    compressed: Option<&TrackState>,
+) -> Option<Option<String>> {
+    let mut last_name: Option<String> = None;
+    for (index, item) in entries.enumerate() {
+        let mut member = match item {
+            Ok(member) => member,
+            Err(err) => {
+                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !truncated_first_block(stream) {
+                    ProblemKind::NotTar
+                } else {
+                    ProblemKind::Truncated
+                };
+                scan.problems.push(stop_problem(kind, &err, stream, compressed, last_name.as_deref()));
+                return None;
+            }
+        };
+        let mut entry = to_entry(&member);
+        entry.index = index;
+        let name = String::from_utf8_lossy(&member.path_bytes()).into_owned();
+        stream.end_of_data.set(member.raw_file_position() + member.size());
+        if entry.kind == EntryKind::File {
+            if let Err(err) = capture(&mut member, &mut entry, options) {
+                scan.problems.push(stop_problem(ProblemKind::Truncated, &err, stream, compressed, Some(&name)));
+                scan.entries.push(entry);
+                return None;
+            }
+        }
+        last_name = Some(name);
+        scan.entries.push(entry);
+    }
+    if stream.failed.get() {
+        scan.problems.push(Problem::new(ProblemKind::Truncated, "the stream ended with a read error".into()));
+        return None;
+    }
+    Some(last_name)
 }
 
 /// A stream shorter than one 512-byte header block is a truncated (or empty) tar, not "not a tar".
@@ -224,7 +269,7 @@ fn stop_problem(
     problem
 }
 
-fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> io::Result<Entry> {
+fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> Entry {
     let header = member.header();
     let raw = member.path_bytes();
     let normalized = normalize_name(&raw);
@@ -248,5 +293,5 @@ fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> io::Result<Entry> {
     entry.size = if kind == EntryKind::File { member.size() } else { 0 };
     entry.mode = header.mode().unwrap_or(0) & 0o7777;
     entry.link_target = member.link_name_bytes().map(|target| target.into_owned());
-    Ok(entry)
+    entry
 }

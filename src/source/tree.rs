@@ -1,8 +1,11 @@
 //! Walks a live directory tree: never follows symlinks, never opens anything but regular files.
 
+use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use walkdir::WalkDir;
@@ -10,11 +13,67 @@ use walkdir::WalkDir;
 use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 
-/// Walk `root` in file-name order. The root itself is followed if it is a symlink (the user
-/// named it); nothing below it is. Unreadable directories and files become problems.
+/// `lstat` relative to the parent directory's descriptor: walkdir's own `metadata()` resolves
+/// the full path for every entry, which costs more than the walk itself on deep trees.
+/// walkdir walks depth-first, so an entry's parent is the last directory seen one level up.
+struct ParentDirs {
+    fds: Vec<Option<OwnedFd>>,
+}
+
+/// What `lstat` says about an entry: permission bits and size.
+struct Stat {
+    mode: u32,
+    size: u64,
+}
+
+impl ParentDirs {
+    fn new(root: &Path) -> ParentDirs {
+        ParentDirs { fds: vec![open_dir(root).ok()] }
+    }
+
+    /// Remember `path` (a directory at `depth`) as the parent of what follows.
+    fn enter(&mut self, depth: usize, path: &Path) {
+        self.fds.truncate(depth);
+        self.fds.resize_with(depth, || None);
+        self.fds.push(open_dir(path).ok());
+    }
+
+    fn lstat(&self, depth: usize, path: &Path, name: &OsStr) -> io::Result<Stat> {
+        let parent = self.fds.get(depth.wrapping_sub(1)).and_then(Option::as_ref);
+        let (Some(parent), Ok(name)) = (parent, CString::new(name.as_bytes())) else {
+            let meta = fs::symlink_metadata(path)?;
+            return Ok(Stat { mode: std::os::unix::fs::MetadataExt::mode(&meta), size: meta.len() });
+        };
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `parent` is an open directory descriptor, `name` is NUL-terminated, and
+        // `stat` is written by the kernel before it is read.
+        let rc = unsafe { libc::fstatat(parent.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stat = unsafe { stat.assume_init() };
+        Ok(Stat { mode: stat.st_mode, size: stat.st_size as u64 })
+    }
+}
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `path` is NUL-terminated; O_PATH opens without reading, so it never blocks.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Walk `root`. The root itself is followed if it is a symlink (the user named it); nothing
+/// below it is. Unreadable directories and files become problems. Order is the directory
+/// order; reports sort what they print.
 pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
     let mut scan = Scan::default();
-    let walker = WalkDir::new(root).follow_links(false).follow_root_links(true).sort_by_file_name().min_depth(1);
+    let mut parents = ParentDirs::new(root);
+    let walker = WalkDir::new(root).follow_links(false).follow_root_links(true).min_depth(1);
     for (index, item) in walker.into_iter().enumerate() {
         let dirent = match item {
             Ok(dirent) => dirent,
@@ -50,11 +109,11 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
         let mut entry = Entry::new(normalized.name, kind);
         entry.invalid_name = normalized.invalid;
         entry.index = index;
-        match dirent.metadata() {
-            Ok(meta) => {
-                entry.mode = meta.mode() & 0o7777;
+        match parents.lstat(dirent.depth(), dirent.path(), dirent.file_name()) {
+            Ok(stat) => {
+                entry.mode = stat.mode & 0o7777;
                 if kind == EntryKind::File {
-                    entry.size = meta.len();
+                    entry.size = stat.size;
                 }
             }
             Err(err) => scan.problems.push(unreadable(&member, &err.to_string())),
@@ -70,6 +129,9 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
             if let Err(err) = read {
                 scan.problems.push(unreadable(&member, &err.to_string()));
             }
+        }
+        if kind == EntryKind::Dir {
+            parents.enter(dirent.depth(), dirent.path());
         }
         scan.entries.push(entry);
     }

@@ -689,3 +689,16 @@ fn human_report_snapshot() {
     let text = transcript(&output, dir.path());
     crate::common::snapshot_settings("check").bind(|| insta::assert_snapshot!("human_report", text));
 }
+
+#[test]
+fn sm604_truncated_plain_tar() {
+    let dir = TestDir::new();
+    let bytes = tar_bytes(&[Member::File("a.txt", b"a"), Member::File("model.pt", &[7u8; 4096])]);
+    let path = dir.join("model.tar");
+    // Cut inside the second member's data: headers still parse, the data is short.
+    fs::write(&path, &bytes[..512 * 3 + 1000]).unwrap();
+    let (code, doc) = check(&path);
+    let finding = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM604").expect("SM604").clone();
+    assert!(finding["message"].as_str().unwrap().contains("model.pt"), "{finding}");
+    assert_eq!(code, 1);
+}

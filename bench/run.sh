@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: optml against tar -tzf, gzip -dc and find on the same inputs, in the
+# same run. Usage: bench/run.sh [WORKDIR]   (default: a temp dir; needs ~2 GB of disk)
+# Env: FILES (tree entries, default 200000), ARCHIVE_MB (default 512), RUNS (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-$(mktemp -d)}
+files=${FILES:-200000}
+archive_mb=${ARCHIVE_MB:-512}
+runs=${RUNS:-3}
+cargo build --release --quiet
+optml=$PWD/target/release/optml
+python3 bench/generate.py "$work" "$files" "$archive_mb"
+
+# median wall time of a command over $runs runs, in seconds
+measure() {
+  python3 - "$runs" "$@" <<'PY'
+import subprocess, sys, time
+runs = int(sys.argv[1]); cmd = sys.argv[2]
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(f"{times[len(times)//2]:.3f}")
+PY
+}
+
+row() { # name, baseline name, optml command, baseline command
+  local ours base
+  ours=$(measure "$3"); base=$(measure "$4")
+  printf '| %s | %s s | %s | %s s | %.2fx |\n' "$1" "$ours" "$2" "$base" "$(python3 -c "print($ours/$base)")"
+}
+
+echo "optml $("$optml" --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "tree: $files entries; archive: $(du -m "$work/model.tar.gz" | cut -f1) MB compressed, $(du -m "$work/model.tar" | cut -f1) MB uncompressed"
+echo
+echo '| input | optml check | baseline | baseline time | ratio |'
+echo '|---|---|---|---|---|'
+row "model.tar.gz" 'gzip -dc' "$optml check --format json $work/model.tar.gz" "gzip -dc $work/model.tar.gz"
+row "model.tar.gz" 'tar -tzf' "$optml check --format json $work/model.tar.gz" "tar -tzf $work/model.tar.gz"
+row "model.tar (plain)" 'tar -tf' "$optml check --format json $work/model.tar" "tar -tf $work/model.tar"
+row "/opt/ml tree" 'find' "$optml check --format json $work/tree" "find $work/tree"
+row "/opt/ml tree" 'find -printf %s%m' "$optml check --format json $work/tree" "find $work/tree -printf '%s %m\n'"
