@@ -390,3 +390,92 @@ pub fn passes(filter: &Filter, entry: &Entry) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::builtin::LAYOUT;
+    use crate::engine::load::{load, PackText};
+    use crate::entry::{Entry, EntryKind};
+    use crate::source::{InputKind, Origin, Role, Subject};
+
+    fn ruleset(rules: &str) -> Ruleset {
+        let pack = format!("[pack]\nname = \"test\"\ndescription = \"unit test\"\n{rules}");
+        load(vec![LAYOUT.text(), PackText { file: "test.toml".into(), text: pack, builtin: false }]).expect("valid rules")
+    }
+
+    fn tree(paths: &[(&str, EntryKind)]) -> Subject {
+        let origin = Origin {
+            fs_path: "/opt/ml".into(),
+            path_prefix: String::new(),
+            is_archive: false,
+            role: Role::OptMl,
+            compression: None,
+            uncompressed_bytes: 0,
+            problems: Vec::new(),
+        };
+        let entries = paths.iter().map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind)).collect();
+        Subject { input: "/opt/ml".into(), kind: InputKind::Tree, origins: vec![origin], entries }
+    }
+
+    fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
+        let placed = rules.layout.place(subject);
+        crate::facts::compute(subject);
+        evaluate(rules, subject, &placed, Phase::Finished).into_iter().map(|f| (f.code, f.path)).collect()
+    }
+
+    const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
+
+    #[test]
+    fn forbid_collapses_descendants() {
+        let rules = ruleset(&format!("[[rule]]\ncode = \"T1\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"**/ckpt*\"]\n{RULE}"));
+        let mut subject = tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T1".to_string(), "model/ckpt-1".to_string())]);
+    }
+
+    #[test]
+    fn allow_only_is_closed_world() {
+        let rules = ruleset(&format!("[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"));
+        let mut subject = tree(&[("model/w.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File), ("model/notes.txt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T2".to_string(), "model/notes.txt".to_string())]);
+    }
+
+    #[test]
+    fn count_and_require_report_the_frame() {
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T3\"\nname = \"n\"\ncheck = \"count\"\nmax = 1\nzone = \"model\"\npaths = [\"*.pt\"]\n{RULE}\n[[rule]]\ncode = \"T4\"\nname = \"n\"\ncheck = \"require\"\nzone = \"model\"\npaths = [\"code/inference.py\", \"*.pt\"]\n{RULE}"
+        ));
+        let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/b.pt", EntryKind::File)]);
+        assert_eq!(
+            run(&rules, &mut subject),
+            vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]
+        );
+    }
+
+    #[test]
+    fn when_conditions_gate_rules() {
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T5\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\nwhen = {{ missing = [\"model/code/inference.py\"], input = \"tree\" }}\n{RULE}"
+        ));
+        let mut without = tree(&[("model/a.pt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut without).len(), 1);
+        let mut with = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
+        assert!(run(&rules, &mut with).is_empty());
+    }
+
+    #[test]
+    fn zone_rules_skip_inputs_without_the_zone() {
+        let rules = ruleset(&format!("[[rule]]\ncode = \"T6\"\nname = \"n\"\ncheck = \"require-any\"\nzone = \"status\"\npaths = [\"success\"]\n{RULE}"));
+        let mut subject = tree(&[("model/a.pt", EntryKind::File)]);
+        subject.origins[0].role = Role::Model;
+        subject.origins[0].is_archive = true;
+        assert!(run(&rules, &mut subject).is_empty(), "a model archive holds no status markers");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

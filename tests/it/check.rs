@@ -702,3 +702,17 @@ fn sm604_truncated_plain_tar() {
     assert!(finding["message"].as_str().unwrap().contains("model.pt"), "{finding}");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn sm704_unknown_config_file_is_information() {
+    let dir = TestDir::new();
+    let root = dir.opt_ml("ml");
+    dir.file("ml/input/config/hyperparameters.json", "{}")
+        .file("ml/input/config/inputdataconfig.json", "{}")
+        .file("ml/input/config/resourceconfig.json", r#"{"current_host": "algo-1", "hosts": ["algo-1"]}"#)
+        .file("ml/input/config/profilerconfig.json", "{}")
+        .file("ml/input/config/my-settings.yaml", "a: 1");
+    let (code, doc) = check(&root);
+    assert_eq!(paths_for(&doc, "SM704"), vec!["input/config/my-settings.yaml"]);
+    assert_eq!(code, 0);
+}
