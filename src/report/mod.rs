@@ -1,5 +1,6 @@
 //! Reports: one finding model, several renderers.
 
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod sanitize;
@@ -16,6 +17,8 @@ pub enum Format {
     Human,
     /// One JSON document (schema: docs/json-schema.md).
     Json,
+    /// GitHub Actions annotations (`::error file=...::message`).
+    Github,
 }
 
 /// Everything a renderer needs about one checked input.
@@ -37,6 +40,7 @@ impl Report<'_> {
         match format {
             Format::Human => human::render(self, color),
             Format::Json => json::render(self),
+            Format::Github => github::render(self),
         }
     }
 }

@@ -716,3 +716,15 @@ fn sm704_unknown_config_file_is_information() {
     assert_eq!(paths_for(&doc, "SM704"), vec!["input/config/my-settings.yaml"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn github_annotations() {
+    let dir = TestDir::new();
+    let root = dir.opt_ml("ml");
+    dir.file("ml/columns.pkl", "x");
+    let output = optml().args(["check", "--format", "github"]).arg(&root).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout).replace(&root.to_string_lossy().into_owned(), "[ROOT]");
+    assert!(text.starts_with("::error file=[ROOT],title=SM201 file-outside-uploaded-dirs::[ROOT]: columns.pkl: `columns.pkl` is outside"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
