@@ -158,8 +158,15 @@ fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Sca
     // (CRC, length) is caught the way `tar -xzf` would catch it.
     let mut rest = archive.into_inner();
     if let Err(err) = io::copy(&mut rest, &mut io::sink()) {
-        scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, Some(&compressed), last_name.as_deref()));
-        return;
+        // Every gzip member before this point passed its CRC check; what failed is bytes that
+        // are not a gzip header. Python's tarfile never reads them, `tar -xzf` fails on them.
+        if err.to_string().contains("invalid gzip header") {
+            let detail = format!("bytes that are not gzip follow the compressed stream (read up to byte {} of the file)", compressed.bytes.get());
+            scan.problems.push(Problem::new(ProblemKind::TrailingData, detail));
+        } else {
+            scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, Some(&compressed), last_name.as_deref()));
+            return;
+        }
     }
     scan.uncompressed_bytes = stream.bytes.get();
 }

@@ -87,6 +87,8 @@ pub enum ProblemKind {
     Truncated,
     /// No entries at all.
     Empty,
+    /// Non-gzip bytes after the end of the gzip stream.
+    TrailingData,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
 }
@@ -100,16 +102,18 @@ impl ProblemKind {
             ProblemKind::NotTar => "not-tar",
             ProblemKind::Truncated => "truncated",
             ProblemKind::Empty => "empty",
+            ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Unreadable => "unreadable",
         }
     }
 
-    pub const ALL: [ProblemKind; 6] = [
+    pub const ALL: [ProblemKind; 7] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
         ProblemKind::Truncated,
         ProblemKind::Empty,
+        ProblemKind::TrailingData,
         ProblemKind::Unreadable,
     ];
 
@@ -304,7 +308,7 @@ pub fn open(
             subject.entries.push(entry);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
-        if part.is_archive && files == 0 && problems.is_empty() {
+        if part.is_archive && files == 0 && problems.iter().all(|p| p.kind == ProblemKind::TrailingData) {
             let detail = match folders {
                 0 => "the archive holds no entries".to_string(),
                 n => format!("the archive holds only {n} empty folder(s)"),

@@ -728,3 +728,24 @@ fn github_annotations() {
     assert!(text.starts_with("::error file=[ROOT],title=SM201 file-outside-uploaded-dirs::[ROOT]: columns.pkl: `columns.pkl` is outside"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
 }
+
+#[test]
+fn sm608_trailing_data_after_gzip() {
+    let dir = TestDir::new();
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    bytes.extend_from_slice(b"appended by mistake\n");
+    let path = dir.join("model.tar.gz");
+    fs::write(&path, &bytes).unwrap();
+    let (code, doc) = check(&path);
+    assert_eq!(codes(&doc), vec!["SM608"]);
+    assert_eq!(code, 0, "readable by the SDK: a warning");
+    // Concatenated gzip members are one valid stream.
+    let mut two = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")])[..512 * 2]);
+    two.extend(gzip(&[0u8; 1024]));
+    let path = dir.join("multi/model.tar.gz");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, &two).unwrap();
+    let (code, doc) = check(&path);
+    assert_eq!(codes(&doc), Vec::<String>::new());
+    assert_eq!(code, 0);
+}
