@@ -52,7 +52,9 @@ pub enum ColorArg {
 /// Which rules to load.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RuleSelection {
-    /// Built-in rule pack to apply (repeatable). Default: sagemaker-training.
+    /// Built-in rule pack to apply (repeatable); `auto` picks the serving pack that fits each
+    /// model from its content. Default: sagemaker-training, plus sagemaker-model and `auto` for
+    /// inputs that hold a model (model.tar.gz, a model folder, a job's model artifact).
     #[arg(long = "pack", value_name = "NAME")]
     pub packs: Vec<String>,
     /// Extra rule file to load (repeatable).
@@ -76,6 +78,10 @@ pub struct CheckArgs {
     /// Job phase: a running job has no status marker yet.
     #[arg(long, value_enum, default_value = "finished")]
     pub phase: PhaseArg,
+    /// A variable of the environment the model will be deployed with, e.g. HF_MODEL_ID=gpt2
+    /// (repeatable); rules that depend on the container's environment read it.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// Do not report this rule code (repeatable).
     #[arg(long = "ignore", value_name = "CODE")]
     pub ignore: Vec<String>,
@@ -103,4 +109,12 @@ pub struct RuleArgs {
     pub format: RuleFormat,
     #[command(flatten)]
     pub selection: RuleSelection,
+}
+
+/// `NAME=VALUE` (the value may be empty).
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
 }

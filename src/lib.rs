@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod commands;
+pub mod detect;
 pub mod engine;
 pub mod entry;
 pub mod exit;

@@ -1,7 +1,9 @@
-//! source -> layout -> facts -> rules: the one path every command takes to check an input.
+//! source -> layout -> facts -> pack selection -> rules: the one path every command takes to
+//! check an input.
 
 use std::path::Path;
 
+use crate::detect::activate;
 use crate::engine::eval::evaluate;
 use crate::engine::{Phase, Ruleset};
 use crate::facts;
@@ -26,6 +28,7 @@ pub fn check_input(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Re
     let mut subject = source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)?;
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
-    let findings = evaluate(ruleset, &subject, &placed, options.phase);
-    Ok((Checked { subject, placed }, findings))
+    let activation = activate(ruleset, &subject);
+    let findings = evaluate(ruleset, &subject, &placed, options.phase, &activation.rules);
+    Ok((Checked { subject, placed, packs: activation.packs, detection: activation.detection }, findings))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use miette::Report as MietteReport;
 
 use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
-use crate::engine::builtin::DEFAULT_PACK;
+use crate::engine::builtin::{AUTO, DEFAULT_PACK};
 use crate::engine::Phase;
 use crate::exit::ExitStatus;
 use crate::finding::{Finding, Summary};
@@ -45,7 +45,8 @@ impl ColorArg {
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
-    let ruleset = args.selection.load(&[DEFAULT_PACK])?;
+    let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
+    ruleset.env = args.env.clone();
     for code in &args.ignore {
         if ruleset.find(code).is_none() {
             return Err(miette::miette!(help = "`optml rule --all` lists the codes", "--ignore {code}: no loaded rule has this code"));

@@ -14,16 +14,32 @@ impl BuiltinPack {
     }
 }
 
+/// A pack embedded from `rules/<name>.toml`.
+macro_rules! builtin {
+    ($name:literal) => {
+        BuiltinPack { name: $name, file: concat!("rules/", $name, ".toml"), text: include_str!(concat!("../../rules/", $name, ".toml")) }
+    };
+}
+
 /// Zones, archive mappings and job-folder artifacts: always loaded.
-pub const LAYOUT: BuiltinPack =
-    BuiltinPack { name: "layout", file: "rules/layout.toml", text: include_str!("../../rules/layout.toml") };
+pub const LAYOUT: BuiltinPack = builtin!("layout");
 
 /// The packs `--pack NAME` can select.
-pub const PACKS: &[BuiltinPack] = &[BuiltinPack {
-    name: "sagemaker-training",
-    file: "rules/sagemaker-training.toml",
-    text: include_str!("../../rules/sagemaker-training.toml"),
-}];
+pub const PACKS: &[BuiltinPack] = &[
+    builtin!("sagemaker-training"),
+    builtin!("sagemaker-model"),
+    builtin!("pytorch"),
+    builtin!("tensorflow-serving"),
+    builtin!("huggingface"),
+    builtin!("xgboost"),
+    builtin!("sklearn"),
+    builtin!("mxnet"),
+    builtin!("triton"),
+    builtin!("djl-lmi"),
+];
+
+/// `--pack auto`: the serving pack whose detection signals fit each model best.
+pub const AUTO: &str = "auto";
 
 pub const DEFAULT_PACK: &str = "sagemaker-training";
 

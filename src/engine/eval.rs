@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::rule::{Check, Filter, Phase, Rule};
+use super::rule::{Check, Filter, Grep, Phase, Rule};
 use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
 use crate::finding::Finding;
@@ -54,13 +54,24 @@ struct Evaluator<'a> {
     findings: Vec<Finding>,
 }
 
-/// Run every rule of `ruleset` over `subject`.
-pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase) -> Vec<Finding> {
+/// Run the rules of `ruleset` that are `enabled` (one flag per rule) over `subject`.
+pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        evaluator.run(index, rule);
+        if enabled.get(index).copied().unwrap_or(true) {
+            evaluator.run(index, rule);
+        }
     }
     evaluator.findings
+}
+
+/// Whether some entry whose /opt/ml path matches the grep's globs has content matching its regex.
+fn grep_finds(grep: &Grep, subject: &Subject) -> bool {
+    subject
+        .entries
+        .iter()
+        .filter(|e| grep.paths.is_match(as_path(&e.path)))
+        .any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
 }
 
 impl<'a> Evaluator<'a> {
@@ -82,6 +93,18 @@ impl<'a> Evaluator<'a> {
             return false;
         }
         if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
+            return false;
+        }
+        if when.contains.as_ref().is_some_and(|grep| !grep_finds(grep, self.subject)) {
+            return false;
+        }
+        if when.lacks.as_ref().is_some_and(|grep| grep_finds(grep, self.subject)) {
+            return false;
+        }
+        if !when.env_set.iter().all(|name| self.ruleset.env_var(name).is_some()) {
+            return false;
+        }
+        if when.env_unset.iter().any(|name| self.ruleset.env_var(name).is_some()) {
             return false;
         }
         // A rule about zones applies only where the input holds one of them.
@@ -253,6 +276,12 @@ impl<'a> Evaluator<'a> {
             let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
             let line: String = line.chars().take(200).collect();
             vars.set("first_line", line);
+            // `{match}`: the line where the rule's content pattern matched (the offending line).
+            if let Some(found) = rule.filter.content.matches.as_ref().and_then(|re| re.find(&text)) {
+                let start = text[..found.start()].rfind('\n').map_or(0, |i| i + 1);
+                let end = text[found.start()..].find('\n').map_or(text.len(), |i| found.start() + i);
+                vars.set("match", text[start..end].trim().chars().take(200).collect::<String>());
+            }
         }
         let name = file_name(&entry.member);
         let hint = rule.hints.iter().find(|h| h.names.is_match(as_path(name))).map(|h| h.text.clone());

@@ -12,8 +12,8 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::builtin;
-use super::pack::{FilterDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
-use super::rule::{Check, ContentFilter, Filter, Hint, Patterns, Phase, Rule, When};
+use super::pack::{DetectDef, FilterDef, GrepDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
+use super::rule::{Check, ContentFilter, Filter, Grep, Hint, Patterns, Phase, Rule, Signal, When};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -39,6 +39,12 @@ pub struct Pack {
     pub text: String,
     pub builtin: bool,
     pub docs: String,
+    /// Built-in packs that apply whenever this one does.
+    pub extends: Vec<String>,
+    /// Rule codes not run while this pack applies.
+    pub supersedes: Vec<String>,
+    /// Detection signals for `--pack auto`; empty for packs that are never auto-selected.
+    pub signals: Vec<Signal>,
 }
 
 /// One thing wrong in a rule file.
@@ -96,9 +102,9 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     Ok(texts)
 }
 
-const PLACEHOLDERS: [&str; 14] = [
+const PLACEHOLDERS: [&str; 15] = [
     "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "detail", "hint",
-    "key", "input",
+    "key", "input", "match",
 ];
 
 struct Loader {
@@ -160,7 +166,10 @@ impl Loader {
     }
 
     fn regex(&mut self, text: &PackText, value: &Option<Spanned<String>>) -> Option<Regex> {
-        let value = value.as_ref()?;
+        self.regex_of(text, value.as_ref()?)
+    }
+
+    fn regex_of(&mut self, text: &PackText, value: &Spanned<String>) -> Option<Regex> {
         match Regex::new(value.get_ref()) {
             Ok(regex) => Some(regex),
             Err(err) => {
@@ -222,14 +231,54 @@ impl Loader {
             flavours: def.flavour.as_ref().map(|v| v.get_ref().items().into_iter().cloned().collect()),
             exists: def.exists.iter().flatten().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect(),
             missing: def.missing.as_ref().and_then(|globs| self.globs(text, globs)),
+            contains: def.contains.as_ref().and_then(|grep| self.grep(text, grep)),
+            lacks: def.lacks.as_ref().and_then(|grep| self.grep(text, grep)),
+            env_set: def.env_set.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
+            env_unset: def.env_unset.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
         }
+    }
+
+    fn grep(&mut self, text: &PackText, def: &GrepDef) -> Option<Grep> {
+        let paths = self.patterns(text, &def.paths);
+        let regex = self.regex_of(text, &def.regex);
+        Some(Grep { paths: paths.as_ref()?.set.clone(), patterns: paths?.patterns, regex: regex? })
+    }
+
+    /// Environment variable names: letters, digits and `_`, not starting with a digit.
+    fn env_names(&mut self, text: &PackText, names: &Names) -> Vec<String> {
+        let items: Vec<String> = names.get_ref().items().into_iter().cloned().collect();
+        for name in &items {
+            let valid = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.problem(text, names.span(), format!("invalid environment variable name `{name}`"), "not a variable name", Some("e.g. \"HF_MODEL_ID\"".into()));
+            }
+        }
+        items
+    }
+
+    fn signal(&mut self, text: &PackText, def: &DetectDef) -> Option<Signal> {
+        let weight = *def.weight.get_ref();
+        if !(1..=100).contains(&weight) {
+            self.problem(text, def.weight.span(), format!("detection weight {weight} is out of range"), "this weight", Some("weights go from 1 (a hint) to 100 (certain)".into()));
+        }
+        if def.paths.is_empty() {
+            self.problem(text, def.weight.span(), "a [[detect]] signal needs at least one glob in `paths`", "in this signal", None);
+            return None;
+        }
+        let paths = self.patterns(text, &def.paths);
+        let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
+        let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
+        if def.content.is_some() && content.is_none() || with_all.len() != def.with_all.len() || !(1..=100).contains(&weight) {
+            return None;
+        }
+        Some(Signal { paths: paths?, with_all, content, weight, why: def.why.clone() })
     }
 
     fn rule(&mut self, text: &PackText, pack: usize, def: &Spanned<RuleDef>, layout: &LayoutBuilder) -> Option<Rule> {
         let def = def.get_ref();
         let before = self.problems.len();
         let code = def.code.get_ref();
-        if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) || !code.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+        if !is_rule_code(code) {
             self.problem(text, def.code.span(), format!("invalid rule code `{code}`"), "codes are upper-case letters then digits", Some("e.g. \"SM101\"".into()));
         }
         let severity = Severity::parse(def.severity.get_ref());
@@ -343,6 +392,11 @@ impl Loader {
 
 const KINDS: [&str; 9] = ["file", "dir", "symlink", "hardlink", "char-device", "block-device", "fifo", "socket", "other"];
 
+/// Upper-case letters then digits: `SM101`, `PT101`.
+fn is_rule_code(code: &str) -> bool {
+    !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}
+
 /// `{name}` placeholders in a template.
 pub fn placeholders(template: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -380,9 +434,24 @@ pub fn parse_size(text: &str) -> Option<u64> {
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let mut loader = Loader { problems: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
-    for text in texts {
+    let mut queue: std::collections::VecDeque<PackText> = texts.into();
+    while let Some(text) = queue.pop_front() {
         match toml::from_str::<PackFile>(&text.text) {
-            Ok(file) => files.push((text, file)),
+            Ok(file) => {
+                // Packs named in `extends` load after the ones that name them, once each.
+                for name in &file.pack.extends {
+                    let Some(pack) = builtin::find(name.get_ref()) else {
+                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+                        loader.problem(&text, name.span(), format!("`extends` names unknown built-in pack `{}`", name.get_ref()), "no such pack", Some(format!("built-in packs: {available}")));
+                        continue;
+                    };
+                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
+                    if !known {
+                        queue.push_back(pack.text());
+                    }
+                }
+                files.push((text, file));
+            }
             Err(err) => {
                 let span = err.span().unwrap_or(0..0);
                 loader.problem(&text, span, err.message().to_string(), "here", None);
@@ -461,6 +530,12 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 rules.push(rule);
             }
         }
+        for code in &file.pack.supersedes {
+            if !is_rule_code(code.get_ref()) {
+                loader.problem(text, code.span(), format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()), "not a code", Some("e.g. \"SM606\"".into()));
+            }
+        }
+        let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
         packs.push(Pack {
             name,
             description: file.pack.description.clone(),
@@ -468,6 +543,9 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             text: text.text.clone(),
             builtin: text.builtin,
             docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+            extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
+            supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
+            signals,
         });
     }
     let layout = match layout.build() {

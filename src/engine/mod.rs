@@ -17,19 +17,36 @@ use crate::source::{ContentWants, Role};
 pub use load::{LoadError, Pack, PackText};
 pub use rule::{Phase, Rule};
 
+/// When a loaded pack applies to an input (set by the command that selected the packs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applies {
+    /// Only to inputs holding a model (model.tar.gz, a model folder, a job's model artifact).
+    pub model_inputs_only: bool,
+    /// Only when `--pack auto` detection picks it.
+    pub detected: bool,
+}
+
 /// Loaded packs, their compiled rules and the layout they share.
 #[derive(Debug)]
 pub struct Ruleset {
     pub packs: Vec<Pack>,
     pub rules: Vec<Rule>,
     pub layout: Layout,
+    /// One per pack: when it applies. Every pack applies to every input unless set otherwise.
+    pub applies: Vec<Applies>,
+    /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`).
+    pub env: Vec<(String, String)>,
     /// /opt/ml paths whose content some rule reads.
     content: GlobSet,
 }
 
 impl Ruleset {
     pub fn new(packs: Vec<Pack>, rules: Vec<Rule>, layout: Layout) -> Ruleset {
-        let mut globs: Vec<String> = Vec::new();
+        // Files `when` conditions grep and detection signals read are named from the /opt/ml root.
+        let mut globs: Vec<String> = rules.iter().flat_map(Rule::grepped_patterns).cloned().collect();
+        for pack in &packs {
+            globs.extend(pack.signals.iter().filter(|s| s.content.is_some()).flat_map(|s| s.paths.patterns.iter().cloned()));
+        }
         for rule in rules.iter().filter(|rule| rule.needs_content()) {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
                 globs.push(String::from_utf8_lossy(file).into_owned());
@@ -51,7 +68,17 @@ impl Ruleset {
         }
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
-        Ruleset { packs, rules, layout, content }
+        let applies = vec![Applies::default(); packs.len()];
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), content }
+    }
+
+    pub fn pack_index(&self, name: &str) -> Option<usize> {
+        self.packs.iter().position(|pack| pack.name == name)
+    }
+
+    /// The value of `name` in the deployment environment.
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator.

@@ -18,6 +18,9 @@ pub struct PackFile {
     pub job_artifact: Vec<JobArtifact>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleDef>>,
+    /// Signals that the input is what this pack is about (`--pack auto`).
+    #[serde(default)]
+    pub detect: Vec<DetectDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +31,38 @@ pub struct PackMeta {
     /// Where the generated rule documentation lives; rule anchors are appended.
     #[serde(default)]
     pub docs: Option<String>,
+    /// Built-in packs loaded (and applied) together with this one.
+    #[serde(default)]
+    pub extends: Vec<Spanned<String>>,
+    /// Rule codes (of any pack) this pack replaces: not run while this pack applies.
+    #[serde(default)]
+    pub supersedes: Vec<Spanned<String>>,
+}
+
+/// One detection signal (`[[detect]]`): globs relative to the /opt/ml root, like `when`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DetectDef {
+    /// The signal fires when any of these matches an entry...
+    pub paths: Vec<Spanned<String>>,
+    /// ...and each of these matches some entry too.
+    #[serde(default, rename = "with")]
+    pub with_all: Vec<Spanned<String>>,
+    /// ...and (if given) an entry matching `paths` has content matching this regex.
+    pub content: Option<Spanned<String>>,
+    /// How strongly the signal points at this pack, 1-100.
+    pub weight: Spanned<u32>,
+    /// Why, as printed: "a SavedModel (saved_model.pb)".
+    pub why: String,
+}
+
+/// A content condition (`when.contains`, `when.lacks`): files matching `paths` (relative to
+/// the /opt/ml root) and a regex their content is searched for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GrepDef {
+    pub paths: Vec<Spanned<String>>,
+    pub regex: Spanned<String>,
 }
 
 /// A zone of the /opt/ml contract: which paths belong to it (first zone to match wins).
@@ -156,6 +191,14 @@ pub struct WhenDef {
     pub exists: Option<Vec<Spanned<String>>>,
     /// No glob (relative to the /opt/ml root) matches any entry.
     pub missing: Option<Vec<Spanned<String>>>,
+    /// Some file matching `paths` has content matching `regex`.
+    pub contains: Option<GrepDef>,
+    /// No file matching `paths` has content matching `regex` (also true when no file matches).
+    pub lacks: Option<GrepDef>,
+    /// Every variable is set in the deployment environment (`optml check --env NAME=VALUE`).
+    pub env_set: Option<Names>,
+    /// No variable is set in the deployment environment.
+    pub env_unset: Option<Names>,
 }
 
 /// Where a misplaced file probably belonged (`{hint}` in messages).

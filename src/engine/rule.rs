@@ -116,6 +116,29 @@ pub struct When {
     pub flavours: Option<Vec<String>>,
     pub exists: Vec<GlobSet>,
     pub missing: Option<GlobSet>,
+    pub contains: Option<Grep>,
+    pub lacks: Option<Grep>,
+    pub env_set: Vec<String>,
+    pub env_unset: Vec<String>,
+}
+
+/// Files (globs relative to the /opt/ml root) and what their content is searched for.
+#[derive(Debug, Clone)]
+pub struct Grep {
+    pub paths: GlobSet,
+    /// The globs as written, so the source knows whose content to capture.
+    pub patterns: Vec<String>,
+    pub regex: Regex,
+}
+
+/// One `[[detect]]` signal of a pack, compiled.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    pub paths: Patterns,
+    pub with_all: Vec<GlobSet>,
+    pub content: Option<Regex>,
+    pub weight: u32,
+    pub why: String,
 }
 
 #[derive(Debug, Clone)]
@@ -169,5 +192,10 @@ impl Rule {
         self.filter.content.is_active()
             || self.message.contains("{first_line}")
             || matches!(self.check, Check::JsonKeys { .. })
+    }
+
+    /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
+    pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
+        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.patterns)
     }
 }

@@ -96,6 +96,9 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
             parts.join("; "),
             human_size(subject.entries.iter().map(|e| e.size).sum()),
         ));
+        if let Some(detection) = &checked.detection {
+            out.push_str(&format!("  pack auto: {}\n", sanitize(&detection.reason)));
+        }
     }
     out.push('\n');
     for finding in report.findings {

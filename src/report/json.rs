@@ -17,8 +17,12 @@ struct Input<'a> {
     path: &'a str,
     kind: &'static str,
     entries: usize,
+    /// The packs that applied to this input.
     packs: Vec<&'a str>,
     parts: Vec<Part<'a>>,
+    /// What `--pack auto` decided (absent when it did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detected: Option<&'a crate::detect::Detection>,
 }
 
 #[derive(Serialize)]
@@ -55,7 +59,8 @@ pub fn render(report: &Report<'_>) -> String {
                 path: &subject.input,
                 kind: subject.kind.as_str(),
                 entries: subject.entries.len(),
-                packs: ruleset.packs.iter().map(|p| p.name.as_str()).collect(),
+                packs: ruleset.packs.iter().zip(&checked.packs).filter(|(_, &on)| on).map(|(p, _)| p.name.as_str()).collect(),
+                detected: checked.detection.as_ref(),
                 parts: subject
                     .origins
                     .iter()

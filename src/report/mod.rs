@@ -5,6 +5,7 @@ pub mod human;
 pub mod json;
 pub mod sanitize;
 
+use crate::detect::Detection;
 use crate::engine::Ruleset;
 use crate::finding::{Finding, Summary};
 use crate::layout::Placed;
@@ -25,6 +26,10 @@ pub enum Format {
 pub struct Checked {
     pub subject: Subject,
     pub placed: Placed,
+    /// One flag per loaded pack: whether it applied to this input.
+    pub packs: Vec<bool>,
+    /// What `--pack auto` decided, when it ran.
+    pub detection: Option<Detection>,
 }
 
 /// The result of a check run, ready to render.

@@ -416,13 +416,15 @@ fn sm605_empty_archives() {
 fn sm606_wrapped_archive_names_the_fix() {
     let dir = TestDir::new();
     let archive = tar_gz(&dir, "model.tar.gz", &[Member::Dir("model/"), Member::File("model/model.pt", b"w"), Member::File("._model", b"x")]);
-    let (code, doc) = check(&archive);
+    // The training pack alone: by default sagemaker-model's MDL101 supersedes SM606 on models.
+    let training = ["--pack", "sagemaker-training"];
+    let (code, doc) = check_with(&archive, &training);
     assert_has(&doc, "SM606", "model");
     let fix = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM606").unwrap()["fix"].as_str().unwrap().to_string();
     assert_eq!(fix, "mkdir unpacked && tar -xzf model.tar.gz -C unpacked && tar -C unpacked/model -czf model.tar.gz .");
     assert_eq!(code, 0, "a warning in the training pack");
     let flat = tar_gz(&dir, "flat/model.tar.gz", &[Member::File("model.pt", b"w"), Member::File("code/inference.py", b"x")]);
-    let (_, doc) = check(&flat);
+    let (_, doc) = check_with(&flat, &training);
     assert_lacks(&doc, "SM606");
 }
 
