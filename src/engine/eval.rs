@@ -54,7 +54,8 @@ struct Evaluator<'a> {
     findings: Vec<Finding>,
 }
 
-/// Run the rules of `ruleset` that are `enabled` (one flag per rule) over `subject`.
+/// Run the rules of `ruleset` that are `enabled` (one flag per rule; missing flags, e.g. an
+/// empty slice, mean enabled) over `subject`.
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
@@ -450,7 +451,7 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished).into_iter().map(|f| (f.code, f.path)).collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code, f.path)).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -499,6 +500,23 @@ mod tests {
         subject.origins[0].role = Role::Model;
         subject.origins[0].is_archive = true;
         assert!(run(&rules, &mut subject).is_empty(), "a model archive holds no status markers");
+    }
+
+    #[test]
+    fn grep_and_env_conditions_gate_rules() {
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T7\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"*.pt\"]\nwhen = {{ lacks = {{ paths = [\"model/code/*.py\"], regex = \"def model_fn\" }}, env-unset = [\"HF_MODEL_ID\"] }}\n{RULE}"
+        ));
+        let handler = |text: &str| {
+            let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
+            subject.entries[1].content = Some(crate::entry::Content { bytes: text.as_bytes().to_vec(), truncated: false });
+            subject
+        };
+        assert_eq!(run(&rules, &mut handler("def predict_fn(x): pass")).len(), 1);
+        assert!(run(&rules, &mut handler("def model_fn(d): pass")).is_empty());
+        let mut deployed = rules;
+        deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
+        assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
     }
 
     #[test]

@@ -413,7 +413,7 @@ fn training_trees_get_only_the_training_pack_by_default() {
 #[test]
 fn human_header_names_the_chosen_pack_and_why() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Dir("model/"), File("model/xgboost-model", b"m"), File("model/._xgboost-model", b"")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Dir("model/"), File("model/xgboost-model", b"m")]);
     let output = optml().args(["check", "--color", "never"]).arg(&archive).output().unwrap();
     let text = transcript(&output, dir.path());
     snapshot_settings("serving").bind(|| insta::assert_snapshot!("human_auto_xgboost", text));
