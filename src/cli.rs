@@ -21,6 +21,10 @@ pub enum Command {
     Rule(RuleArgs),
     /// List the built-in rule packs.
     Packs,
+    /// Record an input as a golden manifest; review, accept or reject pending snapshots.
+    Snapshot(SnapshotArgs),
+    /// Compare two of: tree, archive, manifest (exit 0 equal, 1 different, 2 error).
+    Diff(DiffArgs),
 }
 
 /// How to read an input that is not a full /opt/ml tree.
@@ -88,6 +92,12 @@ pub struct CheckArgs {
     /// Color in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,
+    /// Also compare the input closed-world against this golden manifest (docs/snapshots.md).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Overwrite the golden manifest from the input instead of writing FILE.new (never under CI).
+    #[arg(long, requires = "snapshot")]
+    pub update_snapshots: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -117,4 +127,83 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("expected NAME=VALUE, got `{text}`")),
     }
+}
+
+/// What a manifest records (docs/snapshots.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RecordArgs {
+    /// Fields to record, comma-separated, from type,size,link,mode,sha256 (default type,size,link);
+    /// `+sha256` or `-link` edit the default.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub fields: Option<String>,
+    /// Redaction preset (repeatable): tfevents, algo-hosts, job-timestamps, checkpoint-shards, sagemaker.
+    #[arg(long, value_name = "PRESET")]
+    pub redact: Vec<String>,
+    /// A file of manifest header directives (/fields, /redact, /replace, /size, /budget).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub action: Option<SnapshotAction>,
+    /// The input to record: an /opt/ml tree or any folder, an archive, a job folder.
+    #[arg(value_name = "INPUT", required = true)]
+    pub input: Option<PathBuf>,
+    /// Write the manifest to FILE (atomically) instead of stdout. An existing FILE keeps its
+    /// header unless --fields, --redact or --config is given.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Read the input as this role instead of detecting it.
+    #[arg(long = "as", value_enum, value_name = "ROLE")]
+    pub role: Option<RoleArg>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Go through pending FILE.new snapshots one by one: accept, reject or skip (needs a terminal).
+    Review(PendingArgs),
+    /// Accept pending snapshots: FILE.new replaces FILE.
+    Accept(PendingArgs),
+    /// Reject pending snapshots: FILE.new is deleted.
+    Reject(PendingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    /// Golden files (or their .new files). Default: every pending snapshot below the current folder.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The expected side: a tree, an archive or a manifest.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The actual side: a tree, an archive or a manifest.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// Read archives and folders as this role instead of detecting it.
+    #[arg(long = "as", value_enum, value_name = "ROLE")]
+    pub role: Option<RoleArg>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: DiffFormat,
+    /// Color in human output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// A unified diff of the manifests, notes and a verdict line.
+    Human,
+    /// One JSON document listing each difference.
+    Json,
 }

@@ -16,6 +16,7 @@ pub mod glob;
 pub mod layout;
 pub mod pipeline;
 pub mod report;
+pub mod snapshot;
 pub mod source;
 pub mod tarwriter;
 
@@ -28,6 +29,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Check(args) => commands::check::run(args),
         Command::Rule(args) => commands::rule::run(args),
         Command::Packs => commands::rule::packs(),
+        Command::Snapshot(args) => commands::snapshot::run(args),
+        Command::Diff(args) => commands::diff::run(args),
     };
     match result {
         Ok(status) => status,

@@ -12,6 +12,8 @@ use crate::exit::ExitStatus;
 use crate::finding::{Finding, Summary};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::Report;
+use crate::snapshot::store;
+use crate::snapshot::verify::verify;
 use crate::source::Role;
 
 impl RoleArg {
@@ -45,7 +47,8 @@ impl ColorArg {
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
-    let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
+    let extra: &[&str] = if args.snapshot.is_some() { &["snapshot"] } else { &[] };
+    let mut ruleset = args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?;
     ruleset.env = args.env.clone();
     for code in &args.ignore {
         if ruleset.find(code).is_none() {
@@ -53,7 +56,13 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         }
     }
     let inputs: Vec<PathBuf> = if args.inputs.is_empty() { vec![PathBuf::from("/opt/ml")] } else { args.inputs.clone() };
-    let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest: false };
+    let golden = match &args.snapshot {
+        Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
+        Some(file) => Some((file, store::read(file)?, store::UpdateMode::from_env(args.update_snapshots)?)),
+        None => None,
+    };
+    let digest = golden.as_ref().is_some_and(|(_, manifest, _)| manifest.as_ref().is_some_and(|m| m.header.fields.sha256));
+    let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for input in &inputs {
@@ -61,10 +70,16 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         checked.push(one);
         findings.extend(found);
     }
+    let mut snapshot = None;
+    if let Some((file, manifest, mode)) = golden {
+        let (outcome, found) = verify(&ruleset, &checked[0].subject, file, manifest, mode)?;
+        findings.extend(found);
+        snapshot = Some(outcome);
+    }
     findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let summary = Summary::of(&findings);
-    let report = Report { ruleset: &ruleset, checked: &checked, findings: &findings, summary };
+    let report = Report { ruleset: &ruleset, checked: &checked, findings: &findings, summary, snapshot: snapshot.as_ref() };
     let text = report.render(args.format, args.color.enabled());
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`optml check | head`) is not an error worth a panic.

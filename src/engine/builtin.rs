@@ -36,7 +36,12 @@ pub const PACKS: &[BuiltinPack] = &[
     builtin!("mxnet"),
     builtin!("triton"),
     builtin!("djl-lmi"),
+    builtin!("snapshot"),
 ];
+
+/// Packs of `external` rules that a subsystem raises (snapshots): selectable by name and listed
+/// by `optml rule`, but never loaded by `auto`; the subsystem asks for them when it runs.
+pub const ON_DEMAND: &[&str] = &["snapshot"];
 
 /// `--pack auto`: the serving pack whose detection signals fit each model best.
 pub const AUTO: &str = "auto";

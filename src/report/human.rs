@@ -101,13 +101,19 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         }
     }
     out.push('\n');
-    for finding in report.findings {
+    if let Some(snapshot) = report.snapshot {
+        out.push_str(&snapshot.human(color));
+        out.push('\n');
+    }
+    let mut elision = crate::snapshot::report::Elision::default();
+    for finding in report.findings.iter().filter(|f| elision.admit(&f.code)) {
         let rule = &ruleset.rules[finding.rule];
         let diagnostic = FindingDiagnostic { finding, rule, source: &sources[rule.pack], url: ruleset.docs_url(rule) };
         // Rendering into a String cannot fail.
         let _ = handler.render_report(&mut out, &diagnostic);
         out.push('\n');
     }
+    out.push_str(&elision.note());
     out.push_str(&summary_line(&report.summary, report.checked.len()));
     out.push('\n');
     out

@@ -10,6 +10,9 @@ struct Document<'a> {
     inputs: Vec<Input<'a>>,
     diagnostics: Vec<Diagnostic<'a>>,
     summary: crate::finding::Summary,
+    /// Present with `--snapshot`: the comparison, difference by difference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a crate::snapshot::verify::Outcome>,
 }
 
 #[derive(Serialize)]
@@ -96,7 +99,7 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let document = Document { version: 1, inputs, diagnostics, summary: report.summary };
+    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot };
     let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
     text.push('\n');
     text

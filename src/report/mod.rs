@@ -38,6 +38,8 @@ pub struct Report<'a> {
     pub checked: &'a [Checked],
     pub findings: &'a [Finding],
     pub summary: Summary,
+    /// The `--snapshot` comparison, if one was asked for.
+    pub snapshot: Option<&'a crate::snapshot::verify::Outcome>,
 }
 
 impl Report<'_> {

@@ -6,3 +6,4 @@ mod check;
 mod corpus;
 mod rules;
 mod serving;
+mod snapshot;

@@ -1,0 +1,111 @@
+//! `optml diff A B`: compare any two of tree, archive and manifest under SageMaker's packing
+//! rules. Exit 0 when equal, 1 when different (or a budget is exceeded), 2 on error.
+
+use std::io::Write;
+use std::path::Path;
+
+use miette::Report as MietteReport;
+use serde::Serialize;
+
+use crate::cli::{DiffArgs, DiffFormat, RoleArg};
+use crate::exit::ExitStatus;
+use crate::report::sanitize::sanitize;
+use crate::snapshot::budget;
+use crate::snapshot::compare::{compare, unified_diff};
+use crate::snapshot::header::Header;
+use crate::snapshot::manifest::{Line, Manifest};
+use crate::snapshot::packing::{as_packed, file_paths, reconcile_output};
+use crate::snapshot::record::record;
+use crate::snapshot::report::Delta;
+use crate::snapshot::store;
+use crate::source::{Role, Subject};
+
+/// One side of the comparison, as given.
+enum Side {
+    Manifest(Manifest),
+    Input(Subject),
+}
+
+impl Side {
+    fn load(path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
+        if path.is_file() && store::is_manifest(path) {
+            let manifest = store::read(path)?.expect("the file was just read");
+            return Ok(Side::Manifest(manifest));
+        }
+        Ok(Side::Input(super::snapshot::open_input(path, role, digest)?))
+    }
+
+    fn lines(&self, header: &Header) -> Vec<Line> {
+        match self {
+            Side::Manifest(manifest) => manifest.lines.clone(),
+            Side::Input(subject) => record(subject, header),
+        }
+    }
+
+    fn is_output(&self) -> bool {
+        matches!(self, Side::Input(subject) if subject.origins.iter().any(|o| o.role == Role::Output))
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    a: &'a str,
+    b: &'a str,
+    equal: bool,
+    notes: &'a [String],
+    #[serde(flatten)]
+    delta: &'a Delta,
+}
+
+pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
+    let wants_digest = |path: &Path| store::is_manifest(path) && store::read(path).ok().flatten().is_some_and(|m| m.header.fields.sha256);
+    let digest = args.record.fields.as_deref().is_some_and(|f| f.contains("sha256")) || wants_digest(&args.a) || wants_digest(&args.b);
+    let mut a = Side::load(&args.a, args.role, digest)?;
+    let mut b = Side::load(&args.b, args.role, digest)?;
+    // A manifest's header rules the comparison (the expected side's first); else the options.
+    let base = match (&a, &b) {
+        (Side::Manifest(m), _) | (_, Side::Manifest(m)) if !args.record.given() => m.header_only(),
+        _ => args.record.header(None)?,
+    };
+    let header = &base.header;
+    let mut notes = Vec::new();
+    let b_files = file_paths(&b.lines(header));
+    if let Side::Input(subject) = &mut a {
+        notes.extend(as_packed(subject, header, &b_files));
+    }
+    let a_files = file_paths(&a.lines(header));
+    if let Side::Input(subject) = &mut b {
+        notes.extend(as_packed(subject, header, &a_files));
+    }
+    let (mut a_lines, mut b_lines) = (a.lines(header), b.lines(header));
+    let labels = [args.a.to_string_lossy().into_owned(), args.b.to_string_lossy().into_owned()];
+    let output = a.is_output() || b.is_output() || args.role == Some(RoleArg::Output);
+    notes.extend(reconcile_output(&mut a_lines, &mut b_lines, [&labels[0], &labels[1]], output));
+
+    let drifts = budget::evaluate(&header.budgets, &a_lines, &b_lines);
+    let render = |lines: Vec<Line>| Manifest { header: Header::default(), header_text: base.header_text.clone(), lines }.render();
+    let a_text = render(a_lines.clone());
+    let comparison = compare(header, &a_lines, b_lines);
+    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&a_text, &render(comparison.actual), &labels[0], &labels[1]) };
+    let delta = Delta::new(comparison.differences, drifts, diff);
+    let equal = delta.matches() && delta.exceeded().next().is_none();
+
+    let text = match args.format {
+        DiffFormat::Json => {
+            let document = Document { version: 1, a: &labels[0], b: &labels[1], equal, notes: &notes, delta: &delta };
+            serde_json::to_string_pretty(&document).expect("JSON of plain data") + "\n"
+        }
+        DiffFormat::Human => {
+            let mut out = delta.human(args.color.enabled());
+            for note in &notes {
+                out.push_str(&format!("note: {}\n", sanitize(note)));
+            }
+            let verdict = if equal { "equal" } else { "different" };
+            out.push_str(&format!("{} and {} are {verdict}: {}\n", sanitize(&labels[0]), sanitize(&labels[1]), delta.summary()));
+            out
+        }
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(if equal { ExitStatus::Clean } else { ExitStatus::Findings })
+}

@@ -1,0 +1,129 @@
+//! `optml snapshot INPUT [-o FILE]` records a manifest; `optml snapshot review|accept|reject`
+//! handle the pending `FILE.new` snapshots that `optml check --snapshot` writes.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use miette::Report as MietteReport;
+
+use crate::cli::{PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::engine::load::{builtin_texts, load};
+use crate::exit::ExitStatus;
+use crate::snapshot::compare::unified_diff;
+use crate::snapshot::manifest::Manifest;
+use crate::snapshot::record::record;
+use crate::snapshot::report::Delta;
+use crate::snapshot::{default_manifest, header_from_options, store};
+use crate::source::{self, ProblemKind, Subject};
+
+pub fn run(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
+    match &args.action {
+        Some(SnapshotAction::Accept(pending)) => settle(pending, "accepted", store::accept),
+        Some(SnapshotAction::Reject(pending)) => settle(pending, "rejected", store::reject),
+        Some(SnapshotAction::Review(pending)) => review(pending),
+        None => record_input(args),
+    }
+}
+
+impl RecordArgs {
+    pub(crate) fn given(&self) -> bool {
+        self.fields.is_some() || !self.redact.is_empty() || self.config.is_some()
+    }
+
+    /// The header to record with: from the options, else `existing`'s, else the default.
+    pub fn header(&self, existing: Option<Manifest>) -> Result<Manifest, MietteReport> {
+        Ok(match existing {
+            _ if self.given() => header_from_options(self.fields.as_deref(), &self.redact, self.config.as_deref())?,
+            Some(manifest) => manifest.header_only(),
+            None => default_manifest(),
+        })
+    }
+}
+
+/// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
+/// An archive that cannot be read to the end is an error here: a partial manifest would lie.
+pub fn open_input(path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Subject, MietteReport> {
+    let layout_only = load(builtin_texts(&[])?)?;
+    let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, &layout_only, 0, digest)
+        .map_err(|err| miette::miette!(code = "optml::input", "cannot snapshot {err}"))?;
+    let fatal = [ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::UnsupportedCompression, ProblemKind::Unreadable];
+    if let Some(problem) = subject.origins.iter().flat_map(|o| &o.problems).find(|p| fatal.contains(&p.kind)) {
+        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot snapshot {}: {}", subject.input, problem.detail));
+    }
+    Ok(subject)
+}
+
+fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
+    let input = args.input.as_ref().expect("clap requires INPUT without a subcommand");
+    let existing = match &args.output {
+        Some(file) => store::read(file)?,
+        None => None,
+    };
+    let base = args.record.header(existing)?;
+    let subject = open_input(input, args.role, base.header.fields.sha256)?;
+    let manifest = Manifest { lines: record(&subject, &base.header), ..base };
+    let text = manifest.render();
+    match &args.output {
+        Some(file) => {
+            store::write(file, &text)?;
+            eprintln!("recorded {} lines of {} in {}", manifest.lines.len(), subject.input, file.display());
+        }
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    Ok(ExitStatus::Clean)
+}
+
+/// The golden files named (as FILE or FILE.new), or every pending one below the current folder.
+fn pending_files(args: &PendingArgs) -> Vec<PathBuf> {
+    if args.files.is_empty() {
+        store::find_pending(Path::new("."))
+    } else {
+        args.files.iter().map(|f| store::golden_path(f)).collect()
+    }
+}
+
+fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store::StoreError>) -> Result<ExitStatus, MietteReport> {
+    let files = pending_files(args);
+    if files.is_empty() {
+        println!("no pending snapshots");
+    }
+    for file in files {
+        action(&file)?;
+        println!("{verb} {}", store::pending_path(&file).display());
+    }
+    Ok(ExitStatus::Clean)
+}
+
+/// Interactive: show each pending snapshot's diff, then accept, reject or skip it.
+fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette::miette!(code = "optml::usage", help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts", "`optml snapshot review` is interactive and needs a terminal"));
+    }
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let files = pending_files(args);
+    if files.is_empty() {
+        println!("no pending snapshots");
+    }
+    let mut answers = std::io::stdin().lock().lines();
+    for file in files {
+        let pending = store::pending_path(&file);
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let diff = unified_diff(&read(&file), &read(&pending), &file.to_string_lossy(), &pending.to_string_lossy());
+        print!("{}", Delta::new(Vec::new(), Vec::new(), diff).human(color));
+        loop {
+            print!("{}: [a]ccept, [r]eject, [s]kip? ", file.display());
+            let _ = std::io::stdout().flush();
+            let Some(Ok(answer)) = answers.next() else { return Ok(ExitStatus::Clean) };
+            match answer.trim() {
+                "a" | "accept" => store::accept(&file)?,
+                "r" | "reject" => store::reject(&file)?,
+                "s" | "skip" | "" => {}
+                _ => continue,
+            }
+            break;
+        }
+    }
+    Ok(ExitStatus::Clean)
+}

@@ -1,0 +1,131 @@
+//! `optml check INPUT --snapshot FILE`: record the checked input with the golden file's header,
+//! compare closed-world, apply the update policy, and turn the result into findings.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::budget;
+use super::compare::{compare, unified_diff, Difference};
+use super::manifest::Manifest;
+use super::record::record;
+use super::report::{describe_change, Delta};
+use super::store::{self, StoreError, UpdateMode};
+use crate::engine::eval::Vars;
+use crate::engine::Ruleset;
+use crate::entry::lossy;
+use crate::finding::Finding;
+use crate::source::Subject;
+
+/// The codes of per-entry differences (a human report caps how many it shows).
+pub const DIFFERENCE_CODES: [&str; 3] = ["SNAP001", "SNAP002", "SNAP003"];
+
+/// What happened to one snapshot: the JSON report's `snapshot` object.
+#[derive(Serialize)]
+pub struct Outcome {
+    pub file: String,
+    /// `matched`, `mismatched`, `missing` (no golden file), `updated` or `created`.
+    pub status: &'static str,
+    /// The file written, if any: the golden file itself, or `FILE.new`.
+    pub written: Option<String>,
+    #[serde(flatten)]
+    pub delta: Delta,
+}
+
+impl Outcome {
+    /// The human report's snapshot section: a status line, then the diff and budgets.
+    pub fn human(&self, color: bool) -> String {
+        let mut out = format!("snapshot {}: {}", self.file, self.status);
+        if self.status != "missing" && self.status != "created" {
+            out.push_str(&format!(" ({})", self.delta.summary()));
+        }
+        if let Some(written) = &self.written {
+            out.push_str(&format!("; wrote {written}"));
+        }
+        out.push('\n');
+        out.push_str(&self.delta.human(color));
+        out
+    }
+}
+
+/// Compare `subject` against the golden file `file` (`golden` is its parsed content, `None` if
+/// it does not exist) and write what `mode` allows.
+pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Manifest>, mode: UpdateMode) -> Result<(Outcome, Vec<Finding>), StoreError> {
+    let name = file.to_string_lossy().into_owned();
+    let pending = store::pending_path(file);
+    let pending_name = pending.to_string_lossy().into_owned();
+    let mut findings = Vec::new();
+    let mut raise = |code: &str, path: &str, detail: String| {
+        let location = if path.is_empty() { subject.input.clone() } else { format!("{}: {path}", subject.input) };
+        findings.extend(ruleset.external_finding(code, &subject.input, &location, path, Vars::default().set("detail", detail)));
+    };
+
+    let Some(golden) = golden else {
+        let fresh = super::default_manifest();
+        let text = Manifest { lines: record(subject, &fresh.header), ..fresh }.render();
+        let (status, written) = match mode {
+            UpdateMode::Always => {
+                store::write(file, &text)?;
+                raise("SNAP007", "", format!("recorded a new snapshot at {name}"));
+                ("created", Some(name.clone()))
+            }
+            UpdateMode::New => {
+                store::write(&pending, &text)?;
+                raise("SNAP005", "", name.clone());
+                raise("SNAP006", "", format!("wrote the recorded snapshot to {pending_name} for review"));
+                ("missing", Some(pending_name))
+            }
+            UpdateMode::No => {
+                raise("SNAP005", "", format!("{name} (not written: snapshots are never written under CI or with OPTML_UPDATE=no)"));
+                ("missing", None)
+            }
+        };
+        return Ok((Outcome { file: name, status, written, delta: Delta::new(Vec::new(), Vec::new(), String::new()) }, findings));
+    };
+
+    let actual = record(subject, &golden.header);
+    let drifts = budget::evaluate(&golden.header.budgets, &golden.lines, &actual);
+    let comparison = compare(&golden.header, &golden.lines, actual);
+    let new_text = Manifest { header: Default::default(), header_text: golden.header_text.clone(), lines: comparison.actual }.render();
+    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&golden.render(), &new_text, &name, "actual") };
+    let delta = Delta::new(comparison.differences, drifts, diff);
+    for drift in delta.exceeded() {
+        raise("SNAP004", &drift.glob, drift.message.clone());
+    }
+    let (status, written) = match (delta.matches(), mode) {
+        (true, UpdateMode::No) => ("matched", None),
+        (true, _) => {
+            store::discard_pending(file)?;
+            ("matched", None)
+        }
+        (false, UpdateMode::Always) => {
+            store::write(file, &new_text)?;
+            store::discard_pending(file)?;
+            raise("SNAP007", "", format!("updated {name}: {}", delta.summary()));
+            ("updated", Some(name.clone()))
+        }
+        (false, mode) => {
+            for difference in &delta.differences {
+                let (code, detail) = describe(difference);
+                raise(code, &lossy(difference.path()), detail);
+            }
+            if mode == UpdateMode::New {
+                store::write(&pending, &new_text)?;
+                raise("SNAP006", "", format!("wrote the recorded snapshot to {pending_name} for review"));
+                ("mismatched", Some(pending_name))
+            } else {
+                ("mismatched", None)
+            }
+        }
+    };
+    Ok((Outcome { file: name, status, written, delta }, findings))
+}
+
+/// The rule code and `{detail}` of one difference.
+fn describe(difference: &Difference) -> (&'static str, String) {
+    match difference {
+        Difference::Missing(line) => ("SNAP001", line.render_fields()),
+        Difference::Extra(line) => ("SNAP002", line.render_fields()),
+        Difference::Changed { changes, .. } => ("SNAP003", changes.iter().map(describe_change).collect::<Vec<_>>().join(", ")),
+    }
+}
