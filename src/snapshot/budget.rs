@@ -135,12 +135,7 @@ pub fn evaluate(budgets: &[Budget], golden: &[Line], actual: &[Line]) -> Vec<Dri
 mod tests {
     use super::*;
     use crate::glob::compile_glob;
-
-    fn file(path: &str, size: u64) -> Line {
-        let mut line = Line::new(path.as_bytes().to_vec(), EntryKind::File);
-        line.size = Some(Size::Bytes(size));
-        line
-    }
+    use crate::snapshot::manifest::tests::file;
 
     #[test]
     fn growth_and_counts() {

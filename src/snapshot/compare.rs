@@ -144,13 +144,7 @@ pub fn unified_diff(expected: &str, actual: &str, expected_name: &str, actual_na
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::EntryKind;
-
-    fn file(path: &str, size: u64) -> Line {
-        let mut line = Line::new(path.as_bytes().to_vec(), EntryKind::File);
-        line.size = Some(Size::Bytes(size));
-        line
-    }
+    use crate::snapshot::manifest::tests::file;
 
     #[test]
     fn missing_extra_changed_and_tolerance() {

@@ -324,8 +324,15 @@ pub fn unescape(token: &str) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A file line of `size` bytes, for tests of the modules that compare lines.
+    pub(crate) fn file(path: &str, size: u64) -> Line {
+        let mut line = Line::new(path.as_bytes().to_vec(), EntryKind::File);
+        line.size = Some(Size::Bytes(size));
+        line
+    }
 
     const SAMPLE: &str = "#optml-manifest v1\n# golden model\n/fields type size link mode sha256\n\
 code type=dir mode=0755\n\
