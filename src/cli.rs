@@ -25,6 +25,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Compare two of: tree, archive, manifest (exit 0 equal, 1 different, 2 error).
     Diff(DiffArgs),
+    /// Write a corrected copy of a model archive: the mechanical repairs check findings name.
+    Fix(FixArgs),
 }
 
 /// How to read an input that is not a full /opt/ml tree.
@@ -98,6 +100,24 @@ pub struct CheckArgs {
     /// Overwrite the golden manifest from the input instead of writing FILE.new (never under CI).
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The archive to fix (.tar, .tar.gz, .tgz); it is only read.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Where to write the fixed archive (gzip-compressed tar), atomically.
+    #[arg(short = 'o', long = "output", value_name = "FIXED.tar.gz")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub selection: RuleSelection,
+    /// A variable of the environment the model will be deployed with (repeatable), as for check.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Color in the report on the fixed archive.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorArg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ pub mod entry;
 pub mod exit;
 pub mod facts;
 pub mod finding;
+pub mod fix;
 pub mod glob;
 pub mod layout;
 pub mod pipeline;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Packs => commands::rule::packs(),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Fix(args) => commands::fix::run(args),
     };
     match result {
         Ok(status) => status,

@@ -58,6 +58,12 @@ impl TarWriter {
         self.builder.append_link(&mut header, name, target)
     }
 
+    /// A hard link to `target`, a member written earlier.
+    pub fn append_hardlink(&mut self, name: &str, target: &str) -> io::Result<()> {
+        let mut header = Self::header(tar::EntryType::Link, 0o644, 0);
+        self.builder.append_link(&mut header, name, target)
+    }
+
     /// Finish the tar and gzip streams and move the archive into place.
     pub fn finish(self) -> io::Result<()> {
         let encoder = self.builder.into_inner()?;

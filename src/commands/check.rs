@@ -7,13 +7,13 @@ use miette::Report as MietteReport;
 
 use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
 use crate::engine::builtin::{AUTO, DEFAULT_PACK};
-use crate::engine::Phase;
+use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
 use crate::finding::{Finding, Summary};
 use crate::pipeline::{check_input, CheckOptions};
-use crate::report::Report;
+use crate::report::{Checked, Format, Report};
 use crate::snapshot::store;
-use crate::snapshot::verify::verify;
+use crate::snapshot::verify::{verify, Outcome};
 use crate::source::Role;
 
 impl RoleArg {
@@ -77,12 +77,17 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         snapshot = Some(outcome);
     }
     findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
+    Ok(print_report(&ruleset, &checked, findings, snapshot.as_ref(), args.format, args.color.enabled()))
+}
+
+/// Sort the findings, print the report to stdout, and return the exit status it implies.
+pub fn print_report(ruleset: &Ruleset, checked: &[Checked], mut findings: Vec<Finding>, snapshot: Option<&Outcome>, format: Format, color: bool) -> ExitStatus {
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let summary = Summary::of(&findings);
-    let report = Report { ruleset: &ruleset, checked: &checked, findings: &findings, summary, snapshot: snapshot.as_ref() };
-    let text = report.render(args.format, args.color.enabled());
+    let report = Report { ruleset, checked, findings: &findings, summary, snapshot };
+    let text = report.render(format, color);
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`optml check | head`) is not an error worth a panic.
     let _ = stdout.write_all(text.as_bytes());
-    Ok(ExitStatus::from_errors(summary.errors))
+    ExitStatus::from_errors(summary.errors)
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod fix;
 pub mod rule;
 pub mod snapshot;
 

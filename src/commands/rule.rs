@@ -21,6 +21,8 @@ struct Explanation<'a> {
     message: &'a str,
     help: &'a str,
     fix: Option<&'a str>,
+    /// The edit `optml fix` makes for this rule's findings, if it can.
+    repair: Option<&'static str>,
     docs: &'a str,
     source: String,
 }
@@ -37,6 +39,7 @@ fn explain<'a>(ruleset: &'a Ruleset, rule: &'a Rule) -> Explanation<'a> {
         message: &rule.message,
         help: &rule.help,
         fix: rule.fix.as_deref(),
+        repair: rule.repair.map(|r| r.as_str()),
         docs: rule.docs.trim(),
         source: format!("{}:{}", pack.file, ruleset.rule_line(rule)),
     }
@@ -48,6 +51,9 @@ fn text(e: &Explanation) -> String {
     out.push_str(&format!("Help:    {}\n", e.help));
     if let Some(fix) = e.fix {
         out.push_str(&format!("Fix:     {fix}\n"));
+    }
+    if let Some(repair) = e.repair {
+        out.push_str(&format!("Repair:  optml fix ({repair})\n"));
     }
     let zones = if e.zones.is_empty() { "whole input".to_string() } else { e.zones.join(", ") };
     out.push_str(&format!("Check:   {} in {}\n", e.check, zones));
@@ -73,6 +79,9 @@ pub fn markdown(ruleset: &Ruleset) -> String {
             out.push_str(&format!(" · `{}`\n\n{}\n\n> {}\n\nHelp: {}\n", e.source, e.docs, e.message, e.help));
             if let Some(fix) = e.fix {
                 out.push_str(&format!("\nFix: `{fix}`\n"));
+            }
+            if let Some(repair) = e.repair {
+                out.push_str(&format!("\nRepaired by `optml fix` ({repair}).\n"));
             }
         }
     }

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::builtin;
 use super::pack::{DetectDef, FilterDef, GrepDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
-use super::rule::{Check, ContentFilter, Filter, Grep, Hint, Patterns, Phase, Rule, Signal, When};
+use super::rule::{Check, ContentFilter, Filter, Grep, Hint, Patterns, Phase, Repair, Rule, Signal, When};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -366,6 +366,13 @@ impl Loader {
                 Some(Hint { names, text: hint.text.clone() })
             })
             .collect();
+        let repair = def.repair.as_ref().and_then(|name| {
+            let repair = Repair::parse(name.get_ref());
+            if repair.is_none() {
+                self.problem(text, name.span(), format!("unknown repair `{}`", name.get_ref()), "not a repair optml fix knows", Some(format!("expected one of: {}", Repair::NAMES.join(", "))));
+            }
+            repair
+        });
         if self.problems.len() > before {
             return None;
         }
@@ -383,6 +390,7 @@ impl Loader {
             help: def.help.clone(),
             docs: def.docs.clone(),
             fix: def.fix.clone(),
+            repair,
             hints,
             pack,
             span: def.code.span(),

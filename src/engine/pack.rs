@@ -148,6 +148,8 @@ pub struct RuleDef {
     pub docs: String,
     /// A shell command or edit that fixes the finding (placeholders allowed).
     pub fix: Option<String>,
+    /// The mechanical edit `optml fix` applies to the reported entry (see [`super::rule::Repair`]).
+    pub repair: Option<Spanned<String>>,
     #[serde(default)]
     pub hint: Vec<HintDef>,
 }

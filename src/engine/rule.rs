@@ -50,6 +50,36 @@ impl Check {
     ];
 }
 
+/// A mechanical edit `optml fix` makes for a finding of a rule (`repair = "..."`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Leave the reported entry (and everything below it) out.
+    Drop,
+    /// The reported entry is a wrapper folder: its contents become the archive root.
+    StripWrapper,
+    /// Move the reported file into `code/` at the archive root.
+    MoveToCode,
+    /// Replace the reported symlink with a copy of the file it points to.
+    Dereference,
+}
+
+impl Repair {
+    pub const NAMES: [&'static str; 4] = ["drop", "strip-wrapper", "move-to-code", "dereference"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Repair::Drop => "drop",
+            Repair::StripWrapper => "strip-wrapper",
+            Repair::MoveToCode => "move-to-code",
+            Repair::Dereference => "dereference",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Repair> {
+        [Repair::Drop, Repair::StripWrapper, Repair::MoveToCode, Repair::Dereference].into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// Globs with their source text, so `require` can say which one is missing.
 #[derive(Debug, Clone)]
 pub struct Patterns {
@@ -164,6 +194,7 @@ pub struct Rule {
     pub help: String,
     pub docs: String,
     pub fix: Option<String>,
+    pub repair: Option<Repair>,
     pub hints: Vec<Hint>,
     /// Index of the pack (rule file) in the ruleset.
     pub pack: usize,

@@ -4,6 +4,7 @@ mod common;
 
 mod check;
 mod corpus;
+mod fix;
 mod rules;
 mod serving;
 mod snapshot;

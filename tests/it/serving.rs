@@ -424,3 +424,65 @@ fn bad_env_argument_is_a_usage_error() {
     let output = optml().args(["check", "--env", "NOEQUALS", "."]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+// ------------------------------------------------------------------ real archives
+
+/// Real model archives (tests/fixtures/corpus, see PROVENANCE.md) with a serving story: one
+/// line each with the exit code, the pack `auto` chose and every finding as CODE@path.
+const SERVING_CORPUS: &[&str] = &[
+    "AREP-2026-1__Taller02__model.tar.gz",
+    "AggarwalJitesh__End-to-End-MLOps-Pipeline-on-AWS-SageMaker__model.tar",
+    "AnderssonProgramming__logistic-regression-aws-ai__model.tar.gz",
+    "AnnamalaiC5I__sagemaker__model.tar.gz",
+    "BDM3014ProjectWinter2024__BankChurnPrediction__model.tar.gz",
+    "Btrainwilson__triton-fashionvae__model.tar.gz",
+    "DavidChatak__MLDP09__Advertising1__model.tar.gz",
+    "Eliza-05__Logistic-Regression__model.tar.gz",
+    "Fabrizio-Andrew__Vacation-Rental-Model__model.tar.gz",
+    "FnuAbhijith__Store-item-demand-forecasting__model.tar.gz",
+    "Ioana-P__sagemaker_inroads__model.tar.gz",
+    "JoyceHe1998__Deploy-Your-Model-To-AWS-SageMaker__model.tar.gz",
+    "Nischal1011__house_price_prediction__model.tar.gz",
+    "Pradeepbisht1__ai-devops-autofix-pipeline__ml_model__models__model.tar.gz",
+    "RamVegiraju__Pre-Trained-Sklearn-SageMaker__model.tar.gz",
+    "ShreySharma07__aws-realtime-fraud-detection__model.tar.gz",
+    "Sohibbity__binary-classification-ml-pipeline__model.tar.gz",
+    "aws-samples__easy-amazon-sagemaker-deployments__34ae74b8__notebooks__model1.tar.gz",
+    "aws-samples__easy-amazon-sagemaker-deployments__model.tar.gz",
+    "aws__amazon-sagemaker-examples__archived__model_monitor_tensorflow__model__tensorflow_california_housing_model.tar.gz",
+    "aws__amazon-sagemaker-examples__sagemaker_model_monitor__tensorflow__model__tensorflow-boston-housing-model.tar.gz",
+    "aws__sagemaker-mxnet-inference-toolkit__test__resources__default_handlers__model.tar.gz",
+    "aws__sagemaker-python-sdk__tests__data__lmi-model-falcon-7b__mymodel-7B.tar.gz",
+    "aws__sagemaker-python-sdk__tests__data__pytorch_eia__model_mnist.tar.gz",
+    "aws__sagemaker-python-sdk__tests__data__pytorch_mnist__packed_model.tar.gz",
+    "aws__sagemaker-python-sdk__tests__data__tf-iris-model.tar.gz",
+    "aws__sagemaker-pytorch-inference-toolkit__test-toolkit__resources__mnist__model_cpu__model.tar.gz",
+    "aws__sagemaker-tensorflow-serving-container__test__data__python-with-requirements.tar.gz",
+    "aws__sagemaker-tensorflow-serving-container__test__data__test-model.tar.gz",
+    "makawtharani__openai-whisper-deployment__model__model.tar.gz",
+    "marshmellow77__deploy-flan-t5-sagemaker__model__model.tar.gz",
+    "philschmid__transformers-inferentia__model__model.tar.gz",
+];
+
+pub fn corpus_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus").join(name)
+}
+
+#[test]
+fn corpus_detected_packs_and_verdicts() {
+    let mut lines = Vec::new();
+    for name in SERVING_CORPUS {
+        let (code, doc) = check_json(&[corpus_file(name).as_os_str()]);
+        let detection = &doc["inputs"][0]["detected"];
+        let pack = match (detection["pack"].as_str(), detection["certain"].as_bool()) {
+            (Some(pack), Some(true)) => pack.to_string(),
+            (Some(pack), _) => format!("{pack}?"),
+            (None, _) => "-".to_string(),
+        };
+        let mut findings: Vec<String> =
+            doc["diagnostics"].as_array().unwrap().iter().map(|d| format!("{}@{}", d["rule"].as_str().unwrap(), d["path"].as_str().unwrap())).collect();
+        findings.dedup();
+        lines.push(format!("{name} | exit {code} | {pack} | {}", findings.join(" ")));
+    }
+    snapshot_settings("serving").bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
+}

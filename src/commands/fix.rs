@@ -1,0 +1,74 @@
+//! `optml fix INPUT -o FIXED`: check the archive, plan the repairs its findings name, write the
+//! fixed archive atomically (the input is only read), print what changed, then check the result.
+
+use std::io::Write;
+use std::path::Path;
+
+use miette::Report as MietteReport;
+
+use super::check::print_report;
+use crate::cli::FixArgs;
+use crate::engine::builtin::{AUTO, DEFAULT_PACK};
+use crate::engine::Phase;
+use crate::exit::ExitStatus;
+use crate::fix::plan::plan;
+use crate::fix::rewrite::{rewrite, Written};
+use crate::pipeline::{check_input, CheckOptions};
+use crate::report::sanitize::sanitize;
+use crate::report::Format;
+use crate::source::{InputKind, ProblemKind};
+
+/// Problems that leave nothing trustworthy to copy: the archive must be re-created, not fixed.
+const BLOCKING: [ProblemKind; 5] =
+    [ProblemKind::UnsupportedCompression, ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::Empty, ProblemKind::Unreadable];
+
+pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
+    let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
+    ruleset.env = args.env.clone();
+    if same_file(&args.input, &args.output) {
+        return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
+    }
+    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false };
+    let (checked, findings) = check_input(&ruleset, &args.input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
+    if checked.subject.kind != InputKind::Archive {
+        return Err(miette::miette!(help = "pack the folder first (tar -C DIR -czf model.tar.gz .)", "optml fix rewrites archives; {} is not one", args.input.display()));
+    }
+    if let Some(problem) = checked.subject.origins.iter().flat_map(|o| &o.problems).find(|p| BLOCKING.contains(&p.kind)) {
+        return Err(miette::miette!(help = "re-create the archive from its source folder", "cannot fix {}: {}", args.input.display(), problem.detail));
+    }
+    let plan = plan(&ruleset, &checked.subject, &findings);
+    let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
+
+    let mut out = format!("fixed {} -> {}\n", sanitize(&args.input.to_string_lossy()), sanitize(&args.output.to_string_lossy()));
+    for change in plan.changes.iter().chain(&normalization(&written)) {
+        out.push_str(&format!("  - {}\n", sanitize(change)));
+    }
+    out.push_str(&format!("  {} members written\n\n", written.members));
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+
+    let (rechecked, refound) = check_input(&ruleset, &args.output, options).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
+    Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))
+}
+
+/// What the writer normalized, as change lines.
+fn normalization(written: &Written) -> Vec<String> {
+    let mut lines = Vec::new();
+    if written.modes > 0 {
+        lines.push(format!("normalized the modes of {} member(s) to 0644 (files), 0755 (folders and executables)", written.modes));
+    }
+    if written.owners > 0 {
+        lines.push(format!("normalized the owner of {} member(s) to root:root (uid/gid 0)", written.owners));
+    }
+    for skipped in &written.skipped {
+        lines.push(format!("left out `{skipped}`: devices, FIFOs and sockets cannot be in a model"));
+    }
+    lines
+}
+
+/// Whether both paths name the same existing file (so writing one would replace the other).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

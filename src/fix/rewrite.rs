@@ -1,0 +1,108 @@
+//! Writing the fixed archive: stream the input again and copy every kept member into a
+//! [`TarWriter`] under its new name, with normalized modes and owners. The output appears
+//! atomically when everything is written; the input is only read.
+
+use std::collections::HashMap;
+use std::io::{self, Seek, SeekFrom};
+use std::path::Path;
+
+use super::plan::Plan;
+use crate::entry::{lossy, normalize_name, EntryKind};
+use crate::source::archive::tar_stream;
+use crate::tarwriter::TarWriter;
+
+/// gzip level of fixed archives: the SDK's own repack uses 9, which is slow on big models.
+const LEVEL: u32 = 6;
+
+/// What the rewrite itself changed beyond the plan.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub members: usize,
+    /// Members whose permission bits became 0644/0755.
+    pub modes: usize,
+    /// Members whose owner was not root:root (uid/gid 0).
+    pub owners: usize,
+    /// Devices, FIFOs and sockets: not copied, a model cannot hold them.
+    pub skipped: Vec<String>,
+}
+
+/// Files keep only "executable or not": 0755 or 0644. Folders are 0755.
+fn normalized_mode(kind: EntryKind, mode: u32) -> u32 {
+    match kind {
+        EntryKind::File if mode & 0o100 != 0 => 0o755,
+        EntryKind::File => 0o644,
+        _ => 0o755,
+    }
+}
+
+/// Write `plan` applied to the archive at `input` to `output`.
+pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> {
+    let mut writer = TarWriter::create(output, LEVEL)?;
+    let mut written = Written::default();
+    // Files that symlinks copy, spooled to disk: the link may come before its target.
+    let mut spooled: HashMap<usize, (std::fs::File, u32)> = HashMap::new();
+    let mut archive = tar::Archive::new(tar_stream(input)?);
+    for (index, item) in archive.entries()?.enumerate() {
+        let mut member = item?;
+        let header = member.header();
+        let mode = header.mode().unwrap_or(0) & 0o7777;
+        let owned_by_root = header.uid().unwrap_or(1) == 0 && header.gid().unwrap_or(1) == 0;
+        if plan.copies.iter().any(|(_, target)| *target == index) {
+            let mut spool = tempfile::tempfile()?;
+            io::copy(&mut member, &mut spool)?;
+            spooled.insert(index, (spool, normalized_mode(EntryKind::File, mode)));
+        }
+        let Some(kept) = plan.kept.get(&index) else { continue };
+        let name = lossy(&kept.name);
+        let new_mode = normalized_mode(kept.kind, mode);
+        match kept.kind {
+            EntryKind::Dir => writer.append_dir(&name, new_mode)?,
+            EntryKind::File => match spooled.get_mut(&index) {
+                Some((spool, _)) => append_spooled(&mut writer, &name, new_mode, spool)?,
+                None => {
+                    let size = member.size();
+                    writer.append_file(&name, new_mode, size, &mut member)?;
+                }
+            },
+            EntryKind::Symlink => {
+                let target = member.link_name_bytes().map(|t| lossy(&t)).unwrap_or_default();
+                writer.append_symlink(&name, &target)?;
+            }
+            EntryKind::Hardlink => {
+                let target = member.link_name_bytes().map(|t| normalize_name(&t).name).unwrap_or_default();
+                let target = plan.renamed.get(&target).cloned().unwrap_or(target);
+                writer.append_hardlink(&name, &lossy(&target))?;
+            }
+            _ => {
+                written.skipped.push(name);
+                continue;
+            }
+        }
+        if kept.kind != EntryKind::Symlink && kept.kind != EntryKind::Hardlink {
+            count(&mut written, mode, new_mode, owned_by_root);
+        } else {
+            written.members += 1;
+        }
+    }
+    for (name, target) in &plan.copies {
+        if let Some((spool, file_mode)) = spooled.get_mut(target) {
+            append_spooled(&mut writer, &lossy(name), *file_mode, spool)?;
+            written.members += 1;
+        }
+    }
+    writer.finish()?;
+    Ok(written)
+}
+
+/// Append a spooled file's bytes as `name`, then rewind the spool for the next copy.
+fn append_spooled(writer: &mut TarWriter, name: &str, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
+    spool.seek(SeekFrom::Start(0))?;
+    let size = spool.metadata()?.len();
+    writer.append_file(name, mode, size, &mut *spool)
+}
+
+fn count(written: &mut Written, old_mode: u32, new_mode: u32, owned_by_root: bool) {
+    written.members += 1;
+    written.modes += usize::from(old_mode != new_mode);
+    written.owners += usize::from(!owned_by_root);
+}

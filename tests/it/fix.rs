@@ -1,0 +1,178 @@
+//! `optml fix` end to end: every mechanical repair, the fixed archive passes its pack's check,
+//! nothing else changes (member manifests compared), and the input is never touched.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use crate::common::*;
+use crate::serving::corpus_file;
+use Member::{Dir, File, Mode, Symlink};
+
+/// What extraction of `archive` yields, folders aside: name -> (`f` file or `l` link, bytes or
+/// link target), the last copy of a name winning.
+fn manifest(archive: &Path) -> BTreeMap<String, (char, Vec<u8>)> {
+    let bytes = fs::read(archive).expect("read archive");
+    let reader: Box<dyn Read + '_> =
+        if bytes.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(&bytes[..])) } else { Box::new(&bytes[..]) };
+    let mut tar = tar::Archive::new(reader);
+    let mut out = BTreeMap::new();
+    for entry in tar.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        let name = String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./").trim_end_matches('/').to_string();
+        let value = match entry.header().entry_type() {
+            tar::EntryType::Regular => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).expect("data");
+                ('f', data)
+            }
+            tar::EntryType::Symlink => ('l', entry.link_name_bytes().expect("target").into_owned()),
+            _ => continue,
+        };
+        out.insert(name, value);
+    }
+    out
+}
+
+/// Run `optml fix INPUT -o OUTPUT ARGS`; returns (exit code, stdout).
+fn fix(input: &Path, output: &Path, args: &[&str]) -> (i32, String) {
+    let result = optml().arg("fix").arg(input).arg("-o").arg(output).args(args).output().expect("run optml");
+    (result.status.code().expect("exit code"), String::from_utf8_lossy(&result.stdout).into_owned())
+}
+
+fn file(data: &[u8]) -> (char, Vec<u8>) {
+    ('f', data.to_vec())
+}
+
+const HANDLER: &[u8] = b"import torch\n\ndef model_fn(model_dir):\n    return torch.jit.load(model_dir + '/model.pth')\n";
+
+#[test]
+fn every_mechanical_repair_at_once_and_nothing_else() {
+    let dir = TestDir::new();
+    let input = tar_gz(
+        &dir,
+        "model.tar.gz",
+        &[
+            Dir("model/"),
+            File("model/model.pth", b"weights"),
+            File("model/inference.py", HANDLER),
+            File("model/requirements.txt", b"torchvision\n"),
+            File("model/settings.json", b"{\"k\": 1}"),
+            Symlink("model/config/settings.json", "../settings.json"),
+            Mode("model/labels.txt", 0o666),
+            File("model/._model.pth", b"apple"),
+            File("._model", b"apple"),
+            File("model/.DS_Store", b"finder"),
+            Dir("model/.ipynb_checkpoints/"),
+            File("model/.ipynb_checkpoints/inference-checkpoint.py", b"old"),
+        ],
+    );
+    let before = fs::read(&input).unwrap();
+    let output = dir.join("fixed.tar.gz");
+    let (code, stdout) = fix(&input, &output, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(fs::read(&input).unwrap(), before, "the input is never touched");
+    let expected: BTreeMap<String, (char, Vec<u8>)> = [
+        ("model.pth", file(b"weights")),
+        ("code/inference.py", file(HANDLER)),
+        ("code/requirements.txt", file(b"torchvision\n")),
+        ("settings.json", file(b"{\"k\": 1}")),
+        ("config/settings.json", file(b"{\"k\": 1}")),
+        ("labels.txt", file(b"x")),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    assert_eq!(manifest(&output), expected);
+    // The fixed archive passes its pack's check with nothing left to report.
+    let (code, doc) = check_json(&[output.as_os_str()]);
+    assert_eq!(doc["inputs"][0]["detected"]["pack"], "pytorch");
+    assert_eq!(codes(&doc), Vec::<String>::new(), "{:#}", doc["diagnostics"]);
+    assert_eq!(code, 0);
+    // Modes and owners are normalized.
+    let gz = fs::read(&output).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+    for entry in tar.entries().unwrap() {
+        let header = entry.unwrap().header().clone();
+        assert!([0o644, 0o755].contains(&header.mode().unwrap()), "{:o}", header.mode().unwrap());
+        assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+    }
+    let text = stdout.replace(&dir.path().to_string_lossy().into_owned(), "[TMP]");
+    snapshot_settings("fix").bind(|| insta::assert_snapshot!("every_repair", text));
+}
+
+#[test]
+fn a_move_never_replaces_an_existing_file() {
+    let dir = TestDir::new();
+    let input = tar_gz(&dir, "model.tar.gz", &[File("model.pth", b"w"), File("inference.py", b"stale"), File("code/inference.py", HANDLER)]);
+    let output = dir.join("fixed.tar.gz");
+    let (_, stdout) = fix(&input, &output, &[]);
+    assert!(stdout.contains("left `inference.py` where it is: `code/inference.py` already exists"), "{stdout}");
+    assert_eq!(manifest(&output)["code/inference.py"], file(HANDLER));
+    assert_eq!(manifest(&output)["inference.py"], file(b"stale"));
+}
+
+#[test]
+fn djl_keeps_its_wrapper_folder() {
+    let dir = TestDir::new();
+    let input = tar_gz(&dir, "model.tar.gz", &[Dir("llm/"), File("llm/serving.properties", b"engine=Python\noption.model_id=gpt2\n")]);
+    let output = dir.join("fixed.tar.gz");
+    let (code, stdout) = fix(&input, &output, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(manifest(&output).keys().collect::<Vec<_>>(), vec!["llm/serving.properties"]);
+}
+
+#[test]
+fn refuses_what_it_cannot_fix_and_writes_nothing() {
+    let dir = TestDir::new();
+    let input = tar_gz(&dir, "model.tar.gz", &[File("model.pth", b"w")]);
+    let (code, _) = fix(&input, &input, &[]);
+    assert_eq!(code, 2, "never overwrites the input");
+    let (code, _) = fix(dir.path(), &dir.join("out.tar.gz"), &[]);
+    assert_eq!(code, 2, "folders are not rewritten");
+    let whole = fs::read(&input).unwrap();
+    fs::write(dir.join("cut.tar.gz"), &whole[..whole.len() / 2]).unwrap();
+    let (code, _) = fix(&dir.join("cut.tar.gz"), &dir.join("out.tar.gz"), &[]);
+    assert_eq!(code, 2, "a truncated archive must be re-created");
+    assert!(!dir.join("out.tar.gz").exists());
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with(".optml-")).collect();
+    assert!(leftovers.is_empty(), "no temp file left behind: {leftovers:?}");
+}
+
+/// Macintosh and notebook litter, which the fix drops.
+fn litter(name: &str) -> bool {
+    name.split('/').any(|part| part.starts_with("._") || part == ".DS_Store" || part == ".ipynb_checkpoints")
+}
+
+/// The last path component, and for `code/` moves the same: what survives every repair.
+fn base(name: &str) -> String {
+    name.rsplit('/').next().unwrap_or(name).to_string()
+}
+
+#[test]
+fn fixed_corpus_archives_pass_and_keep_every_other_member() {
+    let dir = TestDir::new();
+    for name in [
+        "AREP-2026-1__Taller02__model.tar.gz",
+        "BDM3014ProjectWinter2024__BankChurnPrediction__model.tar.gz",
+        "Eliza-05__Logistic-Regression__model.tar.gz",
+        "Nischal1011__house_price_prediction__model.tar.gz",
+        "ShreySharma07__aws-realtime-fraud-detection__model.tar.gz",
+        "aws__sagemaker-python-sdk__tests__data__pytorch_mnist__packed_model.tar.gz",
+        "AggarwalJitesh__End-to-End-MLOps-Pipeline-on-AWS-SageMaker__model.tar",
+    ] {
+        let input = corpus_file(name);
+        let output = dir.join(&format!("{name}.fixed.tar.gz"));
+        let (_, stdout) = fix(&input, &output, &[]);
+        let (_, doc) = check_json(&[output.as_os_str()]);
+        for code in codes(&doc) {
+            assert!(!["MDL101", "MDL102", "MDL104", "MDL105", "SM401", "SM402", "SM403", "SM601", "SM606"].contains(&code.as_str()), "{name}: {code} left after the fix: {stdout}");
+        }
+        let mut kept: Vec<(String, (char, Vec<u8>))> = manifest(&input).into_iter().filter(|(n, _)| !litter(n)).map(|(n, v)| (base(&n), v)).collect();
+        let mut fixed: Vec<(String, (char, Vec<u8>))> = manifest(&output).into_iter().map(|(n, v)| (base(&n), v)).collect();
+        kept.sort();
+        fixed.sort();
+        assert_eq!(fixed, kept, "{name}: the fix changed more than the repairs");
+    }
+}
