@@ -1,9 +1,12 @@
 //! Command-line arguments. Doc comments are the help text; no logic lives here.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::harness::sandbox::ChannelMode;
+use crate::harness::OutputArchive;
 use crate::report::Format;
 
 #[derive(Debug, Parser)]
@@ -27,6 +30,14 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write a corrected copy of a model archive: the mechanical repairs check findings name.
     Fix(FixArgs),
+    /// Run a training entry point in an /opt/ml sandbox as SageMaker would, then pack and check
+    /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`.
+    Run(RunArgs),
+    /// Pack a folder into a deterministic tar.gz (model.tar.gz, output.tar.gz), atomically.
+    Pack(PackArgs),
+    /// Internal: enter a private mount namespace with SANDBOX at /opt/ml, then exec COMMAND.
+    #[command(name = "__isolate", hide = true)]
+    Isolate(IsolateArgs),
 }
 
 /// How to read an input that is not a full /opt/ml tree.
@@ -226,4 +237,95 @@ pub enum DiffFormat {
     Human,
     /// One JSON document listing each difference.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run folder: each host's /opt/ml is DIR/algo-N and the archives go to DIR/artifacts. It
+    /// must be empty or absent. Default: a temp folder, deleted afterwards unless --keep.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Keep the temp run folder.
+    #[arg(long)]
+    pub keep: bool,
+    /// Hyperparameter, stored verbatim as a hyperparameters.json string (repeatable; later wins).
+    #[arg(long = "hp", value_name = "KEY=VALUE")]
+    pub hp: Vec<String>,
+    /// A JSON object of hyperparameters; non-string values are JSON-encoded as the SageMaker
+    /// SDK does. --hp flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub hyperparameters: Option<PathBuf>,
+    /// Input channel (File mode): a folder or file copied to input/data/NAME (repeatable).
+    #[arg(long = "channel", value_name = "NAME=PATH")]
+    pub channels: Vec<String>,
+    /// How channel data reaches input/data/NAME.
+    #[arg(long, value_enum, default_value = "copy")]
+    pub channel_mode: ChannelMode,
+    /// CheckpointConfig.S3Uri: writes checkpointconfig.json and creates checkpoints/.
+    #[arg(long, value_name = "S3URI")]
+    pub checkpoints: Option<String>,
+    /// Number of hosts (algo-1..algo-N), run at the same time, each in its own sandbox.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub hosts: u16,
+    /// current_instance_type in resourceconfig.json.
+    #[arg(long, default_value = "ml.m5.xlarge", value_name = "TYPE")]
+    pub instance_type: String,
+    /// TRAINING_JOB_NAME.
+    #[arg(long, default_value = "optml-run", value_name = "NAME")]
+    pub job_name: String,
+    /// Do not run the command in a private mount namespace with the sandbox at /opt/ml.
+    #[arg(long)]
+    pub no_isolate: bool,
+    /// Seconds between SIGTERM and SIGKILL when the command is stopped (docker stop -t).
+    #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = crate::commands::run::seconds)]
+    pub stop_timeout: std::time::Duration,
+    /// Stop the command after this many seconds (MaxRuntimeInSeconds).
+    #[arg(long, value_name = "SECONDS", value_parser = crate::commands::run::seconds)]
+    pub max_run: Option<std::time::Duration>,
+    /// output.tar.gz flavour: cloud packs output/data, local all of output/ (SDK local mode).
+    #[arg(long, value_enum, default_value = "cloud")]
+    pub output_archive: OutputArchive,
+    /// gzip level of the archives.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+    /// Store what symlinks point to in the archives instead of the links.
+    #[arg(long)]
+    pub dereference: bool,
+    #[command(flatten)]
+    pub selection: RuleSelection,
+    /// Output format; with json the command's stdout goes to stderr.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Color in human output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorArg,
+    /// The entry point and its arguments; hyperparameters are appended as the toolkit does.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The folder to pack: its contents become the archive's top level.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The archive to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// gzip level.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+    /// Store what symlinks point to instead of the links; needed when a link leaves DIR.
+    #[arg(long)]
+    pub dereference: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IsolateArgs {
+    /// Only check that the namespace can be entered.
+    #[arg(long)]
+    pub probe: bool,
+    pub sandbox: PathBuf,
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
 }

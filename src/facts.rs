@@ -55,7 +55,7 @@ pub fn compute(subject: &mut Subject) {
 
 /// Whether a symlink or hardlink target leaves the directory that gets packed: the archive
 /// root, or for a live /opt/ml tree the top-level folder (`model/`, `output/`) holding it.
-fn link_escapes(entry: &Entry, role: Role) -> bool {
+pub fn link_escapes(entry: &Entry, role: Role) -> bool {
     let Some(target) = entry.link_target.as_deref() else { return false };
     if !matches!(entry.kind, EntryKind::Symlink | EntryKind::Hardlink) {
         return false;

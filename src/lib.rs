@@ -14,6 +14,7 @@ pub mod facts;
 pub mod finding;
 pub mod fix;
 pub mod glob;
+pub mod harness;
 pub mod layout;
 pub mod pipeline;
 pub mod report;
@@ -33,6 +34,12 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Fix(args) => commands::fix::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Pack(args) => commands::pack::run(args),
+        // Enters the namespace and execs the command: returns only on failure.
+        Command::Isolate(args) => {
+            std::process::exit(i32::from(harness::isolate::shim_main(args.probe, &args.sandbox, &args.command)))
+        }
     };
     match result {
         Ok(status) => status,

@@ -1,6 +1,6 @@
 //! `optml check`: source -> layout -> rules -> findings -> report.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use miette::Report as MietteReport;
@@ -9,7 +9,7 @@ use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
 use crate::engine::builtin::{AUTO, DEFAULT_PACK};
 use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
-use crate::finding::{Finding, Summary};
+use crate::finding::Finding;
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::{Checked, Format, Report};
 use crate::snapshot::store;
@@ -82,12 +82,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
 
 /// Sort the findings, print the report to stdout, and return the exit status it implies.
 pub fn print_report(ruleset: &Ruleset, checked: &[Checked], mut findings: Vec<Finding>, snapshot: Option<&Outcome>, format: Format, color: bool) -> ExitStatus {
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let summary = Summary::of(&findings);
-    let report = Report { ruleset, checked, findings: &findings, summary, snapshot };
-    let text = report.render(format, color);
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`optml check | head`) is not an error worth a panic.
-    let _ = stdout.write_all(text.as_bytes());
-    ExitStatus::from_errors(summary.errors)
+    let report = Report { snapshot, ..Report::new(ruleset, checked, &mut findings) };
+    crate::report::print(&report.render(format, color));
+    ExitStatus::from_errors(report.summary.errors)
 }

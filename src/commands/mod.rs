@@ -3,7 +3,9 @@
 pub mod check;
 pub mod diff;
 pub mod fix;
+pub mod pack;
 pub mod rule;
+pub mod run;
 pub mod snapshot;
 
 use crate::cli::RuleSelection;

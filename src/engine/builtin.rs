@@ -37,11 +37,16 @@ pub const PACKS: &[BuiltinPack] = &[
     builtin!("triton"),
     builtin!("djl-lmi"),
     builtin!("snapshot"),
+    builtin!("harness"),
 ];
 
-/// Packs of `external` rules that a subsystem raises (snapshots): selectable by name and listed
-/// by `optml rule`, but never loaded by `auto`; the subsystem asks for them when it runs.
-pub const ON_DEMAND: &[&str] = &["snapshot"];
+/// Findings of `optml run`, which always loads this pack.
+pub const HARNESS_PACK: &str = "harness";
+
+/// Packs of `external` rules that a subsystem raises (snapshots, the run harness): selectable
+/// by name and listed by `optml rule`, but never loaded by `auto`; the subsystem asks for them
+/// when it runs.
+pub const ON_DEMAND: &[&str] = &["snapshot", HARNESS_PACK];
 
 /// `--pack auto`: the serving pack whose detection signals fit each model best.
 pub const AUTO: &str = "auto";

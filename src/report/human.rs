@@ -136,7 +136,7 @@ fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
     text
 }
 
-fn plural(count: usize, word: &str) -> String {
+pub fn plural(count: usize, word: &str) -> String {
     if count == 1 {
         format!("{count} {word}")
     } else {

@@ -13,6 +13,9 @@ struct Document<'a> {
     /// Present with `--snapshot`: the comparison, difference by difference.
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot: Option<&'a crate::snapshot::verify::Outcome>,
+    /// What `optml run` did before checking (docs/run.md); absent for `optml check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -99,7 +102,7 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot };
+    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run };
     let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
     text.push('\n');
     text

@@ -40,9 +40,18 @@ pub struct Report<'a> {
     pub summary: Summary,
     /// The `--snapshot` comparison, if one was asked for.
     pub snapshot: Option<&'a crate::snapshot::verify::Outcome>,
+    /// What `optml run` did before checking (JSON `run` section, docs/run.md).
+    pub run: Option<&'a serde_json::Value>,
 }
 
-impl Report<'_> {
+impl<'a> Report<'a> {
+    /// Sort `findings` (deterministic output) and count them: how every command builds its report.
+    pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let findings: &'a [Finding] = findings;
+        Report { ruleset, checked, findings, summary: Summary::of(findings), snapshot: None, run: None }
+    }
+
     pub fn render(&self, format: Format, color: bool) -> String {
         match format {
             Format::Human => human::render(self, color),
@@ -50,4 +59,11 @@ impl Report<'_> {
             Format::Github => github::render(self),
         }
     }
+}
+
+/// Write a finished report to stdout. A closed pipe (`optml check | head`) is not an error
+/// worth a panic.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

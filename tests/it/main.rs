@@ -5,6 +5,8 @@ mod common;
 mod check;
 mod corpus;
 mod fix;
+mod pack;
 mod rules;
+mod run;
 mod serving;
 mod snapshot;

@@ -1,0 +1,143 @@
+//! `optml run`: sandbox -> run every host -> status markers -> archives -> check -> report.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use miette::Report as MietteReport;
+
+use crate::cli::{RuleSelection, RunArgs};
+use crate::engine::builtin::{AUTO, DEFAULT_PACK, HARNESS_PACK};
+use crate::engine::{Phase, Ruleset};
+use crate::exit::ExitStatus;
+use crate::finding::Finding;
+use crate::harness::env::Machine;
+use crate::harness::findings::{harness_findings, merge_host_findings};
+use crate::harness::hosts::{run_all, Launch};
+use crate::harness::hyperparameters::RawHyperparameters;
+use crate::harness::isolate::{probe, Isolation};
+use crate::harness::pack::PackOptions;
+use crate::harness::process::Limits;
+use crate::harness::sandbox::{Channel, JobSpec};
+use crate::harness::{pack_artifacts, summary, RunDir, RunRecord};
+use crate::pipeline::{check_input, CheckOptions};
+use crate::report::{print, Format, Report};
+use crate::source::Role;
+
+/// `--stop-timeout` and `--max-run`: non-negative seconds, fractions allowed.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(value).map_err(|_| format!("`{text}`: expected a non-negative number of seconds"))
+}
+
+fn usage(message: String) -> MietteReport {
+    miette::miette!(code = "optml::run", "{message}")
+}
+
+/// The packs `check` would load, plus the harness pack whatever was selected.
+fn load_rules(selection: &RuleSelection) -> Result<Ruleset, MietteReport> {
+    Ok(selection.load_with(&[DEFAULT_PACK, AUTO], &[HARNESS_PACK])?)
+}
+
+fn job_spec(args: &RunArgs) -> Result<JobSpec, String> {
+    let mut hyperparameters = RawHyperparameters::default();
+    if let Some(file) = &args.hyperparameters {
+        hyperparameters.add_file(file)?;
+    }
+    for flag in &args.hp {
+        hyperparameters.add_flag(flag)?;
+    }
+    let channels = args.channels.iter().map(|flag| Channel::parse(flag)).collect::<Result<Vec<_>, _>>()?;
+    for (i, channel) in channels.iter().enumerate() {
+        if channels[..i].iter().any(|c| c.name == channel.name) {
+            return Err(format!("--channel {}: given twice", channel.name));
+        }
+    }
+    Ok(JobSpec {
+        hosts: JobSpec::host_names(usize::from(args.hosts)),
+        instance_type: args.instance_type.clone(),
+        channels,
+        channel_mode: args.channel_mode,
+        hyperparameters,
+        checkpoint_uri: args.checkpoints.clone(),
+    })
+}
+
+fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
+    if args.no_isolate {
+        return Isolation::Disabled;
+    }
+    match probe(sandbox) {
+        Ok(()) => Isolation::Namespace,
+        Err(reason) => {
+            eprintln!("optml: cannot isolate /opt/ml ({reason}); falling back to the SM_* variables alone");
+            Isolation::Unavailable(reason)
+        }
+    }
+}
+
+pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
+    let started = Instant::now();
+    let ruleset = load_rules(&args.selection)?;
+    let spec = job_spec(args).map_err(usage)?;
+    let run_dir = RunDir::create(args.root.as_deref()).map_err(usage)?;
+    let bases: Vec<(String, std::path::PathBuf)> = spec.hosts.iter().map(|h| (h.clone(), run_dir.host(h))).collect();
+    for (host, base) in &bases {
+        spec.create_host(base, host).map_err(usage)?;
+    }
+    let isolation = isolation(args, &bases[0].1);
+    let machine = Machine::probe();
+    let launch = Launch {
+        spec: &spec,
+        command: &args.command,
+        job_name: &args.job_name,
+        machine: &machine,
+        isolation: &isolation,
+        limits: Limits { stop_timeout: args.stop_timeout, max_run: args.max_run },
+        stdout_to_stderr: args.format != Format::Human,
+    };
+    let hosts = run_all(&launch, &bases).map_err(usage)?;
+    let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
+
+    let check = |path: &Path, role: Role| {
+        check_input(&ruleset, path, CheckOptions { role: Some(role), phase: Phase::Finished, digest: false })
+            .map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))
+    };
+    let mut checked = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut per_host = Vec::new();
+    for (_, base) in &bases {
+        let (tree, found) = check(base, Role::OptMl)?;
+        checked.push(tree);
+        per_host.push(found);
+    }
+    findings.extend(merge_host_findings(&ruleset, per_host));
+    for (artifact, role) in artifacts.iter().zip([Role::Model, Role::Output]) {
+        // An archive of an empty folder says nothing the tree check has not said already.
+        if artifact.result.as_ref().is_ok_and(|packed| packed.files > 0) {
+            let (archive, found) = check(&artifact.path, role)?;
+            checked.push(archive);
+            findings.extend(found);
+        }
+    }
+    let record = RunRecord {
+        root: run_dir.root().to_path_buf(),
+        kept: args.keep || args.root.is_some(),
+        isolation,
+        hosts,
+        artifacts,
+        duration: started.elapsed(),
+    };
+    findings.extend(harness_findings(&ruleset, &record));
+    let script_failed = record.hosts.iter().any(|h| !h.outcome.succeeded());
+    let trees: Vec<&crate::report::Checked> = checked.iter().take(bases.len()).collect();
+    let run_json = summary::json(&ruleset, &record, &trees);
+    let report = Report { run: Some(&run_json), ..Report::new(&ruleset, &checked, &mut findings) };
+    let color = args.color.enabled();
+    print(&match args.format {
+        Format::Human => summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color),
+        other => report.render(other, color),
+    });
+    let errors = report.summary.errors;
+    run_dir.finish(args.keep);
+    Ok(if script_failed { ExitStatus::Findings } else { ExitStatus::from_errors(errors) })
+}

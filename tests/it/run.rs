@@ -1,0 +1,433 @@
+//! `optml run` end to end: sandbox, environment, argv, status markers, stops, isolation,
+//! multi-host merging, and conformance with the real sagemaker-training toolkit.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::*;
+
+/// The venv .ci/run installs sagemaker-training into (`$OPTML_TOOLKIT_VENV`). Tests that need
+/// it fail under CI when it is missing, and are skipped (with a message) elsewhere.
+fn toolkit_venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("OPTML_TOOLKIT_VENV").map(PathBuf::from).filter(|v| v.join("bin/train").exists());
+    if venv.is_none() {
+        let message = "the sagemaker-training venv is missing: set OPTML_TOOLKIT_VENV to a venv with `pip install sagemaker-training` (.ci/run does this)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping toolkit conformance test: {message}");
+    }
+    venv
+}
+
+/// `optml run --format json --root ROOT ARGS -- COMMAND`: exit code, report, stderr.
+fn run_json(root: &Path, args: &[&str], command: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = optml().arg("run").arg("--format").arg("json").arg("--root").arg(root).args(args).arg("--").args(command).output().expect("run optml");
+    parse(&output)
+}
+
+/// `optml run --root ROOT ARGS` with the human report.
+fn run_human(root: &Path, args: &[&str]) -> Output {
+    optml().arg("run").arg("--root").arg(root).args(args).output().expect("run optml")
+}
+
+fn parse(output: &Output) -> (i32, serde_json::Value, String) {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let doc = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {}\nstderr: {stderr}", String::from_utf8_lossy(&output.stdout)));
+    (output.status.code().expect("exit code"), doc, stderr)
+}
+
+fn read(path: PathBuf) -> String {
+    fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// Member names of a tar.gz, in archive order.
+fn members(archive: &Path) -> Vec<String> {
+    let file = fs::File::open(archive).expect("archive");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.entries().expect("entries").map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned()).collect()
+}
+
+fn member_text(archive: &Path, name: &str) -> String {
+    use std::io::Read;
+    let file = fs::File::open(archive).expect("archive");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in tar.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_string_lossy() == name {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).expect("read member");
+            return text;
+        }
+    }
+    panic!("{name} not in {}", archive.display());
+}
+
+#[test]
+fn successful_run_writes_success_packs_and_checks() {
+    let dir = TestDir::new();
+    dir.file("data/train.csv", "1,2\n");
+    let root = dir.join("run");
+    let script = "echo model > \"$SM_MODEL_DIR/model.pth\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let (code, doc, stderr) = run_json(&root, &["--channel", &format!("train={}", dir.join("data").display())], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    assert_eq!(codes(&doc), Vec::<String>::new());
+    assert!(root.join("algo-1/output/success").exists());
+    assert_eq!(read(root.join("algo-1/input/data/train/train.csv")), "1,2\n");
+    assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.pth"]);
+    assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["metrics.json"]);
+    let run = &doc["run"];
+    assert_eq!(run["hosts"][0]["exit_code"], 0);
+    assert_eq!(run["hosts"][0]["marker"], "success");
+    assert_eq!(run["hosts"][0]["zones"]["model"]["files"], 1);
+    assert_eq!(run["artifacts"][0]["written"], true);
+    let paths: Vec<&str> = doc["inputs"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+}
+
+#[test]
+fn config_files_have_the_platform_shapes() {
+    let dir = TestDir::new();
+    dir.file("a/x", "x").file("b/y", "y").file("hps.json", r#"{"epochs": 3, "flag": true, "name": "resnet", "layers": [64, 128]}"#);
+    let root = dir.join("run");
+    let hp_file = dir.join("hps.json");
+    let channels = [format!("train={}", dir.join("a").display()), format!("validation={}", dir.join("b").display())];
+    let args = ["--hyperparameters", hp_file.to_str().unwrap(), "--hp", "epochs=5", "--channel", &channels[0], "--channel", &channels[1], "--checkpoints", "s3://bucket/ckpt", "--hosts", "2", "--no-isolate"];
+    let (code, doc, _) = run_json(&root, &args, &["true"]);
+    assert_eq!(code, 1, "empty model/ is an error finding: {doc:#}");
+    let config = root.join("algo-2/input/config");
+    assert_eq!(read(config.join("hyperparameters.json")), r#"{"epochs": "5", "flag": "true", "name": "resnet", "layers": "[64, 128]"}"#);
+    let resource: serde_json::Value = serde_json::from_str(&read(config.join("resourceconfig.json"))).unwrap();
+    assert_eq!(resource["current_host"], "algo-2");
+    assert_eq!(resource["hosts"], serde_json::json!(["algo-1", "algo-2"]));
+    assert_eq!(resource["instance_groups"][0]["instance_group_name"], "homogeneousCluster");
+    let data: serde_json::Value = serde_json::from_str(&read(config.join("inputdataconfig.json"))).unwrap();
+    assert_eq!(data["validation"]["TrainingInputMode"], "File");
+    let checkpoints: serde_json::Value = serde_json::from_str(&read(config.join("checkpointconfig.json"))).unwrap();
+    assert_eq!(checkpoints["S3Uri"], "s3://bucket/ckpt");
+    assert!(root.join("algo-2/checkpoints").is_dir());
+    assert!(root.join("algo-1/code").is_dir());
+}
+
+#[test]
+fn failing_script_gets_an_execute_user_script_error() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (code, doc, stderr) = run_json(&root, &["--hp", "epochs=2"], &["sh", "-c", "echo boom >&2; exit 3", "script"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("boom"), "stderr streamed: {stderr}");
+    assert!(codes(&doc).contains(&"RUN001".to_string()), "{doc:#}");
+    let failure = read(root.join("algo-1/output/failure"));
+    assert_eq!(failure, "ExecuteUserScriptError:\nExitCode 3\nErrorMessage \"boom\"\nCommand \"sh -c echo boom >&2; exit 3 script --epochs 2\"");
+    assert!(!root.join("algo-1/output/success").exists());
+}
+
+#[test]
+fn a_failure_file_the_script_wrote_is_kept() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (code, doc, _) = run_json(&root, &[], &["sh", "-c", "printf 'my own reason' > \"$SM_OUTPUT_DIR/failure\"; exit 2"]);
+    assert_eq!(code, 1);
+    assert_eq!(read(root.join("algo-1/output/failure")), "my own reason");
+    assert_eq!(doc["run"]["hosts"][0]["marker"], "script-failure");
+}
+
+#[test]
+fn a_script_killed_by_a_signal_fails() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (code, doc, _) = run_json(&root, &[], &["sh", "-c", "kill -KILL $$"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["run"]["hosts"][0]["signal"], 9);
+    assert!(codes(&doc).contains(&"RUN002".to_string()), "{doc:#}");
+    let failure = read(root.join("algo-1/output/failure"));
+    assert!(failure.starts_with("ExecuteUserScriptError:\nExitCode -9\n"), "{failure}");
+    assert!(failure.contains("SIGKILL"), "{failure}");
+}
+
+#[test]
+fn max_run_stops_a_script_that_never_exits() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    // The script ignores SIGTERM, so only the SIGKILL after --stop-timeout ends it.
+    let (code, doc, _) = run_json(&root, &["--max-run", "0.3", "--stop-timeout", "0.3"], &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
+    assert_eq!(code, 1);
+    let host = &doc["run"]["hosts"][0];
+    assert_eq!(host["stopped"], "max-run");
+    assert_eq!(host["killed_after_stop_timeout"], true);
+    assert_eq!(host["signal"], 9);
+    assert_eq!(paths_for(&doc, "RUN003").len(), 1, "{doc:#}");
+    assert!(read(root.join("algo-1/output/failure")).contains("--max-run"));
+}
+
+#[test]
+fn max_run_sigterm_lets_the_script_save_and_exit() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let script = "trap 'echo saved > \"$SM_MODEL_DIR/ckpt\"; exit 0' TERM; while :; do sleep 0.05; done";
+    let (_, doc, _) = run_json(&root, &["--max-run", "0.3"], &["sh", "-c", script]);
+    assert_eq!(doc["run"]["hosts"][0]["killed_after_stop_timeout"], false);
+    assert_eq!(read(root.join("algo-1/model/ckpt")), "saved\n");
+    assert_eq!(paths_for(&doc, "RUN003").len(), 1);
+}
+
+#[test]
+fn sigterm_to_optml_is_forwarded_to_the_script() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let ready = dir.join("ready");
+    let script = format!("trap 'echo got-term > \"$SM_OUTPUT_DATA_DIR/term\"; exit 0' TERM; touch {}; while :; do sleep 0.05; done", ready.display());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_optml"))
+        .args(["run", "--format", "json", "--root"])
+        .arg(&root)
+        .args(["--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start optml");
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().expect("optml ends");
+    let (code, doc, _) = parse(&output);
+    assert_eq!(read(root.join("algo-1/output/data/term")), "got-term\n");
+    assert_eq!(doc["run"]["hosts"][0]["stopped"], "signal");
+    assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0, "the script exited 0 after SIGTERM: {doc:#}");
+    assert_eq!(code, 1, "its model/ is empty");
+}
+
+#[test]
+fn hard_coded_opt_ml_paths_land_in_the_sandbox() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let had_opt_ml = Path::new("/opt/ml").exists();
+    let (_, doc, _) = run_json(&root, &[], &["sh", "-c", "echo w > /opt/ml/model/hard.bin && echo d > /opt/ml/output/data/hard.txt"]);
+    match doc["run"]["isolation"]["mode"].as_str() {
+        Some("namespace") => {
+            assert_eq!(read(root.join("algo-1/model/hard.bin")), "w\n");
+            assert_eq!(member_text(&root.join("artifacts/output.tar.gz"), "hard.txt"), "d\n");
+            assert_eq!(Path::new("/opt/ml").exists(), had_opt_ml, "nothing created outside the sandbox");
+        }
+        // Where namespaces are refused, the fallback must be reported, not silent.
+        _ => assert_eq!(paths_for(&doc, "RUN006").len(), 1, "{doc:#}"),
+    }
+}
+
+#[test]
+fn no_isolate_leaves_opt_ml_alone() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (_, doc, _) = run_json(&root, &["--no-isolate"], &["sh", "-c", "test \"$SM_MODEL_DIR\" = \"$SAGEMAKER_BASE_DIR/model\""]);
+    assert_eq!(doc["run"]["isolation"]["mode"], "disabled");
+    assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0);
+}
+
+#[test]
+fn non_utf8_output_passes_through_byte_for_byte() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let output = run_human(&root, &["--", "sh", "-c", "printf 'raw \\377\\376 bytes\\n'; printf 'err \\377\\n' >&2; exit 1"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.windows(12).any(|w| w == b"raw \xff\xfe bytes"), "{:?}", String::from_utf8_lossy(&output.stdout));
+    assert!(output.stderr.windows(5).any(|w| w == b"err \xff"));
+    assert!(read(root.join("algo-1/output/failure")).contains("ErrorMessage \"err \u{fffd}\""));
+}
+
+#[test]
+fn two_hosts_merge_and_report_collisions() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let script = "echo $SM_CURRENT_HOST > \"$SM_MODEL_DIR/weights.bin\"; echo same > \"$SM_MODEL_DIR/config.json\"; \
+                  echo $SM_CURRENT_HOST > \"$SM_MODEL_DIR/part-$SM_CURRENT_HOST\"";
+    let (code, doc, stderr) = run_json(&root, &["--hosts", "2"], &["sh", "-c", script]);
+    assert_eq!(code, 1, "a collision is an error: {doc:#}");
+    assert_eq!(paths_for(&doc, "RUN004"), ["weights.bin"]);
+    assert_eq!(paths_for(&doc, "RUN005"), ["config.json"]);
+    let model = root.join("artifacts/model.tar.gz");
+    assert_eq!(members(&model), ["config.json", "part-algo-1", "part-algo-2", "weights.bin"]);
+    assert_eq!(member_text(&model, "weights.bin"), "algo-2\n", "the later host wins");
+    assert_eq!(doc["run"]["hosts"].as_array().unwrap().len(), 2);
+    assert!(!codes(&doc).contains(&"SM302".to_string()), "{doc:#}");
+    let _ = stderr;
+}
+
+#[test]
+fn output_archive_local_packs_all_of_output() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (_, _, _) = run_json(&root, &["--output-archive", "local"], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/m\"; echo x > \"$SM_OUTPUT_DATA_DIR/x\""]);
+    assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["data/", "data/x", "success"]);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = TestDir::new();
+    dir.file("busy/file", "x");
+    for args in [
+        vec!["--root", dir.join("busy").to_str().unwrap(), "--", "true"],
+        vec!["--channel", "train=/does/not/exist", "--", "true"],
+        vec!["--channel", "bad name=/tmp", "--", "true"],
+        vec!["--hp", "novalue", "--", "true"],
+        vec!["--max-run", "-1", "--", "true"],
+    ] {
+        let output = optml().arg("run").args(&args).output().expect("run optml");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[test]
+fn human_summary() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let output = run_human(&root, &["--hp", "epochs=1", "--", "sh", "-c", "echo hello; echo m > \"$SM_MODEL_DIR/model.pth\""]);
+    let mut settings = snapshot_settings("run");
+    settings.add_filter(r"\d+\.\d s", "[SECONDS]");
+    settings.add_filter(r"isolation: [^\n]*", "isolation: [MODE]");
+    settings.add_filter(r"-> \d+ B", "-> [SIZE]");
+    let text = transcript(&output, dir.path());
+    settings.bind(|| insta::assert_snapshot!("human_summary", text));
+}
+
+/// Run `script` under `optml run` with the toolkit's `Environment()` and compare what it
+/// computes with what optml gave the script.
+#[test]
+fn toolkit_environment_and_argv_match_optml() {
+    let Some(venv) = toolkit_venv() else { return };
+    let dir = TestDir::new();
+    dir.file("train/a.csv", "1").file("validation-set/b.csv", "2");
+    dir.file(
+        "dump.py",
+        r#"import json, os, sys
+from sagemaker_training import environment
+env = environment.Environment()
+host = os.environ["SM_CURRENT_HOST"]
+out = {"expected_env": env.to_env_vars(), "expected_args": env.to_cmd_args(), "env": dict(os.environ),
+       "argv": sys.argv[1:], "cpu_count": os.cpu_count()}
+with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host), "w") as f:
+    json.dump(out, f)
+"#,
+    );
+    dir.file("hps.json", r#"{"from_file": 7, "file_list": [1, "two", null], "file_bool": false}"#);
+    let root = dir.join("run");
+    let hp_file = dir.join("hps.json");
+    let train = format!("train={}", dir.join("train").display());
+    let validation = format!("validation-set={}", dir.join("validation-set").display());
+    let hps = [
+        "epochs=3",
+        "lr=0.01",
+        "tiny=1e-5",
+        "big=123456789012345678901234567890",
+        "use_amp=true",
+        "flag_py=True",
+        "name=\"resnet\"",
+        "bare=hello world",
+        "quote=\"it's\"",
+        "unicode=\"caf\\u00e9 \u{2603}\"",
+        "layers=[64, 128]",
+        "opts={\"b\": \"x\", \"a\": 1, \"nested\": {\"z\": [1, null, true]}}",
+        "k=5",
+        "empty=",
+        "nullish=null",
+        "learning-rate=0.001",
+        "sagemaker_program=\"train.py\"",
+        "sagemaker_container_log_level=10",
+        "sagemaker_custom_thing=\"abc\"",
+        "sagemaker_mpi_enabled=false",
+    ];
+    let mut args = vec!["--hosts", "2", "--channel", &train, "--channel", &validation, "--hyperparameters", hp_file.to_str().unwrap()];
+    for hp in &hps {
+        args.extend(["--hp", hp]);
+    }
+    let python = venv.join("bin/python");
+    let dump = dir.join("dump.py");
+    let (code, doc, stderr) = run_json(&root, &args, &[python.to_str().unwrap(), dump.to_str().unwrap()]);
+    assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0, "{stderr}");
+    assert_eq!(doc["run"]["hosts"][1]["exit_code"], 0, "{stderr}");
+    let _ = code;
+    for host in ["algo-1", "algo-2"] {
+        let dump: serde_json::Value = serde_json::from_str(&read(root.join(format!("{host}/output/data/dump-{host}.json")))).unwrap();
+        let expected = dump["expected_env"].as_object().unwrap();
+        let given = dump["env"].as_object().unwrap();
+        assert!(expected.len() > 40, "{expected:?}");
+        for (name, value) in expected {
+            assert_eq!(given.get(name), Some(value), "{host}: {name}");
+        }
+        // Every SM_ variable optml sets is one the toolkit sets, except the platform's own.
+        for name in given.keys().filter(|k| k.starts_with("SM_")) {
+            assert!(expected.contains_key(name) || name == "SM_STUDIO_LOCAL_MODE", "{host}: optml sets {name}, the toolkit does not");
+        }
+        assert_eq!(dump["argv"], dump["expected_args"], "{host}");
+        assert_eq!(given["SM_CURRENT_HOST"], host);
+        assert_eq!(given["SM_NUM_CPUS"].as_str().unwrap(), dump["cpu_count"].to_string(), "multiprocessing.cpu_count()");
+        assert_eq!(given["SAGEMAKER_BASE_DIR"].as_str().unwrap(), root.join(host).to_str().unwrap());
+        assert_eq!(given["CURRENT_HOST"], host);
+        assert_eq!(given["TRAINING_JOB_NAME"], "optml-run");
+        assert_eq!(given["SM_STUDIO_LOCAL_MODE"], "true");
+    }
+}
+
+/// One scenario of the verdict test: the script's body.
+const VERDICT_SCRIPTS: [(&str, &str); 4] = [
+    ("succeeds", "open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.pth'), 'w').write('m')"),
+    ("raises", "raise ValueError('boom')"),
+    ("exits3", "sys.exit(3)"),
+    ("own_failure", "open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w').write('my reason'); sys.exit(2)"),
+];
+
+/// The toolkit's `train` (SAGEMAKER_PROGRAM) and optml running the script directly must reach
+/// the same verdict and status markers, and hand the script the same environment and argv.
+#[test]
+fn toolkit_train_and_optml_agree_on_verdicts() {
+    let Some(venv) = toolkit_venv() else { return };
+    for (name, body) in VERDICT_SCRIPTS {
+        let dir = TestDir::new();
+        let script = format!(
+            "import json, os, sys\nseen = {{'argv': sys.argv[1:], 'env': {{k: v for k, v in os.environ.items() if k.startswith('SM_')}}}}\n\
+             json.dump(seen, open(os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'seen.json'), 'w'))\n{body}\n"
+        );
+        dir.file("src/script.py", &script);
+        let src = dir.join("src");
+        let submit = format!("sagemaker_submit_directory=\"{}\"", src.display());
+        let run = |root: &Path, command: &[&str]| {
+            let output = optml()
+                .env("SAGEMAKER_PROGRAM", "script.py")
+                .args(["run", "--format", "json", "--root"])
+                .arg(root)
+                .args(["--hp", "epochs=2", "--hp", "opts={\"a\": true}", "--hp", &submit, "--"])
+                .args(command)
+                .output()
+                .expect("run optml");
+            parse(&output)
+        };
+        let direct_root = dir.join("direct");
+        let toolkit_root = dir.join("toolkit");
+        let python = venv.join("bin/python");
+        let (direct_code, direct, _) = run(&direct_root, &[python.to_str().unwrap(), src.join("script.py").to_str().unwrap()]);
+        let (toolkit_code, toolkit, toolkit_stderr) = run(&toolkit_root, &[venv.join("bin/train").to_str().unwrap()]);
+        assert_eq!(direct_code, toolkit_code, "{name}: optml's verdict\n{toolkit_stderr}");
+        for marker in ["success", "failure"] {
+            let there = |root: &Path| root.join("algo-1/output").join(marker).exists();
+            assert_eq!(there(&direct_root), there(&toolkit_root), "{name}: output/{marker}");
+        }
+        let failure = |root: &Path| fs::read_to_string(root.join("algo-1/output/failure")).ok();
+        match name {
+            "own_failure" => {
+                assert_eq!(failure(&direct_root).as_deref(), Some("my reason"));
+                assert_eq!(failure(&toolkit_root).as_deref(), Some("my reason"));
+            }
+            "succeeds" => assert_eq!(direct["run"]["hosts"][0]["marker"], "success"),
+            _ => {
+                // Class and exit code agree; the toolkit's `train` leaves ErrorMessage empty.
+                let head = |text: Option<String>| text.unwrap_or_default().lines().take(2).collect::<Vec<_>>().join("\n");
+                assert_eq!(head(failure(&direct_root)), head(failure(&toolkit_root)), "{name}");
+            }
+        }
+        let seen = |root: &Path| read(root.join("algo-1/output/data/seen.json")).replace(root.to_str().unwrap(), "<root>");
+        let direct_seen: serde_json::Value = serde_json::from_str(&seen(&direct_root)).unwrap();
+        let toolkit_seen: serde_json::Value = serde_json::from_str(&seen(&toolkit_root)).unwrap();
+        assert_eq!(direct_seen, toolkit_seen, "{name}: environment and argv the script saw");
+        let _ = (direct, toolkit);
+    }
+}
