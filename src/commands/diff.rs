@@ -42,6 +42,16 @@ impl Side {
         }
     }
 
+    /// Apply the packing rules against the other side's lines; re-record if they changed anything.
+    fn pack(&mut self, lines: &mut Vec<Line>, other: &[Line], header: &Header) -> Vec<String> {
+        let Side::Input(subject) = self else { return Vec::new() };
+        let applied = as_packed(subject, header, &file_paths(other));
+        if !applied.is_empty() {
+            *lines = record(subject, header);
+        }
+        applied
+    }
+
     fn is_output(&self) -> bool {
         matches!(self, Side::Input(subject) if subject.origins.iter().any(|o| o.role == Role::Output))
     }
@@ -70,15 +80,10 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     };
     let header = &base.header;
     let mut notes = Vec::new();
-    let b_files = file_paths(&b.lines(header));
-    if let Side::Input(subject) = &mut a {
-        notes.extend(as_packed(subject, header, &b_files));
-    }
-    let a_files = file_paths(&a.lines(header));
-    if let Side::Input(subject) = &mut b {
-        notes.extend(as_packed(subject, header, &a_files));
-    }
+    // Record each side once; re-record only a side the packing rules changed.
     let (mut a_lines, mut b_lines) = (a.lines(header), b.lines(header));
+    notes.extend(a.pack(&mut a_lines, &b_lines, header));
+    notes.extend(b.pack(&mut b_lines, &a_lines, header));
     let labels = [args.a.to_string_lossy().into_owned(), args.b.to_string_lossy().into_owned()];
     let output = a.is_output() || b.is_output() || args.role == Some(RoleArg::Output);
     notes.extend(reconcile_output(&mut a_lines, &mut b_lines, [&labels[0], &labels[1]], output));

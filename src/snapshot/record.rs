@@ -6,6 +6,7 @@
 //! Folders that an archive implies but does not list are recorded like listed ones, because
 //! extraction creates them either way.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::header::{Header, SizeTreatment};
@@ -29,8 +30,12 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
     for entry in &subject.entries {
         let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
         for (i, _) in entry.member.iter().enumerate().filter(|(_, &b)| b == b'/') {
-            let parent = join(prefix, &entry.member[..i]);
-            by_path.entry(parent.clone()).or_insert_with(|| Line::new(parent, EntryKind::Dir));
+            // Most parents were seen with a sibling: look up before allocating.
+            let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member[..i]) } else { Cow::Owned(join(prefix, &entry.member[..i])) };
+            if !by_path.contains_key(parent.as_ref()) {
+                let parent = parent.into_owned();
+                by_path.insert(parent.clone(), Line::new(parent, EntryKind::Dir));
+            }
         }
         // A name listed twice in an archive: extraction keeps the last one.
         let path = entry_path(subject, entry);

@@ -137,7 +137,9 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
             let outer = Tracked { inner: reader, state: Rc::default() };
             let compressed = outer.state.clone();
             let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, outer));
-            read_compressed_tar(decoder, options, &mut scan, compressed);
+            // Inflate in large blocks: tar reads 512-byte headers, and one inflate call (and
+            // CRC update) per header dominates archives of many small members.
+            read_compressed_tar(BufReader::with_capacity(256 * 1024, decoder), options, &mut scan, compressed);
         }
         Compression::None => read_plain_tar(reader, file_len, options, &mut scan),
         other => {

@@ -1,6 +1,7 @@
 //! Sources: turn an input (live tree, archive, job folder) into normalized entries, streaming once.
 
 pub mod archive;
+mod digest;
 pub mod job;
 pub mod tree;
 
@@ -8,9 +9,9 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 
 use crate::entry::{Content, Entry};
+use digest::Hasher;
 
 pub use archive::Compression;
 
@@ -169,16 +170,14 @@ pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &Scan
     if !wants && !options.digest {
         return Ok(());
     }
-    let mut hasher = options.digest.then(Sha256::new);
+    let mut hasher = options.digest.then(|| Hasher::new(entry.size));
     let mut content = wants.then(Content::default);
-    let mut buf = vec![0u8; 64 * 1024];
+    // Sized to the file: a million small files must not each zero a large buffer.
+    let mut buf = vec![0u8; (entry.size.min(256 * 1024) as usize).max(4096)];
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
-        }
-        if let Some(hasher) = hasher.as_mut() {
-            hasher.update(&buf[..n]);
         }
         if let Some(content) = content.as_mut() {
             let room = options.content_limit.saturating_sub(content.bytes.len());
@@ -190,9 +189,13 @@ pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &Scan
                 }
             }
         }
+        // After the content: a threaded hasher takes the buffer.
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&mut buf, n);
+        }
     }
     entry.content = content;
-    entry.digest = hasher.map(|h| h.finalize().into());
+    entry.digest = hasher.map(Hasher::finish);
     Ok(())
 }
 

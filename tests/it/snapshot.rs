@@ -70,12 +70,15 @@ fn tree_and_archive_made_from_it_record_the_same_manifest() {
     assert_eq!(diff.status.code(), Some(0), "{}", stdout(&diff));
 }
 
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
+}
+
 /// Every real corpus archive that reads cleanly equals its own safe extraction.
 #[test]
 fn real_corpus_archives_equal_their_extraction() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut compared = 0;
-    for item in fs::read_dir(&corpus).expect("corpus") {
+    for item in fs::read_dir(corpus()).expect("corpus") {
         let archive = item.expect("entry").path();
         if archive.extension().is_some_and(|e| e == "md") {
             continue;
@@ -121,6 +124,17 @@ fn safe_extract(archive: &Path, into: &Path) -> bool {
         }
     }
     true
+}
+
+/// A real local-mode output.tar.gz (`success` beside `data/`) equals the output/data folder.
+#[test]
+fn real_local_mode_output_equals_its_data_folder() {
+    let archive = corpus().join("Ransaka__Sagemaker-Local-Mode-Example__model__output.tar.gz");
+    let dir = TestDir::new();
+    assert!(safe_extract(&archive, dir.path()));
+    let output = optml().arg("diff").arg(dir.join("data")).arg(&archive).output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("local-mode flavour"), "{}", stdout(&output));
 }
 
 #[test]
