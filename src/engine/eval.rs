@@ -391,6 +391,9 @@ pub fn passes(filter: &Filter, entry: &Entry) -> bool {
     if flags.iter().any(|(wanted, actual)| wanted.is_some_and(|w| w != *actual)) {
         return false;
     }
+    if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member)))) {
+        return false;
+    }
     let content = &filter.content;
     if !content.is_active() {
         return true;

@@ -207,6 +207,7 @@ impl Loader {
             invalid_name: def.invalid_name,
             duplicate: def.duplicate,
             name_clash: def.name_clash,
+            name_matches: self.regex(text, &def.name_matches),
             content: ContentFilter {
                 empty: def.content_empty,
                 longer_than: def.content_longer_than,

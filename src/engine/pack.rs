@@ -177,6 +177,8 @@ pub struct FilterDef {
     pub content_json: Option<bool>,
     pub content_matches: Option<Spanned<String>>,
     pub content_not_matches: Option<Spanned<String>>,
+    /// A regex the entry's last path component must match.
+    pub name_matches: Option<Spanned<String>>,
 }
 
 /// Conditions for a rule to apply at all (`[rule.when]`).

@@ -116,6 +116,8 @@ pub struct Filter {
     pub invalid_name: Option<bool>,
     pub duplicate: Option<bool>,
     pub name_clash: Option<bool>,
+    /// The entry's last path component matches this.
+    pub name_matches: Option<Regex>,
     pub content: ContentFilter,
 }
 

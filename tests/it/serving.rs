@@ -133,6 +133,19 @@ fn mdl108_weights_under_code() {
     );
 }
 
+#[test]
+fn mdl109_uncompressed_model_folder_follows_the_s3_key_rules() {
+    let dir = TestDir::new();
+    dir.file("upload/model.pt", "w").file("upload/ /w.bin", "x");
+    dir.file("clean/model.pt", "w").file("clean/extra/w.bin", "x");
+    let (code, doc) = check_json(&[OsStr::new("--as"), OsStr::new("model"), dir.join("upload").as_os_str()]);
+    assert_eq!(paths_for(&doc, "MDL109"), vec![" "]);
+    assert_eq!(code, 1);
+    let (code, doc) = check_json(&[OsStr::new("--as"), OsStr::new("model"), dir.join("clean").as_os_str()]);
+    assert_eq!(codes(&doc), Vec::<String>::new(), "{:#}", doc["diagnostics"]);
+    assert_eq!(code, 0);
+}
+
 // ------------------------------------------------------------------ pytorch
 
 #[test]
