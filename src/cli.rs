@@ -126,6 +126,9 @@ pub struct FixArgs {
     /// A variable of the environment the model will be deployed with (repeatable), as for check.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Print what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Color in the report on the fixed archive.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,

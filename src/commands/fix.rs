@@ -37,6 +37,15 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
         return Err(miette::miette!(help = "re-create the archive from its source folder", "cannot fix {}: {}", args.input.display(), problem.detail));
     }
     let plan = plan(&ruleset, &checked.subject, &findings);
+    if args.dry_run {
+        let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));
+        for change in &plan.changes {
+            out.push_str(&format!("  - {}\n", sanitize(change)));
+        }
+        out.push_str("  - and write every member with normalized modes (0644/0755) and owner root:root\n");
+        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        return Ok(ExitStatus::Clean);
+    }
     let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
 
     let mut out = format!("fixed {} -> {}\n", sanitize(&args.input.to_string_lossy()), sanitize(&args.output.to_string_lossy()));

@@ -114,6 +114,17 @@ fn a_move_never_replaces_an_existing_file() {
 }
 
 #[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = TestDir::new();
+    let input = tar_gz(&dir, "model.tar.gz", &[Dir("m/"), File("m/model.pth", b"w"), File("m/._model.pth", b"x")]);
+    let output = dir.join("fixed.tar.gz");
+    let (code, stdout) = fix(&input, &output, &["--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("stripped the wrapper folder `m/`") && stdout.contains("dropped `m/._model.pth`"), "{stdout}");
+    assert!(!output.exists());
+}
+
+#[test]
 fn djl_keeps_its_wrapper_folder() {
     let dir = TestDir::new();
     let input = tar_gz(&dir, "model.tar.gz", &[Dir("llm/"), File("llm/serving.properties", b"engine=Python\noption.model_id=gpt2\n")]);
