@@ -499,3 +499,14 @@ fn corpus_detected_packs_and_verdicts() {
     }
     snapshot_settings("serving").bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
 }
+
+#[test]
+fn a_job_folders_model_artifact_gets_the_serving_packs() {
+    let dir = TestDir::new();
+    tar_gz(&dir, "job/output/model.tar.gz", &[File("model.pth", b"w"), File("inference.py", TORCH_HANDLER)]);
+    tar_gz(&dir, "job/output/output.tar.gz", &[File("metrics.json", b"{}")]);
+    let (_, doc) = check_json(&[dir.join("job").as_os_str()]);
+    assert_eq!(doc["inputs"][0]["kind"], "job");
+    assert_eq!(detected(&doc).as_deref(), Some("pytorch"));
+    assert_eq!(paths_for(&doc, "MDL102"), vec!["output/model.tar.gz/inference.py"]);
+}
