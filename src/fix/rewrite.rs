@@ -94,7 +94,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     Ok(written)
 }
 
-/// Append a spooled file's bytes as `name`, then rewind the spool for the next copy.
+/// Append a spooled file's bytes as `name`, reading it from the start (it may be copied again).
 fn append_spooled(writer: &mut TarWriter, name: &str, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
     spool.seek(SeekFrom::Start(0))?;
     let size = spool.metadata()?.len();
