@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -30,8 +31,11 @@ impl AtomicFile {
         self.temp.as_file_mut()
     }
 
-    /// Flush to disk and move into place.
+    /// Flush to disk and move into place, readable by everyone like any file a tool writes
+    /// (the temp file starts private, 0600).
     pub fn commit(self) -> io::Result<()> {
+        let mode = 0o666 & !current_umask();
+        self.temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         self.temp.as_file().sync_all()?;
         self.temp.persist(&self.target).map_err(|err| err.error)?;
         Ok(())
@@ -46,6 +50,14 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> io::Result<()> {
         self.temp.flush()
     }
+}
+
+/// The process umask (read by setting it, then restoring it at once).
+fn current_umask() -> u32 {
+    // SAFETY: umask only swaps the process file-mode mask; it is restored on the next line.
+    let mask = unsafe { libc::umask(0o022) };
+    unsafe { libc::umask(mask) };
+    mask as u32
 }
 
 /// Write `bytes` to `target` atomically.
@@ -67,6 +79,8 @@ mod tests {
         write(&target, b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !current_umask(), "written like any other file, not private");
     }
 
     #[test]
