@@ -68,7 +68,7 @@ fn isolation_text(isolation: &Isolation) -> String {
 }
 
 pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> String {
-    let mut out = format!("optml run: {} host(s), isolation: {}\n", record.hosts.len(), isolation_text(&record.isolation));
+    let mut out = format!("optml run: {}, isolation: {}\n", plural(record.hosts.len(), "host"), isolation_text(&record.isolation));
     for (index, host) in record.hosts.iter().enumerate() {
         out.push_str(&format!("  {:<8} {}\n", host.name, ending(record, index)));
     }

@@ -150,7 +150,7 @@ fn max_run_stops_a_script_that_never_exits() {
     let dir = TestDir::new();
     let root = dir.join("run");
     // The script ignores SIGTERM, so only the SIGKILL after --stop-timeout ends it.
-    let (code, doc, _) = run_json(&root, &["--max-run", "0.3", "--stop-timeout", "0.3"], &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
+    let (code, doc, _) = run_json(&root, &["--max-run", "1", "--stop-timeout", "0.3"], &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
     assert_eq!(code, 1);
     let host = &doc["run"]["hosts"][0];
     assert_eq!(host["stopped"], "max-run");
@@ -165,7 +165,7 @@ fn max_run_sigterm_lets_the_script_save_and_exit() {
     let dir = TestDir::new();
     let root = dir.join("run");
     let script = "trap 'echo saved > \"$SM_MODEL_DIR/ckpt\"; exit 0' TERM; while :; do sleep 0.05; done";
-    let (_, doc, _) = run_json(&root, &["--max-run", "0.3"], &["sh", "-c", script]);
+    let (_, doc, _) = run_json(&root, &["--max-run", "1"], &["sh", "-c", script]);
     assert_eq!(doc["run"]["hosts"][0]["killed_after_stop_timeout"], false);
     assert_eq!(read(root.join("algo-1/model/ckpt")), "saved\n");
     assert_eq!(paths_for(&doc, "RUN003").len(), 1);
@@ -185,9 +185,14 @@ fn sigterm_to_optml_is_forwarded_to_the_script() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start optml");
-    while !ready.exists() {
+    // Bounded, so a run that never starts the script fails instead of hanging CI.
+    for _ in 0..1500 {
+        if ready.exists() {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert!(ready.exists(), "the script never started");
     // SAFETY: signalling a child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let output = child.wait_with_output().expect("optml ends");
@@ -259,6 +264,17 @@ fn output_archive_local_packs_all_of_output() {
     let root = dir.join("run");
     let (_, _, _) = run_json(&root, &["--output-archive", "local"], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/m\"; echo x > \"$SM_OUTPUT_DATA_DIR/x\""]);
     assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["data/", "data/x", "success"]);
+}
+
+#[test]
+fn a_command_that_cannot_start_fails_like_a_shell() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    let (code, doc, _) = run_json(&root, &[], &["/no/such/command"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["run"]["hosts"][0]["exit_code"], 127);
+    assert_eq!(paths_for(&doc, "RUN001").len(), 1, "{doc:#}");
+    assert!(read(root.join("algo-1/output/failure")).contains("cannot run"));
 }
 
 #[test]
