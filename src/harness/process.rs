@@ -156,6 +156,8 @@ fn pump(mut pipe: impl Read, to_stderr: bool, label: Option<String>, tail: Optio
 /// A command that cannot be started ends like a shell's: exit code 127, the reason on stderr.
 pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> Outcome {
     catch_stop_signals();
+    // Signals from here on are for this child: one may arrive before `wait` starts looking.
+    let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = match command.spawn() {
@@ -188,7 +190,7 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
         });
     }
     drop(done_tx);
-    let (termination, stopped, killed_after_timeout) = wait(&mut child, start, limits);
+    let (termination, stopped, killed_after_timeout) = wait(&mut child, start, signals_before, limits);
     // The container is gone once its entry point exits: so is everything it started.
     send(-(child.id() as i32), libc::SIGKILL);
     let drain_until = Instant::now() + DRAIN;
@@ -201,9 +203,8 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
     Outcome { termination, stopped, killed_after_timeout, stderr_tail, duration: start.elapsed() }
 }
 
-fn wait(child: &mut Child, start: Instant, limits: Limits) -> (Termination, Option<StopCause>, bool) {
+fn wait(child: &mut Child, start: Instant, mut signals_handled: usize, limits: Limits) -> (Termination, Option<StopCause>, bool) {
     let pid = child.id() as i32;
-    let mut signals_handled = SIGNALS_SEEN.load(Ordering::SeqCst);
     let mut stopped: Option<StopCause> = None;
     let mut kill_at: Option<Instant> = None;
     let mut killed = false;

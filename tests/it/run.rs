@@ -177,8 +177,9 @@ fn sigterm_to_optml_is_forwarded_to_the_script() {
     let root = dir.join("run");
     let ready = dir.join("ready");
     let script = format!("trap 'echo got-term > \"$SM_OUTPUT_DATA_DIR/term\"; exit 0' TERM; touch {}; while :; do sleep 0.05; done", ready.display());
+    // --max-run ends the run even if forwarding failed, so the test fails instead of hanging.
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_optml"))
-        .args(["run", "--format", "json", "--root"])
+        .args(["run", "--format", "json", "--max-run", "60", "--root"])
         .arg(&root)
         .args(["--", "sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
