@@ -212,17 +212,20 @@ impl ManifestError {
 
 /// Split a line into whitespace-separated tokens with their byte offsets in the line.
 pub fn tokens(line: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in line.char_indices().chain(std::iter::once((line.len(), ' '))) {
-        match (start, c.is_ascii_whitespace()) {
-            (None, false) => start = Some(i),
-            (Some(s), true) => {
-                out.push((s, &line[s..i]));
-                start = None;
-            }
-            _ => {}
+    let bytes = line.as_bytes();
+    let mut out = Vec::with_capacity(8);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
         }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        // ASCII whitespace never splits a UTF-8 sequence, so these are char boundaries.
+        out.push((start, &line[start..i]));
     }
     out
 }
