@@ -294,6 +294,13 @@ pub struct RunArgs {
     /// Store what symlinks point to in the archives instead of the links.
     #[arg(long)]
     pub dereference: bool,
+    /// Also compare the archives closed-world against this golden manifest: DIR/artifacts read
+    /// as a job folder (`model.tar.gz/...`, `output.tar.gz/...`; docs/snapshots.md).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Overwrite the golden manifest instead of writing FILE.new (never under CI).
+    #[arg(long, requires = "snapshot")]
+    pub update_snapshots: bool,
     #[command(flatten)]
     pub selection: RuleSelection,
     /// Output format; with json the command's stdout goes to stderr.

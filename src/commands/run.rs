@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{RuleSelection, RunArgs};
-use crate::engine::builtin::{AUTO, DEFAULT_PACK, HARNESS_PACK};
+use crate::cli::RunArgs;
+use crate::engine::builtin::{AUTO, DEFAULT_PACK, HARNESS_PACK, SNAPSHOT_PACK};
 use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
 use crate::finding::Finding;
@@ -21,6 +21,8 @@ use crate::harness::sandbox::{Channel, JobSpec};
 use crate::harness::{pack_artifacts, summary, RunDir, RunRecord};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::{print, Format, Report};
+use crate::snapshot::store;
+use crate::snapshot::verify::verify;
 use crate::source::Role;
 
 /// `--stop-timeout` and `--max-run`: non-negative seconds, fractions allowed.
@@ -33,9 +35,11 @@ fn usage(message: String) -> MietteReport {
     miette::miette!(code = "optml::run", "{message}")
 }
 
-/// The packs `check` would load, plus the harness pack whatever was selected.
-fn load_rules(selection: &RuleSelection) -> Result<Ruleset, MietteReport> {
-    Ok(selection.load_with(&[DEFAULT_PACK, AUTO], &[HARNESS_PACK])?)
+/// The packs `check` would load, plus the harness pack whatever was selected (and the snapshot
+/// pack for `--snapshot`).
+fn load_rules(args: &RunArgs) -> Result<Ruleset, MietteReport> {
+    let extra: &[&str] = if args.snapshot.is_some() { &[HARNESS_PACK, SNAPSHOT_PACK] } else { &[HARNESS_PACK] };
+    Ok(args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?)
 }
 
 fn job_spec(args: &RunArgs) -> Result<JobSpec, String> {
@@ -77,7 +81,11 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
 
 pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let started = Instant::now();
-    let ruleset = load_rules(&args.selection)?;
+    let ruleset = load_rules(args)?;
+    let golden = match &args.snapshot {
+        Some(file) => Some((file, store::read(file)?, store::UpdateMode::from_env(args.update_snapshots)?)),
+        None => None,
+    };
     let spec = job_spec(args).map_err(usage)?;
     let run_dir = RunDir::create(args.root.as_deref()).map_err(usage)?;
     let bases: Vec<(String, std::path::PathBuf)> = spec.hosts.iter().map(|h| (h.clone(), run_dir.host(h))).collect();
@@ -98,15 +106,16 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let hosts = run_all(&launch, &bases).map_err(usage)?;
     let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
 
-    let check = |path: &Path, role: Role| {
-        check_input(&ruleset, path, CheckOptions { role: Some(role), phase: Phase::Finished, digest: false })
+    let digest = golden.as_ref().is_some_and(|(_, manifest, _)| manifest.as_ref().is_some_and(|m| m.header.fields.sha256));
+    let check = |path: &Path, role: Option<Role>| {
+        check_input(&ruleset, path, CheckOptions { role, phase: Phase::Finished, digest })
             .map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))
     };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_host = Vec::new();
     for (_, base) in &bases {
-        let (tree, found) = check(base, Role::OptMl)?;
+        let (tree, found) = check(base, Some(Role::OptMl))?;
         checked.push(tree);
         per_host.push(found);
     }
@@ -114,11 +123,21 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     for (artifact, role) in artifacts.iter().zip([Role::Model, Role::Output]) {
         // An archive of an empty folder says nothing the tree check has not said already.
         if artifact.result.as_ref().is_ok_and(|packed| packed.files > 0) {
-            let (archive, found) = check(&artifact.path, role)?;
+            let (archive, found) = check(&artifact.path, Some(role))?;
             checked.push(archive);
             findings.extend(found);
         }
     }
+    let snapshot = match golden {
+        Some((file, manifest, mode)) => {
+            // The artifacts folder reads as a job folder: both archives, one manifest.
+            let (job, _) = check(&run_dir.artifacts(), None)?;
+            let (outcome, found) = verify(&ruleset, &job.subject, file, manifest, mode)?;
+            findings.extend(found);
+            Some(outcome)
+        }
+        None => None,
+    };
     let record = RunRecord {
         root: run_dir.root().to_path_buf(),
         kept: args.keep || args.root.is_some(),
@@ -131,7 +150,7 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let script_failed = record.hosts.iter().any(|h| !h.outcome.succeeded());
     let trees: Vec<&crate::report::Checked> = checked.iter().take(bases.len()).collect();
     let run_json = summary::json(&ruleset, &record, &trees);
-    let report = Report { run: Some(&run_json), ..Report::new(&ruleset, &checked, &mut findings) };
+    let report = Report { run: Some(&run_json), snapshot: snapshot.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
     let color = args.color.enabled();
     print(&match args.format {
         Format::Human => summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color),

@@ -43,10 +43,13 @@ pub const PACKS: &[BuiltinPack] = &[
 /// Findings of `optml run`, which always loads this pack.
 pub const HARNESS_PACK: &str = "harness";
 
+/// Findings of `--snapshot` comparisons.
+pub const SNAPSHOT_PACK: &str = "snapshot";
+
 /// Packs of `external` rules that a subsystem raises (snapshots, the run harness): selectable
 /// by name and listed by `optml rule`, but never loaded by `auto`; the subsystem asks for them
 /// when it runs.
-pub const ON_DEMAND: &[&str] = &["snapshot", HARNESS_PACK];
+pub const ON_DEMAND: &[&str] = &[SNAPSHOT_PACK, HARNESS_PACK];
 
 /// `--pack auto`: the serving pack whose detection signals fit each model best.
 pub const AUTO: &str = "auto";

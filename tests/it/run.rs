@@ -279,6 +279,24 @@ fn a_command_that_cannot_start_fails_like_a_shell() {
 }
 
 #[test]
+fn snapshot_compares_the_archives_with_a_golden_manifest() {
+    let dir = TestDir::new();
+    let save = "echo m > \"$SM_MODEL_DIR/model.pth\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let golden = dir.join("golden.manifest");
+    dir.file(
+        "golden.manifest",
+        "#optml-manifest v1\n/fields type size link\nmodel.tar.gz/model.pth type=file size=2\noutput.tar.gz/metrics.json type=file size=2\n",
+    );
+    let snapshot = ["--snapshot", golden.to_str().unwrap()];
+    let (code, doc, _) = run_json(&dir.join("same"), &snapshot, &["sh", "-c", save]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, doc, _) = run_json(&dir.join("changed"), &snapshot, &["sh", "-c", "echo m > \"$SM_MODEL_DIR/other.pth\""]);
+    assert_eq!(code, 1);
+    assert_eq!(paths_for(&doc, "SNAP002"), ["model.tar.gz/other.pth"]);
+    assert_eq!(paths_for(&doc, "SNAP001"), ["model.tar.gz/model.pth", "output.tar.gz/metrics.json"]);
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = TestDir::new();
     dir.file("busy/file", "x");
