@@ -27,12 +27,16 @@ enum Side {
 }
 
 impl Side {
-    fn load(path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
-        if path.is_file() && store::is_manifest(path) {
-            let manifest = store::read(path)?.expect("the file was just read");
-            return Ok(Side::Manifest(manifest));
-        }
-        Ok(Side::Input(super::snapshot::open_input(path, role, digest)?))
+    /// The manifest at `path`, if it is one (told by its first line, not its name).
+    fn manifest(path: &Path) -> Result<Option<Manifest>, MietteReport> {
+        Ok(if path.is_file() && store::is_manifest(path) { store::read(path)? } else { None })
+    }
+
+    fn open(path: &Path, manifest: Option<Manifest>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
+        Ok(match manifest {
+            Some(manifest) => Side::Manifest(manifest),
+            None => Side::Input(super::snapshot::open_input(path, role, digest)?),
+        })
     }
 
     fn lines(&self, header: &Header) -> Vec<Line> {
@@ -69,15 +73,16 @@ struct Document<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
-    let wants_digest = |path: &Path| store::is_manifest(path) && store::read(path).ok().flatten().is_some_and(|m| m.header.fields.sha256);
-    let digest = args.record.fields.as_deref().is_some_and(|f| f.contains("sha256")) || wants_digest(&args.a) || wants_digest(&args.b);
-    let mut a = Side::load(&args.a, args.role, digest)?;
-    let mut b = Side::load(&args.b, args.role, digest)?;
+    let (a_manifest, b_manifest) = (Side::manifest(&args.a)?, Side::manifest(&args.b)?);
     // A manifest's header rules the comparison (the expected side's first); else the options.
-    let base = match (&a, &b) {
-        (Side::Manifest(m), _) | (_, Side::Manifest(m)) if !args.record.given() => m.header_only(),
+    let base = match (&a_manifest, &b_manifest) {
+        (Some(m), _) | (_, Some(m)) if !args.record.given() => m.header_only(),
         _ => args.record.header(None)?,
     };
+    // Digests are computed only when the comparison records them.
+    let digest = base.header.fields.sha256;
+    let mut a = Side::open(&args.a, a_manifest, args.role, digest)?;
+    let mut b = Side::open(&args.b, b_manifest, args.role, digest)?;
     let header = &base.header;
     let mut notes = Vec::new();
     // Record each side once; re-record only a side the packing rules changed.

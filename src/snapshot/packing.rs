@@ -34,6 +34,9 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other_files: &HashSet<V
             matches!(entry.kind, EntryKind::Symlink | EntryKind::Hardlink) && other_files.contains(&recorded_path(subject, entry, header))
         })
         .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
     let mut dereferenced = 0;
     let mut hardlinks = 0;
     let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();

@@ -360,6 +360,7 @@ fn diff_exit_codes_and_report() {
     record(dir.path(), "a", "a.manifest", &["--fields", "+sha256"]);
     let json = run(&["diff", "--format", "json", "a.manifest", "b"], dir.path());
     assert_eq!(json.status.code(), Some(1));
+    snapshot_settings("snapshot").bind(|| insta::assert_snapshot!("diff_json", stdout(&json)));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["equal"], false);
     let changed: Vec<&str> = doc["differences"].as_array().unwrap().iter().filter(|d| d["kind"] == "changed").map(|d| d["changes"][0]["field"].as_str().unwrap()).collect();
