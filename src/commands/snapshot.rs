@@ -13,8 +13,8 @@ use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
-use crate::snapshot::{default_manifest, header_from_options, store};
-use crate::source::{self, ProblemKind, Subject};
+use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
+use crate::source::{self, Subject};
 
 pub fn run(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     match &args.action {
@@ -46,8 +46,7 @@ pub fn open_input(path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Su
     let layout_only = load(builtin_texts(&[])?)?;
     let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, &layout_only, 0, digest)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot snapshot {err}"))?;
-    let fatal = [ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::UnsupportedCompression, ProblemKind::Unreadable];
-    if let Some(problem) = subject.origins.iter().flat_map(|o| &o.problems).find(|p| fatal.contains(&p.kind)) {
+    if let Some(problem) = incomplete(&subject) {
         return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot snapshot {}: {}", subject.input, problem.detail));
     }
     Ok(subject)

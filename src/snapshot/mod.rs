@@ -22,6 +22,15 @@ use header::Fields;
 use manifest::{Manifest, MAGIC};
 use store::StoreError;
 
+use crate::source::{Problem, ProblemKind, Subject};
+
+/// The first problem that stopped `subject` from being read completely (a truncated or corrupt
+/// archive, an unreadable folder): a manifest recorded from it would be partial.
+pub fn incomplete(subject: &Subject) -> Option<&Problem> {
+    let fatal = [ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::UnsupportedCompression, ProblemKind::Unreadable];
+    subject.origins.iter().flat_map(|o| &o.problems).find(|p| fatal.contains(&p.kind))
+}
+
 /// An empty manifest with the default header (`/fields type size link`).
 pub fn default_manifest() -> Manifest {
     let text = format!("{MAGIC}\n/fields {}\n", Fields::default().render());

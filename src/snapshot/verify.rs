@@ -51,6 +51,9 @@ impl Outcome {
 /// Compare `subject` against the golden file `file` (`golden` is its parsed content, `None` if
 /// it does not exist) and write what `mode` allows.
 pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Manifest>, mode: UpdateMode) -> Result<(Outcome, Vec<Finding>), StoreError> {
+    // Never write what a damaged input let us read: the check reports the damage itself.
+    let damaged = super::incomplete(subject).map(|problem| format!("the input could not be read completely ({})", problem.kind.as_str()));
+    let mode = if damaged.is_some() { UpdateMode::No } else { mode };
     let name = file.to_string_lossy().into_owned();
     let pending = store::pending_path(file);
     let pending_name = pending.to_string_lossy().into_owned();
@@ -76,7 +79,8 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
                 ("missing", Some(pending_name))
             }
             UpdateMode::No => {
-                raise("SNAP005", "", format!("{name} (not written: snapshots are never written under CI or with OPTML_UPDATE=no)"));
+                let why = damaged.unwrap_or_else(|| "snapshots are never written under CI or with OPTML_UPDATE=no".into());
+                raise("SNAP005", "", format!("{name} (not written: {why})"));
                 ("missing", None)
             }
         };

@@ -207,6 +207,22 @@ fn local_missing_snapshot_is_written_as_new() {
 }
 
 #[test]
+fn a_damaged_input_is_never_recorded() {
+    let dir = TestDir::new();
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pth", &[7u8; 4096]), Member::File("code/inference.py", b"x")]));
+    bytes.truncate(bytes.len() / 2);
+    fs::write(dir.join("model.tar.gz"), bytes).unwrap();
+    let (code, doc) = check_snapshot(dir.path(), "model.tar.gz", "golden.manifest", &[]);
+    assert_eq!(code, 1);
+    assert!(codes(&doc).contains(&"SNAP005".to_string()), "{doc:#}");
+    assert!(doc["snapshot"]["written"].is_null());
+    assert!(!dir.join("golden.manifest.new").exists());
+    let output = run(&["snapshot", "model.tar.gz"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot snapshot model.tar.gz"));
+}
+
+#[test]
 fn update_replaces_the_golden_file_atomically() {
     let dir = TestDir::new();
     model_tree(&dir, "model");
