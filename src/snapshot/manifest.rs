@@ -103,7 +103,7 @@ impl Manifest {
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited
     /// manifest need not be.
     pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
-        if !text.starts_with(MAGIC) {
+        if text.lines().next().map(|line| line.trim_end_matches('\r')) != Some(MAGIC) {
             let end = text.find('\n').unwrap_or(text.len());
             return Err(ManifestError::new(file, text, Bad::new(0..end, "not an optml manifest", "expected the first line here")
                 .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`"))));
@@ -385,6 +385,9 @@ my\\040model.pth type=file size=5\n";
         let late = format!("{MAGIC}\na type=dir\n/fields type\n");
         assert_eq!(Manifest::parse("m", &late).unwrap_err().line, 3);
         assert!(Manifest::parse("m", "model.pth type=file\n").unwrap_err().to_string().contains("not an optml manifest"));
+        assert!(Manifest::parse("m", "#optml-manifest v10\n").is_err());
+        assert!(Manifest::parse("m", "").is_err());
+        assert_eq!(Manifest::parse("m", MAGIC).unwrap().render(), format!("{MAGIC}\n"));
         let missing_type = format!("{MAGIC}\na size=1\n");
         assert!(Manifest::parse("m", &missing_type).unwrap_err().to_string().contains("no type="));
     }

@@ -173,3 +173,27 @@ fn serialize_differences<S: serde::Serializer>(differences: &[Difference], seria
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_and_caps_the_diff() {
+        let diff = "--- golden\n+++ actual\n@@ -1 +1 @@\n-a type=dir\n+b type=dir\n".to_string();
+        let colored = Delta::new(Vec::new(), Vec::new(), diff.clone()).human(true);
+        assert!(colored.contains("\x1b[31m-a type=dir\x1b[0m") && colored.contains("\x1b[32m+b type=dir\x1b[0m"), "{colored}");
+        assert_eq!(Delta::new(Vec::new(), Vec::new(), diff).human(false), "--- golden\n+++ actual\n@@ -1 +1 @@\n-a type=dir\n+b type=dir\n");
+        let long: String = (0..MAX_DIFF_LINES + 5).map(|i| format!("+{i}\n")).collect();
+        assert!(Delta::new(Vec::new(), Vec::new(), long).human(false).ends_with("... 5 more diff lines (the JSON report lists every difference)\n"));
+    }
+
+    #[test]
+    fn elides_difference_findings_beyond_the_cap() {
+        let mut elision = Elision::default();
+        let shown = (0..5).filter(|_| elision.admit("SNAP002")).count();
+        assert_eq!(shown, MAX_FINDINGS_PER_CODE);
+        assert!(elision.admit("SM101"), "other codes are never elided");
+        assert_eq!(elision.note(), "... and 2 more SNAP002 findings (the snapshot diff above lists them all)\n\n");
+    }
+}
