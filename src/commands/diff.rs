@@ -14,7 +14,7 @@ use crate::snapshot::budget;
 use crate::snapshot::compare::{compare, unified_diff};
 use crate::snapshot::header::Header;
 use crate::snapshot::manifest::{Line, Manifest};
-use crate::snapshot::packing::{as_packed, file_paths, reconcile_output};
+use crate::snapshot::packing::{as_packed, kinds, reconcile_output, Packed};
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::store;
@@ -46,14 +46,25 @@ impl Side {
         }
     }
 
-    /// Apply the packing rules against the other side's lines; re-record if they changed anything.
+    /// Apply the link rules against the other side's lines until nothing changes (a folder read
+    /// in through a symlink may hold links itself; the bound stops link cycles), re-recording
+    /// the side if anything did.
     fn pack(&mut self, lines: &mut Vec<Line>, other: &[Line], header: &Header) -> Vec<String> {
+        const PASSES: usize = 8;
         let Side::Input(subject) = self else { return Vec::new() };
-        let applied = as_packed(subject, header, &file_paths(other));
-        if !applied.is_empty() {
+        let other = kinds(other);
+        let mut total = Packed::default();
+        for _ in 0..PASSES {
+            let pass = as_packed(subject, header, &other);
+            if !pass.any() {
+                break;
+            }
+            total.add(pass);
+        }
+        if total.any() {
             *lines = record(subject, header);
         }
-        applied
+        total.notes(&subject.input)
     }
 
     fn is_output(&self) -> bool {

@@ -3,67 +3,91 @@
 //! - `./x` and `x` name the same member, and the root entry (`./`, `/`) is not content: the
 //!   sources already normalize both;
 //! - the SDK's `create_tar_file` (local mode, sourcedir.tar.gz) uses `dereference=True`: a
-//!   symlink in a tree that the other side holds as a regular file is compared by its target;
+//!   symlink in a tree that the other side holds as a regular file or a folder is compared by
+//!   its target (a folder's content included);
 //! - tar stores a second name of a file as a hard link: a hard link in an archive that the other
 //!   side holds as a regular file is compared as the file it names;
 //! - output.tar.gz flavours: local mode packs all of /opt/ml/output (`success`, `data/...`),
 //!   real SageMaker only /opt/ml/output/data. When one side has the whole-output shape and the
 //!   other does not, only the whole side's `data/` is compared.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 
 use super::header::Header;
 use super::manifest::Line;
 use super::record::recorded_path;
-use crate::entry::{as_path, normalize_name, strip_prefix, EntryKind};
-use crate::source::{capture, ScanOptions, Subject};
+use crate::entry::{as_path, join, normalize_name, strip_prefix, EntryKind};
+use crate::source::{capture, tree, ScanOptions, Subject};
 
-/// Paths the other side records as regular files.
-pub fn file_paths(lines: &[Line]) -> HashSet<Vec<u8>> {
-    lines.iter().filter(|line| line.kind == EntryKind::File).map(|line| line.path.clone()).collect()
+/// What the other side records at each path, for the kinds the packing rules look for.
+pub fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
+    lines.iter().filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir)).map(|line| (line.path.clone(), line.kind)).collect()
 }
 
-/// Turn symlinks (in trees) and hard links (in archives) into the files they name where the
-/// other side has a regular file at that path. Returns a note per kind of change made.
-pub fn as_packed(subject: &mut Subject, header: &Header, other_files: &HashSet<Vec<u8>>) -> Vec<String> {
-    let wanted: Vec<usize> = (0..subject.entries.len())
-        .filter(|&i| {
+/// How many links one pass of [`as_packed`] resolved.
+#[derive(Default)]
+pub struct Packed {
+    files: usize,
+    folders: usize,
+    hardlinks: usize,
+}
+
+impl Packed {
+    pub fn any(&self) -> bool {
+        self.files + self.folders + self.hardlinks > 0
+    }
+
+    pub fn add(&mut self, other: Packed) {
+        (self.files, self.folders, self.hardlinks) = (self.files + other.files, self.folders + other.folders, self.hardlinks + other.hardlinks);
+    }
+
+    pub fn notes(&self, input: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.files + self.folders > 0 {
+            notes.push(format!(
+                "{input}: {} symlink(s) to files and {} to folders compared by their target, as the SDK's packer (dereference=True) stores them",
+                self.files, self.folders
+            ));
+        }
+        if self.hardlinks > 0 {
+            notes.push(format!("{input}: {} hard link(s) compared as the file they name", self.hardlinks));
+        }
+        notes
+    }
+}
+
+/// One pass of the link rules where the other side (`other`, from [`kinds`]) holds a regular
+/// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
+/// in below the link's path; links inside it are left for the next pass), and a hard link in an
+/// archive becomes the file it names.
+pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> Packed {
+    let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
+        .filter_map(|i| {
             let entry = &subject.entries[i];
-            matches!(entry.kind, EntryKind::Symlink | EntryKind::Hardlink) && other_files.contains(&recorded_path(subject, entry, header))
+            let kind = *other.get(&recorded_path(subject, entry, header))?;
+            let resolvable = match entry.kind {
+                EntryKind::Symlink => !subject.origins[entry.origin].is_archive,
+                EntryKind::Hardlink => kind == EntryKind::File,
+                _ => false,
+            };
+            resolvable.then_some((i, kind))
         })
         .collect();
+    let mut packed = Packed::default();
     if wanted.is_empty() {
-        return Vec::new();
+        return packed;
     }
-    let mut dereferenced = 0;
-    let mut hardlinks = 0;
     let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
-    for index in wanted {
+    let digest = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: header.fields.sha256 };
+    let mut read_in = Vec::new();
+    for (index, other_kind) in wanted {
         let entry = &subject.entries[index];
-        let origin = &subject.origins[entry.origin];
-        if entry.kind == EntryKind::Symlink && !origin.is_archive {
-            let path = origin.fs_path.join(as_path(&entry.member));
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            if !meta.is_file() {
-                continue;
-            }
-            let entry = &mut subject.entries[index];
-            entry.kind = EntryKind::File;
-            entry.size = meta.len();
-            entry.mode = meta.mode() & 0o7777;
-            entry.link_target = None;
-            if header.fields.sha256 {
-                let options = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: true };
-                if let Ok(mut file) = File::open(&path) {
-                    let _ = capture(&mut file, entry, &options);
-                }
-            }
-            dereferenced += 1;
-        } else if entry.kind == EntryKind::Hardlink {
+        let origin = entry.origin;
+        if entry.kind == EntryKind::Hardlink {
             let target = normalize_name(entry.link_target.as_deref().unwrap_or_default()).name;
-            let Some(&target_index) = by_member.get(&(entry.origin, target)) else { continue };
+            let Some(&target_index) = by_member.get(&(origin, target)) else { continue };
             let target = subject.entries[target_index].clone();
             if target.kind != EntryKind::File {
                 continue;
@@ -71,17 +95,37 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other_files: &HashSet<V
             let entry = &mut subject.entries[index];
             entry.kind = EntryKind::File;
             (entry.size, entry.mode, entry.digest, entry.link_target) = (target.size, target.mode, target.digest, None);
-            hardlinks += 1;
+            packed.hardlinks += 1;
+            continue;
+        }
+        let path = subject.origins[origin].fs_path.join(as_path(&entry.member));
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let member = entry.member.clone();
+        let entry = &mut subject.entries[index];
+        match other_kind {
+            EntryKind::File if meta.is_file() => {
+                (entry.kind, entry.size, entry.link_target) = (EntryKind::File, meta.len(), None);
+                entry.mode = meta.mode() & 0o7777;
+                if let Ok(mut file) = File::open(&path) {
+                    let _ = capture(&mut file, entry, &digest);
+                }
+                packed.files += 1;
+            }
+            EntryKind::Dir if meta.is_dir() => {
+                (entry.kind, entry.size, entry.link_target) = (EntryKind::Dir, 0, None);
+                entry.mode = meta.mode() & 0o7777;
+                for mut inner in tree::scan(&path, &digest).entries {
+                    inner.member = join(&member, &inner.member);
+                    inner.origin = origin;
+                    read_in.push(inner);
+                }
+                packed.folders += 1;
+            }
+            _ => {}
         }
     }
-    let mut notes = Vec::new();
-    if dereferenced > 0 {
-        notes.push(format!("{}: {dereferenced} symlink(s) compared by their target, as the SDK's packer (dereference=True) stores them", subject.input));
-    }
-    if hardlinks > 0 {
-        notes.push(format!("{}: {hardlinks} hard link(s) compared as the file they name", subject.input));
-    }
-    notes
+    subject.entries.extend(read_in);
+    packed
 }
 
 /// Whether lines look like all of /opt/ml/output: a `data` folder beside a status marker.

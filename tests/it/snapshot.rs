@@ -398,7 +398,22 @@ fn diff_applies_sagemaker_packing_rules() {
     ]);
     let output = run(&["diff", "--color", "never", "model", "model.tar.gz"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("1 symlink(s) compared by their target"));
+    assert!(stdout(&output).contains("1 symlink(s) to files and 0 to folders compared by their target"), "{}", stdout(&output));
+
+    // A symlinked folder is packed with its content (and the links inside it, resolved too).
+    dir.file("shared/util.py", "u");
+    symlink("util.py", dir.join("shared/alias.py")).unwrap();
+    dir.file("src/train.py", "t");
+    symlink("../shared", dir.join("src/lib")).unwrap();
+    tar_gz(&dir, "sourcedir.tar.gz", &[
+        Member::File("train.py", b"t"),
+        Member::Dir("lib"),
+        Member::File("lib/util.py", b"u"),
+        Member::File("lib/alias.py", b"u"),
+    ]);
+    let output = run(&["diff", "--fields", "+sha256", "src", "sourcedir.tar.gz"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("1 symlink(s) to files and 1 to folders"), "{}", stdout(&output));
 
     // output.tar.gz, local-mode flavour, against the output/data folder it came from.
     dir.file("opt/ml/output/data/metrics.json", "{}");
