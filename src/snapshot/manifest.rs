@@ -102,22 +102,22 @@ impl Manifest {
 
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited
     /// manifest need not be.
-    pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+    pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
         if text.lines().next().map(|line| line.trim_end_matches('\r')) != Some(MAGIC) {
             let end = text.find('\n').unwrap_or(text.len());
-            return Err(ManifestError::new(file, text, Bad::new(0..end, "not an optml manifest", "expected the first line here")
-                .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`"))));
+            return Err(Box::new(ManifestError::new(file, text, Bad::new(0..end, "not an optml manifest", "expected the first line here")
+                .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`")))));
         }
         Manifest::parse_text(file, text, false)
     }
 
     /// Parse a snapshot config: a header without entries, the magic line optional.
-    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
         Manifest::parse_text(file, text, true)
     }
 
-    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, ManifestError> {
-        let fail = |bad: Bad| ManifestError::new(file, text, bad);
+    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, Box<ManifestError>> {
+        let fail = |bad: Bad| Box::new(ManifestError::new(file, text, bad));
         let mut header = Header::default();
         let mut header_end = None;
         let mut lines = Vec::new();

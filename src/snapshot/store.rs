@@ -96,7 +96,7 @@ pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(StoreError::Read { file: display(path), cause: err.to_string() }),
     };
-    Ok(Some(Manifest::parse(&display(path), &text).map_err(Box::new)?))
+    Ok(Some(Manifest::parse(&display(path), &text)?))
 }
 
 pub fn write(path: &Path, text: &str) -> Result<(), StoreError> {

@@ -57,6 +57,7 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
     let name = file.to_string_lossy().into_owned();
     let pending = store::pending_path(file);
     let pending_name = pending.to_string_lossy().into_owned();
+    let pending_note = format!("wrote the recorded snapshot to {pending_name} for review");
     let mut findings = Vec::new();
     let mut raise = |code: &str, path: &str, detail: String| {
         let location = if path.is_empty() { subject.input.clone() } else { format!("{}: {path}", subject.input) };
@@ -75,7 +76,7 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
             UpdateMode::New => {
                 store::write(&pending, &text)?;
                 raise("SNAP005", "", name.clone());
-                raise("SNAP006", "", format!("wrote the recorded snapshot to {pending_name} for review"));
+                raise("SNAP006", "", pending_note.clone());
                 ("missing", Some(pending_name))
             }
             UpdateMode::No => {
@@ -91,8 +92,13 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
     let drifts = budget::evaluate(&golden.header.budgets, &golden.lines, &actual);
     let comparison = compare(&golden.header, &golden.lines, actual);
     // The recorded text is needed only to show or write a difference.
-    let new_text = if comparison.differences.is_empty() { String::new() } else { Manifest { header: Default::default(), header_text: golden.header_text.clone(), lines: comparison.actual }.render() };
-    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&golden.render(), &new_text, &name, "actual") };
+    let (new_text, diff) = if comparison.differences.is_empty() {
+        (String::new(), String::new())
+    } else {
+        let text = Manifest { header: Default::default(), header_text: golden.header_text.clone(), lines: comparison.actual }.render();
+        let diff = unified_diff(&golden.render(), &text, &name, "actual");
+        (text, diff)
+    };
     let delta = Delta::new(comparison.differences, drifts, diff);
     for drift in delta.exceeded() {
         raise("SNAP004", &drift.glob, drift.message.clone());
@@ -116,7 +122,7 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
             }
             if mode == UpdateMode::New {
                 store::write(&pending, &new_text)?;
-                raise("SNAP006", "", format!("wrote the recorded snapshot to {pending_name} for review"));
+                raise("SNAP006", "", pending_note.clone());
                 ("mismatched", Some(pending_name))
             } else {
                 ("mismatched", None)
