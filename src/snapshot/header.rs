@@ -47,20 +47,11 @@ impl Fields {
 
     /// `type,size,sha256` is the exact set; `+mode,-link` edits the default set.
     pub fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Fields, String> {
-        let items: Vec<&str> = items.into_iter().filter(|s| !s.is_empty()).collect();
-        let relative = !items.is_empty() && items.iter().all(|i| i.starts_with('+') || i.starts_with('-'));
-        let mut fields = if relative { Fields::default() } else { Fields { size: false, link: false, mode: false, sha256: false } };
-        for item in items {
-            let (on, name) = match item.strip_prefix('-') {
-                Some(name) if relative => (false, name),
-                _ => (true, item.trim_start_matches('+')),
-            };
-            if name == "path" || name == "type" {
-                continue;
-            }
-            *fields.flag(name).ok_or_else(|| format!("unknown field `{name}` (fields: {})", Fields::NAMES.join(", ")))? = on;
-        }
-        Ok(fields)
+        Ok(FieldSpec::parse(items)?.apply(Fields::default()))
+    }
+
+    fn union(self, other: Fields) -> Fields {
+        Fields { size: self.size || other.size, link: self.link || other.link, mode: self.mode || other.mode, sha256: self.sha256 || other.sha256 }
     }
 
     pub fn render(&self) -> String {
@@ -72,6 +63,52 @@ impl Fields {
         }
         names.join(" ")
     }
+}
+
+/// A `/fields` list: an exact set, or `+`/`-` edits of the set it applies to.
+#[derive(Clone, Debug)]
+enum FieldSpec {
+    Exact(Fields),
+    Edits(Vec<(&'static str, bool)>),
+}
+
+impl FieldSpec {
+    fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<FieldSpec, String> {
+        let items: Vec<&str> = items.into_iter().filter(|s| !s.is_empty()).collect();
+        let relative = !items.is_empty() && items.iter().all(|i| i.starts_with('+') || i.starts_with('-'));
+        let mut edits = Vec::new();
+        for item in items {
+            let (on, name) = match item.strip_prefix('-') {
+                Some(name) if relative => (false, name),
+                _ => (true, item.trim_start_matches('+')),
+            };
+            let name = *Fields::NAMES.iter().find(|n| **n == name).ok_or_else(|| format!("unknown field `{name}` (fields: {})", Fields::NAMES.join(", ")))?;
+            if name != "path" && name != "type" {
+                edits.push((name, on));
+            }
+        }
+        Ok(if relative { FieldSpec::Edits(edits) } else { FieldSpec::Exact(FieldSpec::Edits(edits).apply(Fields { size: false, link: false, mode: false, sha256: false })) })
+    }
+
+    fn apply(&self, base: Fields) -> Fields {
+        match self {
+            FieldSpec::Exact(fields) => *fields,
+            FieldSpec::Edits(edits) => {
+                let mut fields = base;
+                for &(name, on) in edits {
+                    *fields.flag(name).expect("validated field name") = on;
+                }
+                fields
+            }
+        }
+    }
+}
+
+/// `/fields LIST in GLOB...`: what lines at matching paths record instead.
+#[derive(Clone, Debug)]
+struct FieldRule {
+    spec: FieldSpec,
+    globs: Vec<GlobMatcher>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,13 +128,25 @@ pub struct SizeRule {
 /// Everything the header says, ready to apply.
 #[derive(Clone, Debug, Default)]
 pub struct Header {
+    /// Every field some line records: the `/fields` set plus what per-path rules add (so a
+    /// scan knows whether to compute digests).
     pub fields: Fields,
+    /// The `/fields` set, for paths no per-path rule matches.
+    global: Fields,
+    field_rules: Vec<FieldRule>,
     pub redactor: Redactor,
     pub size_rules: Vec<SizeRule>,
     pub budgets: Vec<Budget>,
 }
 
 impl Header {
+    /// The fields a line at (redacted) `path` records: later matching `/fields ... in` rules
+    /// apply on top of earlier ones.
+    pub fn fields_at(&self, path: &[u8]) -> Fields {
+        let path = crate::entry::as_path(path);
+        self.field_rules.iter().filter(|rule| rule.globs.iter().any(|g| g.is_match(path))).fold(self.global, |fields, rule| rule.spec.apply(fields))
+    }
+
     /// How sizes at `path` are treated: the last matching `/size` rule wins.
     pub fn size_treatment(&self, path: &[u8]) -> Option<SizeTreatment> {
         let path = crate::entry::as_path(path);
@@ -113,7 +162,18 @@ impl Header {
         let whole = at..at + line.len();
         match name {
             "/fields" => {
-                self.fields = Fields::parse(args.iter().map(|(_, t)| *t)).map_err(|msg| Bad::new(whole, msg, "in this directive"))?;
+                let split = args.iter().position(|(_, t)| *t == "in").unwrap_or(args.len());
+                let (list, globs) = (&args[..split], args.get(split + 1..).unwrap_or_default());
+                let spec = FieldSpec::parse(list.iter().map(|(_, t)| *t)).map_err(|msg| Bad::new(whole.clone(), msg, "in this directive"))?;
+                if split == args.len() {
+                    self.global = spec.apply(Fields::default());
+                } else if globs.is_empty() {
+                    return Err(Bad::new(whole, "`/fields ... in` names no glob", "here").help("e.g. `/fields +sha256 in model/**`"));
+                } else {
+                    let globs = globs.iter().map(|&g| glob(g.1, span(g))).collect::<Result<_, _>>()?;
+                    self.field_rules.push(FieldRule { spec, globs });
+                }
+                self.fields = self.field_rules.iter().fold(self.global, |all, rule| all.union(rule.spec.apply(self.global)));
             }
             "/redact" => {
                 if args.is_empty() {
@@ -202,6 +262,15 @@ mod tests {
     #[test]
     fn directives() {
         let mut header = Header::default();
+        header.directive("/fields type size", 0).unwrap();
+        header.directive("/fields +sha256 in model/** code/**", 0).unwrap();
+        header.directive("/fields -size in **/*.log", 0).unwrap();
+        assert!(header.fields.sha256 && header.fields.size && !header.fields.link, "the union: {:?}", header.fields);
+        assert!(header.fields_at(b"model/a.pt").sha256);
+        assert!(!header.fields_at(b"other/a.pt").sha256);
+        assert!(!header.fields_at(b"model/train.log").size && header.fields_at(b"model/train.log").sha256);
+        assert!(header.directive("/fields +sha256 in", 0).is_err());
+        assert!(header.directive("/fields +sha265 in model/**", 0).is_err());
         header.directive("/size tolerance=±5% model/**", 0).unwrap();
         header.directive("/size ignore **/*.log", 0).unwrap();
         assert_eq!(header.size_treatment(b"model/a.bin"), Some(SizeTreatment::Tolerance(5.0)));

@@ -46,7 +46,7 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
     lines
 }
 
-/// The fields of one entry the header selects, before redaction.
+/// The fields of one entry any line may record, before redaction (see [`finish`]).
 pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
     let fields = header.fields;
     let mut line = Line::new(path, entry.kind);
@@ -70,9 +70,22 @@ pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
     line
 }
 
-/// Apply the header's redactions and size rules to a recorded line.
+/// Apply the header's redactions, per-path fields and size rules to a recorded line.
 pub fn finish(mut line: Line, header: &Header) -> Line {
     line.path = header.redactor.apply(&line.path);
+    let fields = header.fields_at(&line.path);
+    if !fields.size {
+        line.size = None;
+    }
+    if !fields.link {
+        line.link = None;
+    }
+    if !fields.mode {
+        line.mode = None;
+    }
+    if !fields.sha256 {
+        line.sha256 = None;
+    }
     if line.size.is_some() && header.size_treatment(&line.path) == Some(SizeTreatment::Ignore) {
         line.size = Some(Size::Ignored);
     }

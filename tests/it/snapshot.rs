@@ -342,6 +342,21 @@ fn redaction_presets_absorb_volatile_names() {
 }
 
 #[test]
+fn per_path_fields() {
+    let dir = TestDir::new();
+    model_tree(&dir, "model");
+    dir.file("model/train.log", "loss=1");
+    dir.file("fields.snapshot", "/fields type size\n/fields +sha256 +mode in *.pth\n/fields -size in *.log\n");
+    let output = run(&["snapshot", "--config", "fields.snapshot", "model"], dir.path());
+    let text = stdout(&output);
+    let line = |path: &str| text.lines().find(|l| l.starts_with(&format!("{path} "))).unwrap_or_default().to_string();
+    assert!(line("model.pth").contains(" sha256=") && line("model.pth").contains(" mode=0"), "{text}");
+    assert!(!line("code/inference.py").contains("sha256") && line("code/inference.py").contains("size="), "{text}");
+    assert_eq!(line("train.log"), "train.log type=file");
+    assert_eq!(line("latest.pth"), "latest.pth type=symlink mode=0777", "links are not recorded, the mode is");
+}
+
+#[test]
 fn size_tolerance_and_budgets() {
     let dir = TestDir::new();
     dir.file("model/weights.bin", &"w".repeat(1000));
