@@ -8,7 +8,7 @@ use std::thread;
 
 use super::env::{platform_vars, script_env, HostInputs, Lookup, Machine, ProcessEnv};
 use super::isolate::{wrap, Isolation};
-use super::process::{supervise, Limits, Outcome, OutputRoute};
+use super::process::{supervise, Limits, Outcome, OutputRoute, StopSignals};
 use super::sandbox::JobSpec;
 use super::status::{record, Marker};
 
@@ -78,6 +78,7 @@ fn prepare(launch: &Launch, host: &str, base: &Path) -> Result<(Command, String)
 pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostRun>, String> {
     let prepared: Vec<(Command, String)> = bases.iter().map(|(host, base)| prepare(launch, host, base)).collect::<Result<_, _>>()?;
     let several = bases.len() > 1;
+    let signals = StopSignals::catch();
     let runs = thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .into_iter()
@@ -94,5 +95,6 @@ pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostR
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     });
+    drop(signals);
     runs.into_iter().map(|r| r.map_err(|_| "a host's supervisor thread panicked".to_string())).collect()
 }

@@ -9,7 +9,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -90,21 +90,35 @@ extern "C" fn remember_signal(signal: libc::c_int) {
     SIGNALS_SEEN.fetch_add(1, Ordering::SeqCst);
 }
 
-/// From now on SIGINT and SIGTERM are recorded for forwarding instead of ending optml.
-fn catch_stop_signals() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        for signal in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: the handler only touches atomics, which is async-signal-safe.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = remember_signal as extern "C" fn(libc::c_int) as usize;
-                action.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-            }
+/// While alive, SIGINT and SIGTERM are recorded for forwarding to the children being
+/// supervised instead of ending optml; dropped, they end optml again (packing and checking
+/// after the run can be interrupted as usual).
+pub struct StopSignals;
+
+impl StopSignals {
+    pub fn catch() -> StopSignals {
+        set_stop_handler(remember_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        StopSignals
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        set_stop_handler(libc::SIG_DFL);
+    }
+}
+
+fn set_stop_handler(handler: libc::sighandler_t) {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only touches atomics, which is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-    });
+    }
 }
 
 fn send(pid: i32, signal: i32) {
@@ -152,10 +166,10 @@ fn pump(mut pipe: impl Read, to_stderr: bool, label: Option<String>, tail: Optio
     }
 }
 
-/// Spawn `command` in its own process group and supervise it to the end.
+/// Spawn `command` in its own process group and supervise it to the end; signals are
+/// forwarded while a [`StopSignals`] is alive.
 /// A command that cannot be started ends like a shell's: exit code 127, the reason on stderr.
 pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> Outcome {
-    catch_stop_signals();
     // Signals from here on are for this child: one may arrive before `wait` starts looking.
     let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
