@@ -19,8 +19,9 @@ pub const GROUP: &str = "homogeneousCluster";
 pub enum ChannelMode {
     /// Copy the files (File mode, as SageMaker downloads them).
     Copy,
-    /// Make `input/data/<channel>` a symlink to the data (fast; the script can modify the source).
-    Symlink,
+    /// Hard-link the files (fast, no extra space; the script can then modify your data), or
+    /// copy those on another filesystem.
+    Link,
 }
 
 #[derive(Clone, Debug)]
@@ -117,14 +118,7 @@ impl JobSpec {
             write("checkpointconfig.json", config.spaced_json())?;
         }
         for channel in &self.channels {
-            let target = base.join("input/data").join(&channel.name);
-            match self.channel_mode {
-                ChannelMode::Symlink => {
-                    let source = fs::canonicalize(&channel.source).map_err(at(&channel.source))?;
-                    symlink(&source, &target).map_err(at(&target))?;
-                }
-                ChannelMode::Copy => copy_into(&channel.source, &target)?,
-            }
+            copy_into(&channel.source, &base.join("input/data").join(&channel.name), self.channel_mode)?;
         }
         Ok(())
     }
@@ -134,9 +128,9 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{}: {err}", path.display())
 }
 
-/// Copy `source` (a folder, or one file) into the new folder `target`. Symlinks are copied as
-/// links; other special files are skipped, as S3 cannot hold them.
-fn copy_into(source: &Path, target: &Path) -> Result<(), String> {
+/// Copy (or hard-link) `source` (a folder, or one file) into the new folder `target`. Symlinks
+/// are copied as links; other special files are skipped, as S3 cannot hold them.
+fn copy_into(source: &Path, target: &Path, mode: ChannelMode) -> Result<(), String> {
     fs::create_dir_all(target).map_err(|err| format!("{}: {err}", target.display()))?;
     let single_file = source.is_file();
     for item in WalkDir::new(source).follow_root_links(true).sort_by_file_name().min_depth(usize::from(!single_file)) {
@@ -154,7 +148,10 @@ fn copy_into(source: &Path, target: &Path) -> Result<(), String> {
         } else if kind.is_symlink() {
             symlink(fs::read_link(item.path()).map_err(fail)?, &dest).map_err(fail)?;
         } else if kind.is_file() {
-            fs::copy(item.path(), &dest).map_err(fail)?;
+            let linked = mode == ChannelMode::Link && fs::hard_link(item.path(), &dest).is_ok();
+            if !linked {
+                fs::copy(item.path(), &dest).map_err(fail)?;
+            }
         }
     }
     Ok(())

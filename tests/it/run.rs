@@ -110,6 +110,19 @@ fn config_files_have_the_platform_shapes() {
 }
 
 #[test]
+fn channel_link_mode_hard_links_the_data() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new();
+    dir.file("data/part/a.csv", "1\n");
+    let root = dir.join("run");
+    let channel = format!("train={}", dir.join("data").display());
+    let (_, doc, _) = run_json(&root, &["--channel-mode", "link", "--channel", &channel], &["true"]);
+    let inode = |path: PathBuf| fs::metadata(path).unwrap().ino();
+    assert_eq!(inode(root.join("algo-1/input/data/train/part/a.csv")), inode(dir.join("data/part/a.csv")));
+    assert!(paths_for(&doc, "SM503").is_empty(), "{doc:#}");
+}
+
+#[test]
 fn failing_script_gets_an_execute_user_script_error() {
     let dir = TestDir::new();
     let root = dir.join("run");
