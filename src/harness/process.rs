@@ -174,6 +174,14 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
     let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // SAFETY: prctl is async-signal-safe. If optml itself is killed (a CI timeout), the entry
+    // point must not outlive it; the setting survives the isolation shim's exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {
