@@ -1,7 +1,10 @@
-//! Deterministic, atomic tar.gz writing: fixed mtime, owner and modes, names as given.
-//! Used by `optml pack`, the run harness and `optml fix`; callers decide member order.
+//! Deterministic, atomic tar.gz writing: fixed mtime, owner and modes, names as given (any
+//! bytes: a name need not be UTF-8). Used by `optml pack`, the run harness and `optml fix`;
+//! callers decide member order.
 
+use std::ffi::OsStr;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use flate2::write::GzEncoder;
@@ -42,18 +45,21 @@ impl TarWriter {
         header
     }
 
-    pub fn append_dir(&mut self, name: &str, mode: u32) -> io::Result<()> {
+    pub fn append_dir(&mut self, name: impl AsRef<Path>, mode: u32) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Directory, mode, 0);
-        let name = if name.ends_with('/') { name.to_string() } else { format!("{name}/") };
-        self.builder.append_data(&mut header, name, io::empty())
+        let mut name = name.as_ref().as_os_str().as_bytes().to_vec();
+        if name.last() != Some(&b'/') {
+            name.push(b'/');
+        }
+        self.builder.append_data(&mut header, OsStr::from_bytes(&name), io::empty())
     }
 
-    pub fn append_file<R: Read>(&mut self, name: &str, mode: u32, size: u64, data: R) -> io::Result<()> {
+    pub fn append_file<R: Read>(&mut self, name: impl AsRef<Path>, mode: u32, size: u64, data: R) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Regular, mode, size);
         self.builder.append_data(&mut header, name, data)
     }
 
-    pub fn append_symlink(&mut self, name: &str, target: &str) -> io::Result<()> {
+    pub fn append_symlink(&mut self, name: impl AsRef<Path>, target: impl AsRef<Path>) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0);
         self.builder.append_link(&mut header, name, target)
     }

@@ -5,6 +5,7 @@
 //! and every such collision is reported.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -35,6 +36,7 @@ pub struct PackSource<'a> {
 /// A member more than one source holds: the last label's copy is the one packed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Collision {
+    /// The member name (lossy where it is not UTF-8).
     pub member: String,
     pub labels: Vec<String>,
     /// Every copy has the same type and bytes.
@@ -59,15 +61,13 @@ pub enum PackError {
     EscapingSymlink { path: String, target: String },
     #[error("{path} is a {kind}; an archive for SageMaker can hold only files, folders and symlinks")]
     Special { path: String, kind: &'static str },
-    #[error("{path}: the name is not valid UTF-8")]
-    NotUtf8 { path: String },
 }
 
 #[derive(Clone, Debug)]
 enum Kind {
     Dir,
     File { size: u64, executable: bool },
-    Symlink(String),
+    Symlink(PathBuf),
 }
 
 #[derive(Clone, Debug)]
@@ -81,8 +81,8 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
     move |source| PackError::Io { path: path.display().to_string(), source }
 }
 
-/// List one source: member name -> what is there, walking in name order.
-fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(String, Member)>, PackError> {
+/// List one source: member name (any bytes) -> what is there, walking in name order.
+fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(Vec<u8>, Member)>, PackError> {
     let mut members = Vec::new();
     for item in WalkDir::new(dir).follow_links(options.dereference).follow_root_links(true).sort_by_file_name().min_depth(1) {
         let item = item.map_err(|err| {
@@ -90,7 +90,7 @@ fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(String, M
             PackError::Io { path, source: err.into() }
         })?;
         let rel = item.path().strip_prefix(dir).unwrap_or(item.path());
-        let name = rel.to_str().ok_or_else(|| PackError::NotUtf8 { path: item.path().display().to_string() })?.to_string();
+        let name = rel.as_os_str().as_bytes().to_vec();
         let file_type = item.file_type();
         let kind = if file_type.is_dir() {
             Kind::Dir
@@ -101,7 +101,7 @@ fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(String, M
             if link_escapes(&entry, Role::Model) {
                 return Err(PackError::EscapingSymlink { path: item.path().display().to_string(), target: lossy(target.as_os_str().as_bytes()) });
             }
-            Kind::Symlink(target.to_str().ok_or_else(|| PackError::NotUtf8 { path: item.path().display().to_string() })?.to_string())
+            Kind::Symlink(target)
         } else if file_type.is_file() {
             let meta = item.metadata().map_err(|err| PackError::Io { path: item.path().display().to_string(), source: err.into() })?;
             Kind::File { size: meta.len(), executable: meta.mode() & 0o111 != 0 }
@@ -135,8 +135,8 @@ fn same(a: &Member, b: &Member) -> Result<bool, PackError> {
 
 /// Pack `sources` (merged in order) into `target`, atomically.
 pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Result<Packed, PackError> {
-    let mut merged: BTreeMap<String, Member> = BTreeMap::new();
-    let mut collisions: BTreeMap<String, Collision> = BTreeMap::new();
+    let mut merged: BTreeMap<Vec<u8>, Member> = BTreeMap::new();
+    let mut collisions: BTreeMap<Vec<u8>, Collision> = BTreeMap::new();
     for (index, source) in sources.iter().enumerate() {
         if !source.dir.is_dir() {
             continue;
@@ -147,7 +147,7 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
                 if !both_dirs {
                     let identical = same(earlier, &member)?;
                     let collision = collisions.entry(name.clone()).or_insert_with(|| Collision {
-                        member: name.clone(),
+                        member: lossy(&name),
                         labels: vec![sources[earlier.label].label.to_string()],
                         identical: true,
                     });
@@ -161,6 +161,7 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
     let mut writer = TarWriter::create(target, options.level).map_err(io_error(target))?;
     let mut packed = Packed::default();
     for (name, member) in &merged {
+        let name = OsStr::from_bytes(name);
         let path = &member.fs_path;
         match &member.kind {
             Kind::Dir => writer.append_dir(name, 0o755),

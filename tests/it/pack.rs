@@ -99,6 +99,20 @@ fn packed_archive_passes_check() {
 }
 
 #[test]
+fn names_need_not_be_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TestDir::new();
+    dir.dir("m");
+    fs::write(dir.join("m").join(std::ffi::OsStr::from_bytes(b"caf\xe9.bin")), "x").unwrap();
+    let out = dir.join("model.tar.gz");
+    assert_eq!(pack(&dir.join("m"), &out, &[]).status.code(), Some(0));
+    let file = fs::File::open(&out).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let names: Vec<Vec<u8>> = tar.entries().unwrap().map(|e| e.unwrap().path_bytes().into_owned()).collect();
+    assert_eq!(names, [b"caf\xe9.bin".to_vec()]);
+}
+
+#[test]
 fn a_missing_folder_is_exit_2() {
     let dir = TestDir::new();
     assert_eq!(pack(&dir.join("nope"), &dir.join("x.tar.gz"), &[]).status.code(), Some(2));
