@@ -2,6 +2,7 @@
 //! multi-host merging, and conformance with the real sagemaker-training toolkit.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -232,6 +233,73 @@ fn hard_coded_opt_ml_paths_land_in_the_sandbox() {
         // Where namespaces are refused, the fallback must be reported, not silent.
         _ => assert_eq!(paths_for(&doc, "RUN006").len(), 1, "{doc:#}"),
     }
+}
+
+/// `program` on PATH, when running as root (the wrappers below need both); else a skip message.
+fn root_with(program: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join(program).exists());
+    if !(root && found) {
+        eprintln!("skipping: needs root and `{program}`");
+    }
+    root && found
+}
+
+/// `optml run --format json --root ROOT ARGS -- COMMAND`, started through `wrapper`.
+fn run_wrapped(wrapper: &[&str], root: &Path, args: &[&str], command: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = std::process::Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(env!("CARGO_BIN_EXE_optml"))
+        .args(["run", "--format", "json", "--root"])
+        .arg(root)
+        .args(args)
+        .arg("--")
+        .args(command)
+        .output()
+        .expect("run the wrapper");
+    parse(&output)
+}
+
+#[test]
+fn an_unprivileged_user_is_isolated_through_a_user_namespace() {
+    if !root_with("setpriv") {
+        return;
+    }
+    let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let reachable = std::process::Command::new(nobody[0]).args(&nobody[1..]).arg(env!("CARGO_BIN_EXE_optml")).arg("--version").output();
+    if !reachable.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: user nobody cannot run {} (checkout in a private folder)", env!("CARGO_BIN_EXE_optml"));
+        return;
+    }
+    let dir = TestDir::new();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let root = dir.join("run");
+    let (_, doc, stderr) = run_wrapped(&nobody, &root, &[], &["sh", "-c", "echo w > /opt/ml/model/hard.bin; id -u"]);
+    match doc["run"]["isolation"]["mode"].as_str() {
+        Some("namespace") => assert_eq!(read(root.join("algo-1/model/hard.bin")), "w\n"),
+        // Kernels that refuse unprivileged user namespaces: the fallback must be reported.
+        _ => assert_eq!(paths_for(&doc, "RUN006").len(), 1, "{doc:#}"),
+    }
+    assert!(stderr.contains("65534"), "the script keeps the caller's uid: {stderr}");
+}
+
+#[test]
+fn isolation_fallback_is_reported() {
+    if !root_with("unshare") || env!("CARGO_BIN_EXE_optml").starts_with("/opt/") {
+        return;
+    }
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    // In a private mount namespace of its own, /opt/ml is a file: nothing can be mounted there.
+    let blocked = ["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /opt && touch /opt/ml && exec \"$@\"", "sh"];
+    let (code, doc, stderr) = run_wrapped(&blocked, &root, &[], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.pth\""]);
+    assert_eq!(doc["run"]["isolation"]["mode"], "unavailable", "{doc:#}");
+    assert!(doc["run"]["isolation"]["detail"].as_str().unwrap().contains("not a directory"));
+    assert_eq!(paths_for(&doc, "RUN006").len(), 1);
+    assert!(stderr.contains("cannot isolate /opt/ml"), "{stderr}");
+    assert_eq!(read(root.join("algo-1/model/model.pth")), "m\n", "the variables still point at the sandbox");
+    assert_eq!(code, 0, "an info finding does not fail the run: {doc:#}");
 }
 
 #[test]
