@@ -9,8 +9,11 @@ use crate::harness::sandbox::ChannelMode;
 use crate::harness::OutputArchive;
 use crate::report::Format;
 
+/// The exit-code contract, shown in `--help`.
+const EXIT_CODES: &str = "Exit status: 0 no error finding, 1 error findings (or a mismatch, or the script failed), 2 optml could not do its job (usage, unreadable input, invalid rule file).";
+
 #[derive(Debug, Parser)]
-#[command(name = "optml", version, about = "Layout conformance linter and test harness for SageMaker /opt/ml trees and archives")]
+#[command(name = "optml", version, about = "Layout conformance linter and test harness for SageMaker /opt/ml trees and archives", after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
