@@ -21,6 +21,7 @@ pub mod report;
 pub mod snapshot;
 pub mod source;
 pub mod tarwriter;
+pub mod units;
 
 use cli::{Cli, Command};
 use exit::ExitStatus;

@@ -3,9 +3,9 @@
 use miette::Report as MietteReport;
 
 use crate::cli::PackArgs;
-use crate::engine::eval::human_size;
 use crate::exit::ExitStatus;
 use crate::harness::pack::{pack, PackOptions, PackSource};
+use crate::units::human_size;
 
 pub fn run(args: &PackArgs) -> Result<ExitStatus, MietteReport> {
     if !args.dir.is_dir() {

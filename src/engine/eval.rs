@@ -8,6 +8,7 @@ use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
 use crate::finding::Finding;
 use crate::layout::{single_folder, Placed};
 use crate::source::Subject;
+use crate::units::human_size;
 
 /// Values a message, help or fix template can use (`{path}`, `{count}`, ...).
 #[derive(Default)]
@@ -27,22 +28,6 @@ impl Vars {
             out = out.replace(&format!("{{{key}}}"), value);
         }
         out
-    }
-}
-
-/// Human-readable byte count (`1.2 MiB`).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -520,12 +505,5 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
     }
 }

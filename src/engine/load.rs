@@ -20,6 +20,7 @@ use crate::finding::Severity;
 use crate::glob::compile_set;
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
 use crate::source::{InputKind, ProblemKind, Role};
+use crate::units::parse_size;
 
 /// A rule file's text and where it came from.
 #[derive(Debug, Clone)]
@@ -418,27 +419,6 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     out
 }
 
-/// `"10 MiB"`, `"2GB"`, `"512"` -> bytes.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let number: f64 = text[..split].parse().ok()?;
-    let unit = text[split..].trim().to_ascii_lowercase();
-    let factor: f64 = match unit.as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tb" => 1e12,
-        "tib" => 1024.0f64.powi(4),
-        _ => return None,
-    };
-    Some((number * factor).round() as u64)
-}
-
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let mut loader = Loader { problems: Vec::new() };
@@ -575,14 +555,6 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("10 MiB"), Some(10 * 1024 * 1024));
-        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
-        assert_eq!(parse_size("ten"), None);
-    }
 
     #[test]
     fn finds_placeholders() {

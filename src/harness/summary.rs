@@ -7,12 +7,11 @@ use super::isolate::Isolation;
 use super::process::{StopCause, Termination};
 use super::status::Marker;
 use super::RunRecord;
-use crate::engine::eval::human_size;
 use crate::engine::Ruleset;
 use crate::entry::EntryKind;
-use crate::report::human::plural;
 use crate::report::sanitize::sanitize;
 use crate::report::Checked;
+use crate::units::{human_size, plural};
 
 /// Files and bytes of one zone on one host.
 #[derive(Clone, Copy, Debug, Default)]

@@ -7,9 +7,9 @@ use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Na
 
 use super::sanitize::sanitize;
 use super::Report;
-use crate::engine::eval::human_size;
 use crate::engine::{Rule, Ruleset};
 use crate::finding::{Finding, Severity, Summary};
+use crate::units::{human_size, plural};
 
 struct FindingDiagnostic<'a> {
     finding: &'a Finding,
@@ -134,14 +134,6 @@ fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
         text.push_str(&format!(" ({})", compression.as_str()));
     }
     text
-}
-
-pub fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        format!("{count} {word}")
-    } else {
-        format!("{count} {word}s")
-    }
 }
 
 pub fn summary_line(summary: &Summary, inputs: usize) -> String {

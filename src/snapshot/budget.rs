@@ -6,9 +6,8 @@ use serde::Serialize;
 
 use super::header::parse_percent;
 use super::manifest::{Line, Size};
-use crate::engine::eval::human_size;
-use crate::engine::load::parse_size;
 use crate::entry::{as_path, EntryKind};
+use crate::units::{human_size, parse_size};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Metric {
