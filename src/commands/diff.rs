@@ -1,7 +1,6 @@
 //! `optml diff A B`: compare any two of tree, archive and manifest under SageMaker's packing
 //! rules. Exit 0 when equal, 1 when different (or a budget is exceeded), 2 on error.
 
-use std::io::Write;
 use std::path::Path;
 
 use miette::Report as MietteReport;
@@ -9,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::{DiffArgs, DiffFormat, RoleArg};
 use crate::exit::ExitStatus;
+use crate::report::print;
 use crate::report::sanitize::sanitize;
 use crate::snapshot::budget;
 use crate::snapshot::compare::{compare, unified_diff};
@@ -126,6 +126,6 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
             out
         }
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    print(&text);
     Ok(if equal { ExitStatus::Clean } else { ExitStatus::Findings })
 }

@@ -1,7 +1,6 @@
 //! `optml fix INPUT -o FIXED`: check the archive, plan the repairs its findings name, write the
 //! fixed archive atomically (the input is only read), print what changed, then check the result.
 
-use std::io::Write;
 use std::path::Path;
 
 use miette::Report as MietteReport;
@@ -15,7 +14,7 @@ use crate::fix::plan::plan;
 use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::sanitize::sanitize;
-use crate::report::Format;
+use crate::report::{print, Format};
 use crate::source::{InputKind, ProblemKind};
 
 /// Problems that leave nothing trustworthy to copy: the archive must be re-created, not fixed.
@@ -43,7 +42,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
             out.push_str(&format!("  - {}\n", sanitize(change)));
         }
         out.push_str("  - and write every member with normalized modes (0644/0755) and owner root:root\n");
-        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        print(&out);
         return Ok(ExitStatus::Clean);
     }
     let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
@@ -53,7 +52,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
         out.push_str(&format!("  - {}\n", sanitize(change)));
     }
     out.push_str(&format!("  {} members written\n\n", written.members));
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    print(&out);
 
     let (rechecked, refound) = check_input(&ruleset, &args.output, options).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
     Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))

@@ -1,7 +1,5 @@
 //! `optml rule CODE|--all` and `optml packs`: explanations derived from the rule files.
 
-use std::io::Write;
-
 use miette::Report as MietteReport;
 use serde::Serialize;
 
@@ -9,6 +7,7 @@ use crate::cli::{RuleArgs, RuleFormat};
 use crate::engine::builtin::PACKS;
 use crate::engine::{Rule, Ruleset};
 use crate::exit::ExitStatus;
+use crate::report::print;
 
 #[derive(Serialize)]
 struct Explanation<'a> {
@@ -104,7 +103,7 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
         }
         RuleFormat::Markdown => markdown(&ruleset),
     };
-    let _ = std::io::stdout().lock().write_all(output.as_bytes());
+    print(&output);
     Ok(ExitStatus::Clean)
 }
 
@@ -116,6 +115,6 @@ pub fn packs() -> Result<ExitStatus, MietteReport> {
         let count = ruleset.rules.iter().filter(|r| ruleset.packs[r.pack].name == pack.name).count();
         out.push_str(&format!("{:<22} {:>3} rules  {}\n", pack.name, count, loaded.description.trim()));
     }
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    print(&out);
     Ok(ExitStatus::Clean)
 }

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
 use crate::engine::load::{builtin_texts, load};
 use crate::exit::ExitStatus;
+use crate::report::print;
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
@@ -68,7 +69,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
             eprintln!("recorded {} lines of {} in {}", manifest.lines.len(), subject.input, file.display());
         }
         None => {
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            print(&text);
         }
     }
     Ok(ExitStatus::Clean)
@@ -100,7 +101,7 @@ fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     if !std::io::stdin().is_terminal() {
         return Err(miette::miette!(code = "optml::usage", help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts", "`optml snapshot review` is interactive and needs a terminal"));
     }
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color = ColorArg::Auto.enabled();
     let files = pending_files(args);
     if files.is_empty() {
         println!("no pending snapshots");
