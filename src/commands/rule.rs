@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::cli::{RuleArgs, RuleFormat};
 use crate::engine::builtin::PACKS;
+use crate::engine::load::{builtin_texts, load};
 use crate::engine::{Rule, Ruleset};
 use crate::exit::ExitStatus;
 use crate::report::print;
@@ -108,12 +109,13 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
 }
 
 pub fn packs() -> Result<ExitStatus, MietteReport> {
+    let all: Vec<String> = PACKS.iter().map(|p| p.name.to_string()).collect();
+    let ruleset = load(builtin_texts(&all)?)?;
     let mut out = String::new();
     for pack in PACKS {
-        let ruleset = crate::engine::load::load(crate::engine::load::builtin_texts(&[pack.name.to_string()])?)?;
-        let loaded = ruleset.packs.iter().find(|p| p.name == pack.name).expect("pack loaded by name");
-        let count = ruleset.rules.iter().filter(|r| ruleset.packs[r.pack].name == pack.name).count();
-        out.push_str(&format!("{:<22} {:>3} rules  {}\n", pack.name, count, loaded.description.trim()));
+        let index = ruleset.pack_index(pack.name).expect("every built-in pack loaded");
+        let count = ruleset.rules.iter().filter(|r| r.pack == index).count();
+        out.push_str(&format!("{:<22} {:>3} rules  {}\n", pack.name, count, ruleset.packs[index].description.trim()));
     }
     print(&out);
     Ok(ExitStatus::Clean)
