@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::rule::{Check, Filter, Grep, Phase, Rule};
-use super::Ruleset;
+use super::{locate, Ruleset};
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
 use crate::finding::Finding;
 use crate::layout::{single_folder, Placed};
@@ -297,11 +297,7 @@ impl<'a> Evaluator<'a> {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
         let member = lossy(member);
-        let path = match (origin.path_prefix.is_empty(), member.is_empty()) {
-            (true, _) => member.clone(),
-            (false, true) => origin.path_prefix.clone(),
-            (false, false) => format!("{}/{}", origin.path_prefix, member),
-        };
+        let path = lossy(&join(origin.path_prefix.as_bytes(), member.as_bytes()));
         let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
         let name = member.rsplit('/').next().unwrap_or("").to_string();
         vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
@@ -310,18 +306,9 @@ impl<'a> Evaluator<'a> {
         vars.set("input", subject.input.clone());
         let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
-        let location = origin.label(&subject.input);
-        self.findings.push(Finding {
-            rule: index,
-            code: rule.code.clone(),
-            severity: rule.severity,
-            input: subject.input.clone(),
-            location: if member.is_empty() { location } else { format!("{location}: {member}") },
-            path,
-            message: vars.render(&rule.message),
-            help: vars.render(&rule.help),
-            fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
-        });
+        let location = locate(&origin.label(&subject.input), &member);
+        let finding = self.ruleset.finding(index, &subject.input, location, path, &vars);
+        self.findings.push(finding);
     }
 
     fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str) {

@@ -81,24 +81,30 @@ impl Ruleset {
         self.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
-    /// A finding for an `external` rule, raised by a subsystem outside the evaluator.
-    /// `vars` fills the rule's templates; `path` and `location` are as in [`Finding`].
+    /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
+    /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
     /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(&self, code: &str, input: &str, location: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
+    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
         let index = self.rules.iter().position(|rule| rule.code == code)?;
-        let rule = &self.rules[index];
         vars.set("path", path).set("input", input);
-        Some(Finding {
+        Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
+    }
+
+    /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
+    /// `path` are as in [`Finding`].
+    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
+        let rule = &self.rules[index];
+        Finding {
             rule: index,
             code: rule.code.clone(),
             severity: rule.severity,
             input: input.to_string(),
-            location: location.to_string(),
-            path: path.to_string(),
+            location,
+            path,
             message: vars.render(&rule.message),
             help: vars.render(&rule.help),
             fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
-        })
+        }
     }
 
     pub fn find(&self, code: &str) -> Option<&Rule> {
@@ -114,6 +120,15 @@ impl Ruleset {
     pub fn rule_line(&self, rule: &Rule) -> usize {
         let text = &self.packs[rule.pack].text;
         text[..rule.span.start.min(text.len())].matches('\n').count() + 1
+    }
+}
+
+/// How humans see a place: `place` itself, or `place: member` for a member of it.
+pub fn locate(place: &str, member: &str) -> String {
+    if member.is_empty() {
+        place.to_string()
+    } else {
+        format!("{place}: {member}")
     }
 }
 

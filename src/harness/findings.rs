@@ -41,10 +41,8 @@ const AGGREGATED_ZONES: [&str; 2] = ["model", "output-data"];
 
 pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
     let mut findings = Vec::new();
-    // Located like check's findings: the input, then `: member` for an archive member.
     let mut raise = |code: &str, input: &str, path: &str, vars: &mut Vars| {
-        let location = if path.is_empty() { input.to_string() } else { format!("{input}: {path}") };
-        findings.extend(ruleset.external_finding(code, input, &location, path, vars));
+        findings.extend(ruleset.external_finding(code, input, path, vars));
     };
     let root = record.root.to_string_lossy();
     if let Isolation::Unavailable(reason) = &record.isolation {

@@ -60,8 +60,7 @@ pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<
     let pending_note = format!("wrote the recorded snapshot to {pending_name} for review");
     let mut findings = Vec::new();
     let mut raise = |code: &str, path: &str, detail: String| {
-        let location = if path.is_empty() { subject.input.clone() } else { format!("{}: {path}", subject.input) };
-        findings.extend(ruleset.external_finding(code, &subject.input, &location, path, Vars::default().set("detail", detail)));
+        findings.extend(ruleset.external_finding(code, &subject.input, path, Vars::default().set("detail", detail)));
     };
 
     let Some(golden) = golden else {
