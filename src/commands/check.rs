@@ -1,7 +1,7 @@
 //! `optml check`: source -> layout -> rules -> findings -> report.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
@@ -12,8 +12,7 @@ use crate::exit::ExitStatus;
 use crate::finding::Finding;
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::{Checked, Format, Report};
-use crate::snapshot::store;
-use crate::snapshot::verify::{verify, Outcome};
+use crate::snapshot::verify::{Golden, Outcome};
 use crate::source::Role;
 
 impl RoleArg {
@@ -58,26 +57,31 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let inputs: Vec<PathBuf> = if args.inputs.is_empty() { vec![PathBuf::from("/opt/ml")] } else { args.inputs.clone() };
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
-        Some(file) => Some((file, store::read(file)?, store::UpdateMode::from_env(args.update_snapshots)?)),
+        Some(file) => Some(Golden::open(file, args.update_snapshots)?),
         None => None,
     };
-    let digest = golden.as_ref().is_some_and(|(_, manifest, _)| manifest.as_ref().is_some_and(|m| m.header.fields.sha256));
+    let digest = golden.as_ref().is_some_and(Golden::needs_digest);
     let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for input in &inputs {
-        let (one, found) = check_input(&ruleset, input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))?;
+        let (one, found) = check(&ruleset, input, options)?;
         checked.push(one);
         findings.extend(found);
     }
     let mut snapshot = None;
-    if let Some((file, manifest, mode)) = golden {
-        let (outcome, found) = verify(&ruleset, &checked[0].subject, file, manifest, mode)?;
+    if let Some(golden) = golden {
+        let (outcome, found) = golden.verify(&ruleset, &checked[0].subject)?;
         findings.extend(found);
         snapshot = Some(outcome);
     }
     findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
     Ok(print_report(&ruleset, &checked, findings, snapshot.as_ref(), args.format, args.color.enabled()))
+}
+
+/// [`check_input`], its failure to open the input as the command's error.
+pub fn check(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(Checked, Vec<Finding>), MietteReport> {
+    check_input(ruleset, input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))
 }
 
 /// Sort the findings, print the report to stdout, and return the exit status it implies.

@@ -19,10 +19,9 @@ use crate::harness::pack::PackOptions;
 use crate::harness::process::Limits;
 use crate::harness::sandbox::{Channel, JobSpec};
 use crate::harness::{pack_artifacts, summary, RunDir, RunRecord};
-use crate::pipeline::{check_input, CheckOptions};
+use crate::pipeline::CheckOptions;
 use crate::report::{print, Format, Report};
-use crate::snapshot::store;
-use crate::snapshot::verify::verify;
+use crate::snapshot::verify::Golden;
 use crate::source::Role;
 
 /// `--stop-timeout` and `--max-run`: non-negative seconds, fractions allowed.
@@ -82,10 +81,7 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
 pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let started = Instant::now();
     let ruleset = load_rules(args)?;
-    let golden = match &args.snapshot {
-        Some(file) => Some((file, store::read(file)?, store::UpdateMode::from_env(args.update_snapshots)?)),
-        None => None,
-    };
+    let golden = args.snapshot.as_deref().map(|file| Golden::open(file, args.update_snapshots)).transpose()?;
     let spec = job_spec(args).map_err(usage)?;
     let run_dir = RunDir::create(args.root.as_deref()).map_err(usage)?;
     let bases: Vec<(String, std::path::PathBuf)> = spec.hosts.iter().map(|h| (h.clone(), run_dir.host(h))).collect();
@@ -106,11 +102,8 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let hosts = run_all(&launch, &bases).map_err(usage)?;
     let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
 
-    let digest = golden.as_ref().is_some_and(|(_, manifest, _)| manifest.as_ref().is_some_and(|m| m.header.fields.sha256));
-    let check = |path: &Path, role: Option<Role>| {
-        check_input(&ruleset, path, CheckOptions { role, phase: Phase::Finished, digest })
-            .map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))
-    };
+    let digest = golden.as_ref().is_some_and(Golden::needs_digest);
+    let check = |path: &Path, role: Option<Role>| super::check::check(&ruleset, path, CheckOptions { role, phase: Phase::Finished, digest });
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_host = Vec::new();
@@ -129,10 +122,10 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
         }
     }
     let snapshot = match golden {
-        Some((file, manifest, mode)) => {
+        Some(golden) => {
             // The artifacts folder reads as a job folder: both archives, one manifest.
             let (job, _) = check(&run_dir.artifacts(), None)?;
-            let (outcome, found) = verify(&ruleset, &job.subject, file, manifest, mode)?;
+            let (outcome, found) = golden.verify(&ruleset, &job.subject)?;
             findings.extend(found);
             Some(outcome)
         }

@@ -1,7 +1,7 @@
 //! `optml check INPUT --snapshot FILE`: record the checked input with the golden file's header,
 //! compare closed-world, apply the update policy, and turn the result into findings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -48,9 +48,34 @@ impl Outcome {
     }
 }
 
+/// A `--snapshot FILE` comparison to make: the golden file, what it holds (`None` if it does not
+/// exist yet), and when it may be written.
+pub struct Golden {
+    file: PathBuf,
+    manifest: Option<Manifest>,
+    mode: UpdateMode,
+}
+
+impl Golden {
+    /// Read the golden file and resolve the update policy (`--update-snapshots`, environment).
+    pub fn open(file: &Path, update_flag: bool) -> Result<Golden, StoreError> {
+        Ok(Golden { file: file.to_path_buf(), manifest: store::read(file)?, mode: UpdateMode::from_env(update_flag)? })
+    }
+
+    /// Whether the input must be hashed while it is read: the golden file records digests.
+    pub fn needs_digest(&self) -> bool {
+        self.manifest.as_ref().is_some_and(|m| m.header.fields.sha256)
+    }
+
+    /// Compare `subject` against the golden file and write what the update policy allows.
+    pub fn verify(self, ruleset: &Ruleset, subject: &Subject) -> Result<(Outcome, Vec<Finding>), StoreError> {
+        verify(ruleset, subject, &self.file, self.manifest, self.mode)
+    }
+}
+
 /// Compare `subject` against the golden file `file` (`golden` is its parsed content, `None` if
 /// it does not exist) and write what `mode` allows.
-pub fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Manifest>, mode: UpdateMode) -> Result<(Outcome, Vec<Finding>), StoreError> {
+fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Manifest>, mode: UpdateMode) -> Result<(Outcome, Vec<Finding>), StoreError> {
     // Never write what a damaged input let us read: the check reports the damage itself.
     let damaged = super::incomplete(subject).map(|problem| format!("the input could not be read completely ({})", problem.kind.as_str()));
     let mode = if damaged.is_some() { UpdateMode::No } else { mode };
