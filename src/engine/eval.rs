@@ -102,9 +102,10 @@ impl<'a> Evaluator<'a> {
         (!rule.zones.is_empty()).then(|| rule.zones.iter().copied().filter(|&z| self.placed.covers(z)).collect())
     }
 
-    /// An entry's path relative to the rule's frame: its zone root, or the /opt/ml root.
-    fn relative<'e>(&self, rule: &Rule, entry: &'e Entry) -> Option<&'e [u8]> {
-        match self.zones(rule) {
+    /// An entry's path relative to the rule's frame (`zones`, from [`Evaluator::zones`]): its
+    /// zone root, or the /opt/ml root.
+    fn relative<'e>(&self, zones: Option<&[usize]>, entry: &'e Entry) -> Option<&'e [u8]> {
+        match zones {
             None => Some(&entry.path),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
             Some(zones) => zones
@@ -117,11 +118,12 @@ impl<'a> Evaluator<'a> {
 
     /// Entries in the rule's frame that pass `except` and `where`, with their relative paths.
     fn candidates(&self, rule: &'a Rule) -> Vec<(&'a Entry, &'a [u8])> {
+        let zones = self.zones(rule);
         self.subject
             .entries
             .iter()
             .filter_map(|entry| {
-                let rel = self.relative(rule, entry)?;
+                let rel = self.relative(zones.as_deref(), entry)?;
                 if rule.except.as_ref().is_some_and(|except| except.is_match(as_path(rel))) {
                     return None;
                 }
@@ -197,8 +199,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Check::SingleFolder => {
+                let candidates = self.candidates(rule);
                 for zone in self.zones(rule).unwrap_or_default() {
-                    let candidates = self.candidates(rule);
                     let members = candidates.iter().filter(|(e, _)| e.zone == zone).map(|(_, rel)| *rel);
                     if let Some(wrapper) = single_folder(members) {
                         let at = join(&self.ruleset.layout.zones[zone].root, &wrapper);
