@@ -34,19 +34,20 @@ impl EntryKind {
         }
     }
 
+    pub const ALL: [EntryKind; 9] = [
+        EntryKind::File,
+        EntryKind::Dir,
+        EntryKind::Symlink,
+        EntryKind::Hardlink,
+        EntryKind::CharDevice,
+        EntryKind::BlockDevice,
+        EntryKind::Fifo,
+        EntryKind::Socket,
+        EntryKind::Other,
+    ];
+
     pub fn parse(name: &str) -> Option<EntryKind> {
-        Some(match name {
-            "file" => EntryKind::File,
-            "dir" => EntryKind::Dir,
-            "symlink" => EntryKind::Symlink,
-            "hardlink" => EntryKind::Hardlink,
-            "char-device" => EntryKind::CharDevice,
-            "block-device" => EntryKind::BlockDevice,
-            "fifo" => EntryKind::Fifo,
-            "socket" => EntryKind::Socket,
-            "other" => EntryKind::Other,
-            _ => return None,
-        })
+        EntryKind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
     /// Devices, FIFOs and sockets: never opened, never packable.

@@ -101,10 +101,6 @@ impl LayoutBuilder {
 }
 
 impl Layout {
-    pub fn zone_index(&self, name: &str) -> Option<usize> {
-        self.zones.iter().position(|zone| zone.name == name)
-    }
-
     /// The first zone whose globs match `path`; the last zone is the catch-all.
     pub fn classify(&self, path: &[u8]) -> usize {
         let matches = self.classifier.matches(as_path(path));

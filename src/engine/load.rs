@@ -182,10 +182,10 @@ impl Loader {
 
     fn filter(&mut self, text: &PackText, def: &FilterDef) -> Filter {
         let kinds = def.kind.as_ref().and_then(|kinds| {
-            let mut choices: Vec<&str> = KINDS.to_vec();
+            let mut choices: Vec<&str> = EntryKind::ALL.iter().map(|kind| kind.as_str()).collect();
             choices.push("special");
             self.names(text, kinds, "entry type", &choices, |name| match name {
-                "special" => Some(vec![EntryKind::CharDevice, EntryKind::BlockDevice, EntryKind::Fifo, EntryKind::Socket]),
+                "special" => Some(EntryKind::ALL.into_iter().filter(|kind| kind.is_special()).collect()),
                 other => EntryKind::parse(other).map(|kind| vec![kind]),
             })
             .map(|nested| nested.into_iter().flatten().collect())
@@ -351,11 +351,9 @@ impl Loader {
                 None
             }
         };
-        for (field, value) in [("message", &def.message)] {
-            for placeholder in placeholders(value.get_ref()) {
-                if !PLACEHOLDERS.contains(&placeholder) {
-                    self.problem(text, value.span(), format!("unknown placeholder `{{{placeholder}}}` in {field}"), "in this text", Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))));
-                }
+        for placeholder in placeholders(def.message.get_ref()) {
+            if !PLACEHOLDERS.contains(&placeholder) {
+                self.problem(text, def.message.span(), format!("unknown placeholder `{{{placeholder}}}` in message"), "in this text", Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))));
             }
         }
         let filter = def.filter.as_ref().map(|f| self.filter(text, f)).unwrap_or_default();
@@ -399,8 +397,6 @@ impl Loader {
         })
     }
 }
-
-const KINDS: [&str; 9] = ["file", "dir", "symlink", "hardlink", "char-device", "block-device", "fifo", "socket", "other"];
 
 /// Upper-case letters then digits: `SM101`, `PT101`.
 fn is_rule_code(code: &str) -> bool {

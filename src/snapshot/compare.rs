@@ -52,12 +52,6 @@ pub struct Comparison {
     pub actual: Vec<Line>,
 }
 
-impl Comparison {
-    pub fn count(&self, kind: &str) -> usize {
-        self.differences.iter().filter(|d| d.kind() == kind).count()
-    }
-}
-
 /// Compare sorted `actual` lines against sorted `expected` lines under `header`'s rules.
 pub fn compare(header: &Header, expected: &[Line], actual: Vec<Line>) -> Comparison {
     let mut differences = Vec::new();

@@ -9,7 +9,6 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-
 use crate::entry::{Content, Entry};
 use digest::Hasher;
 
@@ -146,12 +145,6 @@ pub struct ScanOptions<'a> {
     pub content_limit: usize,
     /// Compute a SHA-256 of every regular file while streaming.
     pub digest: bool,
-}
-
-impl ScanOptions<'_> {
-    pub fn names_only() -> ScanOptions<'static> {
-        ScanOptions { wants_content: &|_| false, content_limit: 0, digest: false }
-    }
 }
 
 /// The entries and problems of one tree or archive.
