@@ -52,6 +52,8 @@ pub enum RoleArg {
     Output,
     /// A whole /opt/ml tree.
     OptMl,
+    /// A source bundle (sourcedir.tar.gz) or code folder: the contents of /opt/ml/code.
+    Code,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

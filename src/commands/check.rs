@@ -21,6 +21,7 @@ impl RoleArg {
             RoleArg::Model => Role::Model,
             RoleArg::Output => Role::Output,
             RoleArg::OptMl => Role::OptMl,
+            RoleArg::Code => Role::Code,
         }
     }
 }

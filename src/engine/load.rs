@@ -465,7 +465,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for mapping in &file.archive {
             let def = mapping.get_ref();
             let Some(role) = Role::parse(def.role.get_ref()).filter(|r| *r != Role::OptMl) else {
-                loader.problem(text, def.role.span(), format!("unknown archive role `{}`", def.role.get_ref()), "not a role", Some("expected `model` or `output`".into()));
+                loader.problem(text, def.role.span(), format!("unknown archive role `{}`", def.role.get_ref()), "not a role", Some("expected `model`, `output` or `code`".into()));
                 continue;
             };
             let covers: Vec<usize> = def

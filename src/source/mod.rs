@@ -23,6 +23,8 @@ pub enum Role {
     Model,
     /// output.tar.gz (either flavour) or an output folder.
     Output,
+    /// A source bundle (sourcedir.tar.gz): the contents of /opt/ml/code, not a model.
+    Code,
 }
 
 impl Role {
@@ -31,6 +33,7 @@ impl Role {
             Role::OptMl => "opt-ml",
             Role::Model => "model",
             Role::Output => "output",
+            Role::Code => "code",
         }
     }
 
@@ -39,18 +42,29 @@ impl Role {
             "opt-ml" | "optml" | "tree" => Some(Role::OptMl),
             "model" => Some(Role::Model),
             "output" => Some(Role::Output),
+            "code" | "sourcedir" => Some(Role::Code),
             _ => None,
         }
     }
 
     /// The role an archive's file name implies: a name whose stem ends in `output`
     /// (`output.tar.gz`, `job-output.tgz`) or mentions output but not model is output;
+    /// a source bundle the SDK uploads for training or serving code (`sourcedir.tar.gz`,
+    /// `*_source_code.tar.gz`, `user_code.tar.gz`, ModelTrainer's `code.tar.gz`) is code;
     /// anything else is a model archive.
     pub fn from_archive_name(path: &Path) -> Role {
         let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let stem = name.split(".t").next().unwrap_or(&name);
+        let code = stem.contains("sourcedir")
+            || stem.contains("source_code")
+            || stem.contains("source-code")
+            || stem == "code"
+            || stem.ends_with("_code")
+            || stem.ends_with("-code");
         if stem.ends_with("output") || (stem.contains("output") && !stem.contains("model")) {
             Role::Output
+        } else if code && !stem.contains("model") {
+            Role::Code
         } else {
             Role::Model
         }

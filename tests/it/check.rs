@@ -751,3 +751,29 @@ fn sm608_trailing_data_after_gzip() {
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
 }
+
+#[test]
+fn sourcedir_bundles_are_code_not_models() {
+    let dir = TestDir::new();
+    let script: &[Member] = &[Member::File("train.py", b"def model_fn(model_dir):\n    pass\n"), Member::File("requirements.txt", b"torch\n")];
+    // sourcedir.tar.gz is unpacked into /opt/ml/code: no model rules, no framework detection.
+    for name in ["sourcedir.tar.gz", "pytorch_mnist_source_code.tar.gz", "user_code.tar.gz", "code.tar.gz"] {
+        let (code, doc) = check(&tar_gz(&dir, name, script));
+        assert_eq!(code, 0, "{name}: {doc}");
+        assert_eq!(doc["inputs"][0]["parts"][0]["role"], "code", "{name}");
+        assert!(codes(&doc).is_empty(), "{name}: {:?}", codes(&doc));
+        assert!(doc["inputs"][0].get("detected").is_none(), "{name}: no serving detection on a source bundle");
+    }
+    // The same members named model.tar.gz are still a model archive.
+    let (code, doc) = check(&tar_gz(&dir, "model.tar.gz", script));
+    assert_eq!(code, 1);
+    assert!(codes(&doc).contains(&"MDL107".to_string()));
+    // --as code reads any archive as a source bundle.
+    let (code, doc) = check_with(&dir.join("model.tar.gz"), &["--as", "code"]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
+    // A wrapped source bundle puts the entry point one folder too deep.
+    let wrapped = tar_gz(&dir, "sourcedir.tar.gz", &[Member::Dir("src/"), Member::File("src/train.py", b"print(1)\n")]);
+    let (code, doc) = check(&wrapped);
+    assert_eq!((code, codes(&doc)), (0, vec!["SM609".to_string()]));
+    assert_eq!(paths_for(&doc, "SM609"), ["src"]);
+}
