@@ -54,7 +54,10 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     out.push_str(&format!("  {} members written\n\n", written.members));
     print(&out);
 
-    let (rechecked, refound) = check_input(&ruleset, &args.output, options).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
+    // Re-check as what the input was read as: `-o fixed.tar.gz` must not turn an output archive
+    // or a source bundle into a model archive because of its new name.
+    let recheck = CheckOptions { role: checked.subject.origins.first().map(|o| o.role), ..options };
+    let (rechecked, refound) = check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
     Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))
 }
 

@@ -187,3 +187,18 @@ fn fixed_corpus_archives_pass_and_keep_every_other_member() {
         assert_eq!(fixed, kept, "{name}: the fix changed more than the repairs");
     }
 }
+
+#[test]
+fn the_fixed_archive_is_rechecked_as_what_the_input_was() {
+    // `-o fixed.tar.gz` names no role: an output archive or a source bundle must not be
+    // re-checked as a model archive (MDL107 "holds no model files") because of its new name.
+    let dir = TestDir::new();
+    let output = tar_gz(&dir, "output.tar.gz", &[File("success", b""), Dir("data/"), File("data/m.json", b"{}"), File("data/._m.json", b"x")]);
+    let (code, stdout) = fix(&output, &dir.join("fixed.tar.gz"), &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("checking ") && stdout.contains("output archive, local flavour"), "{stdout}");
+    let source = tar_gz(&dir, "sourcedir.tar.gz", &[File("train.py", b"print(1)\n"), File(".DS_Store", b"x")]);
+    let (code, stdout) = fix(&source, &dir.join("fixed2.tar.gz"), &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("code archive") && !stdout.contains("MDL107"), "{stdout}");
+}
