@@ -179,14 +179,22 @@ fn pt102_says_when_it_is_unsure_about_model_fn() {
 #[test]
 fn tfs101_no_savedmodel() {
     assert_rule("TFS101", &[File("model.h5", b"w")], &[File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
+    // find_models looks for saved_model.pb only: a text SavedModel alone is not found.
+    let (_, doc) = check_model(&[File("1/saved_model.pbtxt", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
+    assert!(!paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
 }
 
 #[test]
 fn tfs102_savedmodel_outside_a_version_folder() {
     let args = ["--pack", "tensorflow-serving"];
     assert_rule("TFS102", &[File("saved_model.pb", b"pb")], &[File("tfs/00000123/saved_model.pb", b"pb"), File("tfs/00000123/variables/v", b"v")], &args);
-    let (_, doc) = check_model(&[File("export/Servo/1507144001/saved_model.pb", b"pb")], &args);
-    assert_eq!(paths_for(&doc, "TFS102"), vec!["export/Servo/1507144001/saved_model.pb"]);
+    // The container's find_models walks the whole tree and keeps every saved_model.pb whose parent
+    // is all digits: TF1's export/Servo/<timestamp>/ is served (as model `Servo`).
+    let (_, doc) = check_model(&[File("export/Servo/1507144001/saved_model.pb", b"pb"), File("export/Servo/1507144001/variables/variables.index", b"i")], &args);
+    assert!(paths_for(&doc, "TFS102").is_empty() && paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
+    assert!(paths_for(&doc, "TFS103").is_empty(), "variables/ beside a deep version folder counts");
+    let (_, doc) = check_model(&[File("export/saved_model/saved_model.pb", b"pb")], &args);
+    assert_eq!(paths_for(&doc, "TFS102"), vec!["export/saved_model/saved_model.pb"]);
     assert!(paths_for(&doc, "TFS101").is_empty(), "one finding for a misplaced SavedModel");
 }
 
