@@ -9,7 +9,7 @@ use crate::engine::{Phase, Ruleset};
 use crate::facts;
 use crate::finding::Finding;
 use crate::report::Checked;
-use crate::source::{self, OpenError, Role};
+use crate::source::{self, OpenError, Role, Subject};
 
 /// Bytes of a file captured for content rules (failure text, config JSON, handler source).
 pub const CONTENT_LIMIT: usize = 1024 * 1024;
@@ -25,10 +25,19 @@ pub struct CheckOptions {
 
 /// Open, scan, place and evaluate one input.
 pub fn check_input(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(Checked, Vec<Finding>), OpenError> {
-    let mut subject = source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)?;
+    Ok(check_subject(ruleset, scan(ruleset, input, options)?, options.phase))
+}
+
+/// Open and scan one input, capturing what the rules of `ruleset` read.
+pub fn scan(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<Subject, OpenError> {
+    source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)
+}
+
+/// Place and evaluate an input [`scan`] read.
+pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (Checked, Vec<Finding>) {
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
-    let findings = evaluate(ruleset, &subject, &placed, options.phase, &activation.rules);
-    Ok((Checked { subject, placed, packs: activation.packs, detection: activation.detection }, findings))
+    let findings = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
+    (Checked { subject, placed, packs: activation.packs, detection: activation.detection }, findings)
 }

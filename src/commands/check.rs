@@ -13,7 +13,7 @@ use crate::finding::Finding;
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::{Checked, Format, Report};
 use crate::snapshot::verify::{Golden, Outcome};
-use crate::source::Role;
+use crate::source::{OpenError, Role};
 
 impl RoleArg {
     pub fn role(self) -> Role {
@@ -82,7 +82,12 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
 
 /// [`check_input`], its failure to open the input as the command's error.
 pub fn check(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(Checked, Vec<Finding>), MietteReport> {
-    check_input(ruleset, input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot check {err}"))
+    check_input(ruleset, input, options).map_err(cannot_check)
+}
+
+/// An input that cannot be opened, as the command's error.
+pub fn cannot_check(err: OpenError) -> MietteReport {
+    miette::miette!(code = "optml::input", "cannot check {err}")
 }
 
 /// Sort the findings, print the report to stdout, and return the exit status it implies.

@@ -18,11 +18,11 @@ use crate::harness::isolate::{probe, Isolation};
 use crate::harness::pack::PackOptions;
 use crate::harness::process::Limits;
 use crate::harness::sandbox::{Channel, JobSpec};
-use crate::harness::{pack_artifacts, summary, RunDir, RunRecord};
-use crate::pipeline::CheckOptions;
+use crate::harness::{pack_artifacts, summary, Artifact, RunDir, RunRecord};
+use crate::pipeline::{check_subject, scan, CheckOptions};
 use crate::report::{print, Format, Report};
 use crate::snapshot::verify::Golden;
-use crate::source::Role;
+use crate::source::{Role, Subject};
 
 /// `--stop-timeout` and `--max-run`: non-negative seconds, fractions allowed.
 pub fn seconds(text: &str) -> Result<Duration, String> {
@@ -103,34 +103,45 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
 
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
-    let check = |path: &Path, role: Option<Role>| super::check::check(&ruleset, path, CheckOptions { role, phase: Phase::Finished, digest });
+    let options = |role: Role| CheckOptions { role: Some(role), phase: Phase::Finished, digest };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_host = Vec::new();
     for (_, base) in &bases {
-        let (tree, found) = check(base, Some(Role::OptMl))?;
+        let (tree, found) = super::check::check(&ruleset, base, options(Role::OptMl))?;
         checked.push(tree);
         per_host.push(found);
     }
     findings.extend(merge_host_findings(&ruleset, per_host));
+    // Each archive is read once, for its check and for the snapshot. An archive of an empty
+    // folder says nothing the tree check has not said already: it is read only for a snapshot.
+    let checks = |artifact: &Artifact| artifact.result.as_ref().is_ok_and(|packed| packed.files > 0);
+    let mut archives: Vec<(&Artifact, Subject)> = Vec::new();
     for (artifact, role) in artifacts.iter().zip([Role::Model, Role::Output]) {
-        // An archive of an empty folder says nothing the tree check has not said already.
-        if artifact.result.as_ref().is_ok_and(|packed| packed.files > 0) {
-            let (archive, found) = check(&artifact.path, Some(role))?;
-            checked.push(archive);
-            findings.extend(found);
+        if checks(artifact) || (artifact.result.is_ok() && golden.is_some()) {
+            let subject = scan(&ruleset, &artifact.path, options(role)).map_err(super::check::cannot_check)?;
+            archives.push((artifact, subject));
         }
     }
     let snapshot = match golden {
         Some(golden) => {
-            // The artifacts folder reads as a job folder: both archives, one manifest.
-            let (job, _) = check(&run_dir.artifacts(), None)?;
-            let (outcome, found) = golden.verify(&ruleset, &job.subject)?;
+            // The artifacts folder as a job folder: both archives, one manifest.
+            let names: Vec<String> = archives.iter().map(|(artifact, _)| artifact.file_name()).collect();
+            let parts: Vec<(&str, &Subject)> = names.iter().map(String::as_str).zip(archives.iter().map(|(_, subject)| subject)).collect();
+            let job = Subject::job(run_dir.artifacts().to_string_lossy().into_owned(), &parts);
+            let (outcome, found) = golden.verify(&ruleset, &job)?;
             findings.extend(found);
             Some(outcome)
         }
         None => None,
     };
+    for (artifact, subject) in archives {
+        if checks(artifact) {
+            let (archive, found) = check_subject(&ruleset, subject, Phase::Finished);
+            checked.push(archive);
+            findings.extend(found);
+        }
+    }
     let record = RunRecord {
         root: run_dir.root().to_path_buf(),
         kept: args.keep || args.root.is_some(),

@@ -63,7 +63,7 @@ pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
     }
     for artifact in &record.artifacts {
         let input = artifact.path.to_string_lossy();
-        let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = artifact.file_name();
         match &artifact.result {
             Err(err) => raise("RUN007", &input, "", Vars::default().set("archive", name.as_str()).set("detail", err.to_string())),
             Ok(packed) => {

@@ -88,6 +88,13 @@ pub struct Artifact {
     pub result: Result<Packed, PackError>,
 }
 
+impl Artifact {
+    /// `model.tar.gz` or `output.tar.gz`.
+    pub fn file_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
 /// Pack model/ and the output of every host into `artifacts/`, later hosts over earlier ones.
 pub fn pack_artifacts(run_dir: &RunDir, hosts: &[HostRun], flavour: OutputArchive, options: PackOptions) -> [Artifact; 2] {
     let output_rel = match flavour {

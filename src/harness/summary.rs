@@ -79,7 +79,7 @@ pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Strin
     }
     out.push_str("archives:\n");
     for artifact in &record.artifacts {
-        let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = artifact.file_name();
         match &artifact.result {
             Ok(packed) => out.push_str(&format!(
                 "  {name:<20} {}, {} -> {}\n",

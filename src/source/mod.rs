@@ -207,7 +207,7 @@ pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &Scan
 }
 
 /// One tree or archive inside an input (an input has one, a job folder several).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Origin {
     /// The file or directory on disk.
     pub fs_path: PathBuf,
@@ -238,6 +238,21 @@ pub struct Subject {
     pub kind: InputKind,
     pub origins: Vec<Origin>,
     pub entries: Vec<Entry>,
+}
+
+impl Subject {
+    /// The job folder `input` holding `parts` (the path of each archive in the folder, and the
+    /// archive, already read), as [`open`] reads it, without reading the archives again. The
+    /// entries keep what their own check set (paths, zones, facts): a job to record, not to check.
+    pub fn job(input: String, parts: &[(&str, &Subject)]) -> Subject {
+        let mut job = Subject { input, kind: InputKind::Job, origins: Vec::new(), entries: Vec::new() };
+        for (prefix, part) in parts {
+            let first = job.origins.len();
+            job.origins.extend(part.origins.iter().map(|origin| Origin { path_prefix: prefix.to_string(), ..origin.clone() }));
+            job.entries.extend(part.entries.iter().map(|entry| Entry { origin: first + entry.origin, ..entry.clone() }));
+        }
+        job
+    }
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
