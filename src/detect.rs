@@ -76,7 +76,11 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
 }
 
 fn fires(signal: &Signal, subject: &Subject) -> bool {
-    let mut matching = subject.entries.iter().filter(|e| signal.paths.set.is_match(as_path(&e.path)));
+    let mut matching = subject
+        .entries
+        .iter()
+        .filter(|e| signal.paths.set.is_match(as_path(&e.path)))
+        .filter(|e| !signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&e.path))));
     let found = match &signal.content {
         Some(regex) => matching.any(|e| e.content.as_ref().is_some_and(|c| regex.is_match(&c.text()))),
         None => matching.next().is_some(),

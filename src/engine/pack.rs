@@ -48,6 +48,9 @@ pub struct DetectDef {
     /// ...and each of these matches some entry too.
     #[serde(default, rename = "with")]
     pub with_all: Vec<Spanned<String>>,
+    /// ...counting only entries that match none of these.
+    #[serde(default, rename = "except")]
+    pub except: Vec<Spanned<String>>,
     /// ...and (if given) an entry matching `paths` has content matching this regex.
     pub content: Option<Spanned<String>>,
     /// How strongly the signal points at this pack, 1-100.

@@ -168,6 +168,8 @@ pub struct Grep {
 pub struct Signal {
     pub paths: Patterns,
     pub with_all: Vec<GlobSet>,
+    /// Entries matching this never fire the signal (built-in algorithm files that look like a framework's).
+    pub except: Option<GlobSet>,
     pub content: Option<Regex>,
     pub weight: u32,
     pub why: String,

@@ -518,3 +518,17 @@ fn a_job_folders_model_artifact_gets_the_serving_packs() {
     assert_eq!(detected(&doc).as_deref(), Some("pytorch"));
     assert_eq!(paths_for(&doc, "MDL102"), vec!["output/model.tar.gz/inference.py"]);
 }
+
+#[test]
+fn builtin_algorithm_outputs_are_not_mxnet_models() {
+    // DeepAR writes model_algo-1-symbol.json / -0000.params / -config.json: MXNet-style files that
+    // the DeepAR algorithm image serves, not the MXNet framework container (no MX101).
+    let deepar = [File("model_algo-1-config.json", b"{}"), File("model_algo-1-0000.params", b"p"), File("model_algo-1-symbol.json", b"{}")];
+    let (code, doc) = check_model(&deepar, &[]);
+    assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
+    assert_eq!(detected(&doc), None);
+    assert!(paths_for(&doc, "MX101").is_empty());
+    // A real MXNet Module checkpoint is still detected.
+    let (_, doc) = check_model(&[File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")], &[]);
+    assert_eq!(detected(&doc).as_deref(), Some("mxnet"));
+}
