@@ -131,7 +131,7 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> String + '_ {
 /// Copy (or hard-link) `source` (a folder, or one file) into the new folder `target`. Symlinks
 /// are copied as links; other special files are skipped, as S3 cannot hold them.
 fn copy_into(source: &Path, target: &Path, mode: ChannelMode) -> Result<(), String> {
-    fs::create_dir_all(target).map_err(|err| format!("{}: {err}", target.display()))?;
+    fs::create_dir_all(target).map_err(at(target))?;
     let single_file = source.is_file();
     for item in WalkDir::new(source).follow_root_links(true).sort_by_file_name().min_depth(usize::from(!single_file)) {
         let item = item.map_err(|err| format!("{}: {err}", source.display()))?;

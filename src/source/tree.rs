@@ -80,9 +80,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
             Err(err) => {
                 let at = err.path().map(|p| relative(root, p)).unwrap_or_default();
                 let cause = err.io_error().map(|e| e.to_string()).unwrap_or_else(|| err.to_string());
-                let mut problem = Problem::new(ProblemKind::Unreadable, format!("cannot read `{}`: {cause}", String::from_utf8_lossy(&at)));
-                problem.path = at;
-                scan.problems.push(problem);
+                scan.problems.push(unreadable(&at, &cause));
                 continue;
             }
         };
