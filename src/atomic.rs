@@ -21,9 +21,9 @@ impl AtomicFile {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&dir)?;
+        // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
+        // usual permissions.
         let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
-        // Temp files are created 0600; the finished file should be as readable as any other.
-        temp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
         Ok(AtomicFile { temp, target: target.to_path_buf() })
     }
 
