@@ -2,7 +2,7 @@
 //! [`TarWriter`] under its new name, with normalized modes and owners. The output appears
 //! atomically when everything is written; the input is only read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 
@@ -41,13 +41,14 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     let mut written = Written::default();
     // Files that symlinks copy, spooled to disk: the link may come before its target.
     let mut spooled: HashMap<usize, (std::fs::File, u32)> = HashMap::new();
+    let copied: HashSet<usize> = plan.copies.iter().map(|&(_, target)| target).collect();
     let mut archive = tar::Archive::new(tar_stream(input)?);
     for (index, item) in archive.entries()?.enumerate() {
         let mut member = item?;
         let header = member.header();
         let mode = header.mode().unwrap_or(0) & 0o7777;
         let owned_by_root = header.uid().unwrap_or(1) == 0 && header.gid().unwrap_or(1) == 0;
-        if plan.copies.iter().any(|(_, target)| *target == index) {
+        if copied.contains(&index) {
             let mut spool = tempfile::tempfile()?;
             io::copy(&mut member, &mut spool)?;
             spooled.insert(index, (spool, normalized_mode(EntryKind::File, mode)));
