@@ -224,7 +224,10 @@ fn read_entries<R: Read>(
         let mut member = match item {
             Ok(member) => member,
             Err(err) => {
-                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !truncated_first_block(stream) {
+                // A gzip stream that ended cleanly (its CRC checked) but held less than one tar
+                // header is complete data that is not a tar, not a truncated tar.
+                let short = truncated_first_block(stream) && compressed.is_none();
+                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short {
                     ProblemKind::NotTar
                 } else {
                     ProblemKind::Truncated

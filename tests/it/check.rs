@@ -361,6 +361,16 @@ fn sm603_not_a_tar() {
     let (code, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM603"]);
     assert_eq!(code, 1);
+    // A complete gzip stream (CRC checked) holding less than one 512-byte tar header is a
+    // gzipped file too, not a truncated tar.
+    fs::write(&path, gzip(b"{\"weights\": [0.1, 0.2]}\n")).unwrap();
+    let (code, doc) = check(&path);
+    assert_eq!((code, codes(&doc)), (1, vec!["SM603".to_string()]));
+    // The same bytes cut inside the gzip stream are truncated.
+    let whole = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    fs::write(&path, &whole[..whole.len() / 3]).unwrap();
+    let (_, doc) = check(&path);
+    assert_eq!(codes(&doc), vec!["SM604"]);
 }
 
 #[test]
