@@ -270,15 +270,12 @@ impl Loader {
         let paths = self.patterns(text, &def.paths);
         let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
         let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
-        let except = if def.except.is_empty() { None } else { Some(self.globs(text, &def.except)) };
+        // `None` when the globs are invalid (reported), `Some(None)` when there are none.
+        let except = if def.except.is_empty() { Some(None) } else { self.globs(text, &def.except).map(Some) };
         if def.content.is_some() && content.is_none() || with_all.len() != def.with_all.len() || !(1..=100).contains(&weight) {
             return None;
         }
-        let except = match except {
-            Some(set) => Some(set?),
-            None => None,
-        };
-        Some(Signal { paths: paths?, with_all, except, content, weight, why: def.why.clone() })
+        Some(Signal { paths: paths?, with_all, except: except?, content, weight, why: def.why.clone() })
     }
 
     fn rule(&mut self, text: &PackText, pack: usize, def: &Spanned<RuleDef>, layout: &LayoutBuilder) -> Option<Rule> {
