@@ -17,9 +17,6 @@ use crate::report::sanitize::sanitize;
 use crate::report::{print, Format};
 use crate::source::{InputKind, ProblemKind};
 
-/// Problems that leave nothing trustworthy to copy: the archive must be re-created, not fixed.
-const BLOCKING: [ProblemKind; 5] =
-    [ProblemKind::UnsupportedCompression, ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::Empty, ProblemKind::Unreadable];
 
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
@@ -32,7 +29,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     if checked.subject.kind != InputKind::Archive {
         return Err(miette::miette!(help = "pack the folder first (tar -C DIR -czf model.tar.gz .)", "optml fix rewrites archives; {} is not one", args.input.display()));
     }
-    if let Some(problem) = checked.subject.origins.iter().flat_map(|o| &o.problems).find(|p| BLOCKING.contains(&p.kind)) {
+    if let Some(problem) = checked.subject.origins.iter().flat_map(|o| &o.problems).find(|p| blocks_fixing(p.kind)) {
         return Err(miette::miette!(help = "re-create the archive from its source folder", "cannot fix {}: {}", args.input.display(), problem.detail));
     }
     let plan = plan(&ruleset, &checked.subject, &findings);
@@ -82,4 +79,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
+}
+
+/// Problems that leave nothing trustworthy to copy: the archive must be re-created, not fixed.
+fn blocks_fixing(kind: ProblemKind) -> bool {
+    kind.stops_reading() || kind == ProblemKind::Empty
 }

@@ -22,13 +22,12 @@ use header::Fields;
 use manifest::{Manifest, MAGIC};
 use store::StoreError;
 
-use crate::source::{Problem, ProblemKind, Subject};
+use crate::source::{Problem, Subject};
 
 /// The first problem that stopped `subject` from being read completely (a truncated or corrupt
 /// archive, an unreadable folder): a manifest recorded from it would be partial.
 pub fn incomplete(subject: &Subject) -> Option<&Problem> {
-    let fatal = [ProblemKind::NotTar, ProblemKind::Truncated, ProblemKind::UnsupportedCompression, ProblemKind::Unreadable];
-    subject.origins.iter().flat_map(|o| &o.problems).find(|p| fatal.contains(&p.kind))
+    subject.origins.iter().flat_map(|o| &o.problems).find(|p| p.kind.stops_reading())
 }
 
 /// An empty manifest with the default header (`/fields type size link`).

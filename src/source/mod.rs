@@ -134,6 +134,11 @@ impl ProblemKind {
     pub fn parse(name: &str) -> Option<ProblemKind> {
         ProblemKind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
+
+    /// Reading stopped before the end (or never started): what was read is not all there is.
+    pub fn stops_reading(self) -> bool {
+        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable)
+    }
 }
 
 #[derive(Clone, Debug)]
