@@ -55,12 +55,14 @@ impl Role {
     pub fn from_archive_name(path: &Path) -> Role {
         let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let stem = name.split(".t").next().unwrap_or(&name);
+        // Only the names the SDK and the toolkits give source bundles: `weights_in_code.tar.gz`
+        // or `sklearn_code.tar.gz` may well be a model archive.
         let code = stem.contains("sourcedir")
             || stem.contains("source_code")
             || stem.contains("source-code")
+            || stem.contains("sourcecode")
             || stem == "code"
-            || stem.ends_with("_code")
-            || stem.ends_with("-code");
+            || stem == "user_code";
         if stem.ends_with("output") || (stem.contains("output") && !stem.contains("model")) {
             Role::Output
         } else if code && !stem.contains("model") {

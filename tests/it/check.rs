@@ -774,10 +774,14 @@ fn sourcedir_bundles_are_code_not_models() {
         assert!(codes(&doc).is_empty(), "{name}: {:?}", codes(&doc));
         assert!(doc["inputs"][0].get("detected").is_none(), "{name}: no serving detection on a source bundle");
     }
-    // The same members named model.tar.gz are still a model archive.
-    let (code, doc) = check(&tar_gz(&dir, "model.tar.gz", script));
-    assert_eq!(code, 1);
-    assert!(codes(&doc).contains(&"MDL107".to_string()));
+    // The same members named model.tar.gz (or anything else not named like a source bundle)
+    // are still a model archive.
+    for name in ["model.tar.gz", "sklearn_code.tar.gz", "weights_in_code.tar.gz", "model_code.tar.gz"] {
+        let (code, doc) = check(&tar_gz(&dir, name, script));
+        assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model", "{name}");
+        assert_eq!(code, 1, "{name}");
+        assert!(codes(&doc).contains(&"MDL107".to_string()), "{name}");
+    }
     // --as code reads any archive as a source bundle.
     let (code, doc) = check_with(&dir.join("model.tar.gz"), &["--as", "code"]);
     assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
