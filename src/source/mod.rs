@@ -5,7 +5,6 @@ mod digest;
 pub mod job;
 pub mod tree;
 
-use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -263,19 +262,12 @@ impl Subject {
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{input}: {message}")]
 pub struct OpenError {
     pub input: String,
     pub message: String,
 }
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.input, self.message)
-    }
-}
-
-impl std::error::Error for OpenError {}
 
 /// Where the content wanted by rules is, per origin role: built by the engine.
 pub trait ContentWants {
