@@ -14,7 +14,7 @@ use crate::snapshot::budget;
 use crate::snapshot::compare::{compare, unified_diff};
 use crate::snapshot::header::Header;
 use crate::snapshot::manifest::{Line, Manifest};
-use crate::snapshot::packing::{as_packed, kinds, reconcile_output, Packed};
+use crate::snapshot::packing::{as_packed, kinds, reconcile_output, ResolvedLinks};
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::store;
@@ -53,7 +53,7 @@ impl Side {
         const PASSES: usize = 8;
         let Side::Input(subject) = self else { return Vec::new() };
         let other = kinds(other);
-        let mut total = Packed::default();
+        let mut total = ResolvedLinks::default();
         for _ in 0..PASSES {
             let pass = as_packed(subject, header, &other);
             if !pass.any() {

@@ -28,18 +28,18 @@ pub fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
 
 /// How many links one pass of [`as_packed`] resolved.
 #[derive(Default)]
-pub struct Packed {
+pub struct ResolvedLinks {
     files: usize,
     folders: usize,
     hardlinks: usize,
 }
 
-impl Packed {
+impl ResolvedLinks {
     pub fn any(&self) -> bool {
         self.files + self.folders + self.hardlinks > 0
     }
 
-    pub fn add(&mut self, other: Packed) {
+    pub fn add(&mut self, other: ResolvedLinks) {
         (self.files, self.folders, self.hardlinks) = (self.files + other.files, self.folders + other.folders, self.hardlinks + other.hardlinks);
     }
 
@@ -62,7 +62,7 @@ impl Packed {
 /// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
 /// in below the link's path; links inside it are left for the next pass), and a hard link in an
 /// archive becomes the file it names.
-pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> Packed {
+pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
     let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
         .filter_map(|i| {
             let entry = &subject.entries[i];
@@ -75,9 +75,9 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>
             resolvable.then_some((i, kind))
         })
         .collect();
-    let mut packed = Packed::default();
+    let mut resolved = ResolvedLinks::default();
     if wanted.is_empty() {
-        return packed;
+        return resolved;
     }
     let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
     let digest = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: header.fields.sha256 };
@@ -95,7 +95,7 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>
             let entry = &mut subject.entries[index];
             entry.kind = EntryKind::File;
             (entry.size, entry.mode, entry.digest, entry.link_target) = (target.size, target.mode, target.digest, None);
-            packed.hardlinks += 1;
+            resolved.hardlinks += 1;
             continue;
         }
         let path = subject.origins[origin].fs_path.join(as_path(&entry.member));
@@ -109,7 +109,7 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>
                 if let Ok(mut file) = File::open(&path) {
                     let _ = capture(&mut file, entry, &digest);
                 }
-                packed.files += 1;
+                resolved.files += 1;
             }
             EntryKind::Dir if meta.is_dir() => {
                 (entry.kind, entry.size, entry.link_target) = (EntryKind::Dir, 0, None);
@@ -119,13 +119,13 @@ pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>
                     inner.origin = origin;
                     read_in.push(inner);
                 }
-                packed.folders += 1;
+                resolved.folders += 1;
             }
             _ => {}
         }
     }
     subject.entries.extend(read_in);
-    packed
+    resolved
 }
 
 /// Whether lines look like all of /opt/ml/output: a `data` folder beside a status marker.
