@@ -7,8 +7,10 @@ use std::process::Command;
 use std::thread;
 
 use super::env::{platform_vars, script_env, HostInputs, Lookup, Machine, ProcessEnv};
+use super::hyperparameters::Hyperparameters;
 use super::isolate::{wrap, Isolation};
 use super::process::{supervise, Limits, Outcome, OutputRoute, StopSignals};
+use super::pyvalue::Py;
 use super::sandbox::JobSpec;
 use super::status::{record, Marker};
 
@@ -36,17 +38,21 @@ pub struct HostRun {
     pub command_line: String,
 }
 
+/// What every host's environment is built from alike.
+struct Shared {
+    hyperparameters: Hyperparameters,
+    input_data_config: Py,
+}
+
 /// The environment and argv for `host`, plus the command line as text.
-fn prepare(launch: &Launch, host: &str, base: &Path) -> Result<(Command, String), String> {
+fn prepare(launch: &Launch, shared: &Shared, host: &str, base: &Path) -> Result<(Command, String), String> {
     let base_str = base.to_str().ok_or_else(|| format!("{}: the sandbox path is not UTF-8", base.display()))?;
-    let hyperparameters = launch.spec.hyperparameters.decode();
     let resource_config = launch.spec.resource_config(host);
-    let input_data_config = launch.spec.input_data_config();
     let inputs = HostInputs {
         base_dir: base_str,
         resource_config: &resource_config,
-        input_data_config: &input_data_config,
-        hyperparameters: &hyperparameters,
+        input_data_config: &shared.input_data_config,
+        hyperparameters: &shared.hyperparameters,
         machine: launch.machine,
         job_name: launch.job_name,
     };
@@ -76,7 +82,8 @@ fn prepare(launch: &Launch, host: &str, base: &Path) -> Result<(Command, String)
 
 /// Run every host of `bases` (host name, /opt/ml folder) concurrently.
 pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostRun>, String> {
-    let prepared: Vec<(Command, String)> = bases.iter().map(|(host, base)| prepare(launch, host, base)).collect::<Result<_, _>>()?;
+    let shared = Shared { hyperparameters: launch.spec.hyperparameters.decode(), input_data_config: launch.spec.input_data_config() };
+    let prepared: Vec<(Command, String)> = bases.iter().map(|(host, base)| prepare(launch, &shared, host, base)).collect::<Result<_, _>>()?;
     let several = bases.len() > 1;
     let signals = StopSignals::catch();
     let runs = thread::scope(|scope| {
