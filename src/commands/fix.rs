@@ -32,6 +32,15 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     if let Some(problem) = checked.subject.origins.iter().flat_map(|o| &o.problems).find(|p| blocks_fixing(p.kind)) {
         return Err(miette::miette!(help = "re-create the archive from its source folder", "cannot fix {}: {}", args.input.display(), problem.detail));
     }
+    // A `..` member would be extracted outside /opt/ml/model; there is no safe place to move it.
+    if let Some(entry) = checked.subject.entries.iter().find(|e| e.parent_dir) {
+        return Err(miette::miette!(
+            help = "re-create the archive from its source folder (tar -C DIR -czf model.tar.gz .)",
+            "cannot fix {}: member `{}` has a `..` component and would be extracted outside the model folder",
+            args.input.display(),
+            sanitize(&String::from_utf8_lossy(&entry.member))
+        ));
+    }
     let plan = plan(&ruleset, &checked.subject, &findings);
     if args.dry_run {
         let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));

@@ -202,3 +202,15 @@ fn the_fixed_archive_is_rechecked_as_what_the_input_was() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("code archive") && !stdout.contains("MDL107"), "{stdout}");
 }
+
+#[test]
+fn refuses_an_archive_with_a_parent_dir_member_with_a_clear_message() {
+    let dir = TestDir::new();
+    let input = tar_gz(&dir, "model.tar.gz", &[File("model.pt", b"w"), File("../evil.py", b"x")]);
+    let output = dir.join("fixed.tar.gz");
+    let result = optml().arg("fix").arg(&input).arg("-o").arg(&output).output().expect("run optml");
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("`../evil.py`") && stderr.contains("outside the model folder"), "{stderr}");
+    assert!(!output.exists(), "nothing written");
+}
