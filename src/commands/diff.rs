@@ -14,7 +14,7 @@ use crate::snapshot::budget;
 use crate::snapshot::compare::{compare, unified_diff};
 use crate::snapshot::header::Header;
 use crate::snapshot::manifest::{Line, Manifest};
-use crate::snapshot::packing::{as_packed, kinds, reconcile_output, ResolvedLinks};
+use crate::snapshot::packing::{reconcile_output, resolve_links};
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::store;
@@ -46,25 +46,15 @@ impl Side {
         }
     }
 
-    /// Apply the link rules against the other side's lines until nothing changes (a folder read
-    /// in through a symlink may hold links itself; the bound stops link cycles), re-recording
-    /// the side if anything did.
+    /// Apply the link rules against the other side's lines, re-recording the side if they
+    /// changed anything; returns notes on what they did.
     fn pack(&mut self, lines: &mut Vec<Line>, other: &[Line], header: &Header) -> Vec<String> {
-        const PASSES: usize = 8;
         let Side::Input(subject) = self else { return Vec::new() };
-        let other = kinds(other);
-        let mut total = ResolvedLinks::default();
-        for _ in 0..PASSES {
-            let pass = as_packed(subject, header, &other);
-            if !pass.any() {
-                break;
-            }
-            total.add(pass);
-        }
-        if total.any() {
+        let resolved = resolve_links(subject, header, other);
+        if resolved.any() {
             *lines = record(subject, header);
         }
-        total.notes(&subject.input)
+        resolved.notes(&subject.input)
     }
 
     fn is_output(&self) -> bool {

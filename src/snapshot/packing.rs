@@ -22,7 +22,7 @@ use crate::entry::{as_path, join, normalize_name, strip_prefix, EntryKind};
 use crate::source::{capture, tree, ScanOptions, Subject};
 
 /// What the other side records at each path, for the kinds the packing rules look for.
-pub fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
+fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
     lines.iter().filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir)).map(|line| (line.path.clone(), line.kind)).collect()
 }
 
@@ -39,7 +39,7 @@ impl ResolvedLinks {
         self.files + self.folders + self.hardlinks > 0
     }
 
-    pub fn add(&mut self, other: ResolvedLinks) {
+    fn add(&mut self, other: ResolvedLinks) {
         (self.files, self.folders, self.hardlinks) = (self.files + other.files, self.folders + other.folders, self.hardlinks + other.hardlinks);
     }
 
@@ -58,11 +58,27 @@ impl ResolvedLinks {
     }
 }
 
+/// Apply the link rules to `subject` against the other side's lines until nothing changes (a
+/// folder read in through a symlink may hold links itself; the bound stops link cycles).
+pub fn resolve_links(subject: &mut Subject, header: &Header, other: &[Line]) -> ResolvedLinks {
+    const PASSES: usize = 8;
+    let other = kinds(other);
+    let mut total = ResolvedLinks::default();
+    for _ in 0..PASSES {
+        let pass = as_packed(subject, header, &other);
+        if !pass.any() {
+            break;
+        }
+        total.add(pass);
+    }
+    total
+}
+
 /// One pass of the link rules where the other side (`other`, from [`kinds`]) holds a regular
 /// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
 /// in below the link's path; links inside it are left for the next pass), and a hard link in an
 /// archive becomes the file it names.
-pub fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
+fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
     let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
         .filter_map(|i| {
             let entry = &subject.entries[i];
