@@ -55,13 +55,13 @@ impl Role {
         let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let stem = name.split(".t").next().unwrap_or(&name);
         // Only the names the SDK and the toolkits give source bundles: `weights_in_code.tar.gz`
-        // or `sklearn_code.tar.gz` may well be a model archive.
+        // or `sklearn_code.tar.gz` may well be a model archive. `__` stands for a path separator
+        // in flattened copies (`tests__data__script_mode__code.tar.gz`).
         let code = stem.contains("sourcedir")
             || stem.contains("source_code")
             || stem.contains("source-code")
             || stem.contains("sourcecode")
-            || stem == "code"
-            || stem == "user_code";
+            || matches!(stem.rsplit("__").next(), Some("code" | "user_code"));
         if stem.ends_with("output") || (stem.contains("output") && !stem.contains("model")) {
             Role::Output
         } else if code && !stem.contains("model") {

@@ -767,7 +767,7 @@ fn sourcedir_bundles_are_code_not_models() {
     let dir = TestDir::new();
     let script: &[Member] = &[Member::File("train.py", b"def model_fn(model_dir):\n    pass\n"), Member::File("requirements.txt", b"torch\n")];
     // sourcedir.tar.gz is unpacked into /opt/ml/code: no model rules, no framework detection.
-    for name in ["sourcedir.tar.gz", "pytorch_mnist_source_code.tar.gz", "user_code.tar.gz", "code.tar.gz"] {
+    for name in ["sourcedir.tar.gz", "pytorch_mnist_source_code.tar.gz", "user_code.tar.gz", "code.tar.gz", "tests__data__script_mode__code.tar.gz"] {
         let (code, doc) = check(&tar_gz(&dir, name, script));
         assert_eq!(code, 0, "{name}: {doc}");
         assert_eq!(doc["inputs"][0]["parts"][0]["role"], "code", "{name}");
