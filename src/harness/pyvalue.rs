@@ -155,20 +155,6 @@ fn write_seq<T>(out: &mut String, (open, close): (char, char), separator: &str, 
     out.push(close);
 }
 
-impl From<&serde_json::Value> for Py {
-    fn from(value: &serde_json::Value) -> Py {
-        match value {
-            serde_json::Value::Null => Py::None,
-            serde_json::Value::Bool(b) => Py::Bool(*b),
-            serde_json::Value::Number(n) if n.is_f64() => Py::Float(n.as_f64().unwrap_or(f64::NAN)),
-            serde_json::Value::Number(n) => Py::Int(n.to_string()),
-            serde_json::Value::String(s) => Py::Str(s.clone()),
-            serde_json::Value::Array(items) => Py::List(items.iter().map(Py::from).collect()),
-            serde_json::Value::Object(map) => Py::Dict(map.iter().map(|(k, v)| (k.clone(), Py::from(v))).collect()),
-        }
-    }
-}
-
 /// CPython's `float.__repr__`: shortest round-trip digits, fixed notation when the decimal
 /// exponent is in [-4, 16), otherwise `d.ddde+XX`.
 fn float_repr(value: f64, nan: &str, inf: &str) -> String {
