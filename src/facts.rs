@@ -13,7 +13,7 @@ pub fn compute(subject: &mut Subject) {
     let mut duplicates = Vec::new();
     // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
     // only archives need the bookkeeping.
-    let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive).collect();
+    let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive()).collect();
     for (i, entry) in subject.entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin]) {
         let key = (entry.origin, entry.member.as_slice());
         if let Some(&earlier) = seen.get(&key) {

@@ -415,7 +415,6 @@ mod tests {
         let origin = Origin {
             fs_path: "/opt/ml".into(),
             path_prefix: String::new(),
-            is_archive: false,
             role: Role::OptMl,
             compression: None,
             uncompressed_bytes: 0,
@@ -475,7 +474,7 @@ mod tests {
         let rules = ruleset(&format!("[[rule]]\ncode = \"T6\"\nname = \"n\"\ncheck = \"require-any\"\nzone = \"status\"\npaths = [\"success\"]\n{RULE}"));
         let mut subject = tree(&[("model/a.pt", EntryKind::File)]);
         subject.origins[0].role = Role::Model;
-        subject.origins[0].is_archive = true;
+        subject.origins[0].compression = Some(crate::source::Compression::Gzip);
         assert!(run(&rules, &mut subject).is_empty(), "a model archive holds no status markers");
     }
 

@@ -121,7 +121,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
 
 /// "model archive (gzip)", "output archive, local-mode flavour (gzip)", "/opt/ml tree".
 fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
-    let what = match (origin.role, origin.is_archive) {
+    let what = match (origin.role, origin.is_archive()) {
         (crate::source::Role::OptMl, _) => "/opt/ml tree".to_string(),
         (role, true) => format!("{} archive", role.as_str()),
         (role, false) => format!("{} folder", role.as_str()),

@@ -84,7 +84,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             let entry = &subject.entries[i];
             let kind = *other.get(&recorded_path(subject, entry, header))?;
             let resolvable = match entry.kind {
-                EntryKind::Symlink => !subject.origins[entry.origin].is_archive,
+                EntryKind::Symlink => !subject.origins[entry.origin].is_archive(),
                 EntryKind::Hardlink => kind == EntryKind::File,
                 _ => false,
             };

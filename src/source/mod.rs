@@ -219,14 +219,18 @@ pub struct Origin {
     pub fs_path: PathBuf,
     /// Prefix of JSON paths: empty for a single input, `output/model.tar.gz` inside a job folder.
     pub path_prefix: String,
-    pub is_archive: bool,
     pub role: Role,
+    /// How the archive's bytes are compressed; `None` for a tree.
     pub compression: Option<Compression>,
     pub uncompressed_bytes: u64,
     pub problems: Vec<Problem>,
 }
 
 impl Origin {
+    pub fn is_archive(&self) -> bool {
+        self.compression.is_some()
+    }
+
     /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
     pub fn label(&self, input: &str) -> String {
         if self.path_prefix.is_empty() {
@@ -342,7 +346,6 @@ pub fn open(
         subject.origins.push(Origin {
             fs_path: part.fs_path,
             path_prefix: part.path_prefix,
-            is_archive: part.is_archive,
             role,
             compression: scan.compression,
             uncompressed_bytes: scan.uncompressed_bytes,
