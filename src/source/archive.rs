@@ -132,6 +132,9 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
             format!("named like a gzip file, but its bytes are {}", describe(compression)),
         ));
     }
+    if compression == Compression::None && !named_gzip(path) && !empty_input {
+        scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
+    }
     match compression {
         Compression::Gzip => {
             let outer = Tracked { inner: reader, state: Rc::default() };

@@ -104,6 +104,8 @@ pub enum ProblemKind {
     Empty,
     /// Non-gzip bytes after the end of the gzip stream.
     TrailingData,
+    /// A plain (uncompressed) tar not named like a gzip file: ModelDataUrl must be a tar.gz.
+    Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
 }
@@ -118,17 +120,19 @@ impl ProblemKind {
             ProblemKind::Truncated => "truncated",
             ProblemKind::Empty => "empty",
             ProblemKind::TrailingData => "trailing-data",
+            ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
         }
     }
 
-    pub const ALL: [ProblemKind; 7] = [
+    pub const ALL: [ProblemKind; 8] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
         ProblemKind::Truncated,
         ProblemKind::Empty,
         ProblemKind::TrailingData,
+        ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
     ];
 
@@ -336,7 +340,7 @@ pub fn open(
             subject.entries.push(entry);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
-        if part.is_archive && files == 0 && problems.iter().all(|p| p.kind == ProblemKind::TrailingData) {
+        if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
             let detail = match folders {
                 0 => "the archive holds no entries".to_string(),
                 n => format!("the archive holds only {n} empty folder(s)"),

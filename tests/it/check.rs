@@ -334,13 +334,17 @@ fn sm601_named_gzip_but_plain_tar() {
     assert_eq!(codes(&doc), vec!["SM601"]);
     assert_eq!(paths_for(&doc, "SM601"), vec![""]);
     assert_eq!(code, 1);
-    // The same bytes named .tar are fine: compression comes from the bytes, never the name.
+    // The same bytes named .tar are read as a plain tar (compression comes from the bytes, never
+    // the name); as a model they are MDL110, since ModelDataUrl must be a gzip-compressed tar.
     let tar = dir.join("model.tar");
     fs::write(&tar, tar_bytes(&[Member::File("model.pt", b"w")])).unwrap();
     let (code, doc) = check(&tar);
-    assert_eq!(codes(&doc), Vec::<String>::new());
+    assert_eq!(codes(&doc), vec!["MDL110"]);
     assert_eq!(doc["inputs"][0]["parts"][0]["compression"], "none");
+    assert_eq!(code, 1);
+    let (code, doc) = check_with(&tar, &["--as", "output"]);
     assert_eq!(code, 0);
+    assert!(!codes(&doc).contains(&"MDL110".to_string()), "an output archive is not a model");
 }
 
 #[test]

@@ -532,3 +532,24 @@ fn builtin_algorithm_outputs_are_not_mxnet_models() {
     let (_, doc) = check_model(&[File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")], &[]);
     assert_eq!(detected(&doc).as_deref(), Some("mxnet"));
 }
+
+#[test]
+fn mdl110_a_plain_tar_model_is_not_a_tar_gz() {
+    // ModelDataUrl must be a gzip-compressed tar; a gunzipped model.tar is not extracted.
+    let dir = TestDir::new();
+    let plain = dir.join("model.tar");
+    std::fs::write(&plain, tar_bytes(&[File("xgboost-model", b"booster")])).expect("write");
+    let (code, doc) = check_json(&[plain.as_os_str()]);
+    assert_eq!((code, codes(&doc)), (1, vec!["MDL110".to_string()]));
+    // Named .tar.gz it is SM601 alone; gzip-compressed it passes; an output archive is no model.
+    let named = dir.join("model.tar.gz");
+    std::fs::write(&named, tar_bytes(&[File("xgboost-model", b"booster")])).expect("write");
+    let (_, doc) = check_json(&[named.as_os_str()]);
+    assert_eq!(codes(&doc), vec!["SM601".to_string()]);
+    let (code, doc) = check_model(&[File("xgboost-model", b"booster")], &[]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
+    let output = dir.join("output.tar");
+    std::fs::write(&output, tar_bytes(&[File("metrics.json", b"{}")])).expect("write");
+    let (code, doc) = check_json(&[output.as_os_str()]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
+}
