@@ -10,14 +10,12 @@ use crate::cli::FixArgs;
 use crate::engine::builtin::{AUTO, DEFAULT_PACK};
 use crate::engine::Phase;
 use crate::exit::ExitStatus;
+use crate::fix::check_fixable;
 use crate::fix::plan::plan;
 use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::sanitize::sanitize;
 use crate::report::{print, Format};
-use crate::source::{InputKind, ProblemKind};
-
-
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
     ruleset.env = args.env.clone();
@@ -26,21 +24,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     }
     let options = CheckOptions { role: None, phase: Phase::Finished, digest: false };
     let (checked, findings) = check_input(&ruleset, &args.input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
-    if checked.subject.kind != InputKind::Archive {
-        return Err(miette::miette!(help = "pack the folder first (tar -C DIR -czf model.tar.gz .)", "optml fix rewrites archives; {} is not one", args.input.display()));
-    }
-    if let Some(problem) = checked.subject.origins.iter().flat_map(|o| &o.problems).find(|p| blocks_fixing(p.kind)) {
-        return Err(miette::miette!(help = "re-create the archive from its source folder", "cannot fix {}: {}", args.input.display(), problem.detail));
-    }
-    // A `..` member would be extracted outside /opt/ml/model; there is no safe place to move it.
-    if let Some(entry) = checked.subject.entries.iter().find(|e| e.parent_dir) {
-        return Err(miette::miette!(
-            help = "re-create the archive from its source folder (tar -C DIR -czf model.tar.gz .)",
-            "cannot fix {}: member `{}` has a `..` component and would be extracted outside the model folder",
-            args.input.display(),
-            sanitize(&String::from_utf8_lossy(&entry.member))
-        ));
-    }
+    check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);
     if args.dry_run {
         let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));
@@ -90,7 +74,3 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Problems that leave nothing trustworthy to copy: the archive must be re-created, not fixed.
-fn blocks_fixing(kind: ProblemKind) -> bool {
-    kind.stops_reading() || kind == ProblemKind::Empty
-}
