@@ -107,12 +107,11 @@ impl Layout {
         matches.first().map(|&glob| self.classifier_zone[glob]).unwrap_or(self.zones.len().saturating_sub(1))
     }
 
-    /// Every /opt/ml prefix a member of an origin with `role` could land under.
-    pub fn candidate_prefixes(&self, role: Role) -> Vec<&[u8]> {
-        match role {
-            Role::OptMl => vec![&b""[..]],
-            _ => self.mappings.iter().filter(|m| m.role == role).map(|m| m.prefix.as_slice()).collect(),
-        }
+    /// Every /opt/ml prefix a member of an origin with `role` could land under (asked for every
+    /// file while streaming, so nothing is collected). No mapping has the /opt/ml role.
+    pub fn candidate_prefixes(&self, role: Role) -> impl Iterator<Item = &[u8]> + '_ {
+        let root = (role == Role::OptMl).then_some(&b""[..]);
+        root.into_iter().chain(self.mappings.iter().filter(move |m| m.role == role).map(|m| m.prefix.as_slice()))
     }
 
     /// Map every entry of `subject` into /opt/ml (`entry.path`) and its zone (`entry.zone`).

@@ -136,7 +136,6 @@ impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
         self.layout
             .candidate_prefixes(role)
-            .into_iter()
             .any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }
