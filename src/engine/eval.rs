@@ -305,6 +305,7 @@ impl<'a> Evaluator<'a> {
         vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
         vars.set("name", name);
         vars.set("archive", archive);
+        vars.set("archive_path", shell_quote(&origin.fs_path.to_string_lossy()));
         vars.set("input", subject.input.clone());
         let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
@@ -493,5 +494,27 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
+    }
+}
+
+/// `text` as one shell word: as is when it is made of safe characters, else single-quoted.
+fn shell_quote(text: &str) -> String {
+    let safe = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
+    if safe {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod shell_quote_tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("job/output/model.tar.gz"), "job/output/model.tar.gz");
+        assert_eq!(shell_quote("my models/model.tar.gz"), "'my models/model.tar.gz'");
+        assert_eq!(shell_quote("it's.tar.gz"), "'it'\\''s.tar.gz'");
     }
 }

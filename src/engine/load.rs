@@ -103,8 +103,8 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     Ok(texts)
 }
 
-const PLACEHOLDERS: [&str; 15] = [
-    "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "detail", "hint",
+const PLACEHOLDERS: [&str; 16] = [
+    "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "archive_path", "detail", "hint",
     "key", "input", "match",
 ];
 
