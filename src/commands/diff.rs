@@ -6,7 +6,9 @@ use std::path::Path;
 use miette::Report as MietteReport;
 use serde::Serialize;
 
+use super::snapshot::{layout_only, open_input};
 use crate::cli::{DiffArgs, DiffFormat, RoleArg};
+use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
 use crate::report::sanitize::sanitize;
@@ -32,10 +34,11 @@ impl Side {
         Ok(if path.is_file() && store::is_manifest(path) { store::read(path)? } else { None })
     }
 
-    fn open(path: &Path, manifest: Option<Manifest>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
+    /// `layout` is loaded whenever a side is not a manifest.
+    fn open(path: &Path, manifest: Option<Manifest>, layout: Option<&Ruleset>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
         Ok(match manifest {
             Some(manifest) => Side::Manifest(manifest),
-            None => Side::Input(super::snapshot::open_input(path, role, digest)?),
+            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest)?),
         })
     }
 
@@ -82,8 +85,10 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     };
     // Digests are computed only when the comparison records them.
     let digest = base.header.fields.sha256;
-    let mut a = Side::open(&args.a, a_manifest, args.role, digest)?;
-    let mut b = Side::open(&args.b, b_manifest, args.role, digest)?;
+    // Reading an input needs the layout: loaded once for both sides, not at all for two manifests.
+    let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(layout_only()?) };
+    let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest)?;
+    let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest)?;
     let header = &base.header;
     let mut notes = Vec::new();
     // Record each side once; re-record only a side the packing rules changed.

@@ -8,6 +8,7 @@ use miette::Report as MietteReport;
 
 use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
 use crate::engine::load::{builtin_texts, load};
+use crate::engine::{LoadError, Ruleset};
 use crate::exit::ExitStatus;
 use crate::report::print;
 use crate::snapshot::compare::unified_diff;
@@ -41,11 +42,16 @@ impl RecordArgs {
     }
 }
 
+/// The layout alone (zones, archive mappings, job-folder artifacts), no rules: what reading an
+/// input for a snapshot or diff needs.
+pub fn layout_only() -> Result<Ruleset, LoadError> {
+    load(builtin_texts(&[])?)
+}
+
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
-pub fn open_input(path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Subject, MietteReport> {
-    let layout_only = load(builtin_texts(&[])?)?;
-    let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, &layout_only, 0, digest)
+pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Subject, MietteReport> {
+    let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot snapshot {err}"))?;
     if let Some(problem) = incomplete(&subject) {
         return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot snapshot {}: {}", subject.input, problem.detail));
@@ -60,7 +66,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(input, args.role, base.header.fields.sha256)?;
+    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256)?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {
