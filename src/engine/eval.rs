@@ -399,6 +399,16 @@ pub fn passes(filter: &Filter, entry: &Entry) -> bool {
     true
 }
 
+/// `text` as one shell word: as is when it is made of safe characters, else single-quoted.
+fn shell_quote(text: &str) -> String {
+    let safe = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
+    if safe {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,21 +505,6 @@ mod tests {
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
     }
-}
-
-/// `text` as one shell word: as is when it is made of safe characters, else single-quoted.
-fn shell_quote(text: &str) -> String {
-    let safe = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
-    if safe {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod shell_quote_tests {
-    use super::shell_quote;
 
     #[test]
     fn quotes_only_what_needs_it() {
