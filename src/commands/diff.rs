@@ -38,7 +38,7 @@ impl Side {
     fn open(path: &Path, manifest: Option<Manifest>, layout: Option<&Ruleset>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
         Ok(match manifest {
             Some(manifest) => Side::Manifest(manifest),
-            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest)?),
+            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, "compare")?),
         })
     }
 

@@ -50,11 +50,12 @@ pub fn layout_only() -> Result<Ruleset, LoadError> {
 
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
-pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool) -> Result<Subject, MietteReport> {
+/// `verb` names the command in errors ("snapshot", "compare").
+pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, verb: &str) -> Result<Subject, MietteReport> {
     let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
-        .map_err(|err| miette::miette!(code = "optml::input", "cannot snapshot {err}"))?;
+        .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
-        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot snapshot {}: {}", subject.input, problem.detail));
+        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot {verb} {}: {}", subject.input, problem.detail));
     }
     Ok(subject)
 }
@@ -66,7 +67,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256)?;
+    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {

@@ -451,3 +451,13 @@ fn job_folder_records_each_artifact_under_its_path() {
     assert_eq!(output.status.code(), Some(0));
     snapshot_settings("snapshot").bind(|| insta::assert_snapshot!("job_manifest", stdout(&output)));
 }
+
+#[test]
+fn diff_errors_say_compare_not_snapshot() {
+    let dir = TestDir::new();
+    dir.file("model/model.pth", "w");
+    let output = run(&["diff", "model", "missing.tar.gz"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot compare missing.tar.gz"), "{stderr}");
+}
