@@ -553,3 +553,23 @@ fn mdl110_a_plain_tar_model_is_not_a_tar_gz() {
     let (code, doc) = check_json(&[output.as_os_str()]);
     assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
 }
+
+#[test]
+fn skl103_xgb104_a_root_inference_py_is_dead_weight_not_an_error_for_script_mode_containers() {
+    // The scikit-learn and XGBoost containers import the entry point the SDK uploads separately
+    // (SAGEMAKER_SUBMIT_DIRECTORY), never a script at the root of model.tar.gz: a warning, not
+    // the inference toolkit's MDL102 error.
+    let script = b"import joblib\n\ndef model_fn(model_dir):\n    return joblib.load(model_dir + '/model.joblib')\n";
+    let (code, doc) = check_model(&[File("model.joblib", b"j"), File("inference.py", script)], &[]);
+    assert_eq!(detected(&doc).as_deref(), Some("sklearn"));
+    assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
+    assert_eq!(paths_for(&doc, "SKL103"), vec!["inference.py"]);
+    assert!(paths_for(&doc, "MDL102").is_empty());
+    let (code, doc) = check_model(&[File("xgboost-model", b"x"), File("inference.py", b"import xgboost\n")], &[]);
+    assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
+    assert_eq!(paths_for(&doc, "XGB104"), vec!["inference.py"]);
+    // The inference toolkit containers (PyTorch here) still get MDL102.
+    let (code, doc) = check_model(&[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(paths_for(&doc, "MDL102"), vec!["inference.py"]);
+}
