@@ -42,6 +42,8 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
     // TF Serving <name>/<version>/, a Triton model folder and a code-only model are fine.
     for good in [
         vec![File("tfs/1/saved_model.pb", b"pb")],
+        // find_models walks the tree: a folder around <name>/<version>/ is still served (as <name>).
+        vec![File("repo/name/1/saved_model.pb", b"pb")],
         vec![File("fvae/config.pbtxt", b"c"), File("fvae/1/model.pt", b"w")],
         vec![File("code/inference.py", b"def model_fn(d): pass\n")],
     ] {
