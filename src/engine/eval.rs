@@ -187,7 +187,8 @@ impl<'a> Evaluator<'a> {
                 if min.is_some_and(|min| count < min) || max.is_some_and(|max| count > max) {
                     let mut vars = Vars::default();
                     let names: Vec<String> = matched.iter().take(5).map(|e| lossy(&e.member)).collect();
-                    vars.set("count", count.to_string()).set("pattern", names.join(", "));
+                    let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                    vars.set("count", count.to_string()).set("pattern", listed);
                     let at = self.frame_path(rule, b"");
                     self.emit_at(index, rule, &at, vars);
                 }
