@@ -65,7 +65,7 @@ impl TarWriter {
     }
 
     /// A hard link to `target`, a member written earlier.
-    pub fn append_hardlink(&mut self, name: &str, target: &str) -> io::Result<()> {
+    pub fn append_hardlink(&mut self, name: impl AsRef<Path>, target: impl AsRef<Path>) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Link, 0o644, 0);
         self.builder.append_link(&mut header, name, target)
     }

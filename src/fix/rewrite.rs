@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 
 use super::plan::Plan;
-use crate::entry::{lossy, normalize_name, EntryKind};
+use crate::entry::{as_path, lossy, normalize_name, EntryKind};
 use crate::source::archive::tar_stream;
 use crate::tarwriter::TarWriter;
 
@@ -54,28 +54,29 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
             spooled.insert(index, (spool, normalized_mode(EntryKind::File, mode)));
         }
         let Some(kept) = plan.kept.get(&index) else { continue };
-        let name = lossy(&kept.name);
+        // Names go out byte for byte (non-UTF-8 included); `lossy` is only for messages.
+        let name = as_path(&kept.name);
         let new_mode = normalized_mode(kept.kind, mode);
         match kept.kind {
-            EntryKind::Dir => writer.append_dir(&name, new_mode)?,
+            EntryKind::Dir => writer.append_dir(name, new_mode)?,
             EntryKind::File => match spooled.get_mut(&index) {
-                Some((spool, _)) => append_spooled(&mut writer, &name, new_mode, spool)?,
+                Some((spool, _)) => append_spooled(&mut writer, name, new_mode, spool)?,
                 None => {
                     let size = member.size();
-                    writer.append_file(&name, new_mode, size, &mut member)?;
+                    writer.append_file(name, new_mode, size, &mut member)?;
                 }
             },
             EntryKind::Symlink => {
-                let target = member.link_name_bytes().map(|t| lossy(&t)).unwrap_or_default();
-                writer.append_symlink(&name, &target)?;
+                let target = member.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                writer.append_symlink(name, as_path(&target))?;
             }
             EntryKind::Hardlink => {
                 let target = member.link_name_bytes().map(|t| normalize_name(&t).name).unwrap_or_default();
                 let target = plan.renamed.get(&target).cloned().unwrap_or(target);
-                writer.append_hardlink(&name, &lossy(&target))?;
+                writer.append_hardlink(name, as_path(&target))?;
             }
             _ => {
-                written.skipped.push(name);
+                written.skipped.push(lossy(&kept.name));
                 continue;
             }
         }
@@ -87,7 +88,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     }
     for (name, target) in &plan.copies {
         if let Some((spool, file_mode)) = spooled.get_mut(target) {
-            append_spooled(&mut writer, &lossy(name), *file_mode, spool)?;
+            append_spooled(&mut writer, as_path(name), *file_mode, spool)?;
             written.members += 1;
         }
     }
@@ -96,7 +97,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
 }
 
 /// Append a spooled file's bytes as `name`, reading it from the start (it may be copied again).
-fn append_spooled(writer: &mut TarWriter, name: &str, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
+fn append_spooled(writer: &mut TarWriter, name: &Path, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
     spool.seek(SeekFrom::Start(0))?;
     let size = spool.metadata()?.len();
     writer.append_file(name, mode, size, &mut *spool)

@@ -214,3 +214,28 @@ fn refuses_an_archive_with_a_parent_dir_member_with_a_clear_message() {
     assert!(stderr.contains("`../evil.py`") && stderr.contains("outside the model folder"), "{stderr}");
     assert!(!output.exists(), "nothing written");
 }
+
+#[test]
+fn non_utf8_member_names_are_kept_byte_for_byte() {
+    let dir = TestDir::new();
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in [(&b"model/w\xffx.bin"[..], &b"w"[..]), (b"model/model.pt", b"m")] {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+    let input = dir.join("model.tar.gz");
+    fs::write(&input, gzip(&builder.into_inner().unwrap())).unwrap();
+    let output = dir.join("fixed.tar.gz");
+    fix(&input, &output, &[]);
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(fs::File::open(&output).unwrap()));
+    for member in archive.entries().unwrap() {
+        names.push(member.unwrap().path_bytes().into_owned());
+    }
+    names.sort();
+    assert_eq!(names, vec![b"model.pt".to_vec(), b"w\xffx.bin".to_vec()], "the wrapper is stripped, the bytes kept");
+}
