@@ -798,3 +798,16 @@ fn sourcedir_bundles_are_code_not_models() {
     assert_eq!((code, codes(&doc)), (0, vec!["SM609".to_string()]));
     assert_eq!(paths_for(&doc, "SM609"), ["src"]);
 }
+
+#[test]
+fn sm610_output_archive_wrapped_in_output_folder() {
+    let dir = TestDir::new();
+    let wrapped = tar_gz(&dir, "wrapped/output.tar.gz", &[Member::Dir("output/"), Member::File("output/metrics.json", b"{}")]);
+    let (code, doc) = check(&wrapped);
+    assert_eq!(paths_for(&doc, "SM610"), vec!["output"]);
+    assert_eq!(code, 0, "a warning");
+    // A cloud output with its own subfolder of results is fine.
+    let logs = tar_gz(&dir, "logs/output.tar.gz", &[Member::File("logs/train.log", b"x")]);
+    let (_, doc) = check(&logs);
+    assert_lacks(&doc, "SM610");
+}
