@@ -46,6 +46,18 @@ impl Role {
         }
     }
 
+    /// The role of a folder that is not a job folder: a folder holding `model/`, `output/` or
+    /// `input/` is an /opt/ml root; any other folder is read as model contents, so that
+    /// `optml check /opt/ml/model` (or an uncompressed model prefix) is checked as a model
+    /// rather than as an /opt/ml root whose every file would be "lost".
+    pub fn of_folder(dir: &Path) -> Role {
+        if ["model", "output", "input"].iter().any(|marker| dir.join(marker).is_dir()) {
+            Role::OptMl
+        } else {
+            Role::Model
+        }
+    }
+
     /// The role an archive's file name implies: a name whose stem ends in `output`
     /// (`output.tar.gz`, `job-output.tgz`) or mentions output but not model is output;
     /// a source bundle the SDK uploads for training or serving code (`sourcedir.tar.gz`,
@@ -299,7 +311,7 @@ pub fn open(
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
                 Some(parts) => (InputKind::Job, parts),
-                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::OptMl)]),
+                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::of_folder(input))]),
             },
         }
     } else if meta.is_file() {

@@ -811,3 +811,18 @@ fn sm610_output_archive_wrapped_in_output_folder() {
     let (_, doc) = check(&logs);
     assert_lacks(&doc, "SM610");
 }
+
+#[test]
+fn a_folder_without_opt_ml_markers_is_model_contents() {
+    let dir = TestDir::new();
+    // `optml check /opt/ml/model`: the model folder itself, not an /opt/ml root.
+    dir.file("model/model.pt", "w").file("model/code/inference.py", "def model_fn(d):\n    pass\n");
+    let (code, doc) = check(&dir.join("model"));
+    assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
+    assert_lacks(&doc, "SM201");
+    assert_lacks(&doc, "SM101");
+    assert_eq!(code, 0, "{doc:#}");
+    // A folder holding model/ (or output/, input/) is an /opt/ml root.
+    let (_, doc) = check(dir.path());
+    assert_eq!(doc["inputs"][0]["parts"][0]["role"], "opt-ml");
+}
