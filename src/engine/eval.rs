@@ -56,7 +56,7 @@ fn grep_finds(grep: &Grep, subject: &Subject) -> bool {
     subject
         .entries
         .iter()
-        .filter(|e| grep.paths.is_match(as_path(&e.path)))
+        .filter(|e| grep.paths.set.is_match(as_path(&e.path)))
         .any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
 }
 

@@ -243,7 +243,7 @@ impl Loader {
     fn grep(&mut self, text: &PackText, def: &GrepDef) -> Option<Grep> {
         let paths = self.patterns(text, &def.paths);
         let regex = self.regex_of(text, &def.regex);
-        Some(Grep { paths: paths.as_ref()?.set.clone(), patterns: paths?.patterns, regex: regex? })
+        Some(Grep { paths: paths?, regex: regex? })
     }
 
     /// Environment variable names: letters, digits and `_`, not starting with a digit.

@@ -157,9 +157,8 @@ pub struct When {
 /// Files (globs relative to the /opt/ml root) and what their content is searched for.
 #[derive(Debug, Clone)]
 pub struct Grep {
-    pub paths: GlobSet,
-    /// The globs as written, so the source knows whose content to capture.
-    pub patterns: Vec<String>,
+    /// With the globs as written, so the source knows whose content to capture.
+    pub paths: Patterns,
     pub regex: Regex,
 }
 
@@ -231,6 +230,6 @@ impl Rule {
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
     pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
-        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.patterns)
+        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.paths.patterns)
     }
 }
