@@ -2,7 +2,9 @@
 
 pub mod archive;
 mod digest;
+mod gzip;
 pub mod job;
+pub mod members;
 pub mod tree;
 
 use std::io::{self, Read};
@@ -51,7 +53,10 @@ impl Role {
     /// `optml check /opt/ml/model` (or an uncompressed model prefix) is checked as a model
     /// rather than as an /opt/ml root whose every file would be "lost".
     pub fn of_folder(dir: &Path) -> Role {
-        if ["model", "output", "input"].iter().any(|marker| dir.join(marker).is_dir()) {
+        if ["model", "output", "input"]
+            .iter()
+            .any(|marker| dir.join(marker).is_dir())
+        {
             Role::OptMl
         } else {
             Role::Model
@@ -64,7 +69,10 @@ impl Role {
     /// `*_source_code.tar.gz`, `user_code.tar.gz`, ModelTrainer's `code.tar.gz`) is code;
     /// anything else is a model archive.
     pub fn from_archive_name(path: &Path) -> Role {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
         let stem = name.split(".t").next().unwrap_or(&name);
         // Only the names the SDK and the toolkits give source bundles: `weights_in_code.tar.gz`
         // or `sklearn_code.tar.gz` may well be a model archive. `__` stands for a path separator
@@ -107,7 +115,7 @@ impl InputKind {
 pub enum ProblemKind {
     /// Named `.gz`/`.tgz` but not gzip.
     NotGzip,
-    /// bzip2, xz or zstd: SageMaker only unpacks gzip.
+    /// bzip2, xz, zstd, lz4, lzip, lzma or Unix compress: SageMaker only unpacks gzip.
     UnsupportedCompression,
     NotTar,
     /// Truncated or corrupt: reading stopped before the end.
@@ -120,6 +128,13 @@ pub enum ProblemKind {
     Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
+    /// A header read leniently or partly ignored: a NUL inside a long name, a malformed pax
+    /// record, a sparse map that does not describe the stored data. The member is listed.
+    MalformedHeader,
+    /// An extension header (long name, pax records, sparse map) over the reader's bound.
+    HeaderTooLarge,
+    /// A hard link to a missing, later, escaping member or to itself.
+    BadHardlink,
 }
 
 impl ProblemKind {
@@ -134,10 +149,13 @@ impl ProblemKind {
             ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
+            ProblemKind::MalformedHeader => "malformed-header",
+            ProblemKind::HeaderTooLarge => "header-too-large",
+            ProblemKind::BadHardlink => "bad-hardlink",
         }
     }
 
-    pub const ALL: [ProblemKind; 8] = [
+    pub const ALL: [ProblemKind; 11] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -146,15 +164,27 @@ impl ProblemKind {
         ProblemKind::TrailingData,
         ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
+        ProblemKind::MalformedHeader,
+        ProblemKind::HeaderTooLarge,
+        ProblemKind::BadHardlink,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
-        ProblemKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        ProblemKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 
     /// Reading stopped before the end (or never started): what was read is not all there is.
     pub fn stops_reading(self) -> bool {
-        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable)
+        matches!(
+            self,
+            ProblemKind::NotTar
+                | ProblemKind::Truncated
+                | ProblemKind::UnsupportedCompression
+                | ProblemKind::Unreadable
+                | ProblemKind::HeaderTooLarge
+        )
     }
 }
 
@@ -170,7 +200,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: String) -> Problem {
-        Problem { kind, detail, path: Vec::new(), offset: None }
+        Problem {
+            kind,
+            detail,
+            path: Vec::new(),
+            offset: None,
+        }
     }
 }
 
@@ -194,7 +229,11 @@ pub struct Scan {
 
 /// Read a regular file's bytes once: the first `content_limit` into `entry.content` when
 /// wanted, all of them through SHA-256 when digests are on.
-pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &ScanOptions) -> io::Result<()> {
+pub(crate) fn capture<R: Read>(
+    reader: &mut R,
+    entry: &mut Entry,
+    options: &ScanOptions,
+) -> io::Result<()> {
     let wants = (options.wants_content)(&entry.member);
     if !wants && !options.digest {
         return Ok(());
@@ -271,11 +310,22 @@ impl Subject {
     /// archive, already read), as [`open`] reads it, without reading the archives again. The
     /// entries keep what their own check set (paths, zones, facts): a job to record, not to check.
     pub fn job(input: String, parts: &[(&str, &Subject)]) -> Subject {
-        let mut job = Subject { input, kind: InputKind::Job, origins: Vec::new(), entries: Vec::new() };
+        let mut job = Subject {
+            input,
+            kind: InputKind::Job,
+            origins: Vec::new(),
+            entries: Vec::new(),
+        };
         for (prefix, part) in parts {
             let first = job.origins.len();
-            job.origins.extend(part.origins.iter().map(|origin| Origin { path_prefix: prefix.to_string(), ..origin.clone() }));
-            job.entries.extend(part.entries.iter().map(|entry| Entry { origin: first + entry.origin, ..entry.clone() }));
+            job.origins.extend(part.origins.iter().map(|origin| Origin {
+                path_prefix: prefix.to_string(),
+                ..origin.clone()
+            }));
+            job.entries.extend(part.entries.iter().map(|entry| Entry {
+                origin: first + entry.origin,
+                ..entry.clone()
+            }));
         }
         job
     }
@@ -304,30 +354,55 @@ pub fn open(
     digest: bool,
 ) -> Result<Subject, OpenError> {
     let display = input.to_string_lossy().into_owned();
-    let fail = |message: String| OpenError { input: display.clone(), message };
+    let fail = |message: String| OpenError {
+        input: display.clone(),
+        message,
+    };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
         match forced {
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
                 Some(parts) => (InputKind::Job, parts),
-                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::of_folder(input))]),
+                None => (
+                    InputKind::Tree,
+                    vec![job::Part::tree(input, "", Role::of_folder(input))],
+                ),
             },
         }
     } else if meta.is_file() {
         let role = forced.unwrap_or_else(|| Role::from_archive_name(input));
-        (InputKind::Archive, vec![job::Part { fs_path: input.to_path_buf(), path_prefix: String::new(), is_archive: true, role }])
+        (
+            InputKind::Archive,
+            vec![job::Part {
+                fs_path: input.to_path_buf(),
+                path_prefix: String::new(),
+                is_archive: true,
+                role,
+            }],
+        )
     } else {
-        return Err(fail("not a regular file or directory (FIFOs, devices and sockets are never opened)".into()));
+        return Err(fail(
+            "not a regular file or directory (FIFOs, devices and sockets are never opened)".into(),
+        ));
     };
 
-    let mut subject = Subject { input: display.clone(), kind, origins: Vec::new(), entries: Vec::new() };
+    let mut subject = Subject {
+        input: display.clone(),
+        kind,
+        origins: Vec::new(),
+        entries: Vec::new(),
+    };
     for part in parts {
         let role = part.role;
         let wants_content = |member: &[u8]| wants.wants(role, member);
-        let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
+        let options = ScanOptions {
+            wants_content: &wants_content,
+            content_limit,
+            digest,
+        };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options).map_err(|err| OpenError {
+            archive::scan_file(&part.fs_path, &options).map_err(|err| OpenError {
                 input: part.fs_path.to_string_lossy().into_owned(),
                 message: describe_io(&err),
             })?
@@ -352,7 +427,15 @@ pub fn open(
             subject.entries.push(entry);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
-        if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
+        if part.is_archive
+            && files == 0
+            && problems.iter().all(|p| {
+                matches!(
+                    p.kind,
+                    ProblemKind::TrailingData | ProblemKind::Uncompressed
+                )
+            })
+        {
             let detail = match folders {
                 0 => "the archive holds no entries".to_string(),
                 n => format!("the archive holds only {n} empty folder(s)"),
