@@ -138,26 +138,30 @@ struct HungUp;
 impl<R: Read> Inflater<R> {
     fn run(&mut self) -> End {
         let mut block = Vec::with_capacity(BLOCK);
+        let end = self.members(&mut block);
+        // What was inflated before the end (clean or not) still reaches the reader.
+        match self.send(&mut block) {
+            Ok(()) => end,
+            Err(HungUp) => End::Clean,
+        }
+    }
+
+    fn members(&mut self, block: &mut Vec<u8>) -> End {
         let mut members = 0u64;
         loop {
             match self.header() {
                 Ok(true) => {}
                 // The input ends cleanly after a member (or holds nothing at all).
-                Ok(false) => break,
+                Ok(false) => return End::Clean,
                 Err(End::Corrupt(_)) if members > 0 => return End::TrailingData(self.consumed),
                 Err(end) => return end,
             }
-            match self.member(&mut block) {
+            match self.member(block) {
                 Ok(Ok(())) => members += 1,
-                Ok(Err(end)) => {
-                    let _ = self.send(&mut block);
-                    return end;
-                }
+                Ok(Err(end)) => return end,
                 Err(HungUp) => return End::Clean,
             }
         }
-        let _ = self.send(&mut block);
-        End::Clean
     }
 
     /// Hand `block` to the reader and take a spare (or a new buffer) in its place.

@@ -394,8 +394,12 @@ impl<S: Stream> TarReader<S> {
                     }
                     continue;
                 }
-                // A GNU volume label names the archive, not a member; no data follows.
-                b'V' => continue,
+                // A GNU volume label names the archive, not a member (bsdtar does not list it
+                // either); no data follows.
+                b'V' => {
+                    start = None;
+                    continue;
+                }
                 _ => {}
             }
             let pax = self.globals.overlay(&local);
@@ -456,6 +460,9 @@ impl<S: Stream> TarReader<S> {
             b'3' => (Kind::CharDevice, false),
             b'4' => (Kind::BlockDevice, false),
             // Directories carry no data: old writers put the directory's disk size here.
+            // Before typeflag `5`, a trailing slash on a regular entry marked a directory
+            // (bsdtar and tarfile read no data for it either; GNU tar skips its size).
+            b'5' | b'0' | 0 if name.ends_with(b"/") => (Kind::Dir, false),
             b'5' => (Kind::Dir, false),
             b'6' => (Kind::Fifo, false),
             // A GNU dumpdir: a directory with a listing as data.
@@ -851,7 +858,7 @@ mod tests {
     fn pax_records_follow_their_lengths() {
         let mut pax = Pax::default();
         let mut warnings = Vec::new();
-        pax.parse(b"19 path=a\nb/c.txt\n12 size=42\n", &mut warnings);
+        pax.parse(b"18 path=a\nb/c.txt\n11 size=42\n", &mut warnings);
         assert_eq!(pax.path.as_deref(), Some(&b"a\nb/c.txt"[..]));
         assert_eq!(pax.size.as_deref(), Some(&b"42"[..]));
         assert!(warnings.is_empty());
