@@ -45,7 +45,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     let copied: HashSet<usize> = plan.copies.iter().map(|&(_, target)| target).collect();
     let mut members = archive::members(input)?;
     let mut index = 0;
-    while let Some(member) = members.next().map_err(stopped)? {
+    while let Some(member) = members.next_member().map_err(stopped)? {
         index += 1;
         let index = index - 1;
         let mode = member.mode;

@@ -137,21 +137,15 @@ pub fn scan<R: Read + Send + 'static>(
 ) -> io::Result<Scan> {
     let head = read_head(&mut input)?;
     let input = io::Cursor::new(head.clone()).chain(input);
-    Ok(scan_sniffed(
-        &head,
-        name,
-        options,
-        input,
-        |input, options, scan| {
-            let mut reader = TarReader::new(BufReader::with_capacity(256 * 1024, input));
-            if read_members(&mut reader, options, scan, None) {
-                // The rest of the stream, read only to count it.
-                let rest = reader.offset() + reader.into_inner().skip(u64::MAX)?;
-                scan.uncompressed_bytes = rest;
-            }
-            Ok(())
-        },
-    )?)
+    scan_sniffed(&head, name, options, input, |input, options, scan| {
+        let mut reader = TarReader::new(BufReader::with_capacity(256 * 1024, input));
+        if read_members(&mut reader, options, scan, None) {
+            // The rest of the stream, read only to count it.
+            let rest = reader.offset() + reader.into_inner().skip(u64::MAX)?;
+            scan.uncompressed_bytes = rest;
+        }
+        Ok(())
+    })
 }
 
 /// Scan an archive that can seek (a file): plain-tar member data is skipped with a seek.
@@ -296,7 +290,7 @@ fn read_members<S: Stream>(
 ) -> bool {
     let mut last: Option<Vec<u8>> = None;
     loop {
-        let member = match reader.next() {
+        let member = match reader.next_member() {
             Ok(Some(member)) => member,
             Ok(None) => return true,
             Err(stop) => {

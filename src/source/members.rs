@@ -251,8 +251,8 @@ fn pax_number(value: &[u8]) -> Option<u64> {
 }
 
 /// A numeric header field as GNU tar and tarfile read it: base-256 when the top bit of the
-/// first byte is set; otherwise octal after leading spaces and NULs, ending at the first
-/// non-digit (an empty field is 0). `None` for a negative or too-large base-256 value.
+/// first byte is set; otherwise octal after leading spaces, ending at the first non-digit (a
+/// NUL ends the field, so an empty or all-NUL field is 0, as tarfile reads it). `None` for a negative or too-large base-256 value.
 pub fn header_number(field: &[u8]) -> Option<u64> {
     match field.first() {
         Some(&first) if first & 0x80 != 0 => {
@@ -266,7 +266,7 @@ pub fn header_number(field: &[u8]) -> Option<u64> {
             Some(value)
         }
         _ => {
-            let digits = field.iter().skip_while(|&&b| b == b' ' || b == 0);
+            let digits = field.iter().skip_while(|&&b| b == b' ');
             let mut value: u64 = 0;
             for &byte in digits.take_while(|b| (b'0'..=b'7').contains(b)) {
                 value = value.checked_mul(8)?.checked_add(u64::from(byte - b'0'))?;
@@ -303,7 +303,7 @@ fn cut_at_nul(mut bytes: Vec<u8>) -> (Vec<u8>, bool) {
     }
 }
 
-/// Streams the members of a tar. Call [`TarReader::next`] for each member; its data can be
+/// Streams the members of a tar. Call [`TarReader::next_member`] for each member; its data can be
 /// read with [`TarReader::data`] before the next call, or is skipped.
 pub struct TarReader<S> {
     stream: S,
@@ -343,7 +343,7 @@ impl<S: Stream> TarReader<S> {
     }
 
     /// The next member, `None` after the end-of-archive marker (or a clean end of input).
-    pub fn next(&mut self) -> Result<Option<Member>, Stop> {
+    pub fn next_member(&mut self) -> Result<Option<Member>, Stop> {
         if self.finished {
             return Ok(None);
         }
@@ -840,7 +840,11 @@ mod tests {
     #[test]
     fn numbers_are_read_leniently() {
         assert_eq!(header_number(b"0000644\0"), Some(0o644));
-        assert_eq!(header_number(b"\0\0\0\0644 \0"), Some(0o644));
+        assert_eq!(
+            header_number(&[0, 0, 0, b'6', b'4', b'4', b' ', 0]),
+            Some(0),
+            "a NUL ends the field"
+        );
         assert_eq!(header_number(b"  12 "), Some(0o12));
         assert_eq!(header_number(b"\0\0\0\0\0\0\0\0"), Some(0));
         assert_eq!(

@@ -6,6 +6,7 @@ mod check;
 mod corpus;
 mod fix;
 mod pack;
+mod reader;
 mod readme;
 mod rules;
 mod run;
