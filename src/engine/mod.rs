@@ -43,18 +43,9 @@ pub struct Ruleset {
 impl Ruleset {
     pub fn new(packs: Vec<Pack>, rules: Vec<Rule>, layout: Layout) -> Ruleset {
         // Files `when` conditions grep and detection signals read are named from the /opt/ml root.
-        let mut globs: Vec<String> = rules
-            .iter()
-            .flat_map(Rule::grepped_patterns)
-            .cloned()
-            .collect();
+        let mut globs: Vec<String> = rules.iter().flat_map(Rule::grepped_patterns).cloned().collect();
         for pack in &packs {
-            globs.extend(
-                pack.signals
-                    .iter()
-                    .filter(|s| s.content.is_some())
-                    .flat_map(|s| s.paths.patterns.iter().cloned()),
-            );
+            globs.extend(pack.signals.iter().filter(|s| s.content.is_some()).flat_map(|s| s.paths.patterns.iter().cloned()));
         }
         for rule in rules.iter().filter(|rule| rule.needs_content()) {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
@@ -63,10 +54,7 @@ impl Ruleset {
             let roots: Vec<&[u8]> = if rule.zones.is_empty() {
                 vec![&b""[..]]
             } else {
-                rule.zones
-                    .iter()
-                    .map(|&z| layout.zones[z].root.as_slice())
-                    .collect()
+                rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect()
             };
             let patterns: Vec<String> = match &rule.paths {
                 Some(paths) => paths.patterns.clone(),
@@ -74,23 +62,14 @@ impl Ruleset {
             };
             for root in roots {
                 for pattern in &patterns {
-                    globs.push(
-                        String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned(),
-                    );
+                    globs.push(String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned());
                 }
             }
         }
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
-        Ruleset {
-            packs,
-            rules,
-            layout,
-            applies,
-            env: Vec::new(),
-            content,
-        }
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), content }
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
@@ -99,22 +78,13 @@ impl Ruleset {
 
     /// The value of `name` in the deployment environment.
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
     /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
     /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(
-        &self,
-        code: &str,
-        input: &str,
-        path: &str,
-        vars: &mut eval::Vars,
-    ) -> Option<Finding> {
+    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
         let index = self.rules.iter().position(|rule| rule.code == code)?;
         vars.set("path", path).set("input", input);
         Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
@@ -122,14 +92,7 @@ impl Ruleset {
 
     /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
     /// `path` are as in [`Finding`].
-    pub fn finding(
-        &self,
-        index: usize,
-        input: &str,
-        location: String,
-        path: String,
-        vars: &eval::Vars,
-    ) -> Finding {
+    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
         let rule = &self.rules[index];
         Finding {
             rule: index,
@@ -145,27 +108,18 @@ impl Ruleset {
     }
 
     pub fn find(&self, code: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|rule| rule.code.eq_ignore_ascii_case(code))
+        self.rules.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
     }
 
     /// Where a rule is documented: its pack's docs page, anchored at the code.
     pub fn docs_url(&self, rule: &Rule) -> String {
-        format!(
-            "{}#{}",
-            self.packs[rule.pack].docs,
-            rule.code.to_ascii_lowercase()
-        )
+        format!("{}#{}", self.packs[rule.pack].docs, rule.code.to_ascii_lowercase())
     }
 
     /// 1-based line of the rule's definition in its file.
     pub fn rule_line(&self, rule: &Rule) -> usize {
         let text = &self.packs[rule.pack].text;
-        text[..rule.span.start.min(text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        text[..rule.span.start.min(text.len())].matches('\n').count() + 1
     }
 }
 
@@ -180,9 +134,8 @@ pub fn locate(place: &str, member: &str) -> String {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout.candidate_prefixes(role).any(|prefix| {
-            self.content
-                .is_match(crate::entry::as_path(&join(prefix, member)))
-        })
+        self.layout
+            .candidate_prefixes(role)
+            .any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }

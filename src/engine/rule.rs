@@ -76,14 +76,7 @@ impl Repair {
     }
 
     pub fn parse(name: &str) -> Option<Repair> {
-        [
-            Repair::Drop,
-            Repair::StripWrapper,
-            Repair::MoveToCode,
-            Repair::Dereference,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        [Repair::Drop, Repair::StripWrapper, Repair::MoveToCode, Repair::Dereference].into_iter().find(|r| r.as_str() == name)
     }
 }
 
@@ -237,10 +230,6 @@ impl Rule {
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
     pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
-        self.when
-            .contains
-            .iter()
-            .chain(&self.when.lacks)
-            .flat_map(|grep| &grep.paths.patterns)
+        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.paths.patterns)
     }
 }

@@ -54,7 +54,9 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
             // Copying the stored segments would write a different file, and expanding the
             // holes is unbounded: refuse, as for damaged archives.
             let name = lossy(&member.name);
-            return Err(io::Error::other(format!("member `{name}` is a sparse file; optml fix does not rewrite sparse members (re-create the archive with tar -czf)")));
+            return Err(io::Error::other(format!(
+                "member `{name}` is a sparse file; optml fix does not rewrite sparse members (re-create the archive with tar -czf)"
+            )));
         }
         if copied.contains(&index) {
             let mut spool = tempfile::tempfile()?;
@@ -78,11 +80,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
                 writer.append_symlink(name, as_path(&target))?;
             }
             EntryKind::Hardlink => {
-                let target = member
-                    .link
-                    .as_deref()
-                    .map(|t| normalize_name(t).name)
-                    .unwrap_or_default();
+                let target = member.link.as_deref().map(|t| normalize_name(t).name).unwrap_or_default();
                 let target = plan.renamed.get(&target).cloned().unwrap_or(target);
                 writer.append_hardlink(name, as_path(&target))?;
             }
@@ -116,12 +114,7 @@ fn stopped(stop: Stop) -> io::Error {
 }
 
 /// Append a spooled file's bytes as `name`, reading it from the start (it may be copied again).
-fn append_spooled(
-    writer: &mut TarWriter,
-    name: &Path,
-    mode: u32,
-    spool: &mut std::fs::File,
-) -> io::Result<()> {
+fn append_spooled(writer: &mut TarWriter, name: &Path, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
     spool.seek(SeekFrom::Start(0))?;
     let size = spool.metadata()?.len();
     writer.append_file(name, mode, size, &mut *spool)

@@ -83,10 +83,7 @@ fn looks_like_lzma(head: &[u8]) -> bool {
 
 /// Whether a file name promises gzip (`.gz`, `.tgz`).
 pub fn named_gzip(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     name.ends_with(".gz") || name.ends_with(".tgz")
 }
 
@@ -130,11 +127,7 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
 
 /// Scan an archive that can only be read forward (an HTTP body, a pipe). `name` is the name it
 /// goes by (a file name, an object key): a `.gz` name promises gzip.
-pub fn scan<R: Read + Send + 'static>(
-    mut input: R,
-    name: &Path,
-    options: &ScanOptions,
-) -> io::Result<Scan> {
+pub fn scan<R: Read + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let head = read_head(&mut input)?;
     let input = io::Cursor::new(head.clone()).chain(input);
     scan_sniffed(&head, name, options, input, |input, options, scan| {
@@ -149,11 +142,7 @@ pub fn scan<R: Read + Send + 'static>(
 }
 
 /// Scan an archive that can seek (a file): plain-tar member data is skipped with a seek.
-pub fn scan_seekable<R: Read + Seek + Send + 'static>(
-    mut input: R,
-    name: &Path,
-    options: &ScanOptions,
-) -> io::Result<Scan> {
+pub fn scan_seekable<R: Read + Seek + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(0))?;
     let head = read_head(&mut input)?;
@@ -176,36 +165,20 @@ fn scan_sniffed<R: Read + Send + 'static>(
     plain: impl FnOnce(R, &ScanOptions, &mut Scan) -> io::Result<()>,
 ) -> io::Result<Scan> {
     let compression = Compression::sniff(head);
-    let mut scan = Scan {
-        compression: Some(compression),
-        ..Scan::default()
-    };
+    let mut scan = Scan { compression: Some(compression), ..Scan::default() };
     let empty_input = head.is_empty();
     if named_gzip(name) && compression != Compression::Gzip && !empty_input {
-        scan.problems.push(Problem::new(
-            ProblemKind::NotGzip,
-            format!(
-                "named like a gzip file, but its bytes are {}",
-                describe(compression)
-            ),
-        ));
+        scan.problems.push(Problem::new(ProblemKind::NotGzip, format!("named like a gzip file, but its bytes are {}", describe(compression))));
     }
     if compression == Compression::None && !named_gzip(name) && !empty_input {
-        scan.problems.push(Problem::new(
-            ProblemKind::Uncompressed,
-            "an uncompressed tar, not a gzip-compressed one".to_string(),
-        ));
+        scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
     }
     match compression {
         Compression::Gzip => read_gzip_tar(Inflated::spawn(input), options, &mut scan),
         Compression::None => plain(input, options, &mut scan)?,
-        other => scan.problems.push(Problem::new(
-            ProblemKind::UnsupportedCompression,
-            format!(
-                "compressed with {}; SageMaker only unpacks gzip",
-                other.as_str()
-            ),
-        )),
+        other => {
+            scan.problems.push(Problem::new(ProblemKind::UnsupportedCompression, format!("compressed with {}; SageMaker only unpacks gzip", other.as_str())))
+        }
     }
     resolve_hardlinks(&mut scan);
     Ok(scan)
@@ -232,10 +205,7 @@ fn read_gzip_tar(inflated: Inflated, options: &ScanOptions, scan: &mut Scan) {
         if let Some(problem) = scan.problems.last_mut().filter(|p| p.kind.stops_reading()) {
             if let End::Corrupt(why) | End::Truncated(why) = &end {
                 problem.detail.push_str(&format!(" ({why})"));
-            } else if problem.kind == ProblemKind::Truncated
-                && offset < 512
-                && matches!(end, End::Clean)
-            {
+            } else if problem.kind == ProblemKind::Truncated && offset < 512 && matches!(end, End::Clean) {
                 // A whole, CRC-checked gzip stream shorter than one tar header is a gzipped
                 // file, not a truncated tar.
                 *problem = not_tar(true);
@@ -250,24 +220,15 @@ fn read_gzip_tar(inflated: Inflated, options: &ScanOptions, scan: &mut Scan) {
         End::Clean => {}
         // Every gzip member before this point passed its CRC check; what failed is bytes that
         // are not a gzip header. Python's tarfile never reads them, `tar -xzf` fails on them.
-        End::TrailingData(at) => scan.problems.push(Problem::new(
-            ProblemKind::TrailingData,
-            format!(
-                "bytes that are not gzip follow the compressed stream (from byte {at} of the file)"
-            ),
-        )),
+        End::TrailingData(at) => scan
+            .problems
+            .push(Problem::new(ProblemKind::TrailingData, format!("bytes that are not gzip follow the compressed stream (from byte {at} of the file)"))),
         End::Truncated(why) | End::Corrupt(why) => {
-            let mut problem = Problem::new(
-                ProblemKind::Truncated,
-                format!("the gzip stream after the end-of-archive marker is damaged: {why}"),
-            );
+            let mut problem = Problem::new(ProblemKind::Truncated, format!("the gzip stream after the end-of-archive marker is damaged: {why}"));
             problem.offset = Some(compressed);
             scan.problems.push(problem);
         }
-        End::Io(err) => scan.problems.push(Problem::new(
-            ProblemKind::Truncated,
-            format!("reading the archive failed: {err}"),
-        )),
+        End::Io(err) => scan.problems.push(Problem::new(ProblemKind::Truncated, format!("reading the archive failed: {err}"))),
     }
 }
 
@@ -282,54 +243,29 @@ fn not_tar(compressed: bool) -> Problem {
 
 /// Turn members into entries until the end or the first error. Returns whether the
 /// end-of-archive marker (or a clean end of input) was reached; a stop is recorded as a problem.
-fn read_members<S: Stream>(
-    reader: &mut TarReader<S>,
-    options: &ScanOptions,
-    scan: &mut Scan,
-    compressed: Option<&std::sync::atomic::AtomicU64>,
-) -> bool {
+fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, scan: &mut Scan, compressed: Option<&std::sync::atomic::AtomicU64>) -> bool {
     let mut last: Option<Vec<u8>> = None;
     loop {
         let member = match reader.next_member() {
             Ok(Some(member)) => member,
             Ok(None) => return true,
             Err(stop) => {
-                scan.problems.push(stop_problem(
-                    stop,
-                    reader.offset(),
-                    compressed,
-                    last.as_deref(),
-                ));
+                scan.problems.push(stop_problem(stop, reader.offset(), compressed, last.as_deref()));
                 return false;
             }
         };
         let mut entry = to_entry(&member);
         entry.index = scan.entries.len();
         for warning in &member.warnings {
-            let mut problem = Problem::new(
-                ProblemKind::MalformedHeader,
-                format!(
-                    "member `{}`: {warning}",
-                    String::from_utf8_lossy(&member.name)
-                ),
-            );
+            let mut problem = Problem::new(ProblemKind::MalformedHeader, format!("member `{}`: {warning}", String::from_utf8_lossy(&member.name)));
             problem.path = member.name.clone();
             problem.offset = Some(member.offset);
             scan.problems.push(problem);
         }
         if entry.kind == EntryKind::File {
             if let Err(err) = capture(&mut reader.data(), &mut entry, options) {
-                let stop = if err.kind() == io::ErrorKind::UnexpectedEof {
-                    Stop::Truncated(err.to_string())
-                } else {
-                    Stop::Io(err)
-                };
-                scan.problems.push(stop_problem(
-                    stop,
-                    reader.offset(),
-                    compressed,
-                    Some(&member.name),
-                ));
+                let stop = if err.kind() == io::ErrorKind::UnexpectedEof { Stop::Truncated(err.to_string()) } else { Stop::Io(err) };
+                scan.problems.push(stop_problem(stop, reader.offset(), compressed, Some(&member.name)));
                 scan.entries.push(entry);
                 return false;
             }
@@ -354,12 +290,7 @@ fn sparse_digest(stored: &[u8; 32], map: &[(u64, u64)]) -> [u8; 32] {
     sha.finalize().into()
 }
 
-fn stop_problem(
-    stop: Stop,
-    offset: u64,
-    compressed: Option<&std::sync::atomic::AtomicU64>,
-    last: Option<&[u8]>,
-) -> Problem {
+fn stop_problem(stop: Stop, offset: u64, compressed: Option<&std::sync::atomic::AtomicU64>, last: Option<&[u8]>) -> Problem {
     let (kind, why) = match stop {
         Stop::NotTar => return not_tar(compressed.is_some()),
         Stop::Truncated(why) | Stop::Corrupt(why) => (ProblemKind::Truncated, why),
@@ -368,16 +299,10 @@ fn stop_problem(
     };
     let mut detail = format!("reading stopped at byte {offset} of the tar stream");
     if let Some(compressed) = compressed {
-        detail.push_str(&format!(
-            " (byte {} of the compressed file)",
-            compressed.load(Ordering::Relaxed)
-        ));
+        detail.push_str(&format!(" (byte {} of the compressed file)", compressed.load(Ordering::Relaxed)));
     }
     match last {
-        Some(name) => detail.push_str(&format!(
-            ", after entry `{}`",
-            String::from_utf8_lossy(name)
-        )),
+        Some(name) => detail.push_str(&format!(", after entry `{}`", String::from_utf8_lossy(name))),
         None => detail.push_str(", before the first entry"),
     }
     detail.push_str(&format!(": {why}"));
@@ -397,17 +322,10 @@ fn resolve_hardlinks(scan: &mut Scan) {
     for (index, entry) in scan.entries.iter().enumerate() {
         first.entry(&entry.member).or_insert(index);
     }
-    for (index, entry) in scan
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == EntryKind::Hardlink)
-    {
+    for (index, entry) in scan.entries.iter().enumerate().filter(|(_, e)| e.kind == EntryKind::Hardlink) {
         let target = normalize_name(entry.link_target.as_deref().unwrap_or_default());
         let why = match first.get(target.name.as_slice()) {
-            _ if target.absolute || target.parent_dir => {
-                "its target is outside the archive".to_string()
-            }
+            _ if target.absolute || target.parent_dir => "its target is outside the archive".to_string(),
             _ if target.name == entry.member => "it links to itself".to_string(),
             Some(&at) if at < index => {
                 let target_entry = &scan.entries[at];
@@ -422,10 +340,7 @@ fn resolve_hardlinks(scan: &mut Scan) {
         };
         let name = String::from_utf8_lossy(&entry.member);
         let target = String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or_default());
-        let mut problem = Problem::new(
-            ProblemKind::BadHardlink,
-            format!("hard link `{name}` -> `{target}`: {why}"),
-        );
+        let mut problem = Problem::new(ProblemKind::BadHardlink, format!("hard link `{name}` -> `{target}`: {why}"));
         problem.path = entry.member.clone();
         scan.problems.push(problem);
     }
@@ -437,11 +352,7 @@ fn to_entry(member: &Member) -> Entry {
     entry.absolute = normalized.absolute;
     entry.parent_dir = normalized.parent_dir;
     entry.invalid_name = normalized.invalid;
-    entry.size = if entry.kind == EntryKind::File {
-        member.size
-    } else {
-        0
-    };
+    entry.size = if entry.kind == EntryKind::File { member.size } else { 0 };
     entry.mode = member.mode;
     entry.link_target = member.link.clone();
     entry
@@ -453,19 +364,11 @@ mod tests {
 
     #[test]
     fn compressions_are_sniffed() {
-        let lzma = [
-            0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
-        ];
+        let lzma = [0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
         assert_eq!(Compression::sniff(&lzma), Compression::Lzma);
         assert_eq!(Compression::sniff(b"LZIP\x01"), Compression::Lzip);
-        assert_eq!(
-            Compression::sniff(&[0x04, 0x22, 0x4d, 0x18, 0x64]),
-            Compression::Lz4
-        );
-        assert_eq!(
-            Compression::sniff(&[0x1f, 0x9d, 0x90]),
-            Compression::Compress
-        );
+        assert_eq!(Compression::sniff(&[0x04, 0x22, 0x4d, 0x18, 0x64]), Compression::Lz4);
+        assert_eq!(Compression::sniff(&[0x1f, 0x9d, 0x90]), Compression::Compress);
         let mut tar = tar::Header::new_gnu();
         tar.set_path("model.pth").expect("path");
         tar.set_cksum();

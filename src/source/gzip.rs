@@ -59,23 +59,11 @@ impl Inflated {
         let progress = Arc::new(Progress::default());
         let shared = progress.clone();
         let worker = std::thread::spawn(move || {
-            let mut inflater = Inflater {
-                input: BufReader::with_capacity(256 * 1024, input),
-                consumed: 0,
-                progress: shared,
-                blocks: block_tx,
-                spares: spare_rx,
-            };
+            let mut inflater =
+                Inflater { input: BufReader::with_capacity(256 * 1024, input), consumed: 0, progress: shared, blocks: block_tx, spares: spare_rx };
             inflater.run()
         });
-        Inflated {
-            blocks,
-            spares,
-            current: Vec::new(),
-            position: 0,
-            worker: Some(worker),
-            progress,
-        }
+        Inflated { blocks, spares, current: Vec::new(), position: 0, worker: Some(worker), progress }
     }
 
     /// Read the stream to its end (so the last member's CRC and what follows are checked) and
@@ -169,12 +157,7 @@ impl<R: Read> Inflater<R> {
         if block.is_empty() {
             return Ok(());
         }
-        let mut spare = self
-            .spares
-            .try_recv()
-            .ok()
-            .filter(|spare| spare.capacity() >= BLOCK)
-            .unwrap_or_else(|| Vec::with_capacity(BLOCK));
+        let mut spare = self.spares.try_recv().ok().filter(|spare| spare.capacity() >= BLOCK).unwrap_or_else(|| Vec::with_capacity(BLOCK));
         spare.clear();
         let full = std::mem::replace(block, spare);
         self.blocks.send(full).map_err(|_| HungUp)
@@ -183,9 +166,7 @@ impl<R: Read> Inflater<R> {
     fn consume(&mut self, n: usize) {
         BufRead::consume(&mut self.input, n);
         self.consumed += n as u64;
-        self.progress
-            .compressed
-            .store(self.consumed, Ordering::Relaxed);
+        self.progress.compressed.store(self.consumed, Ordering::Relaxed);
     }
 
     fn fill(&mut self) -> Result<&[u8], End> {
@@ -206,12 +187,7 @@ impl<R: Read> Inflater<R> {
         while bytes.len() < n {
             match self.byte()? {
                 Some(byte) => bytes.push(byte),
-                None => {
-                    return Err(End::Truncated(format!(
-                        "the input ends inside a gzip header (byte {})",
-                        self.consumed
-                    )))
-                }
+                None => return Err(End::Truncated(format!("the input ends inside a gzip header (byte {})", self.consumed))),
             }
         }
         Ok(bytes)
@@ -222,10 +198,7 @@ impl<R: Read> Inflater<R> {
         loop {
             let available = self.fill()?;
             if available.is_empty() {
-                return Err(End::Truncated(format!(
-                    "the input ends inside a gzip header (byte {})",
-                    self.consumed
-                )));
+                return Err(End::Truncated(format!("the input ends inside a gzip header (byte {})", self.consumed)));
             }
             match available.iter().position(|&b| b == 0) {
                 Some(at) => {
@@ -248,21 +221,15 @@ impl<R: Read> Inflater<R> {
         }
         let fixed = self.header_bytes(10).map_err(|end| match end {
             // Fewer than 10 bytes after a member are trailing data, not a truncated member.
-            End::Truncated(_) => {
-                End::Corrupt(format!("a gzip header at byte {start} is cut short"))
-            }
+            End::Truncated(_) => End::Corrupt(format!("a gzip header at byte {start} is cut short")),
             other => other,
         })?;
         if fixed[0] != 0x1f || fixed[1] != 0x8b || fixed[2] != 8 {
-            return Err(End::Corrupt(format!(
-                "the bytes at {start} are not a gzip header"
-            )));
+            return Err(End::Corrupt(format!("the bytes at {start} are not a gzip header")));
         }
         let flags = fixed[3];
         if flags & 0xe0 != 0 {
-            return Err(End::Corrupt(format!(
-                "the gzip header at byte {start} has reserved flags {flags:#04x}"
-            )));
+            return Err(End::Corrupt(format!("the gzip header at byte {start} has reserved flags {flags:#04x}")));
         }
         if flags & 0x04 != 0 {
             let len = self.header_bytes(2)?;
@@ -270,10 +237,7 @@ impl<R: Read> Inflater<R> {
             while left > 0 {
                 let available = self.fill()?.len();
                 if available == 0 {
-                    return Err(End::Truncated(format!(
-                        "the input ends inside a gzip header (byte {})",
-                        self.consumed
-                    )));
+                    return Err(End::Truncated(format!("the input ends inside a gzip header (byte {})", self.consumed)));
                 }
                 let n = available.min(left as usize);
                 self.consume(n);
@@ -303,10 +267,7 @@ impl<R: Read> Inflater<R> {
                 Err(err) => return Ok(Err(End::Io(err))),
             };
             if input.is_empty() {
-                return Ok(Err(End::Truncated(format!(
-                    "the gzip stream ends early, at byte {} of the compressed file",
-                    self.consumed
-                ))));
+                return Ok(Err(End::Truncated(format!("the gzip stream ends early, at byte {} of the compressed file", self.consumed))));
             }
             let (before_in, before_len) = (inflate.total_in(), block.len());
             let status = inflate.decompress_vec(input, block, FlushDecompress::None);
@@ -316,12 +277,7 @@ impl<R: Read> Inflater<R> {
             match status {
                 Ok(Status::StreamEnd) => break,
                 Ok(_) => {}
-                Err(err) => {
-                    return Ok(Err(End::Corrupt(format!(
-                        "corrupt deflate data near byte {} of the compressed file: {err}",
-                        self.consumed
-                    ))))
-                }
+                Err(err) => return Ok(Err(End::Corrupt(format!("corrupt deflate data near byte {} of the compressed file: {err}", self.consumed)))),
             }
             if block.len() == block.capacity() {
                 self.send(block)?;
@@ -329,27 +285,16 @@ impl<R: Read> Inflater<R> {
         }
         let trailer = match self.header_bytes(8) {
             Ok(trailer) => trailer,
-            Err(End::Truncated(_)) => {
-                return Ok(Err(End::Truncated(format!(
-                    "the gzip stream ends inside its trailer, at byte {}",
-                    self.consumed
-                ))))
-            }
+            Err(End::Truncated(_)) => return Ok(Err(End::Truncated(format!("the gzip stream ends inside its trailer, at byte {}", self.consumed)))),
             Err(end) => return Ok(Err(end)),
         };
         let stored_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
         let stored_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
         if stored_crc != crc.sum() {
-            return Ok(Err(End::Corrupt(format!(
-                "the gzip member ending at byte {} fails its CRC check",
-                self.consumed
-            ))));
+            return Ok(Err(End::Corrupt(format!("the gzip member ending at byte {} fails its CRC check", self.consumed))));
         }
         if stored_len != crc.amount() {
-            return Ok(Err(End::Corrupt(format!(
-                "the gzip member ending at byte {} has the wrong length in its trailer",
-                self.consumed
-            ))));
+            return Ok(Err(End::Corrupt(format!("the gzip member ending at byte {} has the wrong length in its trailer", self.consumed))));
         }
         Ok(Ok(()))
     }
@@ -377,10 +322,7 @@ mod tests {
     fn gzip_with_name(data: &[u8], name_len: usize) -> Vec<u8> {
         let mut builder = flate2::GzBuilder::new();
         if name_len > 0 {
-            builder = builder
-                .filename(vec![b'n'; name_len])
-                .comment(vec![b'c'; name_len])
-                .extra(vec![b'e'; 65535]);
+            builder = builder.filename(vec![b'n'; name_len]).comment(vec![b'c'; name_len]).extra(vec![b'e'; 65535]);
         }
         let mut encoder = builder.write(Vec::new(), flate2::Compression::fast());
         encoder.write_all(data).expect("gzip");

@@ -54,11 +54,7 @@ pub struct Seeking<R> {
 
 impl<R: Read + Seek> Seeking<R> {
     pub fn new(inner: R, len: u64) -> Seeking<R> {
-        Seeking {
-            inner: BufReader::with_capacity(256 * 1024, inner),
-            position: 0,
-            len,
-        }
+        Seeking { inner: BufReader::with_capacity(256 * 1024, inner), position: 0, len }
     }
 }
 
@@ -74,8 +70,7 @@ impl<R: Read + Seek> Stream for Seeking<R> {
         // Seeking past the end is not an error: clamp to the length so a short file reads short.
         let step = n.min(self.len.saturating_sub(self.position));
         // `seek_relative` keeps the buffer when the target is inside it.
-        self.inner
-            .seek_relative(i64::try_from(step).unwrap_or(i64::MAX))?;
+        self.inner.seek_relative(i64::try_from(step).unwrap_or(i64::MAX))?;
         self.position += step;
         Ok(step)
     }
@@ -195,9 +190,7 @@ impl Pax {
             b"GNU.sparse.realsize" | b"GNU.sparse.size" => self.sparse_realsize = Some(value),
             b"GNU.sparse.major" => self.sparse_major = Some(value),
             b"GNU.sparse.map" => self.sparse_map = Some(value),
-            b"GNU.sparse.offset" if self.sparse_pairs.len() < SPARSE_SEGMENTS_LIMIT => {
-                self.sparse_pairs.push((value, None))
-            }
+            b"GNU.sparse.offset" if self.sparse_pairs.len() < SPARSE_SEGMENTS_LIMIT => self.sparse_pairs.push((value, None)),
             b"GNU.sparse.numbytes" => {
                 if let Some(last) = self.sparse_pairs.last_mut().filter(|pair| pair.1.is_none()) {
                     last.1 = Some(value);
@@ -220,11 +213,7 @@ impl Pax {
             sparse_realsize: pick(&self.sparse_realsize, &later.sparse_realsize),
             sparse_major: pick(&self.sparse_major, &later.sparse_major),
             sparse_map: pick(&self.sparse_map, &later.sparse_map),
-            sparse_pairs: if later.sparse_pairs.is_empty() {
-                self.sparse_pairs.clone()
-            } else {
-                later.sparse_pairs.clone()
-            },
+            sparse_pairs: if later.sparse_pairs.is_empty() { self.sparse_pairs.clone() } else { later.sparse_pairs.clone() },
         }
     }
 }
@@ -318,14 +307,7 @@ pub struct TarReader<S> {
 
 impl<S: Stream> TarReader<S> {
     pub fn new(stream: S) -> TarReader<S> {
-        TarReader {
-            stream,
-            offset: 0,
-            remaining: 0,
-            padding: 0,
-            globals: Pax::default(),
-            finished: false,
-        }
+        TarReader { stream, offset: 0, remaining: 0, padding: 0, globals: Pax::default(), finished: false }
     }
 
     /// Bytes of the tar stream read (or skipped) so far.
@@ -369,22 +351,14 @@ impl<S: Stream> TarReader<S> {
             start.get_or_insert(header_at);
             let header = tar::Header::from_byte_slice(&block);
             let typeflag = block[156];
-            let field_size = header_number(&header.as_old().size).ok_or_else(|| {
-                Stop::Corrupt(format!(
-                    "the header at byte {header_at} has a size that is not a number"
-                ))
-            })?;
+            let field_size =
+                header_number(&header.as_old().size).ok_or_else(|| Stop::Corrupt(format!("the header at byte {header_at} has a size that is not a number")))?;
             match typeflag {
                 b'x' | b'X' | b'g' | b'L' | b'K' => {
                     let data = self.extension(field_size, typeflag, header_at)?;
                     match typeflag {
-                        b'L' => {
-                            long_name = Some(self.long_name(data, "GNU long name", &mut warnings))
-                        }
-                        b'K' => {
-                            long_link =
-                                Some(self.long_name(data, "GNU long link name", &mut warnings))
-                        }
+                        b'L' => long_name = Some(self.long_name(data, "GNU long name", &mut warnings)),
+                        b'K' => long_link = Some(self.long_name(data, "GNU long link name", &mut warnings)),
                         b'g' => self.globals.parse(&data, &mut warnings),
                         // A repeated pax header replaces the previous one.
                         _ => {
@@ -403,9 +377,7 @@ impl<S: Stream> TarReader<S> {
                 _ => {}
             }
             let pax = self.globals.overlay(&local);
-            let member = self.member(
-                &block, header_at, field_size, pax, long_name, long_link, warnings,
-            )?;
+            let member = self.member(&block, header_at, field_size, pax, long_name, long_link, warnings)?;
             return Ok(Some(member));
         }
     }
@@ -424,9 +396,7 @@ impl<S: Stream> TarReader<S> {
         let header = tar::Header::from_byte_slice(block);
         let typeflag = block[156];
         let name = match (&pax.sparse_name, &pax.path, long_name) {
-            (Some(name), _, _) | (None, Some(name), _) => {
-                self.long_name(name.clone(), "pax path", &mut warnings)
-            }
+            (Some(name), _, _) | (None, Some(name), _) => self.long_name(name.clone(), "pax path", &mut warnings),
             (None, None, Some(name)) => name,
             (None, None, None) => header.path_bytes().into_owned(),
         };
@@ -444,13 +414,7 @@ impl<S: Stream> TarReader<S> {
             })?,
             None => field_size,
         };
-        let number = |value: &Option<Vec<u8>>, field: &[u8]| {
-            value
-                .as_deref()
-                .and_then(pax_number)
-                .or_else(|| header_number(field))
-                .unwrap_or(0)
-        };
+        let number = |value: &Option<Vec<u8>>, field: &[u8]| value.as_deref().and_then(pax_number).or_else(|| header_number(field)).unwrap_or(0);
         let old = header.as_old();
         let (uid, gid) = (number(&pax.uid, &old.uid), number(&pax.gid, &old.gid));
         let mode = header_number(&old.mode).unwrap_or(0) as u32 & 0o7777;
@@ -472,24 +436,12 @@ impl<S: Stream> TarReader<S> {
             _ if name.ends_with(b"/") => (Kind::Dir, true),
             _ => (Kind::File, true),
         };
-        let mut member = Member {
-            link,
-            kind,
-            mode,
-            uid,
-            gid,
-            offset: header_at,
-            ..Member::default()
-        };
+        let mut member = Member { link, kind, mode, uid, gid, offset: header_at, ..Member::default() };
         member.stored = if has_data { stored } else { 0 };
         member.size = member.stored;
         if typeflag == b'S' {
             self.old_sparse(block, header_at, &mut member)?;
-        } else if has_data
-            && (pax.sparse_major.is_some()
-                || pax.sparse_map.is_some()
-                || !pax.sparse_pairs.is_empty())
-        {
+        } else if has_data && (pax.sparse_major.is_some() || pax.sparse_map.is_some() || !pax.sparse_pairs.is_empty()) {
             self.pax_sparse(&pax, header_at, &mut member)?;
         }
         if member.sparse.is_some() {
@@ -504,24 +456,14 @@ impl<S: Stream> TarReader<S> {
 
     /// An old GNU sparse header (`S`): up to 4 segments in the header, then extension blocks of
     /// 21 while `isextended` is set; the real size is in the header.
-    fn old_sparse(
-        &mut self,
-        block: &[u8; 512],
-        header_at: u64,
-        member: &mut Member,
-    ) -> Result<(), Stop> {
+    fn old_sparse(&mut self, block: &[u8; 512], header_at: u64, member: &mut Member) -> Result<(), Stop> {
         let header = tar::Header::from_byte_slice(block);
         let Some(gnu) = header.as_gnu() else {
-            member.warnings.push(format!(
-                "the sparse member at byte {header_at} has no GNU header: read as a regular file"
-            ));
+            member.warnings.push(format!("the sparse member at byte {header_at} has no GNU header: read as a regular file"));
             return Ok(());
         };
         let mut segments = Vec::new();
-        push_segments(
-            gnu.sparse.iter().map(|s| (&s.offset[..], &s.numbytes[..])),
-            &mut segments,
-        );
+        push_segments(gnu.sparse.iter().map(|s| (&s.offset[..], &s.numbytes[..])), &mut segments);
         let mut extended = gnu.isextended[0] != 0;
         member.size = header_number(&gnu.realsize).unwrap_or(member.stored);
         while extended {
@@ -530,10 +472,7 @@ impl<S: Stream> TarReader<S> {
             }
             let ext = self.raw_block(header_at)?;
             // The extension block: 21 (offset, numbytes) pairs of 12 bytes, then `isextended`.
-            push_segments(
-                (0..21).map(|i| (&ext[i * 24..i * 24 + 12], &ext[i * 24 + 12..i * 24 + 24])),
-                &mut segments,
-            );
+            push_segments((0..21).map(|i| (&ext[i * 24..i * 24 + 12], &ext[i * 24 + 12..i * 24 + 24])), &mut segments);
             extended = ext[504] != 0;
         }
         member.sparse = Some(segments);
@@ -543,11 +482,7 @@ impl<S: Stream> TarReader<S> {
     /// GNU sparse in pax form: 0.0 (offset/numbytes records), 0.1 (`GNU.sparse.map`) or 1.0
     /// (the map in decimal lines at the start of the data, padded to a block).
     fn pax_sparse(&mut self, pax: &Pax, header_at: u64, member: &mut Member) -> Result<(), Stop> {
-        let bad = |what: &str| {
-            Stop::Corrupt(format!(
-                "the sparse map of the member at byte {header_at} is malformed: {what}"
-            ))
-        };
+        let bad = |what: &str| Stop::Corrupt(format!("the sparse map of the member at byte {header_at} is malformed: {what}"));
         let numbers: Vec<u64> = if pax.sparse_major.as_deref() == Some(b"1") {
             let (numbers, map_bytes) = self.sparse_map_in_data(member.stored, header_at)?;
             member.stored -= map_bytes;
@@ -556,23 +491,13 @@ impl<S: Stream> TarReader<S> {
             if map.is_empty() {
                 Vec::new()
             } else {
-                map.split(|&b| b == b',')
-                    .map(pax_number)
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| bad("GNU.sparse.map holds a non-number"))?
+                map.split(|&b| b == b',').map(pax_number).collect::<Option<_>>().ok_or_else(|| bad("GNU.sparse.map holds a non-number"))?
             }
         } else {
             let mut numbers = Vec::new();
             for (offset, numbytes) in &pax.sparse_pairs {
-                numbers.push(
-                    pax_number(offset).ok_or_else(|| bad("GNU.sparse.offset is not a number"))?,
-                );
-                numbers.push(
-                    numbytes
-                        .as_deref()
-                        .and_then(pax_number)
-                        .ok_or_else(|| bad("GNU.sparse.numbytes is missing or not a number"))?,
-                );
+                numbers.push(pax_number(offset).ok_or_else(|| bad("GNU.sparse.offset is not a number"))?);
+                numbers.push(numbytes.as_deref().and_then(pax_number).ok_or_else(|| bad("GNU.sparse.numbytes is missing or not a number"))?);
             }
             numbers
         };
@@ -584,9 +509,7 @@ impl<S: Stream> TarReader<S> {
         }
         member.sparse = Some(numbers.chunks(2).map(|pair| (pair[0], pair[1])).collect());
         member.size = match &pax.sparse_realsize {
-            Some(value) => {
-                pax_number(value).ok_or_else(|| bad("GNU.sparse.realsize is not a number"))?
-            }
+            Some(value) => pax_number(value).ok_or_else(|| bad("GNU.sparse.realsize is not a number"))?,
             None => member.stored,
         };
         Ok(())
@@ -612,18 +535,12 @@ impl<S: Stream> TarReader<S> {
                 } else {
                     "it is longer than the member's data"
                 };
-                return Err(Stop::Corrupt(format!(
-                    "the sparse map of the member at byte {header_at} is malformed: {why}"
-                )));
+                return Err(Stop::Corrupt(format!("the sparse map of the member at byte {header_at} is malformed: {why}")));
             }
             text.extend_from_slice(&self.raw_block(header_at)?);
             while let Some(newline) = text[parsed_to..].iter().position(|&b| b == b'\n') {
                 let line = &text[parsed_to..parsed_to + newline];
-                let number = pax_number(line).ok_or_else(|| {
-                    Stop::Corrupt(format!(
-                        "the sparse map of the member at byte {header_at} holds a non-number"
-                    ))
-                })?;
+                let number = pax_number(line).ok_or_else(|| Stop::Corrupt(format!("the sparse map of the member at byte {header_at} holds a non-number")))?;
                 parsed_to += newline + 1;
                 match wanted {
                     None if number as usize > SPARSE_SEGMENTS_LIMIT => {
@@ -657,10 +574,7 @@ impl<S: Stream> TarReader<S> {
     fn long_name(&self, data: Vec<u8>, what: &str, warnings: &mut Vec<String>) -> Vec<u8> {
         let (name, cut) = cut_at_nul(data);
         if cut {
-            warnings.push(format!(
-                "the {what} `{}` holds a NUL; the name is cut there, as tar readers do",
-                String::from_utf8_lossy(&name)
-            ));
+            warnings.push(format!("the {what} `{}` holds a NUL; the name is cut there, as tar readers do", String::from_utf8_lossy(&name)));
         }
         name
     }
@@ -676,9 +590,7 @@ impl<S: Stream> TarReader<S> {
         }
         if got < block.len() {
             return Err(if first {
-                Stop::Truncated(format!(
-                    "the stream is {got} bytes, shorter than one tar header"
-                ))
+                Stop::Truncated(format!("the stream is {got} bytes, shorter than one tar header"))
             } else {
                 Stop::Truncated(format!("the stream ends inside the header at byte {at}"))
             });
@@ -687,13 +599,7 @@ impl<S: Stream> TarReader<S> {
             return Ok(None);
         }
         if !checksum_ok(&block) {
-            return Err(if first {
-                Stop::NotTar
-            } else {
-                Stop::Corrupt(format!(
-                    "the block at byte {at} is not a valid tar header (checksum mismatch)"
-                ))
-            });
+            return Err(if first { Stop::NotTar } else { Stop::Corrupt(format!("the block at byte {at} is not a valid tar header (checksum mismatch)")) });
         }
         Ok(Some(block))
     }
@@ -702,9 +608,7 @@ impl<S: Stream> TarReader<S> {
     fn raw_block(&mut self, header_at: u64) -> Result<[u8; 512], Stop> {
         let mut block = [0u8; 512];
         if self.fill_from_stream(&mut block)? < block.len() {
-            return Err(Stop::Truncated(format!(
-                "the stream ends inside the sparse map of the member at byte {header_at}"
-            )));
+            return Err(Stop::Truncated(format!("the stream ends inside the sparse map of the member at byte {header_at}")));
         }
         Ok(block)
     }
@@ -728,10 +632,7 @@ impl<S: Stream> TarReader<S> {
 
     fn read_exact(&mut self, buf: &mut [u8], what: &str) -> Result<(), Stop> {
         if self.fill_from_stream(buf)? < buf.len() {
-            return Err(Stop::Truncated(format!(
-                "the stream ends inside a {what} (byte {})",
-                self.offset
-            )));
+            return Err(Stop::Truncated(format!("the stream ends inside a {what} (byte {})", self.offset)));
         }
         Ok(())
     }
@@ -740,11 +641,7 @@ impl<S: Stream> TarReader<S> {
         let skipped = self.stream.skip(n).map_err(Stop::Io)?;
         self.offset += skipped;
         if skipped < n {
-            return Err(Stop::Truncated(format!(
-                "the stream ends inside {what} at byte {}, {} bytes short",
-                self.offset,
-                n - skipped
-            )));
+            return Err(Stop::Truncated(format!("the stream ends inside {what} at byte {}, {} bytes short", self.offset, n - skipped)));
         }
         Ok(())
     }
@@ -765,16 +662,10 @@ impl<S: Stream> Read for Data<'_, S> {
         if available.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the stream ends inside member data at byte {}, {} bytes short",
-                    reader.offset, reader.remaining
-                ),
+                format!("the stream ends inside member data at byte {}, {} bytes short", reader.offset, reader.remaining),
             ));
         }
-        let n = available
-            .len()
-            .min(buf.len())
-            .min(usize::try_from(reader.remaining).unwrap_or(usize::MAX));
+        let n = available.len().min(buf.len()).min(usize::try_from(reader.remaining).unwrap_or(usize::MAX));
         buf[..n].copy_from_slice(&available[..n]);
         reader.stream.consume(n);
         reader.offset += n as u64;
@@ -788,18 +679,12 @@ fn padding(size: u64) -> u64 {
 }
 
 /// Append old GNU sparse segments until the first empty slot.
-fn push_segments<'a>(
-    slots: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    segments: &mut Vec<(u64, u64)>,
-) {
+fn push_segments<'a>(slots: impl Iterator<Item = (&'a [u8], &'a [u8])>, segments: &mut Vec<(u64, u64)>) {
     for (offset, numbytes) in slots {
         if offset.iter().all(|&b| b == 0) && numbytes.iter().all(|&b| b == 0) {
             break;
         }
-        segments.push((
-            header_number(offset).unwrap_or(0),
-            header_number(numbytes).unwrap_or(0),
-        ));
+        segments.push((header_number(offset).unwrap_or(0), header_number(numbytes).unwrap_or(0)));
     }
 }
 
@@ -813,23 +698,20 @@ fn check_sparse_map(member: &mut Member) {
     let mut total = 0u64;
     for &(offset, length) in segments {
         let Some(segment_end) = offset.checked_add(length) else {
-            member
-                .warnings
-                .push("a sparse segment ends past the largest file size".into());
+            member.warnings.push("a sparse segment ends past the largest file size".into());
             return;
         };
         if offset < end || segment_end > member.size {
-            member.warnings.push(format!("the sparse map is inconsistent: segment ({offset}, {length}) overlaps another or ends past the real size {}", member.size));
+            member
+                .warnings
+                .push(format!("the sparse map is inconsistent: segment ({offset}, {length}) overlaps another or ends past the real size {}", member.size));
             return;
         }
         end = segment_end;
         total = total.saturating_add(length);
     }
     if total != member.stored {
-        member.warnings.push(format!(
-            "the sparse map describes {total} bytes of data, but {} are stored",
-            member.stored
-        ));
+        member.warnings.push(format!("the sparse map describes {total} bytes of data, but {} are stored", member.stored));
     }
 }
 
@@ -840,22 +722,12 @@ mod tests {
     #[test]
     fn numbers_are_read_leniently() {
         assert_eq!(header_number(b"0000644\0"), Some(0o644));
-        assert_eq!(
-            header_number(&[0, 0, 0, b'6', b'4', b'4', b' ', 0]),
-            Some(0),
-            "a NUL ends the field"
-        );
+        assert_eq!(header_number(&[0, 0, 0, b'6', b'4', b'4', b' ', 0]), Some(0), "a NUL ends the field");
         assert_eq!(header_number(b"  12 "), Some(0o12));
         assert_eq!(header_number(b"\0\0\0\0\0\0\0\0"), Some(0));
-        assert_eq!(
-            header_number(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]),
-            Some(1 << 32)
-        );
+        assert_eq!(header_number(&[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), Some(1 << 32));
         assert_eq!(header_number(&[0xff; 12]), None);
-        assert_eq!(
-            header_number(&[0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            None
-        );
+        assert_eq!(header_number(&[0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None);
     }
 
     #[test]
@@ -867,11 +739,7 @@ mod tests {
         assert_eq!(pax.size.as_deref(), Some(&b"42"[..]));
         assert!(warnings.is_empty());
         pax.parse(b"99 path=x\n", &mut warnings);
-        assert_eq!(
-            warnings.len(),
-            1,
-            "a length past the header's end is malformed"
-        );
+        assert_eq!(warnings.len(), 1, "a length past the header's end is malformed");
     }
 
     #[test]
@@ -880,17 +748,7 @@ mod tests {
         header.as_old_mut().name[..3].copy_from_slice(b"\xe9t\xe9");
         header.set_size(0);
         let block = header.as_mut_bytes();
-        let signed: i64 = block
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    i64::from(b as i8)
-                }
-            })
-            .sum();
+        let signed: i64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
         block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
         assert!(checksum_ok(block));
         block[148..156].copy_from_slice(b"000001\0 ");

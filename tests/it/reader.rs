@@ -12,11 +12,7 @@ use crate::common::*;
 /// The names optml reads from `archive` (normalized, implied parents left out) and its count
 /// of entries, from `optml snapshot` and `optml check --format json`.
 fn optml_listing(archive: &Path) -> (BTreeSet<String>, u64) {
-    let output = optml()
-        .args(["snapshot", "--as", "model"])
-        .arg(archive)
-        .output()
-        .expect("run optml");
+    let output = optml().args(["snapshot", "--as", "model"]).arg(archive).output().expect("run optml");
     let manifest = String::from_utf8_lossy(&output.stdout).into_owned();
     let names: BTreeSet<String> = manifest
         .lines()
@@ -24,10 +20,7 @@ fn optml_listing(archive: &Path) -> (BTreeSet<String>, u64) {
         .map(|line| unescape(line.split(" type=").next().unwrap_or_default()))
         .collect();
     let (_, doc) = check_json(&["--as".as_ref(), "model".as_ref(), archive.as_os_str()]);
-    (
-        names,
-        doc["inputs"][0]["entries"].as_u64().expect("entries"),
-    )
+    (names, doc["inputs"][0]["entries"].as_u64().expect("entries"))
 }
 
 /// A manifest name with its `\ooo` escapes (spaces, control bytes) decoded.
@@ -36,10 +29,7 @@ fn unescape(name: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| u8::from_str_radix(d, 8).ok());
         match (bytes[i], octal) {
             (b'\\', Some(byte)) => {
                 out.push(byte);
@@ -60,29 +50,16 @@ fn normalized(name: &str) -> String {
     while let Some(rest) = name.strip_prefix("./") {
         name = rest;
     }
-    name.split('/')
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
+    name.split('/').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("/")
 }
 
 /// Whether optml's listing is the reference's: the same count, every reference name, and
 /// nothing else but the parent folders the manifest adds.
 fn assert_same_listing(archive: &Path, reference: &[String], tool: &str) {
     let (names, count) = optml_listing(archive);
-    let reference: Vec<String> = reference
-        .iter()
-        .map(|n| normalized(n))
-        .filter(|n| !n.is_empty() && n != ".")
-        .collect();
-    let implied: BTreeSet<String> = names
-        .iter()
-        .filter_map(|n| n.rsplit_once('/').map(|(parent, _)| parent.to_string()))
-        .collect();
-    let extra: Vec<&String> = names
-        .iter()
-        .filter(|n| !reference.contains(n) && !implied.contains(*n))
-        .collect();
+    let reference: Vec<String> = reference.iter().map(|n| normalized(n)).filter(|n| !n.is_empty() && n != ".").collect();
+    let implied: BTreeSet<String> = names.iter().filter_map(|n| n.rsplit_once('/').map(|(parent, _)| parent.to_string())).collect();
+    let extra: Vec<&String> = names.iter().filter(|n| !reference.contains(n) && !implied.contains(*n)).collect();
     let missing: Vec<&String> = reference.iter().filter(|n| !names.contains(*n)).collect();
     assert!(
         count == reference.len() as u64 && extra.is_empty() && missing.is_empty(),
@@ -93,30 +70,18 @@ fn assert_same_listing(archive: &Path, reference: &[String], tool: &str) {
 }
 
 fn tool_exists(tool: &str) -> bool {
-    Process::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Process::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 fn run(command: &mut Process) -> String {
     let output = command.output().expect("run");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn stdout_of(command: &mut assert_cmd::Command) -> String {
     let output = command.output().expect("run optml");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -152,10 +117,7 @@ fn tarfile_dialects_list_as_tarfile_and_gnu_tar_list_them() {
         return;
     }
     let dir = TestDir::new();
-    run(Process::new("python3")
-        .arg("-c")
-        .arg(TARFILE_WRITER)
-        .arg(dir.path()));
+    run(Process::new("python3").arg("-c").arg(TARFILE_WRITER).arg(dir.path()));
     for name in ["gnu", "pax", "ustar"] {
         let archive = dir.join(&format!("{name}.tar.gz"));
         let gnu = run(Process::new("tar").arg("-tzf").arg(&archive));
@@ -163,19 +125,10 @@ fn tarfile_dialects_list_as_tarfile_and_gnu_tar_list_them() {
         assert_same_listing(&archive, &gnu, "GNU tar");
         let listing = "import tarfile, sys\nfor m in tarfile.open(sys.argv[1]): print(m.name)";
         let tarfile = run(Process::new("python3").arg("-c").arg(listing).arg(&archive));
-        assert_same_listing(
-            &archive,
-            &tarfile.lines().map(String::from).collect::<Vec<_>>(),
-            "tarfile",
-        );
+        assert_same_listing(&archive, &tarfile.lines().map(String::from).collect::<Vec<_>>(), "tarfile");
         // No phantom `pax_global_header` entry, no `././@LongLink`, no `PaxHeaders` folder.
         let (names, _) = optml_listing(&archive);
-        assert!(
-            names.iter().all(|n| !n.contains("LongLink")
-                && !n.contains("PaxHeader")
-                && !n.contains("pax_global")),
-            "{names:?}"
-        );
+        assert!(names.iter().all(|n| !n.contains("LongLink") && !n.contains("PaxHeader") && !n.contains("pax_global")), "{names:?}");
     }
 }
 
@@ -204,45 +157,18 @@ fn gnu_tar_sparse_files_in_every_format_list_with_their_real_size() {
     ];
     for (i, format) in formats.iter().enumerate() {
         let archive = dir.join(&format!("sparse-{i}.tar"));
-        run(Process::new("tar")
-            .arg("-cSf")
-            .arg(&archive)
-            .args(*format)
-            .arg("-C")
-            .arg(&src)
-            .args(["sparse.bin", "plain.txt"]));
-        let gnu: Vec<String> = run(Process::new("tar").arg("-tf").arg(&archive))
-            .lines()
-            .map(String::from)
-            .collect();
+        run(Process::new("tar").arg("-cSf").arg(&archive).args(*format).arg("-C").arg(&src).args(["sparse.bin", "plain.txt"]));
+        let gnu: Vec<String> = run(Process::new("tar").arg("-tf").arg(&archive)).lines().map(String::from).collect();
         assert_same_listing(&archive, &gnu, &format!("GNU tar {format:?}"));
         // The real size, not the stored size or a `GNUSparseFile.0/` name.
-        let output = optml()
-            .args(["snapshot", "--as", "model"])
-            .arg(&archive)
-            .output()
-            .unwrap();
+        let output = optml().args(["snapshot", "--as", "model"]).arg(&archive).output().unwrap();
         let manifest = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            manifest.contains(&format!("sparse.bin type=file size={}", 3 << 20)),
-            "{format:?}: {manifest}"
-        );
+        assert!(manifest.contains(&format!("sparse.bin type=file size={}", 3 << 20)), "{format:?}: {manifest}");
         // Digests cover the stored data and the map: they finish, and a second read agrees.
-        let digest = |archive: &Path| {
-            stdout_of(
-                optml()
-                    .args(["snapshot", "--as", "model", "--fields", "+sha256"])
-                    .arg(archive),
-            )
-        };
+        let digest = |archive: &Path| stdout_of(optml().args(["snapshot", "--as", "model", "--fields", "+sha256"]).arg(archive));
         assert_eq!(digest(&archive), digest(&archive));
         let (code, doc) = check_json(&["--as".as_ref(), "model".as_ref(), archive.as_os_str()]);
-        assert_eq!(
-            codes(&doc),
-            vec!["MDL110"],
-            "{format:?}: only 'not compressed'; {:#}",
-            doc["diagnostics"]
-        );
+        assert_eq!(codes(&doc), vec!["MDL110"], "{format:?}: only 'not compressed'; {:#}", doc["diagnostics"]);
         assert_eq!(code, 1);
     }
 }
@@ -266,11 +192,7 @@ fn raw_link(name: &[u8], typeflag: u8, link: &[u8], size: &[u8], signed: bool) -
     block[257..263].copy_from_slice(b"ustar\0");
     block[263..265].copy_from_slice(b"00");
     block[148..156].copy_from_slice(b"        ");
-    let sum: i64 = if signed {
-        block.iter().map(|&b| i64::from(b as i8)).sum()
-    } else {
-        block.iter().map(|&b| i64::from(b)).sum()
-    };
+    let sum: i64 = if signed { block.iter().map(|&b| i64::from(b as i8)).sum() } else { block.iter().map(|&b| i64::from(b)).sum() };
     block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     block
 }
@@ -315,81 +237,46 @@ fn raw_dialects_signed_checksums_repeated_headers_lenient_numbers() {
         "model.tar.gz",
         &[
             // A signed checksum over a name with bytes above 0x7f (old v7, SunOS writers).
-            with_data(
-                raw_header(b"caf\xe9.txt", b'0', &size_field(3), true),
-                b"abc",
-            ),
+            with_data(raw_header(b"caf\xe9.txt", b'0', &size_field(3), true), b"abc"),
             // Two GNU long names for one member: the last one wins.
-            with_data(
-                raw_header(b"././@LongLink", b'L', &size_field(long_a.len() + 1), false),
-                &[&long_a[..], b"\0"].concat(),
-            ),
-            with_data(
-                raw_header(b"././@LongLink", b'L', &size_field(long_b.len() + 1), false),
-                &[&long_b[..], b"\0"].concat(),
-            ),
+            with_data(raw_header(b"././@LongLink", b'L', &size_field(long_a.len() + 1), false), &[&long_a[..], b"\0"].concat()),
+            with_data(raw_header(b"././@LongLink", b'L', &size_field(long_b.len() + 1), false), &[&long_b[..], b"\0"].concat()),
             with_data(raw_header(b"short", b'0', &size_field(1), false), b"x"),
             // A size with leading spaces, an all-NUL size (0, as on volume labels), and a hard
             // link with a size but no data (as old writers made them: readers treat it as 0).
-            with_data(
-                raw_header(b"model.pth", b'0', b"    0000007", false),
-                b"weights",
-            ),
+            with_data(raw_header(b"model.pth", b'0', b"    0000007", false), b"weights"),
             raw_header(b"empty.txt", b'0', &[0u8; 11], false),
             raw_link(b"hard", b'1', b"model.pth", &size_field(7), false),
             // Old-style directory: a trailing slash, typeflag NUL and a size, no data.
             raw_header(b"olddir/", 0, &size_field(1), false),
-            with_data(
-                raw_header(b"olddir/after.txt", b'0', &size_field(2), false),
-                b"ok",
-            ),
+            with_data(raw_header(b"olddir/after.txt", b'0', &size_field(2), false), b"ok"),
         ],
     );
     let (names, count) = optml_listing(&archive);
     let long_b = String::from_utf8(long_b).unwrap();
     assert!(names.contains(&long_b), "{names:?}");
-    assert!(
-        names.contains("olddir/after.txt") && names.contains("hard"),
-        "{names:?}"
-    );
+    assert!(names.contains("olddir/after.txt") && names.contains("hard"), "{names:?}");
     assert_eq!(count, 7, "{names:?}");
     // tarfile (and bsdtar) agree; GNU tar reads the old-style directory's size as data.
     if tool_exists("python3") {
         let listing = "import tarfile, sys\nfor m in tarfile.open(sys.argv[1]): print(m.name)";
         let tarfile = run(Process::new("python3").arg("-c").arg(listing).arg(&archive));
-        assert_eq!(
-            tarfile.lines().count(),
-            7,
-            "tarfile agrees on the count: {tarfile}"
-        );
+        assert_eq!(tarfile.lines().count(), 7, "tarfile agrees on the count: {tarfile}");
     }
 }
 
 #[test]
 fn global_pax_headers_apply_and_are_not_listed() {
     let dir = TestDir::new();
-    let global = [
-        pax_record("comment", b"made by git archive"),
-        pax_record("path", b"ignored-by-the-next"),
-    ]
-    .concat();
+    let global = [pax_record("comment", b"made by git archive"), pax_record("path", b"ignored-by-the-next")].concat();
     let local = pax_record("path", b"model/from-pax.pth");
     let archive = archive_of(
         &dir,
         "model.tar.gz",
         &[
-            with_data(
-                raw_header(b"pax_global_header", b'g', &size_field(global.len()), false),
-                &global,
-            ),
-            with_data(
-                raw_header(b"PaxHeaders/x", b'x', &size_field(local.len()), false),
-                &local,
-            ),
-            with_data(
-                raw_header(b"model/truncated-ustar-name", b'0', &size_field(1), false),
-                b"x",
-            ),
+            with_data(raw_header(b"pax_global_header", b'g', &size_field(global.len()), false), &global),
+            with_data(raw_header(b"PaxHeaders/x", b'x', &size_field(local.len()), false), &local),
+            with_data(raw_header(b"model/truncated-ustar-name", b'0', &size_field(1), false), b"x"),
         ],
     );
     let (names, count) = optml_listing(&archive);
@@ -401,26 +288,12 @@ fn global_pax_headers_apply_and_are_not_listed() {
 fn hostile_headers_are_bounded_with_a_finding() {
     let dir = TestDir::new();
     let check = |path: &Path| check_json(&["--as".as_ref(), "model".as_ref(), path.as_os_str()]);
-    let good = with_data(
-        raw_header(b"model.pth", b'0', &size_field(7), false),
-        b"weights",
-    );
+    let good = with_data(raw_header(b"model.pth", b'0', &size_field(7), false), b"weights");
 
     // A GNU long name claiming 1 GiB is refused before anything is allocated.
-    let huge = archive_of(
-        &dir,
-        "huge.tar.gz",
-        &[
-            good.clone(),
-            raw_header(b"././@LongLink", b'L', &size_field(1 << 30), false),
-        ],
-    );
+    let huge = archive_of(&dir, "huge.tar.gz", &[good.clone(), raw_header(b"././@LongLink", b'L', &size_field(1 << 30), false)]);
     let (code, doc) = check(&huge);
-    assert!(
-        codes(&doc).contains(&"SM613".to_string()),
-        "{:#}",
-        doc["diagnostics"]
-    );
+    assert!(codes(&doc).contains(&"SM613".to_string()), "{:#}", doc["diagnostics"]);
     assert_eq!(code, 1);
 
     // pax sizes that are negative or too large for 64 bits stop reading: where the next
@@ -432,71 +305,31 @@ fn hostile_headers_are_bounded_with_a_finding() {
             "size.tar.gz",
             &[
                 good.clone(),
-                with_data(
-                    raw_header(b"PaxHeaders/x", b'x', &size_field(record.len()), false),
-                    &record,
-                ),
+                with_data(raw_header(b"PaxHeaders/x", b'x', &size_field(record.len()), false), &record),
                 raw_header(b"victim", b'0', &size_field(0), false),
             ],
         );
         let (_, doc) = check(&path);
-        assert!(
-            codes(&doc).contains(&"SM604".to_string()),
-            "{:#}",
-            doc["diagnostics"]
-        );
-        let message = doc["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["rule"] == "SM604")
-            .unwrap()["message"]
-            .to_string();
+        assert!(codes(&doc).contains(&"SM604".to_string()), "{:#}", doc["diagnostics"]);
+        let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM604").unwrap()["message"].to_string();
         assert!(message.contains("pax size"), "{message}");
     }
 
     // A record whose length runs past its header is malformed: a warning, the member listed.
     let bad_record = b"99 path=elsewhere\n".to_vec();
-    let path = archive_of(
-        &dir,
-        "record.tar.gz",
-        &[
-            with_data(
-                raw_header(b"PaxHeaders/x", b'x', &size_field(bad_record.len()), false),
-                &bad_record,
-            ),
-            good.clone(),
-        ],
-    );
+    let path =
+        archive_of(&dir, "record.tar.gz", &[with_data(raw_header(b"PaxHeaders/x", b'x', &size_field(bad_record.len()), false), &bad_record), good.clone()]);
     let (_, doc) = check(&path);
-    assert!(
-        codes(&doc).contains(&"SM614".to_string()),
-        "{:#}",
-        doc["diagnostics"]
-    );
+    assert!(codes(&doc).contains(&"SM614".to_string()), "{:#}", doc["diagnostics"]);
     assert_eq!(doc["inputs"][0]["entries"], 1);
 
     // A NUL inside a GNU long name: cut there, and flagged.
     let name = b"model/weights.pth\0.exe";
-    let path = archive_of(
-        &dir,
-        "nul.tar.gz",
-        &[
-            with_data(
-                raw_header(b"././@LongLink", b'L', &size_field(name.len()), false),
-                name,
-            ),
-            good.clone(),
-        ],
-    );
+    let path = archive_of(&dir, "nul.tar.gz", &[with_data(raw_header(b"././@LongLink", b'L', &size_field(name.len()), false), name), good.clone()]);
     let (names, _) = optml_listing(&path);
     assert!(names.contains("model/weights.pth"), "{names:?}");
     let (_, doc) = check(&path);
-    assert!(
-        codes(&doc).contains(&"SM614".to_string()),
-        "{:#}",
-        doc["diagnostics"]
-    );
+    assert!(codes(&doc).contains(&"SM614".to_string()), "{:#}", doc["diagnostics"]);
 
     // A sparse member claiming a petabyte: listed with that size, digested from what is stored.
     let map = b"1\n1125899906842617\n7\n".to_vec();
@@ -514,104 +347,37 @@ fn hostile_headers_are_bounded_with_a_finding() {
         &dir,
         "petabyte.tar.gz",
         &[
-            with_data(
-                raw_header(b"PaxHeaders/x", b'x', &size_field(records.len()), false),
-                &records,
-            ),
-            with_data(
-                raw_header(
-                    b"GNUSparseFile.0/huge.bin",
-                    b'0',
-                    &size_field(data.len()),
-                    false,
-                ),
-                &data,
-            ),
+            with_data(raw_header(b"PaxHeaders/x", b'x', &size_field(records.len()), false), &records),
+            with_data(raw_header(b"GNUSparseFile.0/huge.bin", b'0', &size_field(data.len()), false), &data),
         ],
     );
-    let manifest = stdout_of(
-        optml()
-            .args(["snapshot", "--as", "model", "--fields", "+sha256"])
-            .arg(&path),
-    );
-    assert!(
-        manifest.contains("model/huge.bin type=file size=1125899906842624"),
-        "{manifest}"
-    );
+    let manifest = stdout_of(optml().args(["snapshot", "--as", "model", "--fields", "+sha256"]).arg(&path));
+    assert!(manifest.contains("model/huge.bin type=file size=1125899906842624"), "{manifest}");
 }
 
 #[test]
 fn hard_links_resolve_against_earlier_members_and_fix_refuses_broken_ones() {
     let dir = TestDir::new();
     let cases: [(&str, &[Member]); 4] = [
-        (
-            "missing",
-            &[
-                Member::File("model.pth", b"w"),
-                Member::Hardlink("copy.pth", "nowhere.pth"),
-            ],
-        ),
-        (
-            "self",
-            &[
-                Member::File("model.pth", b"w"),
-                Member::Hardlink("loop.pth", "loop.pth"),
-            ],
-        ),
-        (
-            "later",
-            &[
-                Member::Hardlink("early.pth", "model.pth"),
-                Member::File("model.pth", b"w"),
-            ],
-        ),
-        (
-            "escaping",
-            &[
-                Member::File("model.pth", b"w"),
-                Member::Hardlink("out.pth", "../etc/passwd"),
-            ],
-        ),
+        ("missing", &[Member::File("model.pth", b"w"), Member::Hardlink("copy.pth", "nowhere.pth")]),
+        ("self", &[Member::File("model.pth", b"w"), Member::Hardlink("loop.pth", "loop.pth")]),
+        ("later", &[Member::Hardlink("early.pth", "model.pth"), Member::File("model.pth", b"w")]),
+        ("escaping", &[Member::File("model.pth", b"w"), Member::Hardlink("out.pth", "../etc/passwd")]),
     ];
     for (case, members) in cases {
         let path = tar_gz(&dir, &format!("{case}.tar.gz"), members);
         let (code, doc) = check_json(&["--as".as_ref(), "model".as_ref(), path.as_os_str()]);
-        assert!(
-            codes(&doc).contains(&"SM615".to_string()),
-            "{case}: {:#}",
-            doc["diagnostics"]
-        );
+        assert!(codes(&doc).contains(&"SM615".to_string()), "{case}: {:#}", doc["diagnostics"]);
         assert_eq!(code, 1);
-        let output = optml()
-            .arg("fix")
-            .arg(&path)
-            .arg("-o")
-            .arg(dir.join("fixed.tar.gz"))
-            .output()
-            .unwrap();
+        let output = optml().arg("fix").arg(&path).arg("-o").arg(dir.join("fixed.tar.gz")).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{case}: fix refuses");
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("hard link"),
-            "{case}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("hard link"), "{case}: {}", String::from_utf8_lossy(&output.stderr));
         assert!(!dir.join("fixed.tar.gz").exists());
     }
     // A good hard link is no finding.
-    let path = tar_gz(
-        &dir,
-        "good.tar.gz",
-        &[
-            Member::File("model.pth", b"w"),
-            Member::Hardlink("copy.pth", "./model.pth"),
-        ],
-    );
+    let path = tar_gz(&dir, "good.tar.gz", &[Member::File("model.pth", b"w"), Member::Hardlink("copy.pth", "./model.pth")]);
     let (_, doc) = check_json(&["--as".as_ref(), "model".as_ref(), path.as_os_str()]);
-    assert!(
-        !codes(&doc).contains(&"SM615".to_string()),
-        "{:#}",
-        doc["diagnostics"]
-    );
+    assert!(!codes(&doc).contains(&"SM615".to_string()), "{:#}", doc["diagnostics"]);
 }
 
 #[test]
@@ -627,33 +393,18 @@ fn gzip_headers_with_long_fields_read_as_gzip_does() {
     let path = dir.join("model.tar.gz");
     fs::write(&path, encoder.finish().unwrap()).unwrap();
     if tool_exists("gzip") {
-        assert!(Process::new("gzip")
-            .arg("-t")
-            .arg(&path)
-            .status()
-            .unwrap()
-            .success());
+        assert!(Process::new("gzip").arg("-t").arg(&path).status().unwrap().success());
     }
     let (code, doc) = check_json(&["--as".as_ref(), "model".as_ref(), path.as_os_str()]);
-    assert_eq!(
-        (code, codes(&doc)),
-        (0, Vec::<String>::new()),
-        "{:#}",
-        doc["diagnostics"]
-    );
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()), "{:#}", doc["diagnostics"]);
 }
 
 #[test]
 fn other_compressions_are_unsupported_not_truncated() {
     let dir = TestDir::new();
-    let lzma_header = [
-        0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x33,
-    ];
+    let lzma_header = [0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x33];
     let cases: [(&str, &[u8]); 4] = [
-        (
-            "model.tar.lz4",
-            &[0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7, 0, 0, 0, 0],
-        ),
+        ("model.tar.lz4", &[0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7, 0, 0, 0, 0]),
         ("model.tlz", b"LZIP\x01\x0c\x00\x33\x1b\xec\x15\x07"),
         ("model.tar.lzma", &lzma_header),
         ("model.tar.Z", &[0x1f, 0x9d, 0x90, 0x6d, 0x6f, 0x64]),
@@ -662,12 +413,7 @@ fn other_compressions_are_unsupported_not_truncated() {
         let path = dir.join(name);
         fs::write(&path, bytes).unwrap();
         let (code, doc) = check_json(&["--as".as_ref(), "model".as_ref(), path.as_os_str()]);
-        assert_eq!(
-            codes(&doc),
-            vec!["SM602"],
-            "{name}: {:#}",
-            doc["diagnostics"]
-        );
+        assert_eq!(codes(&doc), vec!["SM602"], "{name}: {:#}", doc["diagnostics"]);
         assert_eq!(code, 1);
     }
 }
