@@ -102,7 +102,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let drifts = budget::evaluate(&header.budgets, &a_lines, &b_lines);
     let render = |lines: Vec<Line>| Manifest { header: Header::default(), header_text: base.header_text.clone(), lines }.render();
     let comparison = compare(header, &a_lines, b_lines);
-    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&render(a_lines), &render(comparison.actual), &labels[0], &labels[1]) };
+    let diff =
+        if comparison.differences.is_empty() { String::new() } else { unified_diff(&render(a_lines), &render(comparison.actual), &labels[0], &labels[1]) };
     let delta = Delta::new(comparison.differences, drifts, diff);
     let equal = delta.matches() && delta.exceeded().next().is_none();
 

@@ -92,7 +92,9 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
     let all: Vec<&str> = PACKS.iter().map(|p| p.name).collect();
     let ruleset = args.selection.load(&all)?;
     let rules: Vec<&Rule> = match &args.code {
-        Some(code) if !args.all => vec![ruleset.find(code).ok_or_else(|| miette::miette!(help = "`optml rule --all` lists every code", "no rule has code `{code}`"))?],
+        Some(code) if !args.all => {
+            vec![ruleset.find(code).ok_or_else(|| miette::miette!(help = "`optml rule --all` lists every code", "no rule has code `{code}`"))?]
+        }
         _ => ruleset.rules.iter().collect(),
     };
     let output = match args.format {

@@ -143,14 +143,8 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
             findings.extend(found);
         }
     }
-    let record = RunRecord {
-        root: run_dir.root().to_path_buf(),
-        kept: args.keep || args.root.is_some(),
-        isolation,
-        hosts,
-        artifacts,
-        duration: started.elapsed(),
-    };
+    let record =
+        RunRecord { root: run_dir.root().to_path_buf(), kept: args.keep || args.root.is_some(), isolation, hosts, artifacts, duration: started.elapsed() };
     findings.extend(harness_findings(&ruleset, &record));
     let script_failed = record.hosts.iter().any(|h| !h.outcome.succeeded());
     let trees: Vec<&crate::report::Checked> = checked.iter().take(bases.len()).collect();

@@ -55,7 +55,13 @@ pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, dig
     let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
-        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot {verb} {}: {}", subject.input, problem.detail));
+        return Err(miette::miette!(
+            code = "optml::input",
+            help = "`optml check` reports every problem of the input",
+            "cannot {verb} {}: {}",
+            subject.input,
+            problem.detail
+        ));
     }
     Ok(subject)
 }
@@ -106,7 +112,11 @@ fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store:
 /// Interactive: show each pending snapshot's diff, then accept, reject or skip it.
 fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     if !std::io::stdin().is_terminal() {
-        return Err(miette::miette!(code = "optml::usage", help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts", "`optml snapshot review` is interactive and needs a terminal"));
+        return Err(miette::miette!(
+            code = "optml::usage",
+            help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts",
+            "`optml snapshot review` is interactive and needs a terminal"
+        ));
     }
     let color = ColorArg::Auto.enabled();
     let files = pending_files(args);

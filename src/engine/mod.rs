@@ -51,11 +51,7 @@ impl Ruleset {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
                 globs.push(String::from_utf8_lossy(file).into_owned());
             }
-            let roots: Vec<&[u8]> = if rule.zones.is_empty() {
-                vec![&b""[..]]
-            } else {
-                rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect()
-            };
+            let roots: Vec<&[u8]> = if rule.zones.is_empty() { vec![&b""[..]] } else { rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect() };
             let patterns: Vec<String> = match &rule.paths {
                 Some(paths) => paths.patterns.clone(),
                 None => vec!["**".to_string()],
@@ -134,8 +130,6 @@ pub fn locate(place: &str, member: &str) -> String {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout
-            .candidate_prefixes(role)
-            .any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
+        self.layout.candidate_prefixes(role).any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }

@@ -89,7 +89,8 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     for checked in report.checked {
         let subject = &checked.subject;
         let entries = subject.entries.len();
-        let parts: Vec<String> = subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
+        let parts: Vec<String> =
+            subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
         out.push_str(&format!(
             "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),

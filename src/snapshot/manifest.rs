@@ -105,8 +105,12 @@ impl Manifest {
     pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
         if text.lines().next().map(|line| line.trim_end_matches('\r')) != Some(MAGIC) {
             let end = text.find('\n').unwrap_or(text.len());
-            return Err(Box::new(ManifestError::new(file, text, Bad::new(0..end, "not an optml manifest", "expected the first line here")
-                .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`")))));
+            return Err(Box::new(ManifestError::new(
+                file,
+                text,
+                Bad::new(0..end, "not an optml manifest", "expected the first line here")
+                    .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`")),
+            )));
         }
         Manifest::parse_text(file, text, false)
     }
@@ -143,8 +147,10 @@ impl Manifest {
                 }
                 Some(_) if blank => {}
                 Some(_) if is_header_line => {
-                    return Err(fail(Bad::new(start..start + line.len(), "directive or comment after the first entry", "move this line up")
-                        .help("the header (comments and /directives) comes before the first entry line")));
+                    return Err(fail(
+                        Bad::new(start..start + line.len(), "directive or comment after the first entry", "move this line up")
+                            .help("the header (comments and /directives) comes before the first entry line"),
+                    ));
                 }
                 Some(_) => lines.push(parse_line(line, start).map_err(fail)?),
             }
@@ -243,8 +249,7 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
     for &(offset, token) in &tokens[1..] {
         let bad = |message: String, label: &'static str| Bad::new(span(offset, token), message, label);
         let Some((key, value)) = token.split_once('=') else {
-            return Err(bad(format!("`{token}` is not key=value", ), "expected key=value")
-                .help("spaces in paths are written as \\040"));
+            return Err(bad(format!("`{token}` is not key=value",), "expected key=value").help("spaces in paths are written as \\040"));
         };
         if seen.contains(&key) {
             return Err(bad(format!("`{key}` given twice"), "again here"));
@@ -252,17 +257,24 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
         seen.push(key);
         let invalid = |what: &str| bad(format!("invalid {key} `{value}`"), "this value").help(what.to_string());
         match key {
-            "type" => entry.kind = EntryKind::parse(value).ok_or_else(|| invalid("types: file, dir, symlink, hardlink, char-device, block-device, fifo, socket, other"))?,
+            "type" => {
+                entry.kind =
+                    EntryKind::parse(value).ok_or_else(|| invalid("types: file, dir, symlink, hardlink, char-device, block-device, fifo, socket, other"))?
+            }
             "size" if value == "*" => entry.size = Some(Size::Ignored),
             "size" => entry.size = Some(Size::Bytes(value.parse().map_err(|_| invalid("a size is a byte count, or * when not recorded"))?)),
             "link" => entry.link = Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?),
-            "mode" => entry.mode = Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?),
+            "mode" => {
+                entry.mode =
+                    Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?)
+            }
             "sha256" => entry.sha256 = Some(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?),
             _ => return Err(bad(format!("unknown key `{key}`"), "this key").help("keys: type, size, link, mode, sha256")),
         }
     }
     if !seen.contains(&"type") {
-        return Err(Bad::new(span(path_at, path_token), "entry has no type=", "this entry").help("every entry line records its type, e.g. `model.pth type=file size=12`"));
+        return Err(Bad::new(span(path_at, path_token), "entry has no type=", "this entry")
+            .help("every entry line records its type, e.g. `model.pth type=file size=12`"));
     }
     Ok(entry)
 }

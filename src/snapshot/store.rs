@@ -92,7 +92,9 @@ pub fn golden_path(path: &Path) -> PathBuf {
 /// Read and parse a manifest; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
     let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?,
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(StoreError::Read { file: display(path), cause: err.to_string() }),
     };
