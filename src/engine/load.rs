@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use globset::GlobSet;
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::Diagnostic;
 use regex::Regex;
 use thiserror::Error;
 use toml::Spanned;
@@ -19,6 +19,7 @@ use crate::entry::EntryKind;
 use crate::finding::Severity;
 use crate::glob::compile_set;
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
+use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
 use crate::units::parse_size;
 
@@ -48,21 +49,6 @@ pub struct Pack {
     pub signals: Vec<Signal>,
 }
 
-/// One thing wrong in a rule file.
-#[derive(Debug, Error, Diagnostic)]
-#[error("{message}")]
-#[diagnostic(code(optml::rule_file))]
-pub struct RuleFileProblem {
-    message: String,
-    #[source_code]
-    src: NamedSource<String>,
-    #[label("{label}")]
-    span: SourceSpan,
-    label: String,
-    #[help]
-    help: Option<String>,
-}
-
 /// Why the rules could not be loaded.
 #[derive(Debug, Error, Diagnostic)]
 pub enum LoadError {
@@ -77,7 +63,7 @@ pub enum LoadError {
     Invalid {
         count: usize,
         #[related]
-        problems: Vec<RuleFileProblem>,
+        problems: Vec<Located>,
     },
 }
 
@@ -121,18 +107,12 @@ const PLACEHOLDERS: [&str; 16] = [
 ];
 
 struct Loader {
-    problems: Vec<RuleFileProblem>,
+    problems: Vec<Located>,
 }
 
 impl Loader {
     fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
-        self.problems.push(RuleFileProblem {
-            message: format!("{}: {}", text.file, message.into()),
-            src: NamedSource::new(&text.file, text.text.clone()),
-            span: span.into(),
-            label: label.to_string(),
-            help,
-        });
+        self.problems.push(Located::new(FileKind::RuleFile, &text.file, &text.text, span, message, label).with_help(help));
     }
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {

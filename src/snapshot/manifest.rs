@@ -4,11 +4,9 @@
 
 use std::ops::Range;
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
-use thiserror::Error;
-
 use super::header::Header;
 use crate::entry::EntryKind;
+use crate::located::{FileKind, Located};
 
 /// The first line of every manifest; also how `optml diff` tells a manifest from an archive.
 pub const MAGIC: &str = "#optml-manifest v1";
@@ -102,10 +100,10 @@ impl Manifest {
 
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited
     /// manifest need not be.
-    pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
+    pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<Located>> {
         if text.lines().next().map(|line| line.trim_end_matches('\r')) != Some(MAGIC) {
             let end = text.find('\n').unwrap_or(text.len());
-            return Err(Box::new(ManifestError::new(
+            return Err(Box::new(located(
                 file,
                 text,
                 Bad::new(0..end, "not an optml manifest", "expected the first line here")
@@ -116,12 +114,12 @@ impl Manifest {
     }
 
     /// Parse a snapshot config: a header without entries, the magic line optional.
-    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
+    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, Box<Located>> {
         Manifest::parse_text(file, text, true)
     }
 
-    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, Box<ManifestError>> {
-        let fail = |bad: Bad| Box::new(ManifestError::new(file, text, bad));
+    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, Box<Located>> {
+        let fail = |bad: Bad| Box::new(located(file, text, bad));
         let mut header = Header::default();
         let mut header_end = None;
         let mut lines = Vec::new();
@@ -185,35 +183,8 @@ impl Bad {
 }
 
 /// A malformed manifest or snapshot config, pointing at the offending line.
-#[derive(Debug, Error, Diagnostic)]
-#[error("{file}:{line}: {message}")]
-#[diagnostic(code(optml::manifest), url("docs/snapshots.md"))]
-pub struct ManifestError {
-    pub file: String,
-    pub line: usize,
-    pub message: String,
-    #[source_code]
-    src: NamedSource<String>,
-    #[label("{label}")]
-    span: SourceSpan,
-    label: String,
-    #[help]
-    help: Option<String>,
-}
-
-impl ManifestError {
-    pub fn new(file: &str, text: &str, bad: Bad) -> ManifestError {
-        let start = bad.span.start.min(text.len());
-        ManifestError {
-            file: file.to_string(),
-            line: text[..start].matches('\n').count() + 1,
-            message: bad.message,
-            src: NamedSource::new(file, text.to_string()),
-            span: bad.span.into(),
-            label: bad.label.to_string(),
-            help: bad.help,
-        }
-    }
+fn located(file: &str, text: &str, bad: Bad) -> Located {
+    Located::new(FileKind::Manifest, file, text, bad.span, bad.message, bad.label).with_help(bad.help)
 }
 
 /// Split a line into whitespace-separated tokens with their byte offsets in the line.

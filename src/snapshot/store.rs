@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use super::manifest::{Manifest, ManifestError, MAGIC};
+use super::manifest::{Manifest, MAGIC};
 use crate::atomic;
+use crate::located::Located;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum StoreError {
@@ -22,7 +23,7 @@ pub enum StoreError {
     Write { file: String, cause: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Malformed(#[from] Box<ManifestError>),
+    Malformed(#[from] Box<Located>),
     #[error("OPTML_UPDATE={0} is not one of always, new, no")]
     #[diagnostic(code(optml::usage), help("always: overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
     BadMode(String),
