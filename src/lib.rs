@@ -19,6 +19,7 @@ pub mod layout;
 pub mod located;
 pub mod pipeline;
 pub mod report;
+pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod tarwriter;
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> ExitStatus {
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Rule(args) => commands::rule::run(args),
+        Command::Rules(args) => commands::rule::list(args),
+        Command::Init(args) => commands::init::run(args),
         Command::Packs => commands::rule::packs(),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Diff(args) => commands::diff::run(args),

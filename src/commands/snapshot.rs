@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
-use crate::engine::load::{builtin_texts, load};
-use crate::engine::{LoadError, Ruleset};
+use crate::cli::{ColorArg, DiscoveryArgs, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
+use crate::settings::{Flags, Settings};
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
@@ -43,9 +43,9 @@ impl RecordArgs {
 }
 
 /// The layout alone (zones, archive mappings, job-folder artifacts), no rules: what reading an
-/// input for a snapshot or diff needs.
-pub fn layout_only() -> Result<Ruleset, LoadError> {
-    load(builtin_texts(&[])?)
+/// input for a snapshot or diff needs, through the settings stage like every command.
+pub fn layout_only(discovery: &DiscoveryArgs) -> Result<Ruleset, MietteReport> {
+    Settings::resolve(Flags { discovery: Some(discovery), ..Flags::default() })?.layout_only()
 }
 
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
@@ -73,7 +73,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256, "snapshot")?;
+    let subject = open_input(&layout_only(&args.discovery)?, input, args.role, base.header.fields.sha256, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {

@@ -44,11 +44,15 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if enabled.get(index).copied().unwrap_or(true) {
+        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }
-    evaluator.findings
+    let mut findings = evaluator.findings;
+    if !ruleset.path_ignores.is_empty() {
+        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path));
+    }
+    findings
 }
 
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its regex.

@@ -40,8 +40,9 @@ pub struct Pack {
     pub file: String,
     pub text: String,
     pub builtin: bool,
-    pub docs: String,
-    /// Built-in packs that apply whenever this one does.
+    /// The pack's documentation page (`docs`); rule anchors are appended.
+    pub docs: Option<String>,
+    /// Packs that apply whenever this one does.
     pub extends: Vec<String>,
     /// Rule codes not run while this pack applies.
     pub supersedes: Vec<String>,
@@ -481,39 +482,60 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     out
 }
 
+/// Where a pack named in `extends` comes from.
+enum Lookup {
+    /// One of the files being loaded (a user pack or a built-in) has this name.
+    Loaded,
+    Builtin(&'static builtin::BuiltinPack),
+    Unknown,
+}
+
+/// Resolve a pack name for `extends`: the packs being loaded (so user packs can extend each
+/// other), then the built-ins.
+fn lookup(files: &[(PackText, PackFile)], name: &str) -> Lookup {
+    if files.iter().any(|(_, file)| file.pack.name.get_ref() == name) {
+        return Lookup::Loaded;
+    }
+    builtin::find(name).map_or(Lookup::Unknown, Lookup::Builtin)
+}
+
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let mut loader = Loader { problems: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
-    while let Some(text) = queue.pop_front() {
-        match toml::from_str::<PackFile>(&text.text) {
-            Ok(file) => {
-                // Packs named in `extends` load after the ones that name them, once each.
-                for name in &file.pack.extends {
-                    let Some(pack) = builtin::find(name.get_ref()) else {
-                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-                        loader.problem(
-                            &text,
-                            name.span(),
-                            format!("`extends` names unknown built-in pack `{}`", name.get_ref()),
-                            "no such pack",
-                            Some(format!("built-in packs: {available}")),
-                        );
-                        continue;
-                    };
-                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
-                    if !known {
-                        queue.push_back(pack.text());
-                    }
+    // Parse what was given, then resolve `extends` through [`lookup`] (packs being loaded
+    // first, then the built-ins), until no pack names one that is not loaded yet.
+    let mut resolved = 0;
+    loop {
+        while let Some(text) = queue.pop_front() {
+            match toml::from_str::<PackFile>(&text.text) {
+                Ok(file) => files.push((text, file)),
+                Err(err) => {
+                    let span = err.span().unwrap_or(0..0);
+                    loader.problem(&text, span, err.message().to_string(), "here", None);
                 }
-                files.push((text, file));
-            }
-            Err(err) => {
-                let span = err.span().unwrap_or(0..0);
-                loader.problem(&text, span, err.message().to_string(), "here", None);
             }
         }
+        if resolved == files.len() {
+            break;
+        }
+        for index in resolved..files.len() {
+            for name in &files[index].1.pack.extends {
+                match lookup(&files, name.get_ref()) {
+                    Lookup::Loaded => {}
+                    Lookup::Builtin(pack) if !queue.iter().any(|t| t.file == pack.file) => queue.push_back(pack.text()),
+                    Lookup::Builtin(_) => {}
+                    Lookup::Unknown => {
+                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+                        let help = format!("built-in packs: {available}; a pack of your own is found by its `name` when its file is loaded too (--rules FILE)");
+                        let message = format!("`extends` names unknown pack `{}`", name.get_ref());
+                        loader.problem(&files[index].0, name.span(), message, "no such pack", Some(help));
+                    }
+                }
+            }
+        }
+        resolved = files.len();
     }
 
     let mut layout = LayoutBuilder::default();
@@ -617,7 +639,8 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             file: text.file.clone(),
             text: text.text.clone(),
             builtin: text.builtin,
-            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+            // Built-in packs are documented in docs/rules.md; a user pack only where it says.
+            docs: file.pack.docs.clone().or_else(|| text.builtin.then(|| "docs/rules.md".into())),
             extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
             supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             signals,
