@@ -237,8 +237,9 @@ impl Settings {
         self.output = flags.output.map(Path::to_path_buf);
     }
 
-    /// Which built-in packs to load, and which of them the user named (named packs apply to
-    /// every input; default ones only to inputs holding a model, `auto`'s only when detected).
+    /// Which built-in packs to load, which of them the user named (named packs apply to every
+    /// input; `auto`'s only when detected), and whether the others apply only to inputs that
+    /// hold a model.
     fn pack_plan(&self, extra: &[&str]) -> (Vec<String>, Vec<String>, bool) {
         let mut named: Vec<String> = Vec::new();
         let add = |list: &mut Vec<String>, name: &str| {
@@ -270,7 +271,8 @@ impl Settings {
                 add(&mut wanted, pack.name);
             }
         }
-        (wanted, named, self.default_packs)
+        // `auto` named by the user looks at every input's model, not only model inputs'.
+        (wanted, named, self.default_packs && !self.packs.iter().any(|name| name == AUTO))
     }
 
     /// Load the packs and rule files, then apply select/ignore, severity overrides and
