@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 import pytest
 
@@ -37,6 +37,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="write optml golden manifests (__optml_snapshots__/*.manifest) from what the tests produce; never under CI",
     )
+    group.addoption(
+        "--optml-snapshots-only",
+        action="store_true",
+        default=False,
+        help="run only the tests that use the optml_snapshot fixture (the optml-snapshot pre-commit hook)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    if not config.getoption("optml_snapshots_only"):
+        return
+    uses = ["optml_snapshot" in getattr(item, "fixturenames", ()) for item in items]
+    keep = [item for item, used in zip(items, uses) if used]
+    deselected = [item for item, used in zip(items, uses) if not used]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = keep
 
 
 def _test_name(node: pytest.Item) -> str:
