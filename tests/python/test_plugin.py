@@ -137,3 +137,16 @@ def test_train_layout(optml_run, optml_snapshot):
     job = (folder / "test_train_layout.2.manifest").read_text()
     assert "model.tar.gz/model.json type=file" in job and "output.tar.gz/metrics.json type=file" in job
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_snapshot_hook_fails_on_a_golden_without_a_test(pytester: pytest.Pytester, local: None, capfd: pytest.CaptureFixture) -> None:
+    from optml import hooks
+
+    pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    stale = pytester.path / "__optml_snapshots__" / "test_gone.manifest"
+    stale.parent.mkdir()
+    stale.write_text("#optml-manifest v1\n/fields type size link\n")
+    # pytest collects test_other and deselects it: its exit 5 must not pass for a verification.
+    assert hooks.main(["snapshot", str(stale)]) == 1
+    assert "have no test" in capfd.readouterr().err
+    assert hooks.main(["snapshot", "README.md"]) == 0
