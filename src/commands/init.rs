@@ -44,11 +44,18 @@ pub fn run(args: &InitArgs) -> Result<ExitStatus, MietteReport> {
         if config::read(&pyproject).is_ok() {
             return Err(refuse(&pyproject, "already has a [tool.optml] table"));
         }
-        let existing = std::fs::read_to_string(&pyproject).map_err(|err| miette::miette!(code = "optml::init", "cannot read {}: {err}", pyproject.display()))?;
+        let existing =
+            std::fs::read_to_string(&pyproject).map_err(|err| miette::miette!(code = "optml::init", "cannot read {}: {err}", pyproject.display()))?;
         if existing.contains("[tool.optml") {
             return Err(refuse(&pyproject, "already has a [tool.optml] table"));
         }
-        let separator = if existing.is_empty() || existing.ends_with("\n\n") { "" } else if existing.ends_with('\n') { "\n" } else { "\n\n" };
+        let separator = if existing.is_empty() || existing.ends_with("\n\n") {
+            ""
+        } else if existing.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
         write(&pyproject, &format!("{existing}{separator}{}", pyproject_section()))?;
         eprintln!("optml: added [tool.optml] to {}", pyproject.display());
     } else {

@@ -8,4 +8,3 @@ pub mod pack;
 pub mod rule;
 pub mod run;
 pub mod snapshot;
-

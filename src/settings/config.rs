@@ -119,10 +119,8 @@ pub fn discover(start: &Path) -> Result<Option<ConfigFile>, ConfigError> {
 /// `[tool.optml]`.
 pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
     if path.file_name().is_some_and(|name| name == PYPROJECT_NAME) {
-        return read_pyproject(path, true)?.ok_or_else(|| ConfigError::Unreadable {
-            file: path.to_string_lossy().into_owned(),
-            cause: "it has no [tool.optml] table".into(),
-        });
+        return read_pyproject(path, true)?
+            .ok_or_else(|| ConfigError::Unreadable { file: path.to_string_lossy().into_owned(), cause: "it has no [tool.optml] table".into() });
     }
     let text = read_text(path)?;
     let values = parse::<Values>(path, &text)?;

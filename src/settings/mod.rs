@@ -141,9 +141,8 @@ impl Settings {
     /// The config file's values, validated at their spans.
     fn apply_file(&mut self, file: &ConfigFile) -> Result<(), MietteReport> {
         let values = &file.values;
-        let selectors = |list: &[toml::Spanned<String>]| -> Vec<Selector> {
-            list.iter().map(|s| Selector::new(s.get_ref(), Origin::Config(s.span()))).collect()
-        };
+        let selectors =
+            |list: &[toml::Spanned<String>]| -> Vec<Selector> { list.iter().map(|s| Selector::new(s.get_ref(), Origin::Config(s.span()))).collect() };
         if let Some(packs) = &values.packs {
             self.default_packs = false;
             for pack in packs {
