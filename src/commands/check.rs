@@ -65,10 +65,20 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
+    // One input that cannot be read does not hide the others' findings (exit 2 all the same).
+    let mut unreadable = Vec::new();
     for input in &inputs {
-        let (one, found) = check(&ruleset, input, options)?;
-        checked.push(one);
-        findings.extend(found);
+        match check_input(&ruleset, input, options) {
+            Ok((one, found)) => {
+                checked.push(one);
+                findings.extend(found);
+            }
+            Err(err) if golden.is_some() || inputs.len() == 1 => return Err(cannot_check(err)),
+            Err(err) => unreadable.push(err),
+        }
+    }
+    if checked.is_empty() {
+        return Err(cannot_check(unreadable.remove(0)));
     }
     let mut snapshot = None;
     if let Some(golden) = golden {
@@ -77,7 +87,13 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         snapshot = Some(outcome);
     }
     findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
-    Ok(print_report(&ruleset, &checked, findings, snapshot.as_ref(), args.format, args.color.enabled()))
+    let baseline = crate::baseline::Run::new(args.baseline.as_deref(), args.write_baseline.as_deref())?;
+    let (findings, comparison) = baseline.apply(findings)?;
+    let mut findings = findings;
+    let report =
+        Report { snapshot: snapshot.as_ref(), unreadable: &unreadable, baseline: comparison.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
+    crate::report::print(&report.render(args.format, args.color.enabled()));
+    Ok(report.exit_status())
 }
 
 /// [`check_input`], its failure to open the input as the command's error.
@@ -94,5 +110,5 @@ pub fn cannot_check(err: OpenError) -> MietteReport {
 pub fn print_report(ruleset: &Ruleset, checked: &[Checked], mut findings: Vec<Finding>, snapshot: Option<&Outcome>, format: Format, color: bool) -> ExitStatus {
     let report = Report { snapshot, ..Report::new(ruleset, checked, &mut findings) };
     crate::report::print(&report.render(format, color));
-    ExitStatus::from_errors(report.summary.errors)
+    report.exit_status()
 }
