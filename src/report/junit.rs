@@ -8,9 +8,18 @@ use std::fmt::Write;
 use super::Report;
 use crate::finding::{Finding, Severity};
 
-/// Text as XML character data or an attribute value. Characters XML 1.0 cannot carry at all
-/// (controls other than tab, CR, LF; U+FFFE, U+FFFF) are written as `\u{..}` text.
+/// Text as an XML attribute value. Characters XML 1.0 cannot carry at all (controls other
+/// than tab, CR, LF; U+FFFE, U+FFFF) are written as `\u{..}` text.
 fn xml(text: &str) -> String {
+    escape(text, true)
+}
+
+/// Text as XML character data: as [`xml`], but line breaks stay as they are.
+fn xml_text(text: &str) -> String {
+    escape(text, false)
+}
+
+fn escape(text: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -19,10 +28,11 @@ fn xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Kept literally in text; in an attribute they would be normalized to spaces.
-            '\t' | '\n' | '\r' => {
+            // An attribute value would read them as spaces.
+            '\t' | '\n' | '\r' if attribute => {
                 let _ = write!(out, "&#{};", c as u32);
             }
+            '\t' | '\n' => out.push(c),
             c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
@@ -62,11 +72,11 @@ pub fn render(report: &Report<'_>) -> String {
             if let Some(first) = errors.first() {
                 suite_failures += 1;
                 let body: String = errors.iter().map(|f| line(f)).collect();
-                let _ = writeln!(cases, "      <failure type=\"{}\" message=\"{}\">{}</failure>", rule.code, xml(&first.message), xml(&body));
+                let _ = writeln!(cases, "      <failure type=\"{}\" message=\"{}\">{}</failure>", rule.code, xml(&first.message), xml_text(&body));
             }
             if !others.is_empty() {
                 let body: String = others.iter().map(|f| line(f)).collect();
-                let _ = writeln!(cases, "      <system-out>{}</system-out>", xml(&body));
+                let _ = writeln!(cases, "      <system-out>{}</system-out>", xml_text(&body));
             }
             cases.push_str("    </testcase>\n");
         }
@@ -99,5 +109,6 @@ mod tests {
     fn escapes_markup_and_characters_xml_cannot_hold() {
         assert_eq!(xml("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(xml("x\u{1}\ny\u{1b}"), "x\\u{1}&#10;y\\u{1b}");
+        assert_eq!(xml_text("a\nb\rc"), "a\nb\\u{d}c");
     }
 }

@@ -5,6 +5,7 @@ mod common;
 mod check;
 mod corpus;
 mod fix;
+mod formats;
 mod pack;
 mod readme;
 mod rules;
