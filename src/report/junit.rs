@@ -1,12 +1,12 @@
 //! JUnit XML: one `<testsuite>` per input, one `<testcase>` per rule evaluated on it. A rule
-//! with error findings fails (`<failure>` lists every message); warnings and infos keep the
-//! test passing and are listed in its `<system-out>`. An input that could not be read is a
-//! suite with one `<error>`.
+//! with findings that fail the run (`fail-on`, errors by default) fails: `<failure>` lists
+//! every message; findings below that keep the test passing and are listed in its
+//! `<system-out>`. An input that could not be read is a suite with one `<error>`.
 
 use std::fmt::Write;
 
 use super::Report;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 
 /// Text as an XML attribute value. Characters XML 1.0 cannot carry at all (controls other
 /// than tab, CR, LF; U+FFFE, U+FFFF) are written as `\u{..}` text.
@@ -63,7 +63,8 @@ pub fn render(report: &Report<'_>) -> String {
                 xml(&format!("optml.{}", ruleset.packs[rule.pack].name)),
                 xml(&format!("{} {}", rule.code, rule.name))
             );
-            let (errors, others): (Vec<&Finding>, Vec<&Finding>) = found.iter().partition(|f| f.severity == Severity::Error);
+            // Severities order error < warning < info: failing is at or above `fail_on`.
+            let (errors, others): (Vec<&Finding>, Vec<&Finding>) = found.iter().partition(|f| f.severity <= report.fail_on);
             if errors.is_empty() && others.is_empty() {
                 cases.push_str("/>\n");
                 continue;

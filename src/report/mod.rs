@@ -11,8 +11,7 @@ pub mod sarif;
 use crate::baseline::Comparison;
 use crate::detect::Detection;
 use crate::engine::Ruleset;
-use crate::exit::ExitStatus;
-use crate::finding::{Finding, Summary};
+use crate::finding::{Finding, Severity, Summary};
 use crate::layout::Placed;
 use crate::source::{OpenError, Subject};
 
@@ -37,9 +36,10 @@ pub fn absolute_docs_url(base: &str, docs: &str, builtin: bool) -> Option<String
 }
 
 /// Output format for findings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// miette diagnostics and a summary line.
+    #[default]
     Human,
     /// One JSON document (schema: docs/json-schema.md).
     Json,
@@ -73,12 +73,16 @@ pub struct Report<'a> {
     pub snapshot: Option<&'a crate::snapshot::verify::Outcome>,
     /// What `optml run` did before checking (JSON `run` section, docs/run.md).
     pub run: Option<&'a serde_json::Value>,
+    /// Findings only: no per-input headers and no summary line (`--quiet`).
+    pub quiet: bool,
     /// Inputs that could not be read at all (the exit status is then 2); the others are reported.
     pub unreadable: &'a [OpenError],
     /// The `--baseline` comparison: `findings` are then only the new ones.
     pub baseline: Option<&'a Comparison>,
     /// The base URL of the docs, for absolute links (SARIF `helpUri`).
     pub docs_base: &'a str,
+    /// The lowest severity that fails (`fail-on`): a JUnit testcase with such findings fails.
+    pub fail_on: Severity,
 }
 
 impl<'a> Report<'a> {
@@ -93,18 +97,11 @@ impl<'a> Report<'a> {
             summary: Summary::of(findings),
             snapshot: None,
             run: None,
+            quiet: false,
             unreadable: &[],
             baseline: None,
             docs_base: default_docs_base(),
-        }
-    }
-
-    /// 2 when an input could not be read, else 1 when there are error findings, else 0.
-    pub fn exit_status(&self) -> ExitStatus {
-        if self.unreadable.is_empty() {
-            ExitStatus::from_errors(self.summary.errors)
-        } else {
-            ExitStatus::Error
+            fail_on: Severity::Error,
         }
     }
 

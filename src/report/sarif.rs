@@ -35,7 +35,7 @@ fn descriptor(report: &Report<'_>, rule: &Rule) -> Value {
     let pack = &report.ruleset.packs[rule.pack];
     let docs = rule.docs.trim();
     let summary = docs.split("\n\n").next().unwrap_or(docs).split_whitespace().collect::<Vec<_>>().join(" ");
-    let url = absolute_docs_url(report.docs_base, &report.ruleset.docs_url(rule), pack.builtin);
+    let url = report.ruleset.docs_url(rule).and_then(|docs| absolute_docs_url(report.docs_base, &docs, pack.builtin));
     let mut markdown = format!("**{} {}** ({}, pack `{}`)\n\n{docs}\n\nHelp: {}\n", rule.code, rule.name, rule.severity, pack.name, rule.help);
     if let Some(fix) = &rule.fix {
         markdown.push_str(&format!("\nFix: `{fix}`\n"));

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use super::manifest::{Manifest, ManifestError, MAGIC};
+use super::manifest::{Manifest, MAGIC};
 use crate::atomic;
+use crate::located::Located;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum StoreError {
@@ -22,7 +23,7 @@ pub enum StoreError {
     Write { file: String, cause: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Malformed(#[from] Box<ManifestError>),
+    Malformed(#[from] Box<Located>),
     #[error("OPTML_UPDATE={0} is not one of always, new, no")]
     #[diagnostic(code(optml::usage), help("always: overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
     BadMode(String),
@@ -92,7 +93,9 @@ pub fn golden_path(path: &Path) -> PathBuf {
 /// Read and parse a manifest; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
     let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?,
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(StoreError::Read { file: display(path), cause: err.to_string() }),
     };

@@ -12,10 +12,7 @@ use flate2::Compression;
 /// The optml binary with a fixed, colorless environment.
 pub fn optml() -> Command {
     let mut cmd = Command::cargo_bin("optml").expect("binary built");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "100");
+    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("NO_COLOR", "1").env("COLUMNS", "100");
     cmd
 }
 
@@ -147,8 +144,7 @@ pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
 
 /// The rule codes in a JSON report, sorted and deduplicated.
 pub fn codes(doc: &serde_json::Value) -> Vec<String> {
-    let mut codes: Vec<String> =
-        doc["diagnostics"].as_array().expect("diagnostics").iter().map(|d| d["rule"].as_str().expect("rule").to_string()).collect();
+    let mut codes: Vec<String> = doc["diagnostics"].as_array().expect("diagnostics").iter().map(|d| d["rule"].as_str().expect("rule").to_string()).collect();
     codes.sort();
     codes.dedup();
     codes
@@ -156,13 +152,7 @@ pub fn codes(doc: &serde_json::Value) -> Vec<String> {
 
 /// Paths reported for one rule code.
 pub fn paths_for(doc: &serde_json::Value, code: &str) -> Vec<String> {
-    doc["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter(|d| d["rule"] == code)
-        .map(|d| d["path"].as_str().expect("path").to_string())
-        .collect()
+    doc["diagnostics"].as_array().expect("diagnostics").iter().filter(|d| d["rule"] == code).map(|d| d["path"].as_str().expect("path").to_string()).collect()
 }
 
 /// Exit code, stdout and stderr in one text, for snapshots; temp paths replaced by `[TMP]`.
