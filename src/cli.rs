@@ -39,7 +39,7 @@ pub enum Command {
     Fix(FixArgs),
     /// Run a training entry point in an /opt/ml sandbox as SageMaker would, then pack and check
     /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Pack a folder into a deterministic tar.gz (model.tar.gz, output.tar.gz), atomically.
     Pack(PackArgs),
     /// Internal: enter a private mount namespace with SANDBOX at /opt/ml, then exec COMMAND.

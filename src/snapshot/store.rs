@@ -24,8 +24,8 @@ pub enum StoreError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Malformed(#[from] Box<Located>),
-    #[error("OPTML_UPDATE={0} is not one of always, new, no")]
-    #[diagnostic(code(optml::usage), help("always: overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
+    #[error("OPTML_UPDATE={0} is not one of always (or 1), new, no")]
+    #[diagnostic(code(optml::usage), help("always (or 1): overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
     BadMode(String),
     #[error("{0}")]
     #[diagnostic(code(optml::usage), help("see `optml snapshot --help`"))]
@@ -56,7 +56,8 @@ impl UpdateMode {
     pub fn resolve(update_flag: bool, env_mode: Option<&str>, ci: Option<&str>) -> Result<UpdateMode, StoreError> {
         let requested = match env_mode.map(str::trim) {
             None | Some("") | Some("auto") => UpdateMode::New,
-            Some("always") => UpdateMode::Always,
+            // `1` as well: the spelling of "yes" CI systems and pytest users reach for first.
+            Some("always" | "1") => UpdateMode::Always,
             Some("new") => UpdateMode::New,
             Some("no") => UpdateMode::No,
             Some(other) => return Err(StoreError::BadMode(other.to_string())),
@@ -164,6 +165,8 @@ mod tests {
         assert_eq!(UpdateMode::resolve(false, None, None).unwrap(), UpdateMode::New);
         assert_eq!(UpdateMode::resolve(true, Some("no"), None).unwrap(), UpdateMode::Always);
         assert_eq!(UpdateMode::resolve(false, Some("no"), None).unwrap(), UpdateMode::No);
+        assert_eq!(UpdateMode::resolve(false, Some("1"), None).unwrap(), UpdateMode::Always);
+        assert_eq!(UpdateMode::resolve(false, Some("1"), Some("true")).unwrap(), UpdateMode::No);
         assert!(UpdateMode::resolve(false, Some("sometimes"), None).is_err());
     }
 

@@ -664,7 +664,7 @@ docs = "Team policy."
     );
     dir.file("ml/model/big.bin", &"x".repeat(2048));
     let rules = dir.join("team.toml");
-    let (code, doc) = check_with(&root, &["--pack", "sagemaker-training", "--rules", rules.to_str().unwrap()]);
+    let (code, doc) = check_with(&root, &["--no-default-packs", "--pack", "sagemaker-training", "--rules", rules.to_str().unwrap()]);
     assert_has(&doc, "TEAM001", "model/README.md");
     assert_has(&doc, "TEAM002", "model/big.bin");
     let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "TEAM002").unwrap()["message"].as_str().unwrap().to_string();

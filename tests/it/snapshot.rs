@@ -38,7 +38,7 @@ fn stdout(output: &std::process::Output) -> String {
 /// `optml check INPUT --pack snapshot --snapshot FILE --format json` in `cwd`, with extra env.
 fn check_snapshot(cwd: &Path, input: &str, golden: &str, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
     let mut cmd = optml();
-    cmd.args(["check", "--as", "model", "--pack", "snapshot", "--format", "json", input, "--snapshot", golden]).current_dir(cwd);
+    cmd.args(["check", "--as", "model", "--no-default-packs", "--pack", "snapshot", "--format", "json", input, "--snapshot", golden]).current_dir(cwd);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -234,7 +234,20 @@ fn update_replaces_the_golden_file_atomically() {
     dir.file("model/new.txt", "x");
     fs::write(dir.join("golden.manifest.new"), "#optml-manifest v1\nstale type=file\n").unwrap();
     let output = optml()
-        .args(["check", "--as", "model", "--pack", "snapshot", "--format", "json", "model", "--snapshot", "golden.manifest", "--update-snapshots"])
+        .args([
+            "check",
+            "--as",
+            "model",
+            "--no-default-packs",
+            "--pack",
+            "snapshot",
+            "--format",
+            "json",
+            "model",
+            "--snapshot",
+            "golden.manifest",
+            "--update-snapshots",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -322,7 +335,8 @@ fn human_report_shows_the_manifest_diff() {
     record(dir.path(), "model", "golden.manifest", &[]);
     dir.file("model/model.pth", "retrained weights");
     dir.file("model/code/.ipynb_checkpoints/inference-checkpoint.py", "x");
-    let output = run(&["check", "--as", "model", "--pack", "snapshot", "--color", "never", "model", "--snapshot", "golden.manifest"], dir.path());
+    let output =
+        run(&["check", "--as", "model", "--no-default-packs", "--pack", "snapshot", "--color", "never", "model", "--snapshot", "golden.manifest"], dir.path());
     let text = transcript(&output, dir.path());
     snapshot_settings("snapshot").bind(|| insta::assert_snapshot!("human_diff", text));
 }
