@@ -1,12 +1,14 @@
 //! GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` line per finding,
 //! so findings show up as annotations on the run.
 
+use super::sanitize::sanitize;
 use super::Report;
 use crate::finding::Severity;
 
-/// Escape a message for a workflow command (data part).
+/// Escape a message for a workflow command (data part): terminal and bidi characters first
+/// (the one sanitizer every human-facing line goes through), then the workflow syntax.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    sanitize(text).replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escape a workflow command property (also `:` and `,`).
@@ -41,7 +43,7 @@ mod tests {
 
     #[test]
     fn escapes_workflow_syntax() {
-        assert_eq!(escape_data("50%\nnext"), "50%25%0Anext");
+        assert_eq!(escape_data("50%\nnext"), "50%25\\u{a}next");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
     }
 }

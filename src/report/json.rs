@@ -103,7 +103,7 @@ pub fn render(report: &Report<'_>) -> String {
         })
         .collect();
     let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run };
-    let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
+    let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text
 }

@@ -5,6 +5,7 @@ mod common;
 mod check;
 mod corpus;
 mod fix;
+mod hostile;
 mod pack;
 mod readme;
 mod rules;
