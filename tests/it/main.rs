@@ -12,3 +12,4 @@ mod rules;
 mod run;
 mod serving;
 mod snapshot;
+mod writes;
