@@ -16,6 +16,7 @@ pub mod fix;
 pub mod glob;
 pub mod harness;
 pub mod layout;
+pub mod open;
 pub mod pipeline;
 pub mod report;
 pub mod snapshot;

@@ -118,7 +118,7 @@ fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     let mut answers = std::io::stdin().lock().lines();
     for file in files {
         let pending = store::pending_path(&file);
-        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let read = |path: &Path| crate::open::read_text(path, crate::open::MANIFEST_LIMIT).unwrap_or_default();
         let diff = unified_diff(&read(&file), &read(&pending), &file.to_string_lossy(), &pending.to_string_lossy());
         print(&Delta::new(Vec::new(), Vec::new(), diff).human(color));
         loop {

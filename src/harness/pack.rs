@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -182,7 +182,7 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
             Kind::File { size, executable } => {
                 packed.files += 1;
                 packed.bytes += size;
-                let file = File::open(path).map_err(io_error(path))?;
+                let file = crate::open::regular(path).map_err(io_error(path))?;
                 // A file that grew since it was listed must not overrun its header's size.
                 writer.append_file(name, if *executable { 0o755 } else { 0o644 }, *size, file.take(*size))
             }

@@ -7,6 +7,7 @@ mod corpus;
 mod fix;
 mod hostile;
 mod pack;
+mod races;
 mod readme;
 mod rules;
 mod run;
