@@ -16,9 +16,11 @@ pub mod fix;
 pub mod glob;
 pub mod harness;
 pub mod layout;
+pub mod located;
 pub mod open;
 pub mod pipeline;
 pub mod report;
+pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod stdio;
@@ -33,6 +35,8 @@ pub fn run(cli: Cli) -> ExitStatus {
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Rule(args) => commands::rule::run(args),
+        Command::Rules(args) => commands::rule::list(args),
+        Command::Init(args) => commands::init::run(args),
         Command::Packs => commands::rule::packs(),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Diff(args) => commands::diff::run(args),
@@ -40,9 +44,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Run(args) => commands::run::run(args),
         Command::Pack(args) => commands::pack::run(args),
         // Enters the namespace and execs the command: returns only on failure.
-        Command::Isolate(args) => {
-            std::process::exit(i32::from(harness::isolate::shim_main(args.probe, &args.sandbox, &args.command)))
-        }
+        Command::Isolate(args) => std::process::exit(i32::from(harness::isolate::shim_main(args.probe, &args.sandbox, &args.command))),
     };
     let status = match result {
         Ok(status) => status,

@@ -18,10 +18,7 @@ pub fn out(text: &str) {
         return;
     }
     let mut stdout = io::stdout().lock();
-    if let Err(err) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         let _ = STDOUT_FAILURE.set(err);
     }
 }

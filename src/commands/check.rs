@@ -1,17 +1,18 @@
 //! `optml check`: source -> layout -> rules -> findings -> report.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::Report as MietteReport;
 
 use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
-use crate::engine::builtin::{AUTO, DEFAULT_PACK};
+use crate::engine::builtin::SNAPSHOT_PACK;
 use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
 use crate::finding::Finding;
 use crate::pipeline::{check_input, CheckOptions};
-use crate::report::{Checked, Format, Report};
+use crate::report::{Checked, Report};
+use crate::settings::{Flags, Settings};
 use crate::snapshot::verify::{Golden, Outcome};
 use crate::source::{OpenError, Role};
 
@@ -46,16 +47,24 @@ impl ColorArg {
     }
 }
 
+/// The settings of a `check` run: flags, config file, defaults.
+fn settings(args: &CheckArgs) -> Result<Settings, MietteReport> {
+    Settings::resolve(Flags {
+        config: Some(&args.config),
+        selection: Some(&args.selection),
+        exit: Some(&args.exit),
+        inputs: &args.inputs,
+        format: args.format,
+        output: args.output.as_deref(),
+        ..Flags::default()
+    })
+}
+
 pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
-    let extra: &[&str] = if args.snapshot.is_some() { &["snapshot"] } else { &[] };
-    let mut ruleset = args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?;
-    ruleset.env = args.env.clone();
-    for code in &args.ignore {
-        if ruleset.find(code).is_none() {
-            return Err(miette::miette!(help = "`optml rule --all` lists the codes", "--ignore {code}: no loaded rule has this code"));
-        }
-    }
-    let inputs: Vec<PathBuf> = if args.inputs.is_empty() { vec![PathBuf::from("/opt/ml")] } else { args.inputs.clone() };
+    let settings = settings(args)?;
+    let extra: &[&str] = if args.snapshot.is_some() { &[SNAPSHOT_PACK] } else { &[] };
+    let ruleset = settings.ruleset(extra)?;
+    let inputs = &settings.inputs;
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
         Some(file) => Some(Golden::open(file, args.update_snapshots)?),
@@ -65,7 +74,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
-    for input in &inputs {
+    for input in inputs {
         let (one, found) = check(&ruleset, input, options)?;
         checked.push(one);
         findings.extend(found);
@@ -76,8 +85,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         findings.extend(found);
         snapshot = Some(outcome);
     }
-    findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
-    Ok(print_report(&ruleset, &checked, findings, snapshot.as_ref(), args.format, args.color.enabled()))
+    print_report(&settings, &ruleset, &checked, findings, snapshot.as_ref(), args.color.enabled())
 }
 
 /// [`check_input`], its failure to open the input as the command's error.
@@ -90,9 +98,17 @@ pub fn cannot_check(err: OpenError) -> MietteReport {
     miette::miette!(code = "optml::input", "cannot check {err}")
 }
 
-/// Sort the findings, print the report to stdout, and return the exit status it implies.
-pub fn print_report(ruleset: &Ruleset, checked: &[Checked], mut findings: Vec<Finding>, snapshot: Option<&Outcome>, format: Format, color: bool) -> ExitStatus {
-    let report = Report { snapshot, ..Report::new(ruleset, checked, &mut findings) };
-    crate::report::print(&report.render(format, color));
-    ExitStatus::from_errors(report.summary.errors)
+/// Sort the findings, write the report where the settings say, and return the exit status it
+/// implies.
+pub fn print_report(
+    settings: &Settings,
+    ruleset: &Ruleset,
+    checked: &[Checked],
+    mut findings: Vec<Finding>,
+    snapshot: Option<&Outcome>,
+    color: bool,
+) -> Result<ExitStatus, MietteReport> {
+    let report = Report { snapshot, quiet: settings.quiet, ..Report::new(ruleset, checked, &mut findings) };
+    settings.emit(&report.render(settings.format, color))?;
+    Ok(settings.exit_status(&report.summary))
 }

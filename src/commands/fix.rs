@@ -7,7 +7,6 @@ use miette::Report as MietteReport;
 
 use super::check::print_report;
 use crate::cli::FixArgs;
-use crate::engine::builtin::{AUTO, DEFAULT_PACK};
 use crate::engine::Phase;
 use crate::exit::ExitStatus;
 use crate::fix::check_fixable;
@@ -16,9 +15,12 @@ use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::sanitize::{sanitize, shown};
 use crate::report::{print, Format};
+use crate::settings::{Flags, Settings};
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
-    let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
-    ruleset.env = args.env.clone();
+    // The report on the fixed archive is for a human reading what changed.
+    let flags = Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), format: Some(Format::Human), ..Flags::default() };
+    let settings = Settings::resolve(flags)?;
+    let ruleset = settings.ruleset(&[])?;
     if same_file(&args.input, &args.output) {
         return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }
@@ -48,7 +50,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // or a source bundle into a model archive because of its new name.
     let recheck = CheckOptions { role: checked.subject.origins.first().map(|o| o.role), ..options };
     let (rechecked, refound) = check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
-    Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))
+    print_report(&settings, &ruleset, &[rechecked], refound, None, args.color.enabled())
 }
 
 /// What the writer normalized, as change lines.
@@ -73,4 +75,3 @@ fn same_file(a: &Path, b: &Path) -> bool {
         _ => false,
     }
 }
-

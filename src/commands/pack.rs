@@ -16,12 +16,6 @@ pub fn run(args: &PackArgs) -> Result<ExitStatus, MietteReport> {
     let options = PackOptions { level: args.level, dereference: args.dereference };
     let source = PackSource { label: "", dir: &args.dir };
     let packed = pack(&[source], &args.output, options).map_err(|err| miette::miette!(code = "optml::pack", "cannot pack {}: {err}", args.dir.display()))?;
-    stdio::err(&format!(
-        "packed {} file(s), {} into {} ({})\n",
-        packed.files,
-        human_size(packed.bytes),
-        shown(&args.output),
-        human_size(packed.archive_bytes)
-    ));
+    stdio::err(&format!("packed {} file(s), {} into {} ({})\n", packed.files, human_size(packed.bytes), shown(&args.output), human_size(packed.archive_bytes)));
     Ok(ExitStatus::Clean)
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
-use crate::engine::load::{builtin_texts, load};
-use crate::engine::{LoadError, Ruleset};
+use crate::cli::{ColorArg, DiscoveryArgs, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
 use crate::report::sanitize::{sanitize, shown};
+use crate::settings::{Flags, Settings};
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
@@ -45,9 +45,9 @@ impl RecordArgs {
 }
 
 /// The layout alone (zones, archive mappings, job-folder artifacts), no rules: what reading an
-/// input for a snapshot or diff needs.
-pub fn layout_only() -> Result<Ruleset, LoadError> {
-    load(builtin_texts(&[])?)
+/// input for a snapshot or diff needs, through the settings stage like every command.
+pub fn layout_only(discovery: &DiscoveryArgs) -> Result<Ruleset, MietteReport> {
+    Settings::resolve(Flags { discovery: Some(discovery), ..Flags::default() })?.layout_only()
 }
 
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
@@ -57,7 +57,13 @@ pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, dig
     let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
-        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot {verb} {}: {}", subject.input, problem.detail));
+        return Err(miette::miette!(
+            code = "optml::input",
+            help = "`optml check` reports every problem of the input",
+            "cannot {verb} {}: {}",
+            subject.input,
+            problem.detail
+        ));
     }
     Ok(subject)
 }
@@ -69,7 +75,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256, "snapshot")?;
+    let subject = open_input(&layout_only(&args.discovery)?, input, args.role, base.header.fields.sha256, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {
@@ -108,7 +114,11 @@ fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store:
 /// Interactive: show each pending snapshot's diff, then accept, reject or skip it.
 fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     if !std::io::stdin().is_terminal() {
-        return Err(miette::miette!(code = "optml::usage", help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts", "`optml snapshot review` is interactive and needs a terminal"));
+        return Err(miette::miette!(
+            code = "optml::usage",
+            help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts",
+            "`optml snapshot review` is interactive and needs a terminal"
+        ));
     }
     let color = ColorArg::Auto.enabled();
     let files = pending_files(args);

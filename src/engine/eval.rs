@@ -44,20 +44,20 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if enabled.get(index).copied().unwrap_or(true) {
+        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }
-    evaluator.findings
+    let mut findings = evaluator.findings;
+    if !ruleset.path_ignores.is_empty() {
+        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path));
+    }
+    findings
 }
 
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its regex.
 fn grep_finds(grep: &Grep, subject: &Subject) -> bool {
-    subject
-        .entries
-        .iter()
-        .filter(|e| grep.paths.set.is_match(as_path(&e.path)))
-        .any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
+    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
 }
 
 impl<'a> Evaluator<'a> {
@@ -108,11 +108,9 @@ impl<'a> Evaluator<'a> {
         match zones {
             None => Some(&entry.path),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
-            Some(zones) => zones
-                .contains(&entry.zone)
-                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
-                .flatten()
-                .filter(|rel| !rel.is_empty()),
+            Some(zones) => {
+                zones.contains(&entry.zone).then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path)).flatten().filter(|rel| !rel.is_empty())
+            }
         }
     }
 
@@ -133,11 +131,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
-        self.candidates(rule)
-            .into_iter()
-            .filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel))))
-            .map(|(entry, _)| entry)
-            .collect()
+        self.candidates(rule).into_iter().filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel)))).map(|(entry, _)| entry).collect()
     }
 
     fn run(&mut self, index: usize, rule: &'a Rule) {
@@ -151,12 +145,8 @@ impl<'a> Evaluator<'a> {
             }
             Check::AllowOnly => {
                 let paths = rule.paths.as_ref().expect("validated: allow-only has paths");
-                let outside: Vec<&Entry> = self
-                    .candidates(rule)
-                    .into_iter()
-                    .filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel)))
-                    .map(|(entry, _)| entry)
-                    .collect();
+                let outside: Vec<&Entry> =
+                    self.candidates(rule).into_iter().filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel))).map(|(entry, _)| entry).collect();
                 self.per_entry(index, rule, outside);
             }
             Check::Require => {
@@ -240,11 +230,7 @@ impl<'a> Evaluator<'a> {
         let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
         for entry in entries {
             let path = entry.path.as_slice();
-            let below_reported = path
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'/')
-                .any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
             if below_reported {
                 continue;
             }
@@ -424,14 +410,8 @@ mod tests {
     }
 
     fn tree(paths: &[(&str, EntryKind)]) -> Subject {
-        let origin = Origin {
-            fs_path: "/opt/ml".into(),
-            path_prefix: String::new(),
-            role: Role::OptMl,
-            compression: None,
-            uncompressed_bytes: 0,
-            problems: Vec::new(),
-        };
+        let origin =
+            Origin { fs_path: "/opt/ml".into(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
         let entries = paths.iter().map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind)).collect();
         Subject { input: "/opt/ml".into(), kind: InputKind::Tree, origins: vec![origin], entries }
     }
@@ -447,13 +427,16 @@ mod tests {
     #[test]
     fn forbid_collapses_descendants() {
         let rules = ruleset(&format!("[[rule]]\ncode = \"T1\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"**/ckpt*\"]\n{RULE}"));
-        let mut subject = tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
+        let mut subject =
+            tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
         assert_eq!(run(&rules, &mut subject), vec![("T1".to_string(), "model/ckpt-1".to_string())]);
     }
 
     #[test]
     fn allow_only_is_closed_world() {
-        let rules = ruleset(&format!("[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"));
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"
+        ));
         let mut subject = tree(&[("model/w.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File), ("model/notes.txt", EntryKind::File)]);
         assert_eq!(run(&rules, &mut subject), vec![("T2".to_string(), "model/notes.txt".to_string())]);
     }
@@ -464,10 +447,7 @@ mod tests {
             "[[rule]]\ncode = \"T3\"\nname = \"n\"\ncheck = \"count\"\nmax = 1\nzone = \"model\"\npaths = [\"*.pt\"]\n{RULE}\n[[rule]]\ncode = \"T4\"\nname = \"n\"\ncheck = \"require\"\nzone = \"model\"\npaths = [\"code/inference.py\", \"*.pt\"]\n{RULE}"
         ));
         let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/b.pt", EntryKind::File)]);
-        assert_eq!(
-            run(&rules, &mut subject),
-            vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]
-        );
+        assert_eq!(run(&rules, &mut subject), vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]);
     }
 
     #[test]

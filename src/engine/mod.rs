@@ -26,6 +26,14 @@ pub struct Applies {
     pub detected: bool,
 }
 
+/// `[per-path-ignores]`: entries matching `globs` are exempt from rules flagged in `rules`.
+#[derive(Debug)]
+pub struct PathIgnore {
+    pub globs: GlobSet,
+    /// One flag per rule of the ruleset.
+    pub rules: Vec<bool>,
+}
+
 /// Loaded packs, their compiled rules and the layout they share.
 #[derive(Debug)]
 pub struct Ruleset {
@@ -36,6 +44,11 @@ pub struct Ruleset {
     pub applies: Vec<Applies>,
     /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`).
     pub env: Vec<(String, String)>,
+    /// One per rule: whether the settings (select, ignore, severity `off`) let it run at all.
+    /// A disabled rule is never evaluated.
+    pub enabled: Vec<bool>,
+    /// Findings of these rules at these paths (inside the input) are not reported.
+    pub path_ignores: Vec<PathIgnore>,
     /// /opt/ml paths whose content some rule reads.
     content: GlobSet,
 }
@@ -51,11 +64,7 @@ impl Ruleset {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
                 globs.push(String::from_utf8_lossy(file).into_owned());
             }
-            let roots: Vec<&[u8]> = if rule.zones.is_empty() {
-                vec![&b""[..]]
-            } else {
-                rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect()
-            };
+            let roots: Vec<&[u8]> = if rule.zones.is_empty() { vec![&b""[..]] } else { rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect() };
             let patterns: Vec<String> = match &rule.paths {
                 Some(paths) => paths.patterns.clone(),
                 None => vec!["**".to_string()],
@@ -69,7 +78,8 @@ impl Ruleset {
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
-        Ruleset { packs, rules, layout, applies, env: Vec::new(), content }
+        let enabled = vec![true; rules.len()];
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), enabled, path_ignores: Vec::new(), content }
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
@@ -86,6 +96,9 @@ impl Ruleset {
     /// Returns `None` when no loaded rule has `code` (its pack was not selected).
     pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
         let index = self.rules.iter().position(|rule| rule.code == code)?;
+        if !self.enabled[index] || self.path_ignored(index, path) {
+            return None;
+        }
         vars.set("path", path).set("input", input);
         Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
     }
@@ -111,9 +124,16 @@ impl Ruleset {
         self.rules.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
     }
 
-    /// Where a rule is documented: its pack's docs page, anchored at the code.
-    pub fn docs_url(&self, rule: &Rule) -> String {
-        format!("{}#{}", self.packs[rule.pack].docs, rule.code.to_ascii_lowercase())
+    /// Whether `[per-path-ignores]` exempts `path` (inside the input) from rule `index`.
+    pub fn path_ignored(&self, index: usize, path: &str) -> bool {
+        self.path_ignores.iter().any(|ignore| ignore.rules[index] && ignore.globs.is_match(path))
+    }
+
+    /// Where a rule is documented: its pack's docs page, anchored at the code. `None` for a
+    /// user pack that names no `docs` of its own.
+    pub fn docs_url(&self, rule: &Rule) -> Option<String> {
+        let docs = self.packs[rule.pack].docs.as_ref()?;
+        Some(format!("{docs}#{}", rule.code.to_ascii_lowercase()))
     }
 
     /// 1-based line of the rule's definition in its file.
@@ -134,8 +154,6 @@ pub fn locate(place: &str, member: &str) -> String {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout
-            .candidate_prefixes(role)
-            .any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
+        self.layout.candidate_prefixes(role).any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }

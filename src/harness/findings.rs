@@ -16,9 +16,7 @@ use crate::finding::Finding;
 pub fn merge_host_findings(ruleset: &Ruleset, per_host: Vec<Vec<Finding>>) -> Vec<Finding> {
     let aggregated = |f: &Finding| {
         let rule = &ruleset.rules[f.rule];
-        rule.check == Check::NonEmpty
-            && !rule.zones.is_empty()
-            && rule.zones.iter().all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
+        rule.check == Check::NonEmpty && !rule.zones.is_empty() && rule.zones.iter().all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
     };
     let everywhere: Vec<String> = per_host
         .first()

@@ -67,11 +67,7 @@ impl RawHyperparameters {
     /// `environment.read_hyperparameters()`: each value through `json.loads`, the raw string
     /// where that fails.
     pub fn decode(&self) -> Hyperparameters {
-        let all = self
-            .entries
-            .iter()
-            .map(|(k, v)| (k.clone(), Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone()))))
-            .collect();
+        let all = self.entries.iter().map(|(k, v)| (k.clone(), Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone())))).collect();
         Hyperparameters { all }
     }
 }
@@ -156,9 +152,28 @@ mod tests {
         assert_eq!(
             to_cmd_args(&hps.user()),
             [
-                "--bare", "hello world", "--empty", "", "--epochs", "3", "--flag_py", "True", "-k", "5", "--layers",
-                "[64, 128]", "--learning-rate", "0.01", "--name", "resnet", "--nullish", "", "--opts", "a=1,b=x",
-                "--use_amp", "True"
+                "--bare",
+                "hello world",
+                "--empty",
+                "",
+                "--epochs",
+                "3",
+                "--flag_py",
+                "True",
+                "-k",
+                "5",
+                "--layers",
+                "[64, 128]",
+                "--learning-rate",
+                "0.01",
+                "--name",
+                "resnet",
+                "--nullish",
+                "",
+                "--opts",
+                "a=1,b=x",
+                "--use_amp",
+                "True"
             ]
         );
         assert_eq!(hps.framework(), vec![("sagemaker_custom_thing".to_string(), Py::Str("abc".into()))]);

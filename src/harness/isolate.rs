@@ -47,9 +47,7 @@ fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulon
     let target = c_path(target).map_err(|err| format!("{what}: {err}"))?;
     let fstype = fstype.map(|t| CString::new(t).unwrap_or_default());
     // SAFETY: every pointer is a valid NUL-terminated string or null, alive for the call.
-    let result = unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()), flags, std::ptr::null())
-    };
+    let result = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()), flags, std::ptr::null()) };
     check(what, result)
 }
 

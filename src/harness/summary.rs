@@ -33,12 +33,7 @@ fn zone_tallies(ruleset: &Ruleset, trees: &[&Checked]) -> Vec<(String, Vec<Tally
             }
         }
     }
-    zones
-        .iter()
-        .zip(table)
-        .filter(|(_, tallies)| tallies.iter().any(|t| t.files > 0))
-        .map(|(zone, tallies)| (zone.name.clone(), tallies))
-        .collect()
+    zones.iter().zip(table).filter(|(_, tallies)| tallies.iter().any(|t| t.files > 0)).map(|(zone, tallies)| (zone.name.clone(), tallies)).collect()
 }
 
 fn ending(record: &RunRecord, index: usize) -> String {
@@ -81,12 +76,9 @@ pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Strin
     for artifact in &record.artifacts {
         let name = artifact.file_name();
         match &artifact.result {
-            Ok(packed) => out.push_str(&format!(
-                "  {name:<20} {}, {} -> {}\n",
-                plural(packed.files, "file"),
-                human_size(packed.bytes),
-                human_size(packed.archive_bytes)
-            )),
+            Ok(packed) => {
+                out.push_str(&format!("  {name:<20} {}, {} -> {}\n", plural(packed.files, "file"), human_size(packed.bytes), human_size(packed.archive_bytes)))
+            }
             Err(_) => out.push_str(&format!("  {name:<20} not written (see RUN007)\n")),
         }
     }

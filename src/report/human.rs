@@ -15,7 +15,7 @@ struct FindingDiagnostic<'a> {
     finding: &'a Finding,
     rule: &'a Rule,
     source: &'a NamedSource<String>,
-    url: String,
+    url: Option<String>,
 }
 
 impl fmt::Debug for FindingDiagnostic<'_> {
@@ -54,7 +54,7 @@ impl Diagnostic for FindingDiagnostic<'_> {
     }
 
     fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(&self.url))
+        self.url.as_ref().map(|url| Box::new(url) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -86,10 +86,11 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         .collect();
     let handler = handler(color);
     let mut out = String::new();
-    for checked in report.checked {
+    for checked in report.checked.iter().filter(|_| !report.quiet) {
         let subject = &checked.subject;
         let entries = subject.entries.len();
-        let parts: Vec<String> = subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
+        let parts: Vec<String> =
+            subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
         out.push_str(&format!(
             "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),
@@ -100,7 +101,9 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
             out.push_str(&format!("  pack auto: {}\n", sanitize(&detection.reason)));
         }
     }
-    out.push('\n');
+    if !report.quiet {
+        out.push('\n');
+    }
     if let Some(snapshot) = report.snapshot {
         out.push_str(&snapshot.human(color));
         out.push('\n');
@@ -114,8 +117,10 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&elision.note());
-    out.push_str(&summary_line(&report.summary, report.checked.len()));
-    out.push('\n');
+    if !report.quiet {
+        out.push_str(&summary_line(&report.summary, report.checked.len()));
+        out.push('\n');
+    }
     out
 }
 

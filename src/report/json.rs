@@ -51,7 +51,7 @@ struct Diagnostic<'a> {
     message: &'a str,
     help: &'a str,
     fix: Option<&'a str>,
-    docs: String,
+    docs: Option<String>,
 }
 
 pub fn render(report: &Report<'_>) -> String {

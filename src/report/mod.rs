@@ -12,9 +12,10 @@ use crate::layout::Placed;
 use crate::source::Subject;
 
 /// Output format for findings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// miette diagnostics and a summary line.
+    #[default]
     Human,
     /// One JSON document (schema: docs/json-schema.md).
     Json,
@@ -42,6 +43,8 @@ pub struct Report<'a> {
     pub snapshot: Option<&'a crate::snapshot::verify::Outcome>,
     /// What `optml run` did before checking (JSON `run` section, docs/run.md).
     pub run: Option<&'a serde_json::Value>,
+    /// Findings only: no per-input headers and no summary line (`--quiet`).
+    pub quiet: bool,
 }
 
 impl<'a> Report<'a> {
@@ -49,7 +52,7 @@ impl<'a> Report<'a> {
     pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let findings: &'a [Finding] = findings;
-        Report { ruleset, checked, findings, summary: Summary::of(findings), snapshot: None, run: None }
+        Report { ruleset, checked, findings, summary: Summary::of(findings), snapshot: None, run: None, quiet: false }
     }
 
     pub fn render(&self, format: Format, color: bool) -> String {

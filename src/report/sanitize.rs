@@ -112,29 +112,13 @@ mod tests {
 
     #[test]
     fn escapes_c1_del_and_every_format_character_named() {
-        for c in [
-            '\u{7f}', '\u{9b}', '\u{200b}', '\u{200f}', '\u{061c}', '\u{feff}', '\u{2066}',
-            '\u{2069}', '\u{202a}',
-        ] {
-            assert!(
-                sanitize(&format!("a{c}b")).starts_with("a\\u{"),
-                "{:?} kept",
-                c
-            );
+        for c in ['\u{7f}', '\u{9b}', '\u{200b}', '\u{200f}', '\u{061c}', '\u{feff}', '\u{2066}', '\u{2069}', '\u{202a}'] {
+            assert!(sanitize(&format!("a{c}b")).starts_with("a\\u{"), "{:?} kept", c);
         }
-        assert_eq!(
-            inert_json(r#"{"a":"x\u001b"}"#.to_string()),
-            r#"{"a":"x\u001b"}"#
-        );
+        assert_eq!(inert_json(r#"{"a":"x\u001b"}"#.to_string()), r#"{"a":"x\u001b"}"#);
         let escaped = inert_json(serde_json::to_string("a\u{202e}b\u{9b}\u{7f}").unwrap());
         assert_eq!(escaped, r#""a\u202eb\u009b\u007f""#);
-        assert_eq!(
-            serde_json::from_str::<String>(&escaped).unwrap(),
-            "a\u{202e}b\u{9b}\u{7f}"
-        );
-        assert_eq!(
-            sanitize("tab\there, ünïcödé, 模型"),
-            "tab\there, ünïcödé, 模型"
-        );
+        assert_eq!(serde_json::from_str::<String>(&escaped).unwrap(), "a\u{202e}b\u{9b}\u{7f}");
+        assert_eq!(sanitize("tab\there, ünïcödé, 模型"), "tab\there, ünïcödé, 模型");
     }
 }

@@ -25,7 +25,11 @@ pub enum Difference {
     Missing(Line),
     /// In the input, not in the golden manifest.
     Extra(Line),
-    Changed { expected: Line, actual: Line, changes: Vec<FieldChange> },
+    Changed {
+        expected: Line,
+        actual: Line,
+        changes: Vec<FieldChange>,
+    },
 }
 
 impl Difference {
@@ -99,7 +103,9 @@ fn compare_group(header: &Header, expected: &[Line], actual: &[Line], difference
     for line in unmatched_actual {
         normalized.push(line.clone());
         match golden.next() {
-            Some(expected) => differences.push(Difference::Changed { expected: expected.clone(), actual: line.clone(), changes: changes(header, expected, line) }),
+            Some(expected) => {
+                differences.push(Difference::Changed { expected: expected.clone(), actual: line.clone(), changes: changes(header, expected, line) })
+            }
             None => differences.push(Difference::Extra(line.clone())),
         }
     }

@@ -1,5 +1,5 @@
 //! SageMaker's packing rules, so that `optml diff` calls a folder and the archive made from it
-//! equal (../shared/reference/sagemaker-contract.md section 4):
+//! equal (docs/sagemaker-contract.md section 4):
 //! - `./x` and `x` name the same member, and the root entry (`./`, `/`) is not content: the
 //!   sources already normalize both;
 //! - the SDK's `create_tar_file` (local mode, sourcedir.tar.gz) uses `dereference=True`: a

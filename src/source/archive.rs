@@ -127,10 +127,7 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let empty_input = reader.fill_buf()?.is_empty();
 
     if named_gzip(path) && compression != Compression::Gzip && !empty_input {
-        scan.problems.push(Problem::new(
-            ProblemKind::NotGzip,
-            format!("named like a gzip file, but its bytes are {}", describe(compression)),
-        ));
+        scan.problems.push(Problem::new(ProblemKind::NotGzip, format!("named like a gzip file, but its bytes are {}", describe(compression))));
     }
     if compression == Compression::None && !named_gzip(path) && !empty_input {
         scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
@@ -146,10 +143,7 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
         }
         Compression::None => read_plain_tar(reader, file_len, options, &mut scan),
         other => {
-            scan.problems.push(Problem::new(
-                ProblemKind::UnsupportedCompression,
-                format!("compressed with {}; SageMaker only unpacks gzip", other.as_str()),
-            ));
+            scan.problems.push(Problem::new(ProblemKind::UnsupportedCompression, format!("compressed with {}; SageMaker only unpacks gzip", other.as_str())));
         }
     }
     Ok(scan)
@@ -202,10 +196,7 @@ fn read_plain_tar(reader: BufReader<File>, file_len: u64, options: &ScanOptions,
     if needed > file_len {
         let mut problem = Problem::new(
             ProblemKind::Truncated,
-            format!(
-                "the file ends at byte {file_len} but entry `{}` needs {needed} bytes",
-                last_name.as_deref().unwrap_or_default()
-            ),
+            format!("the file ends at byte {file_len} but entry `{}` needs {needed} bytes", last_name.as_deref().unwrap_or_default()),
         );
         problem.offset = Some(file_len);
         scan.problems.push(problem);
@@ -230,11 +221,7 @@ fn read_entries<R: Read>(
                 // A gzip stream that ended cleanly (its CRC checked) but held less than one tar
                 // header is complete data that is not a tar, not a truncated tar.
                 let short = truncated_first_block(stream) && compressed.is_none();
-                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short {
-                    ProblemKind::NotTar
-                } else {
-                    ProblemKind::Truncated
-                };
+                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short { ProblemKind::NotTar } else { ProblemKind::Truncated };
                 scan.problems.push(stop_problem(kind, &err, stream, compressed, last_name.as_deref()));
                 return None;
             }
@@ -265,13 +252,7 @@ fn truncated_first_block(stream: &TrackState) -> bool {
     stream.eof.get() && stream.bytes.get() < 512
 }
 
-fn stop_problem(
-    kind: ProblemKind,
-    err: &io::Error,
-    stream: &TrackState,
-    compressed: Option<&TrackState>,
-    last: Option<&str>,
-) -> Problem {
+fn stop_problem(kind: ProblemKind, err: &io::Error, stream: &TrackState, compressed: Option<&TrackState>, last: Option<&str>) -> Problem {
     let mut detail = match kind {
         // The tar crate's message quotes the garbage bytes it met; say what it means instead.
         ProblemKind::NotTar => match compressed {

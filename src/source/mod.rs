@@ -334,10 +334,8 @@ pub fn open(
         let wants_content = |member: &[u8]| wants.wants(role, member);
         let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options).map_err(|err| OpenError {
-                input: part.fs_path.to_string_lossy().into_owned(),
-                message: describe_io(&err),
-            })?
+            archive::scan(&part.fs_path, &options)
+                .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?
         } else {
             tree::scan(&part.fs_path, &options)
         };

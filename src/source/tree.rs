@@ -11,8 +11,8 @@ use std::path::Path;
 use walkdir::WalkDir;
 
 use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
-use crate::open::Beneath;
 use crate::entry::{normalize_name, Entry, EntryKind};
+use crate::open::Beneath;
 
 /// `lstat` relative to the parent directory's descriptor: walkdir's own `metadata()` resolves
 /// the full path for every entry, which costs more than the walk itself on deep trees.
@@ -160,7 +160,9 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
                     scan.problems.push(changed(&member, "vanished"));
                     continue;
                 }
-                Err(Beneath::Changed(now)) => scan.problems.push(changed(&member, &format!("is now {now}, not the regular file the walk listed; it was not read"))),
+                Err(Beneath::Changed(now)) => {
+                    scan.problems.push(changed(&member, &format!("is now {now}, not the regular file the walk listed; it was not read")))
+                }
                 Err(Beneath::Io(err)) => scan.problems.push(unreadable(&member, &err.to_string())),
             }
         }
@@ -217,7 +219,10 @@ mod tests {
         });
         let details: Vec<&str> = scan.problems.iter().map(|p| p.detail.as_str()).collect();
         assert_eq!(scan.problems.iter().filter(|p| p.kind == ProblemKind::Changed).count(), 2, "{details:?}");
-        assert!(details.contains(&"`config.json` changed during the check: is now a symlink, not the regular file the walk listed; it was not read"), "{details:?}");
+        assert!(
+            details.contains(&"`config.json` changed during the check: is now a symlink, not the regular file the walk listed; it was not read"),
+            "{details:?}"
+        );
         assert!(details.contains(&"`gone.json` changed during the check: vanished"), "{details:?}");
         let names: Vec<&[u8]> = scan.entries.iter().map(|e| e.member.as_slice()).collect();
         assert_eq!(names, [b"config.json".as_slice()], "a vanished file is no entry");

@@ -39,34 +39,20 @@ fn assert_inert(what: &str, bytes: &[u8], annotations: bool) {
     }
     for line in text.lines() {
         if line.starts_with("::") {
-            let meant = annotations
-                && ["::error file=", "::warning file=", "::notice file="]
-                    .iter()
-                    .any(|p| line.starts_with(p));
-            assert!(
-                meant,
-                "{what}: a line starts a workflow command: {line:?}\nin:\n{text}"
-            );
+            let meant = annotations && ["::error file=", "::warning file=", "::notice file="].iter().any(|p| line.starts_with(p));
+            assert!(meant, "{what}: a line starts a workflow command: {line:?}\nin:\n{text}");
         }
     }
 }
 
 fn assert_output_inert(what: &str, output: &Output, annotations: bool) {
-    assert!(
-        output.status.code().is_some_and(|code| code <= 2),
-        "{what}: exit {:?}: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.code().is_some_and(|code| code <= 2), "{what}: exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
     assert_inert(&format!("{what} (stdout)"), &output.stdout, annotations);
     assert_inert(&format!("{what} (stderr)"), &output.stderr, false);
 }
 
 fn members() -> Vec<Member<'static>> {
-    let mut members: Vec<Member> = HOSTILE
-        .iter()
-        .map(|name| Member::File(name, b"x"))
-        .collect();
+    let mut members: Vec<Member> = HOSTILE.iter().map(|name| Member::File(name, b"x")).collect();
     members.push(Member::File("model.pth", b"weights"));
     members
 }
@@ -81,11 +67,7 @@ fn tree(dir: &TestDir, rel: &str) -> std::path::PathBuf {
 }
 
 fn run(args: &[&std::ffi::OsStr], cwd: &Path) -> Output {
-    optml()
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run optml")
+    optml().args(args).current_dir(cwd).output().expect("run optml")
 }
 
 fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
@@ -99,36 +81,15 @@ fn check_every_format_keeps_names_inert() {
     let folder = tree(&dir, "model");
     for input in [&archive, &folder] {
         for format in ["human", "github", "json"] {
-            let output = optml()
-                .args(["check", "--as", "model", "--format", format])
-                .arg(input)
-                .output()
-                .unwrap();
-            assert_eq!(
-                output.status.code(),
-                Some(1),
-                "{format}: {}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-            assert_output_inert(
-                &format!("check --format {format} {}", input.display()),
-                &output,
-                format == "github",
-            );
+            let output = optml().args(["check", "--as", "model", "--format", format]).arg(input).output().unwrap();
+            assert_eq!(output.status.code(), Some(1), "{format}: {}", String::from_utf8_lossy(&output.stdout));
+            assert_output_inert(&format!("check --format {format} {}", input.display()), &output, format == "github");
         }
     }
     let (_, doc) = check_json(&[archive.as_os_str()]);
-    let paths: Vec<&str> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = doc["diagnostics"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
     for name in HOSTILE {
-        assert!(
-            paths.contains(&name),
-            "JSON keeps the exact name {name:?}: {paths:?}"
-        );
+        assert!(paths.contains(&name), "JSON keeps the exact name {name:?}: {paths:?}");
     }
 }
 
@@ -137,19 +98,8 @@ fn fix_and_its_dry_run_keep_names_inert() {
     let dir = TestDir::new();
     let archive = tar_gz(&dir, "model.tar.gz", &members());
     for extra in [&["--dry-run"][..], &[]] {
-        let output = optml()
-            .arg("fix")
-            .arg(&archive)
-            .arg("-o")
-            .arg(dir.join("fixed.tar.gz"))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            String::from_utf8_lossy(&output.stdout).contains("dropped"),
-            "{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
+        let output = optml().arg("fix").arg(&archive).arg("-o").arg(dir.join("fixed.tar.gz")).args(extra).output().unwrap();
+        assert!(String::from_utf8_lossy(&output.stdout).contains("dropped"), "{}", String::from_utf8_lossy(&output.stdout));
         assert_output_inert(&format!("fix {extra:?}"), &output, false);
     }
 }
@@ -158,11 +108,7 @@ fn fix_and_its_dry_run_keep_names_inert() {
 fn snapshot_and_diff_keep_names_inert() {
     let dir = TestDir::new();
     let archive = tar_gz(&dir, "model.tar.gz", &members());
-    let other = tar_gz(
-        &dir,
-        "other.tar.gz",
-        &[Member::File("model.pth", b"weights")],
-    );
+    let other = tar_gz(&dir, "other.tar.gz", &[Member::File("model.pth", b"weights")]);
     let folder = tree(&dir, "model");
     let cwd = dir.path();
     let golden = dir.join("golden.manifest");
@@ -180,18 +126,8 @@ fn snapshot_and_diff_keep_names_inert() {
     assert!(golden.exists() && folder.exists() && other.exists());
     // check --snapshot against a golden that lacks the names: the manifest diff lists them.
     fs::write(&golden, "#optml-manifest v1\nmodel.pth type=file size=7\n").unwrap();
-    let output = optml()
-        .args(["check", "--snapshot"])
-        .arg(&golden)
-        .arg(&archive)
-        .env("CI", "true")
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("DS_Store"),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let output = optml().args(["check", "--snapshot"]).arg(&golden).arg(&archive).env("CI", "true").output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("DS_Store"), "{}", String::from_utf8_lossy(&output.stdout));
     assert_output_inert("check --snapshot", &output, false);
 }
 
@@ -199,30 +135,13 @@ fn snapshot_and_diff_keep_names_inert() {
 fn pending_snapshots_with_hostile_names_stay_inert() {
     let dir = TestDir::new();
     for (index, name) in ["p\n::error::x", "q\u{1b}[31m\u{202e}"].iter().enumerate() {
-        dir.file(
-            &format!("{name}.manifest.new"),
-            &format!("#optml-manifest v1\nf{index} type=file\n"),
-        );
+        dir.file(&format!("{name}.manifest.new"), &format!("#optml-manifest v1\nf{index} type=file\n"));
     }
-    assert_output_inert(
-        "snapshot accept",
-        &run(
-            &[std::ffi::OsStr::new("snapshot"), "accept".as_ref()],
-            dir.path(),
-        ),
-        false,
-    );
+    assert_output_inert("snapshot accept", &run(&[std::ffi::OsStr::new("snapshot"), "accept".as_ref()], dir.path()), false);
     for (index, name) in ["r\n::error::x", "s\u{1b}[31m\u{202e}"].iter().enumerate() {
-        dir.file(
-            &format!("{name}.manifest.new"),
-            &format!("#optml-manifest v1\nf{index} type=file\n"),
-        );
+        dir.file(&format!("{name}.manifest.new"), &format!("#optml-manifest v1\nf{index} type=file\n"));
     }
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
         return; // no `script` to provide the terminal `review` needs
     }
     let command = format!("{} snapshot review", env!("CARGO_BIN_EXE_optml"));
@@ -246,24 +165,14 @@ fn pending_snapshots_with_hostile_names_stay_inert() {
 fn errors_quoting_hostile_paths_stay_inert() {
     let dir = TestDir::new();
     let missing = "gone\n::error::x\u{1b}[31m\u{202e}.tar.gz";
-    for args in [
-        os(&["check", missing]),
-        os(&["fix", missing, "-o", "out.tar.gz"]),
-        os(&["snapshot", missing]),
-        os(&["diff", missing, missing]),
-    ] {
+    for args in [os(&["check", missing]), os(&["fix", missing, "-o", "out.tar.gz"]), os(&["snapshot", missing]), os(&["diff", missing, missing])] {
         let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         let output = run(&refs, dir.path());
         assert_eq!(output.status.code(), Some(2));
         assert_output_inert(&format!("{args:?}"), &output, false);
     }
     let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pth", b"w")]);
-    let output = optml()
-        .args(["pack", "model.tar.gz", "-o"])
-        .arg(missing)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let output = optml().args(["pack", "model.tar.gz", "-o"]).arg(missing).current_dir(dir.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_output_inert("pack", &output, false);
     assert!(archive.exists());
@@ -283,15 +192,7 @@ fn run_keeps_the_names_its_script_wrote_inert() {
             .args(HOSTILE)
             .output()
             .unwrap();
-        assert!(
-            String::from_utf8_lossy(&output.stdout).contains("DS_Store"),
-            "{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-        assert_output_inert(
-            &format!("run --format {format}"),
-            &output,
-            format == "github",
-        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("DS_Store"), "{}", String::from_utf8_lossy(&output.stdout));
+        assert_output_inert(&format!("run --format {format}"), &output, format == "github");
     }
 }

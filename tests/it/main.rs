@@ -3,6 +3,7 @@
 mod common;
 
 mod check;
+mod config;
 mod corpus;
 mod fix;
 mod hostile;

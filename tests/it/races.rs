@@ -15,7 +15,7 @@ use crate::common::*;
 
 /// Run optml with `args`; a run that takes more than a minute is killed and fails the test.
 fn bounded(args: &[&OsStr], cwd: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_optml"))
+    let child = Command::new(env!("CARGO_BIN_EXE_optml"))
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
