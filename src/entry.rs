@@ -52,10 +52,7 @@ impl EntryKind {
 
     /// Devices, FIFOs and sockets: never opened, never packable.
     pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo | EntryKind::Socket
-        )
+        matches!(self, EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo | EntryKind::Socket)
     }
 }
 

@@ -66,11 +66,13 @@ pub struct LayoutBuilder {
     classifier: GlobSetBuilder,
 }
 
-impl LayoutBuilder {
-    pub fn new() -> LayoutBuilder {
+impl Default for LayoutBuilder {
+    fn default() -> LayoutBuilder {
         LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
     }
+}
 
+impl LayoutBuilder {
     pub fn zone_index(&self, name: &str) -> Option<usize> {
         self.layout.zones.iter().position(|zone| zone.name == name)
     }
@@ -125,11 +127,7 @@ impl Layout {
             .map(|(index, origin)| match origin.role {
                 Role::OptMl => Placement { flavour: "tree".into(), prefix: Vec::new(), covers: all_zones.clone() },
                 role => {
-                    let top_level = subject
-                        .entries
-                        .iter()
-                        .filter(|e| e.origin == index)
-                        .map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
+                    let top_level = subject.entries.iter().filter(|e| e.origin == index).map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
                     self.pick_mapping(role, top_level)
                 }
             })

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::rule::{Check, Filter, Grep, Phase, Rule};
-use super::{locate, Ruleset};
+use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
-use crate::finding::Finding;
+use crate::finding::{Finding, Part};
 use crate::layout::{single_folder, Placed};
 use crate::source::Subject;
 use crate::units::human_size;
@@ -22,11 +22,27 @@ impl Vars {
         self
     }
 
+    /// Fill `{key}` placeholders in one pass: a value is never scanned again, so a member named
+    /// `{zone}` stays as named. Unknown placeholders are kept as written.
     pub fn render(&self, template: &str) -> String {
-        let mut out = template.to_string();
-        for (key, value) in &self.values {
-            out = out.replace(&format!("{{{key}}}"), value);
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let value = after.find('}').and_then(|close| Some((self.values.get(&after[..close])?, close)));
+            match value {
+                Some((value, close)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
+        out.push_str(rest);
         out
     }
 }
@@ -44,20 +60,20 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if enabled.get(index).copied().unwrap_or(true) {
+        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }
-    evaluator.findings
+    let mut findings = evaluator.findings;
+    if !ruleset.path_ignores.is_empty() {
+        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path()));
+    }
+    findings
 }
 
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its regex.
 fn grep_finds(grep: &Grep, subject: &Subject) -> bool {
-    subject
-        .entries
-        .iter()
-        .filter(|e| grep.paths.set.is_match(as_path(&e.path)))
-        .any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
+    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
 }
 
 impl<'a> Evaluator<'a> {
@@ -108,11 +124,9 @@ impl<'a> Evaluator<'a> {
         match zones {
             None => Some(&entry.path),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
-            Some(zones) => zones
-                .contains(&entry.zone)
-                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
-                .flatten()
-                .filter(|rel| !rel.is_empty()),
+            Some(zones) => {
+                zones.contains(&entry.zone).then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path)).flatten().filter(|rel| !rel.is_empty())
+            }
         }
     }
 
@@ -133,11 +147,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
-        self.candidates(rule)
-            .into_iter()
-            .filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel))))
-            .map(|(entry, _)| entry)
-            .collect()
+        self.candidates(rule).into_iter().filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel)))).map(|(entry, _)| entry).collect()
     }
 
     fn run(&mut self, index: usize, rule: &'a Rule) {
@@ -151,12 +161,8 @@ impl<'a> Evaluator<'a> {
             }
             Check::AllowOnly => {
                 let paths = rule.paths.as_ref().expect("validated: allow-only has paths");
-                let outside: Vec<&Entry> = self
-                    .candidates(rule)
-                    .into_iter()
-                    .filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel)))
-                    .map(|(entry, _)| entry)
-                    .collect();
+                let outside: Vec<&Entry> =
+                    self.candidates(rule).into_iter().filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel))).map(|(entry, _)| entry).collect();
                 self.per_entry(index, rule, outside);
             }
             Check::Require => {
@@ -240,11 +246,7 @@ impl<'a> Evaluator<'a> {
         let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
         for entry in entries {
             let path = entry.path.as_slice();
-            let below_reported = path
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'/')
-                .any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
             if below_reported {
                 continue;
             }
@@ -299,19 +301,17 @@ impl<'a> Evaluator<'a> {
     fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
-        let member = lossy(member);
-        let path = lossy(&join(origin.path_prefix.as_bytes(), member.as_bytes()));
+        let shown = lossy(member);
         let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
-        let name = member.rsplit('/').next().unwrap_or("").to_string();
-        vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
+        let name = shown.rsplit('/').next().unwrap_or("").to_string();
+        vars.set("path", if shown.is_empty() { archive.clone() } else { shown });
         vars.set("name", name);
         vars.set("archive", archive);
         vars.set("archive_path", shell_quote(&origin.fs_path.to_string_lossy()));
         vars.set("input", subject.input.clone());
         let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
-        let location = locate(&origin.label(&subject.input), &member);
-        let finding = self.ruleset.finding(index, &subject.input, location, path, &vars);
+        let finding = self.ruleset.finding(index, &subject.input, Some(Part::of(origin)), member.to_vec(), &vars);
         self.findings.push(finding);
     }
 
@@ -424,14 +424,8 @@ mod tests {
     }
 
     fn tree(paths: &[(&str, EntryKind)]) -> Subject {
-        let origin = Origin {
-            fs_path: "/opt/ml".into(),
-            path_prefix: String::new(),
-            role: Role::OptMl,
-            compression: None,
-            uncompressed_bytes: 0,
-            problems: Vec::new(),
-        };
+        let origin =
+            Origin { fs_path: "/opt/ml".into(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
         let entries = paths.iter().map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind)).collect();
         Subject { input: "/opt/ml".into(), kind: InputKind::Tree, origins: vec![origin], entries }
     }
@@ -439,7 +433,7 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code, f.path)).collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code.clone(), f.path())).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -447,13 +441,16 @@ mod tests {
     #[test]
     fn forbid_collapses_descendants() {
         let rules = ruleset(&format!("[[rule]]\ncode = \"T1\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"**/ckpt*\"]\n{RULE}"));
-        let mut subject = tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
+        let mut subject =
+            tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
         assert_eq!(run(&rules, &mut subject), vec![("T1".to_string(), "model/ckpt-1".to_string())]);
     }
 
     #[test]
     fn allow_only_is_closed_world() {
-        let rules = ruleset(&format!("[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"));
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"
+        ));
         let mut subject = tree(&[("model/w.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File), ("model/notes.txt", EntryKind::File)]);
         assert_eq!(run(&rules, &mut subject), vec![("T2".to_string(), "model/notes.txt".to_string())]);
     }
@@ -464,10 +461,7 @@ mod tests {
             "[[rule]]\ncode = \"T3\"\nname = \"n\"\ncheck = \"count\"\nmax = 1\nzone = \"model\"\npaths = [\"*.pt\"]\n{RULE}\n[[rule]]\ncode = \"T4\"\nname = \"n\"\ncheck = \"require\"\nzone = \"model\"\npaths = [\"code/inference.py\", \"*.pt\"]\n{RULE}"
         ));
         let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/b.pt", EntryKind::File)]);
-        assert_eq!(
-            run(&rules, &mut subject),
-            vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]
-        );
+        assert_eq!(run(&rules, &mut subject), vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]);
     }
 
     #[test]

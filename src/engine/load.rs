@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use globset::GlobSet;
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::Diagnostic;
 use regex::Regex;
 use thiserror::Error;
 use toml::Spanned;
@@ -19,6 +19,7 @@ use crate::entry::EntryKind;
 use crate::finding::Severity;
 use crate::glob::compile_set;
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
+use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
 use crate::units::parse_size;
 
@@ -39,28 +40,14 @@ pub struct Pack {
     pub file: String,
     pub text: String,
     pub builtin: bool,
-    pub docs: String,
-    /// Built-in packs that apply whenever this one does.
+    /// The pack's documentation page (`docs`); rule anchors are appended.
+    pub docs: Option<String>,
+    /// Packs that apply whenever this one does.
     pub extends: Vec<String>,
     /// Rule codes not run while this pack applies.
     pub supersedes: Vec<String>,
     /// Detection signals for `--pack auto`; empty for packs that are never auto-selected.
     pub signals: Vec<Signal>,
-}
-
-/// One thing wrong in a rule file.
-#[derive(Debug, Error, Diagnostic)]
-#[error("{message}")]
-#[diagnostic(code(optml::rule_file))]
-pub struct RuleFileProblem {
-    message: String,
-    #[source_code]
-    src: NamedSource<String>,
-    #[label("{label}")]
-    span: SourceSpan,
-    label: String,
-    #[help]
-    help: Option<String>,
 }
 
 /// Why the rules could not be loaded.
@@ -77,14 +64,14 @@ pub enum LoadError {
     Invalid {
         count: usize,
         #[related]
-        problems: Vec<RuleFileProblem>,
+        problems: Vec<Located>,
     },
 }
 
 /// Read a user rule file from disk.
 pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
     let file = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
+    let text = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
     Ok(PackText { file, text, builtin: false })
 }
 
@@ -92,10 +79,8 @@ pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
 pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     let mut texts = vec![builtin::LAYOUT.text()];
     for name in names {
-        let pack = builtin::find(name).ok_or_else(|| LoadError::UnknownPack {
-            name: name.clone(),
-            available: builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
-        })?;
+        let pack = builtin::find(name)
+            .ok_or_else(|| LoadError::UnknownPack { name: name.clone(), available: builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ") })?;
         if !texts.iter().any(|t| t.file == pack.file) {
             texts.push(pack.text());
         }
@@ -104,23 +89,31 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
 }
 
 const PLACEHOLDERS: [&str; 16] = [
-    "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "archive_path", "detail", "hint",
-    "key", "input", "match",
+    "path",
+    "name",
+    "zone",
+    "size",
+    "target",
+    "first_line",
+    "count",
+    "pattern",
+    "wrapper",
+    "archive",
+    "archive_path",
+    "detail",
+    "hint",
+    "key",
+    "input",
+    "match",
 ];
 
 struct Loader {
-    problems: Vec<RuleFileProblem>,
+    problems: Vec<Located>,
 }
 
 impl Loader {
     fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
-        self.problems.push(RuleFileProblem {
-            message: format!("{}: {}", text.file, message.into()),
-            src: NamedSource::new(&text.file, text.text.clone()),
-            span: span.into(),
-            label: label.to_string(),
-            help,
-        });
+        self.problems.push(Located::new(FileKind::RuleFile, &text.file, &text.text, span, message, label).with_help(help));
     }
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
@@ -145,7 +138,13 @@ impl Loader {
             match parse(item) {
                 Some(parsed) => out.push(parsed),
                 None => {
-                    self.problem(text, value.span(), format!("unknown {what} `{item}`"), "not recognised", Some(format!("expected one of: {}", choices.join(", "))));
+                    self.problem(
+                        text,
+                        value.span(),
+                        format!("unknown {what} `{item}`"),
+                        "not recognised",
+                        Some(format!("expected one of: {}", choices.join(", "))),
+                    );
                     return None;
                 }
             }
@@ -159,7 +158,13 @@ impl Loader {
             SizeDef::Text(value) => match parse_size(value) {
                 Some(bytes) => Some(bytes),
                 None => {
-                    self.problem(text, size.span(), format!("invalid size `{value}`"), "not a size", Some("use bytes (1048576) or a unit: \"10 MiB\", \"2GB\"".into()));
+                    self.problem(
+                        text,
+                        size.span(),
+                        format!("invalid size `{value}`"),
+                        "not a size",
+                        Some("use bytes (1048576) or a unit: \"10 MiB\", \"2GB\"".into()),
+                    );
                     None
                 }
             },
@@ -193,7 +198,13 @@ impl Loader {
         let mode_any = def.mode_any.as_ref().and_then(|mode| match u32::from_str_radix(mode.get_ref(), 8) {
             Ok(bits) if bits <= 0o7777 => Some(bits),
             _ => {
-                self.problem(text, mode.span(), format!("invalid mode `{}`", mode.get_ref()), "not octal permission bits", Some("write octal bits as a string, e.g. \"6000\" for setuid/setgid or \"0002\" for world-writable".into()));
+                self.problem(
+                    text,
+                    mode.span(),
+                    format!("invalid mode `{}`", mode.get_ref()),
+                    "not octal permission bits",
+                    Some("write octal bits as a string, e.g. \"6000\" for setuid/setgid or \"0002\" for world-writable".into()),
+                );
                 None
             }
         });
@@ -252,7 +263,13 @@ impl Loader {
         for name in &items {
             let valid = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                self.problem(text, names.span(), format!("invalid environment variable name `{name}`"), "not a variable name", Some("e.g. \"HF_MODEL_ID\"".into()));
+                self.problem(
+                    text,
+                    names.span(),
+                    format!("invalid environment variable name `{name}`"),
+                    "not a variable name",
+                    Some("e.g. \"HF_MODEL_ID\"".into()),
+                );
             }
         }
         items
@@ -261,7 +278,13 @@ impl Loader {
     fn signal(&mut self, text: &PackText, def: &DetectDef) -> Option<Signal> {
         let weight = *def.weight.get_ref();
         if !(1..=100).contains(&weight) {
-            self.problem(text, def.weight.span(), format!("detection weight {weight} is out of range"), "this weight", Some("weights go from 1 (a hint) to 100 (certain)".into()));
+            self.problem(
+                text,
+                def.weight.span(),
+                format!("detection weight {weight} is out of range"),
+                "this weight",
+                Some("weights go from 1 (a hint) to 100 (certain)".into()),
+            );
         }
         if def.paths.is_empty() {
             self.problem(text, def.weight.span(), "a [[detect]] signal needs at least one glob in `paths`", "in this signal", None);
@@ -283,11 +306,23 @@ impl Loader {
         let before = self.problems.len();
         let code = def.code.get_ref();
         if !is_rule_code(code) {
-            self.problem(text, def.code.span(), format!("invalid rule code `{code}`"), "codes are upper-case letters then digits", Some("e.g. \"SM101\"".into()));
+            self.problem(
+                text,
+                def.code.span(),
+                format!("invalid rule code `{code}`"),
+                "codes are upper-case letters then digits",
+                Some("e.g. \"SM101\"".into()),
+            );
         }
         let severity = Severity::parse(def.severity.get_ref());
         if severity.is_none() {
-            self.problem(text, def.severity.span(), format!("unknown severity `{}`", def.severity.get_ref()), "not a severity", Some("expected one of: error, warning, info".into()));
+            self.problem(
+                text,
+                def.severity.span(),
+                format!("unknown severity `{}`", def.severity.get_ref()),
+                "not a severity",
+                Some("expected one of: error, warning, info".into()),
+            );
         }
         let zones: Vec<usize> = def
             .zone
@@ -300,7 +335,13 @@ impl Loader {
                     .filter_map(|zone| {
                         let index = layout.zone_index(zone);
                         if index.is_none() {
-                            self.problem(text, zones.span(), format!("unknown zone `{zone}`"), "no zone has this name", Some("zones are defined by [[zone]] tables in rules/layout.toml".into()));
+                            self.problem(
+                                text,
+                                zones.span(),
+                                format!("unknown zone `{zone}`"),
+                                "no zone has this name",
+                                Some("zones are defined by [[zone]] tables in rules/layout.toml".into()),
+                            );
                         }
                         index
                     })
@@ -332,7 +373,13 @@ impl Loader {
                     Some(kind) => Some(Check::Problem(kind)),
                     None => {
                         let choices: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
-                        self.problem(text, name.span(), format!("unknown problem `{}`", name.get_ref()), "not a problem sources report", Some(format!("expected one of: {}", choices.join(", "))));
+                        self.problem(
+                            text,
+                            name.span(),
+                            format!("unknown problem `{}`", name.get_ref()),
+                            "not a problem sources report",
+                            Some(format!("expected one of: {}", choices.join(", "))),
+                        );
                         None
                     }
                 },
@@ -349,13 +396,25 @@ impl Loader {
                 }
             },
             other => {
-                self.problem(text, def.check.span(), format!("unknown check `{other}`"), "not a check", Some(format!("expected one of: {}", Check::NAMES.join(", "))));
+                self.problem(
+                    text,
+                    def.check.span(),
+                    format!("unknown check `{other}`"),
+                    "not a check",
+                    Some(format!("expected one of: {}", Check::NAMES.join(", "))),
+                );
                 None
             }
         };
         for placeholder in placeholders(def.message.get_ref()) {
             if !PLACEHOLDERS.contains(&placeholder) {
-                self.problem(text, def.message.span(), format!("unknown placeholder `{{{placeholder}}}` in message"), "in this text", Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))));
+                self.problem(
+                    text,
+                    def.message.span(),
+                    format!("unknown placeholder `{{{placeholder}}}` in message"),
+                    "in this text",
+                    Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))),
+                );
             }
         }
         let filter = def.filter.as_ref().map(|f| self.filter(text, f)).unwrap_or_default();
@@ -371,7 +430,13 @@ impl Loader {
         let repair = def.repair.as_ref().and_then(|name| {
             let repair = Repair::parse(name.get_ref());
             if repair.is_none() {
-                self.problem(text, name.span(), format!("unknown repair `{}`", name.get_ref()), "not a repair optml fix knows", Some(format!("expected one of: {}", Repair::NAMES.join(", "))));
+                self.problem(
+                    text,
+                    name.span(),
+                    format!("unknown repair `{}`", name.get_ref()),
+                    "not a repair optml fix knows",
+                    Some(format!("expected one of: {}", Repair::NAMES.join(", "))),
+                );
             }
             repair
         });
@@ -417,36 +482,63 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     out
 }
 
+/// Where a pack named in `extends` comes from.
+enum Lookup {
+    /// One of the files being loaded (a user pack or a built-in) has this name.
+    Loaded,
+    Builtin(&'static builtin::BuiltinPack),
+    Unknown,
+}
+
+/// Resolve a pack name for `extends`: the packs being loaded (so user packs can extend each
+/// other), then the built-ins.
+fn lookup(files: &[(PackText, PackFile)], name: &str) -> Lookup {
+    if files.iter().any(|(_, file)| file.pack.name.get_ref() == name) {
+        return Lookup::Loaded;
+    }
+    builtin::find(name).map_or(Lookup::Unknown, Lookup::Builtin)
+}
+
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let mut loader = Loader { problems: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
-    while let Some(text) = queue.pop_front() {
-        match toml::from_str::<PackFile>(&text.text) {
-            Ok(file) => {
-                // Packs named in `extends` load after the ones that name them, once each.
-                for name in &file.pack.extends {
-                    let Some(pack) = builtin::find(name.get_ref()) else {
-                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-                        loader.problem(&text, name.span(), format!("`extends` names unknown built-in pack `{}`", name.get_ref()), "no such pack", Some(format!("built-in packs: {available}")));
-                        continue;
-                    };
-                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
-                    if !known {
-                        queue.push_back(pack.text());
-                    }
+    // Parse what was given, then resolve `extends` through [`lookup`] (packs being loaded
+    // first, then the built-ins), until no pack names one that is not loaded yet.
+    let mut resolved = 0;
+    loop {
+        while let Some(text) = queue.pop_front() {
+            match toml::from_str::<PackFile>(&text.text) {
+                Ok(file) => files.push((text, file)),
+                Err(err) => {
+                    let span = err.span().unwrap_or(0..0);
+                    loader.problem(&text, span, err.message().to_string(), "here", None);
                 }
-                files.push((text, file));
-            }
-            Err(err) => {
-                let span = err.span().unwrap_or(0..0);
-                loader.problem(&text, span, err.message().to_string(), "here", None);
             }
         }
+        if resolved == files.len() {
+            break;
+        }
+        for index in resolved..files.len() {
+            for name in &files[index].1.pack.extends {
+                match lookup(&files, name.get_ref()) {
+                    Lookup::Loaded => {}
+                    Lookup::Builtin(pack) if !queue.iter().any(|t| t.file == pack.file) => queue.push_back(pack.text()),
+                    Lookup::Builtin(_) => {}
+                    Lookup::Unknown => {
+                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+                        let help = format!("built-in packs: {available}; a pack of your own is found by its `name` when its file is loaded too (--rules FILE)");
+                        let message = format!("`extends` names unknown pack `{}`", name.get_ref());
+                        loader.problem(&files[index].0, name.span(), message, "no such pack", Some(help));
+                    }
+                }
+            }
+        }
+        resolved = files.len();
     }
 
-    let mut layout = LayoutBuilder::new();
+    let mut layout = LayoutBuilder::default();
     for (text, file) in &files {
         for zone in &file.zone {
             let def = zone.get_ref();
@@ -467,7 +559,13 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for mapping in &file.archive {
             let def = mapping.get_ref();
             let Some(role) = Role::parse(def.role.get_ref()).filter(|r| *r != Role::OptMl) else {
-                loader.problem(text, def.role.span(), format!("unknown archive role `{}`", def.role.get_ref()), "not a role", Some("expected `model`, `output` or `code`".into()));
+                loader.problem(
+                    text,
+                    def.role.span(),
+                    format!("unknown archive role `{}`", def.role.get_ref()),
+                    "not a role",
+                    Some("expected `model`, `output` or `code`".into()),
+                );
                 continue;
             };
             let covers: Vec<usize> = def
@@ -509,7 +607,13 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for def in &file.rule {
             let code = def.get_ref().code.get_ref().clone();
             if let Some((other_file, other_name)) = seen.get(&code) {
-                loader.problem(text, def.get_ref().code.span(), format!("rule code `{code}` is already used by `{other_name}` in {other_file}"), "duplicate code", Some("every rule needs its own stable code".into()));
+                loader.problem(
+                    text,
+                    def.get_ref().code.span(),
+                    format!("rule code `{code}` is already used by `{other_name}` in {other_file}"),
+                    "duplicate code",
+                    Some("every rule needs its own stable code".into()),
+                );
                 continue;
             }
             seen.insert(code, (text.file.clone(), def.get_ref().name.get_ref().clone()));
@@ -519,7 +623,13 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         }
         for code in &file.pack.supersedes {
             if !is_rule_code(code.get_ref()) {
-                loader.problem(text, code.span(), format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()), "not a code", Some("e.g. \"SM606\"".into()));
+                loader.problem(
+                    text,
+                    code.span(),
+                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
+                    "not a code",
+                    Some("e.g. \"SM606\"".into()),
+                );
             }
         }
         let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
@@ -529,7 +639,8 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             file: text.file.clone(),
             text: text.text.clone(),
             builtin: text.builtin,
-            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+            // Built-in packs are documented in docs/rules.md; a user pack only where it says.
+            docs: file.pack.docs.clone().or_else(|| text.builtin.then(|| "docs/rules.md".into())),
             extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
             supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             signals,

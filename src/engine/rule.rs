@@ -36,18 +36,8 @@ pub enum Check {
 }
 
 impl Check {
-    pub const NAMES: [&'static str; 10] = [
-        "forbid",
-        "require",
-        "require-any",
-        "count",
-        "non-empty",
-        "allow-only",
-        "single-folder",
-        "problem",
-        "json-keys",
-        "external",
-    ];
+    pub const NAMES: [&'static str; 10] =
+        ["forbid", "require", "require-any", "count", "non-empty", "allow-only", "single-folder", "problem", "json-keys", "external"];
 }
 
 /// A mechanical edit `optml fix` makes for a finding of a rule (`repair = "..."`).
@@ -132,11 +122,7 @@ pub struct ContentFilter {
 
 impl ContentFilter {
     pub fn is_active(&self) -> bool {
-        self.empty.is_some()
-            || self.longer_than.is_some()
-            || self.json.is_some()
-            || self.matches.is_some()
-            || self.not_matches.is_some()
+        self.empty.is_some() || self.longer_than.is_some() || self.json.is_some() || self.matches.is_some() || self.not_matches.is_some()
     }
 }
 
@@ -223,9 +209,7 @@ impl Rule {
 
     /// Whether a rule reads file contents (so the source must capture them).
     pub fn needs_content(&self) -> bool {
-        self.filter.content.is_active()
-            || self.message.contains("{first_line}")
-            || matches!(self.check, Check::JsonKeys { .. })
+        self.filter.content.is_active() || self.message.contains("{first_line}") || matches!(self.check, Check::JsonKeys { .. })
     }
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.

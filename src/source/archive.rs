@@ -3,7 +3,6 @@
 //! The tar headers are driven by [`super::members`], gzip is inflated by [`super::gzip`].
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -98,7 +97,7 @@ fn read_head<R: Read>(input: &mut R) -> io::Result<Vec<u8>> {
 /// them: for a second pass that copies member data (`optml fix`). Gzip is inflated on its own
 /// thread; the caller reads each member's data with [`TarReader::data`].
 pub fn members(path: &Path) -> io::Result<TarReader<Box<dyn Stream>>> {
-    let mut file = File::open(path)?;
+    let mut file = crate::open::regular(path)?;
     let head = read_head(&mut file)?;
     file.seek(SeekFrom::Start(0))?;
     let stream: Box<dyn Stream> = match Compression::sniff(&head) {
@@ -122,7 +121,7 @@ impl Stream for Box<dyn Stream> {
 
 /// Scan the archive file at `path`, seeking over plain-tar member data.
 pub fn scan_file(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
-    scan_seekable(File::open(path)?, path, options)
+    scan_seekable(crate::open::regular(path)?, path, options)
 }
 
 /// Scan an archive that can only be read forward (an HTTP body, a pipe). `name` is the name it

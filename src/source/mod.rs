@@ -129,6 +129,8 @@ pub enum ProblemKind {
     HeaderTooLarge,
     /// A hard link to a missing, later, escaping member or to itself.
     BadHardlink,
+    /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
+    Changed,
 }
 
 impl ProblemKind {
@@ -146,10 +148,11 @@ impl ProblemKind {
             ProblemKind::MalformedHeader => "malformed-header",
             ProblemKind::HeaderTooLarge => "header-too-large",
             ProblemKind::BadHardlink => "bad-hardlink",
+            ProblemKind::Changed => "changed",
         }
     }
 
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -161,6 +164,7 @@ impl ProblemKind {
         ProblemKind::MalformedHeader,
         ProblemKind::HeaderTooLarge,
         ProblemKind::BadHardlink,
+        ProblemKind::Changed,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
@@ -264,15 +268,6 @@ impl Origin {
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
-
-    /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
-    pub fn label(&self, input: &str) -> String {
-        if self.path_prefix.is_empty() {
-            input.to_string()
-        } else {
-            format!("{}/{}", input.trim_end_matches('/'), self.path_prefix)
-        }
-    }
 }
 
 /// One input as the user named it, scanned: every origin's entries in one list.
@@ -300,7 +295,7 @@ impl Subject {
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{input}: {message}")]
 pub struct OpenError {
     pub input: String,
@@ -325,6 +320,9 @@ pub fn open(
     let fail = |message: String| OpenError { input: display.clone(), message };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
+        // An input folder that cannot be listed is optml failing its job (exit 2), like an
+        // unreadable archive; reading on would report a false "model/ is missing".
+        std::fs::read_dir(input).map_err(|err| fail(format!("cannot read the folder: {}", describe_io(&err))))?;
         match forced {
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {

@@ -3,12 +3,17 @@
 mod common;
 
 mod check;
+mod config;
 mod corpus;
 mod fix;
+mod formats;
+mod hostile;
 mod pack;
+mod races;
 mod reader;
 mod readme;
 mod rules;
 mod run;
 mod serving;
 mod snapshot;
+mod writes;

@@ -79,7 +79,8 @@ fn symlinks_inside_are_kept_and_escaping_ones_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--dereference"));
     assert!(!refused.exists(), "nothing written");
-    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with(".optml-")).collect();
+    let leftovers: Vec<_> =
+        fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with(".optml-")).collect();
     assert!(leftovers.is_empty(), "no temp file left behind");
 
     let output = pack(&dir.join("m"), &refused, &["--dereference"]);

@@ -93,7 +93,21 @@ fn config_files_have_the_platform_shapes() {
     let root = dir.join("run");
     let hp_file = dir.join("hps.json");
     let channels = [format!("train={}", dir.join("a").display()), format!("validation={}", dir.join("b").display())];
-    let args = ["--hyperparameters", hp_file.to_str().unwrap(), "--hp", "epochs=5", "--channel", &channels[0], "--channel", &channels[1], "--checkpoints", "s3://bucket/ckpt", "--hosts", "2", "--no-isolate"];
+    let args = [
+        "--hyperparameters",
+        hp_file.to_str().unwrap(),
+        "--hp",
+        "epochs=5",
+        "--channel",
+        &channels[0],
+        "--channel",
+        &channels[1],
+        "--checkpoints",
+        "s3://bucket/ckpt",
+        "--hosts",
+        "2",
+        "--no-isolate",
+    ];
     let (code, doc, _) = run_json(&root, &args, &["true"]);
     assert_eq!(code, 1, "empty model/ is an error finding: {doc:#}");
     let config = root.join("algo-2/input/config");

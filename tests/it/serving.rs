@@ -62,7 +62,12 @@ fn mdl101_supersedes_the_training_warning() {
 #[test]
 fn mdl102_inference_py_outside_code() {
     let args = ["--pack", "sagemaker-model"];
-    assert_rule("MDL102", &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)], &[File("model.pt", b"w"), File("code/inference.py", TORCH_HANDLER)], &args);
+    assert_rule(
+        "MDL102",
+        &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)],
+        &[File("model.pt", b"w"), File("code/inference.py", TORCH_HANDLER)],
+        &args,
+    );
     let (_, doc) = check_model(&[File("w/model.pt", b"w"), File("w/inference.py", TORCH_HANDLER)], &args);
     assert_eq!(paths_for(&doc, "MDL102"), vec!["w/inference.py"]);
     let fix = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "MDL102").unwrap()["fix"].as_str().unwrap().to_string();
@@ -106,12 +111,7 @@ fn mdl105_symlinks_are_rejected_by_endpoints() {
 
 #[test]
 fn mdl106_nested_model_archive() {
-    assert_rule(
-        "MDL106",
-        &[File("model.pt", b"w"), File("model.tar.gz", b"")],
-        &[File("model.pt", b"w")],
-        &["--pack", "sagemaker-model"],
-    );
+    assert_rule("MDL106", &[File("model.pt", b"w"), File("model.tar.gz", b"")], &[File("model.pt", b"w")], &["--pack", "sagemaker-model"]);
 }
 
 #[test]
@@ -180,7 +180,12 @@ fn pt102_says_when_it_is_unsure_about_model_fn() {
 
 #[test]
 fn tfs101_no_savedmodel() {
-    assert_rule("TFS101", &[File("model.h5", b"w")], &[File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
+    assert_rule(
+        "TFS101",
+        &[File("model.h5", b"w")],
+        &[File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")],
+        &["--pack", "tensorflow-serving"],
+    );
     // find_models looks for saved_model.pb only: a text SavedModel alone is not found.
     let (_, doc) = check_model(&[File("1/saved_model.pbtxt", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
     assert!(!paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
@@ -192,7 +197,8 @@ fn tfs102_savedmodel_outside_a_version_folder() {
     assert_rule("TFS102", &[File("saved_model.pb", b"pb")], &[File("tfs/00000123/saved_model.pb", b"pb"), File("tfs/00000123/variables/v", b"v")], &args);
     // The container's find_models walks the whole tree and keeps every saved_model.pb whose parent
     // is all digits: TF1's export/Servo/<timestamp>/ is served (as model `Servo`).
-    let (_, doc) = check_model(&[File("export/Servo/1507144001/saved_model.pb", b"pb"), File("export/Servo/1507144001/variables/variables.index", b"i")], &args);
+    let (_, doc) =
+        check_model(&[File("export/Servo/1507144001/saved_model.pb", b"pb"), File("export/Servo/1507144001/variables/variables.index", b"i")], &args);
     assert!(paths_for(&doc, "TFS102").is_empty() && paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
     assert!(paths_for(&doc, "TFS103").is_empty(), "variables/ beside a deep version folder counts");
     let (_, doc) = check_model(&[File("export/saved_model/saved_model.pb", b"pb")], &args);
@@ -300,12 +306,22 @@ fn mx101_default_handler_files() {
 
 #[test]
 fn trt101_config_at_root() {
-    assert_rule("TRT101", &[File("config.pbtxt", b"c"), File("1/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT101",
+        &[File("config.pbtxt", b"c"), File("1/model.pt", b"w")],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
 fn trt102_no_model_folder() {
-    assert_rule("TRT102", &[File("repo/m/config.pbtxt", b"c"), File("repo/m/1/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT102",
+        &[File("repo/m/config.pbtxt", b"c"), File("repo/m/1/model.pt", b"w")],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
@@ -318,12 +334,20 @@ fn trt103_several_models_need_a_default() {
 
 #[test]
 fn trt104_version_folder_missing() {
-    assert_rule("TRT104", &[File("m/config.pbtxt", b"c"), File("m/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT104",
+        &[File("m/config.pbtxt", b"c"), File("m/model.pt", b"w")],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
 fn triton_python_backend_is_not_an_inference_toolkit_handler() {
-    let (_, doc) = check_model(&[File("m/config.pbtxt", b"backend: \"python\""), File("m/1/model.py", b"def model_fn(x): pass\n"), File("requirements.txt", b"x")], &["--pack", "triton"]);
+    let (_, doc) = check_model(
+        &[File("m/config.pbtxt", b"backend: \"python\""), File("m/1/model.py", b"def model_fn(x): pass\n"), File("requirements.txt", b"x")],
+        &["--pack", "triton"],
+    );
     for code in ["MDL102", "MDL103", "MDL104"] {
         assert!(paths_for(&doc, code).is_empty(), "{code}: {:#}", doc["diagnostics"]);
     }
