@@ -75,7 +75,7 @@ fn looks_like_lzma(head: &[u8]) -> bool {
         return false;
     }
     let dict = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-    let dict_ok = dict.is_power_of_two() || (dict % 3 == 0 && (dict / 3).is_power_of_two());
+    let dict_ok = dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two());
     let size = u64::from_le_bytes(head[5..13].try_into().unwrap_or_default());
     dict_ok && dict >= 1 << 12 && (size == u64::MAX || size < 1 << 48)
 }

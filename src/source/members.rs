@@ -501,7 +501,7 @@ impl<S: Stream> TarReader<S> {
             }
             numbers
         };
-        if numbers.len() % 2 != 0 {
+        if !numbers.len().is_multiple_of(2) {
             return Err(bad("an odd count of numbers"));
         }
         if numbers.len() / 2 > SPARSE_SEGMENTS_LIMIT {
