@@ -48,21 +48,8 @@ impl ColorArg {
     }
 }
 
-/// The settings of a `check` run: flags, config file, defaults.
-fn settings(args: &CheckArgs) -> Result<Settings, MietteReport> {
-    Settings::resolve(Flags {
-        config: Some(&args.config),
-        selection: Some(&args.selection),
-        exit: Some(&args.exit),
-        inputs: &args.inputs,
-        format: args.format,
-        output: args.output.as_deref(),
-        ..Flags::default()
-    })
-}
-
 pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
-    let settings = settings(args)?;
+    let settings = Settings::resolve(Flags::report(&args.settings, &args.inputs))?;
     let extra: &[&str] = if args.snapshot.is_some() { &[SNAPSHOT_PACK] } else { &[] };
     let ruleset = settings.ruleset(extra)?;
     let inputs = &settings.inputs;

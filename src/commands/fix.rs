@@ -19,7 +19,7 @@ use crate::report::{print, Format};
 use crate::settings::{Flags, Settings};
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // The report on the fixed archive is for a human reading what changed.
-    let flags = Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), format: Some(Format::Human), ..Flags::default() };
+    let flags = Flags { format: Some(Format::Human), ..Flags::check(&args.settings) };
     let settings = Settings::resolve(flags)?;
     let ruleset = settings.ruleset(&[])?;
     if same_file(&args.input, &args.output) {

@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use globset::GlobSet;
 use miette::Report as MietteReport;
 
-use crate::cli::{ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, RuleSelection};
+use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, ReportSettings, RuleSelection};
 use crate::engine::builtin::{self, AUTO, DEFAULT_PACK, MODEL_PACK, ON_DEMAND, PACKS};
 use crate::engine::load::{builtin_texts, load, read_user_pack};
 use crate::engine::{Applies, PathIgnore, Ruleset};
@@ -38,6 +38,18 @@ pub struct Flags<'a> {
     pub inputs: &'a [PathBuf],
     pub format: Option<Format>,
     pub output: Option<&'a Path>,
+}
+
+impl<'a> Flags<'a> {
+    /// The flags of a command that checks inputs.
+    pub fn check(args: &'a CheckSettings) -> Flags<'a> {
+        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), ..Flags::default() }
+    }
+
+    /// The flags of a command whose report on `inputs` is its output.
+    pub fn report(args: &'a ReportSettings, inputs: &'a [PathBuf]) -> Flags<'a> {
+        Flags { inputs, format: args.format, output: args.output.as_deref(), ..Flags::check(&args.check) }
+    }
 }
 
 /// Everything a command needs to know about what to check and how to report it, resolved once.
