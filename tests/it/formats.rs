@@ -374,3 +374,16 @@ fn baseline_from_config_is_relative_to_the_config_file() {
     assert_eq!(output.status.code(), Some(0), "{doc}");
     assert_eq!(doc["baseline"]["matched"], 2, "{doc}");
 }
+
+#[test]
+fn junit_of_optml_run_reports_the_entry_point() {
+    let Some(python) = report_python("JUnit of optml run") else { return };
+    let dir = TestDir::new();
+    let output = optml().args(["run", "--format", "junit", "--no-isolate", "--root"]).arg(dir.join("run")).args(["--", "sh", "-c", "exit 3"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let file = dir.join("run.xml");
+    std::fs::write(&file, &output.stdout).unwrap();
+    let suites: serde_json::Value = serde_json::from_str(&run_python(&python, JUNIT_SUMMARY, &[&file])).unwrap();
+    let host = suites.as_array().unwrap().iter().find(|s| s["name"].as_str().unwrap().ends_with("algo-1")).expect("the host's suite");
+    assert!(host["failing"]["RUN001 entry-point-failed"][0].as_str().unwrap().contains("exited with code 3"), "{host}");
+}
