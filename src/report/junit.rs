@@ -3,7 +3,7 @@
 //! every message; findings below that keep the test passing and are listed in its
 //! `<system-out>`. An input that could not be read is a suite with one `<error>`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use super::Report;
@@ -47,15 +47,18 @@ fn line(finding: &Finding) -> String {
     format!("{} {}: {}\n", finding.severity, finding.location(), finding.message)
 }
 
+/// Findings by input and rule.
+type Grouped<'a> = HashMap<(&'a str, usize), Vec<&'a Finding>>;
+
 /// The `<testsuite>` of `input`: one testcase per rule in `rules` (indices into the ruleset).
 /// Returns the XML, the number of tests and of failing ones.
-fn suite(report: &Report<'_>, input: &str, rules: impl Iterator<Item = usize>) -> (String, usize, usize) {
+fn suite(report: &Report<'_>, grouped: &Grouped<'_>, input: &str, rules: impl Iterator<Item = usize>) -> (String, usize, usize) {
     let ruleset = report.ruleset;
     let mut cases = String::new();
     let (mut tests, mut failures) = (0, 0);
     for index in rules {
         let rule = &ruleset.rules[index];
-        let found: Vec<&Finding> = report.findings.iter().filter(|f| f.rule == index && f.input == input).collect();
+        let found = grouped.get(&(input, index)).map_or(&[][..], Vec::as_slice);
         tests += 1;
         let _ = write!(
             cases,
@@ -86,6 +89,10 @@ fn suite(report: &Report<'_>, input: &str, rules: impl Iterator<Item = usize>) -
 }
 
 pub fn render(report: &Report<'_>) -> String {
+    let mut grouped: Grouped = HashMap::new();
+    for finding in report.findings {
+        grouped.entry((finding.input.as_str(), finding.rule)).or_default().push(finding);
+    }
     let mut suites = String::new();
     let (mut tests, mut failures) = (0, 0);
     let mut add = |(xml, suite_tests, suite_failures): (String, usize, usize)| {
@@ -95,16 +102,17 @@ pub fn render(report: &Report<'_>) -> String {
     };
     for checked in report.checked {
         let evaluated = (0..report.ruleset.rules.len()).filter(|&index| checked.rules.get(index).copied().unwrap_or(false));
-        add(suite(report, &checked.subject.input, evaluated));
+        add(suite(report, &grouped, &checked.subject.input, evaluated));
     }
     // Findings about something no input covers (`optml run`: a host, an archive that could
     // not be packed): a suite each, with the rules that reported on it.
+    let inputs: HashSet<&str> = report.checked.iter().map(|checked| checked.subject.input.as_str()).collect();
     let mut others: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
-    for finding in report.findings.iter().filter(|f| !report.checked.iter().any(|c| c.subject.input == f.input)) {
-        others.entry(&finding.input).or_default().insert(finding.rule);
+    for &(input, rule) in grouped.keys().filter(|(input, _)| !inputs.contains(input)) {
+        others.entry(input).or_default().insert(rule);
     }
     for (input, rules) in others {
-        add(suite(report, input, rules.into_iter()));
+        add(suite(report, &grouped, input, rules.into_iter()));
     }
     for problem in report.unreadable {
         tests += 1;
