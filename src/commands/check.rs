@@ -98,7 +98,7 @@ pub fn check(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(
 
 /// An input that cannot be opened, as the command's error.
 pub fn cannot_check(err: OpenError) -> MietteReport {
-    miette::miette!(code = "optml::input", "cannot check {err}")
+    crate::report::cannot_check_diagnostic(&err)
 }
 
 /// Write the report where the settings say, as they say, and return the exit status it implies:

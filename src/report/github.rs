@@ -3,7 +3,7 @@
 //! Escaping follows the workflow-command format of GitHub's actions/toolkit (`core/src/command.ts`).
 
 use super::place::{real_file, Workspace};
-use super::Report;
+use super::{cannot_check, Report};
 use crate::finding::Severity;
 
 /// Escape the message (data) of a workflow command: `%`, CR and LF.
@@ -38,7 +38,7 @@ pub fn render(report: &Report<'_>) -> String {
     }
     for problem in report.unreadable {
         let file = workspace.relative(std::path::Path::new(&problem.input));
-        out.push_str(&format!("::error file={},title=optml::cannot check {}\n", escape_property(&file.to_string_lossy()), escape_data(&problem.to_string())));
+        out.push_str(&format!("::error file={},title=optml::{}\n", escape_property(&file.to_string_lossy()), escape_data(&cannot_check(problem))));
     }
     out
 }

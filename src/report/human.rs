@@ -118,7 +118,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     }
     out.push_str(&elision.note());
     for problem in report.unreadable {
-        let _ = handler.render_report(&mut out, crate::commands::check::cannot_check(problem.clone()).as_ref());
+        let _ = handler.render_report(&mut out, super::cannot_check_diagnostic(problem).as_ref());
         out.push('\n');
     }
     if report.quiet {

@@ -35,6 +35,17 @@ pub fn absolute_docs_url(base: &str, docs: &str, builtin: bool) -> Option<String
     (builtin && !base.is_empty()).then(|| format!("{}/{}", base.trim_end_matches('/'), docs.trim_start_matches("./")))
 }
 
+/// What every format says about an input that could not be read at all.
+pub fn cannot_check(problem: &OpenError) -> String {
+    format!("cannot check {problem}")
+}
+
+/// [`cannot_check`] as a diagnostic: the human report's, and the command's error when no
+/// input could be read.
+pub fn cannot_check_diagnostic(problem: &OpenError) -> miette::Report {
+    miette::miette!(code = "optml::input", "{}", cannot_check(problem))
+}
+
 /// Output format for findings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
