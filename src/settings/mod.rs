@@ -166,7 +166,14 @@ impl Settings {
                 self.packs.push(pack.get_ref().clone());
             }
         }
-        self.rule_files = values.rules.iter().map(|path| file.resolve(path.get_ref())).collect();
+        for path in &values.rules {
+            let resolved = file.resolve(path.get_ref());
+            if !resolved.is_file() {
+                let message = format!("rule file `{}` not found (looked for {})", path.get_ref(), resolved.display());
+                return Err(located(file.problem(path.span(), message, "no such file", Some("paths in a config file are relative to its folder".into()))));
+            }
+            self.rule_files.push(resolved);
+        }
         self.select = selectors(&values.select);
         self.extend_select = selectors(&values.extend_select);
         self.ignore = selectors(&values.ignore);

@@ -234,6 +234,10 @@ fn a_bad_config_is_a_diagnostic_at_the_key() {
     let output = run_in(dir.path(), &["check", "ml"]);
     let text = transcript(&output, dir.path());
     snapshot_settings("config").bind(|| insta::assert_snapshot!("unknown_code_in_config", text));
+    dir.file("optml.toml", "rules = [\"team.toml\"]\n");
+    let output = run_in(dir.path(), &["check", "ml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("optml.toml:1: rule file `team.toml` not found"), "{}", stderr(&output));
     dir.file("optml.toml", "ignor = [\"SM101\"]\n");
     let output = run_in(dir.path(), &["check", "ml"]);
     assert_eq!(output.status.code(), Some(2));
