@@ -199,6 +199,14 @@ pub struct CheckArgs {
     /// Overwrite the golden manifest from the input instead of writing FILE.new (never under CI).
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
+    /// Fail only on findings this baseline does not list; report how many it matched and which
+    /// of its entries no longer occur (docs/ci.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Record the current findings as a baseline in FILE (sorted, atomically), then exit 0
+    /// unless an input could not be read.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

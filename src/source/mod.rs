@@ -246,15 +246,6 @@ impl Origin {
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
-
-    /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
-    pub fn label(&self, input: &str) -> String {
-        if self.path_prefix.is_empty() {
-            input.to_string()
-        } else {
-            format!("{}/{}", input.trim_end_matches('/'), self.path_prefix)
-        }
-    }
 }
 
 /// One input as the user named it, scanned: every origin's entries in one list.
@@ -282,7 +273,7 @@ impl Subject {
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{input}: {message}")]
 pub struct OpenError {
     pub input: String,

@@ -6,6 +6,7 @@ mod check;
 mod config;
 mod corpus;
 mod fix;
+mod formats;
 mod pack;
 mod readme;
 mod rules;

@@ -1,0 +1,99 @@
+//! Where on disk a finding is: the file a CI annotation or a SARIF artifact can point at.
+//! Findings keep their place as data (input, part, member); this turns it into repository paths.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::finding::Finding;
+
+/// The folder CI paths are relative to: `$GITHUB_WORKSPACE` when set, else the current folder.
+pub fn workspace() -> PathBuf {
+    std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from).or_else(|| std::env::current_dir().ok()).unwrap_or_default()
+}
+
+/// The file that exists on disk for `finding`: an archive itself (its members are not files),
+/// a tree's file, or, for a file a tree lacks, its nearest folder that exists.
+pub fn real_file(finding: &Finding) -> PathBuf {
+    let (base, member) = match &finding.part {
+        Some(part) if part.is_archive => return part.fs_path.clone(),
+        Some(part) => (part.fs_path.clone(), finding.member.as_slice()),
+        None => (PathBuf::from(&finding.input), finding.member.as_slice()),
+    };
+    // Member names are relative; one that is not (`/etc/x`, `../x`) never leaves the base.
+    let relative = Path::new(OsStr::from_bytes(member)).components().filter(|c| matches!(c, Component::Normal(_)));
+    let mut path = base.clone();
+    path.extend(relative);
+    while path != base && std::fs::symlink_metadata(&path).is_err() {
+        path.pop();
+    }
+    path
+}
+
+/// `path` relative to `workspace` when it is inside it (`.` for the workspace itself), else absolute.
+pub fn workspace_relative(path: &Path, workspace: &Path) -> PathBuf {
+    let absolute = |p: &Path| {
+        let joined = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+        // Canonical when it exists, so a symlinked workspace still matches.
+        joined.canonicalize().unwrap_or_else(|_| lexical(&joined))
+    };
+    let (path, workspace) = (absolute(path), absolute(workspace));
+    match path.strip_prefix(&workspace) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => path,
+    }
+}
+
+/// `path` with `.` and `..` resolved without touching the file system.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` as a URI reference: relative paths stay relative, absolute ones become `file://`
+/// URIs; every byte outside RFC 3986's unreserved set and `/` is percent-encoded.
+pub fn uri(path: &Path) -> String {
+    let mut out = String::from(if path.is_absolute() { "file://" } else { "" });
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_inside_the_workspace_absolute_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ws/models")).unwrap();
+        std::fs::write(dir.path().join("ws/models/model.tar.gz"), b"").unwrap();
+        let ws = dir.path().join("ws");
+        assert_eq!(workspace_relative(&ws.join("models/./model.tar.gz"), &ws), Path::new("models/model.tar.gz"));
+        assert_eq!(workspace_relative(&ws.join("models/../models/gone.tar.gz"), &ws), Path::new("models/gone.tar.gz"));
+        assert_eq!(workspace_relative(&ws, &ws), Path::new("."));
+        assert!(workspace_relative(&dir.path().join("elsewhere.tar.gz"), &ws).is_absolute());
+    }
+
+    #[test]
+    fn uris_encode_what_is_not_plain() {
+        assert_eq!(uri(Path::new("models/my model#1.tar.gz")), "models/my%20model%231.tar.gz");
+        assert_eq!(uri(Path::new("/tmp/x:y")), "file:///tmp/x%3Ay");
+        assert_eq!(uri(Path::new(OsStr::from_bytes(b"caf\xc3\xa9\n"))), "caf%C3%A9%0A");
+    }
+}
