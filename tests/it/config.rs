@@ -376,3 +376,19 @@ fn rule_by_kebab_name() {
     assert_eq!(by_name.status.code(), Some(0));
     assert_eq!(by_name.stdout, by_code.stdout);
 }
+
+#[test]
+fn baseline_and_docs_url_keys() {
+    let dir = TestDir::new();
+    debt_tree(&dir, "ml");
+    let write = run_in(dir.path(), &["check", "--isolated", "--write-baseline", "ci/known.json", "ml"]);
+    assert_eq!(write.status.code(), Some(0), "{}", stderr(&write));
+    // The baseline's path is relative to the config file, not to where optml runs.
+    dir.file("optml.toml", "baseline = \"ci/known.json\"\ndocs-url = \"https://example.com/optml\"\n");
+    dir.dir("sub");
+    let output = run_in(&dir.join("sub"), &["check", "--format", "json", "../ml"]);
+    assert_eq!(output.status.code(), Some(0), "every finding is known debt: {}", stderr(&output));
+    let sarif = run_in(dir.path(), &["check", "--format", "sarif", "ml"]);
+    let text = String::from_utf8_lossy(&sarif.stdout);
+    assert!(text.contains("https://example.com/optml/docs/rules.md#sm101"), "{text}");
+}
