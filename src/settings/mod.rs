@@ -67,13 +67,12 @@ pub struct Settings {
     pub extend_select: Vec<Selector>,
     pub ignore: Vec<Selector>,
     pub severity: Vec<(Selector, Override)>,
-    /// Globs (with their config span) and the selectors they exempt.
-    pub per_path_ignores: Vec<(String, std::ops::Range<usize>, Vec<Selector>)>,
+    /// `[per-path-ignores]`: compiled globs and the selectors they exempt.
+    pub per_path_ignores: Vec<(GlobSet, Vec<Selector>)>,
     /// Findings of this severity or worse fail the run.
     pub fail_on: Severity,
     pub exit_zero: bool,
     pub quiet: bool,
-    pub verbose: bool,
     /// The deployment environment (`env` in config, `--env` flags win per name).
     pub env: Vec<(String, String)>,
     /// The inputs: flags, else `inputs` in config (config-relative), else /opt/ml.
@@ -134,7 +133,6 @@ impl Settings {
             fail_on: Severity::Error,
             exit_zero: false,
             quiet: false,
-            verbose: discovery.verbose,
             env: Vec::new(),
             inputs: Vec::new(),
             format: Format::Human,
@@ -191,10 +189,9 @@ impl Settings {
             self.severity.push((Selector::new(key.get_ref(), Origin::Config(key.span())), level));
         }
         for (glob, codes) in &values.per_path_ignores {
-            if let Err(err) = compile_set(&[glob.get_ref()]) {
-                return Err(located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))));
-            }
-            self.per_path_ignores.push((glob.get_ref().clone(), glob.span(), selectors(codes)));
+            let globs = compile_set(&[glob.get_ref()])
+                .map_err(|err| located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))))?;
+            self.per_path_ignores.push((globs, selectors(codes)));
         }
         if let Some(value) = &values.fail_on {
             self.fail_on = Severity::parse(value.get_ref()).ok_or_else(|| {
@@ -327,7 +324,7 @@ impl Settings {
             .chain(&self.extend_select)
             .chain(&self.ignore)
             .chain(self.severity.iter().map(|(s, _)| s))
-            .chain(self.per_path_ignores.iter().flat_map(|(_, _, codes)| codes));
+            .chain(self.per_path_ignores.iter().flat_map(|(_, codes)| codes));
         let mut known: Option<Vec<String>> = None;
         for selector in all_selectors {
             if ruleset.rules.iter().any(|rule| selector.matches(&rule.code)) {
@@ -351,10 +348,9 @@ impl Settings {
             }
             ruleset.enabled[index] = on;
         }
-        for (glob, _, codes) in &self.per_path_ignores {
-            let globs: GlobSet = compile_set(&[glob]).map_err(|err| miette::miette!("invalid glob `{glob}`: {err}"))?;
+        for (globs, codes) in &self.per_path_ignores {
             let rules = ruleset.rules.iter().map(|rule| codes.iter().any(|s| s.matches(&rule.code))).collect();
-            ruleset.path_ignores.push(PathIgnore { globs, rules });
+            ruleset.path_ignores.push(PathIgnore { globs: globs.clone(), rules });
         }
         Ok(())
     }
