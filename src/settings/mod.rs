@@ -115,9 +115,9 @@ impl Settings {
         };
         if discovery.verbose {
             match (&config, discovery.isolated) {
-                (Some(file), _) => eprintln!("optml: using config file {}", file.path.display()),
-                (None, true) => eprintln!("optml: --isolated: no config file read"),
-                (None, false) => eprintln!("optml: no config file found (optml.toml, or [tool.optml] in pyproject.toml)"),
+                (Some(file), _) => crate::stdio::err(&format!("optml: using config file {}\n", crate::report::sanitize::shown(&file.path))),
+                (None, true) => crate::stdio::err("optml: --isolated: no config file read\n"),
+                (None, false) => crate::stdio::err("optml: no config file found (optml.toml, or [tool.optml] in pyproject.toml)\n"),
             }
         }
         let mut settings = Settings {

@@ -109,7 +109,7 @@ pub fn named_gzip(path: &Path) -> bool {
 /// pass that copies member data (`optml fix`). Members come in the same order, with the same
 /// indices, as in [`scan`].
 pub fn tar_stream(path: &Path) -> io::Result<Box<dyn Read>> {
-    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let mut reader = BufReader::with_capacity(256 * 1024, crate::open::regular(path)?);
     Ok(match Compression::sniff(reader.fill_buf()?) {
         Compression::Gzip => Box::new(MultiGzDecoder::new(reader)),
         _ => Box::new(reader),
@@ -119,7 +119,7 @@ pub fn tar_stream(path: &Path) -> io::Result<Box<dyn Read>> {
 /// Stream every member of the archive at `path`. I/O errors opening the file are returned;
 /// everything wrong with the bytes themselves becomes a [`Problem`] in the scan.
 pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
-    let file = File::open(path)?;
+    let file = crate::open::regular(path)?;
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let compression = Compression::sniff(reader.fill_buf()?);

@@ -120,6 +120,8 @@ pub enum ProblemKind {
     Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
+    /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
+    Changed,
 }
 
 impl ProblemKind {
@@ -134,10 +136,11 @@ impl ProblemKind {
             ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
+            ProblemKind::Changed => "changed",
         }
     }
 
-    pub const ALL: [ProblemKind; 8] = [
+    pub const ALL: [ProblemKind; 9] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -146,6 +149,7 @@ impl ProblemKind {
         ProblemKind::TrailingData,
         ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
+        ProblemKind::Changed,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
@@ -298,6 +302,9 @@ pub fn open(
     let fail = |message: String| OpenError { input: display.clone(), message };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
+        // An input folder that cannot be listed is optml failing its job (exit 2), like an
+        // unreadable archive; reading on would report a false "model/ is missing".
+        std::fs::read_dir(input).map_err(|err| fail(format!("cannot read the folder: {}", describe_io(&err))))?;
         match forced {
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
