@@ -405,3 +405,32 @@ fn all_codes(ruleset: &Ruleset) -> Result<Vec<String>, MietteReport> {
     let everything = load(builtin_texts(&names)?)?;
     Ok(everything.rules.iter().chain(&ruleset.rules).map(|rule| rule.code.clone()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(packs: &[&str], default_packs: bool) -> Settings {
+        let selection = RuleSelection { packs: packs.iter().map(|p| p.to_string()).collect(), no_default_packs: !default_packs, ..RuleSelection::default() };
+        let config = ConfigArgs { discovery: DiscoveryArgs { isolated: true, verbose: false }, config: None };
+        Settings::resolve(Flags { config: Some(&config), selection: Some(&selection), ..Flags::default() }).expect("isolated settings")
+    }
+
+    #[test]
+    fn a_named_pack_is_added_to_the_defaults() {
+        let (wanted, named, model_only) = settings(&["pytorch"], true).pack_plan(&[]);
+        assert_eq!(named, ["sagemaker-training", "pytorch"]);
+        assert!(wanted.contains(&MODEL_PACK.to_string()), "the model pack stays: {wanted:?}");
+        assert!(!wanted.contains(&"huggingface".to_string()), "naming a serving pack turns auto off: {wanted:?}");
+        assert!(model_only);
+    }
+
+    #[test]
+    fn defaults_bring_auto_and_no_default_packs_replaces_them() {
+        let (wanted, named, _) = settings(&[], true).pack_plan(&["snapshot"]);
+        assert_eq!(named, ["sagemaker-training", "snapshot"]);
+        assert!(wanted.contains(&"huggingface".to_string()) && !wanted.contains(&"harness".to_string()), "{wanted:?}");
+        let (wanted, named, model_only) = settings(&["pytorch"], false).pack_plan(&[]);
+        assert_eq!((wanted, named, model_only), (vec!["pytorch".to_string()], vec!["pytorch".to_string()], false));
+    }
+}
