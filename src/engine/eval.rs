@@ -502,6 +502,15 @@ mod tests {
     }
 
     #[test]
+    fn templates_are_filled_in_one_pass() {
+        let mut vars = Vars::default();
+        vars.set("path", "{zone}/{size}").set("zone", "model").set("size", "1 B");
+        assert_eq!(vars.render("`{path}` in {zone} ({size})"), "`{zone}/{size}` in model (1 B)");
+        assert_eq!(vars.render("{unknown} {zone} {"), "{unknown} model {");
+        assert_eq!(vars.render("{{zone}}"), "{model}");
+    }
+
+    #[test]
     fn quotes_only_what_needs_it() {
         assert_eq!(shell_quote("job/output/model.tar.gz"), "job/output/model.tar.gz");
         assert_eq!(shell_quote("my models/model.tar.gz"), "'my models/model.tar.gz'");
