@@ -2,7 +2,9 @@
 
 pub mod archive;
 mod digest;
+mod gzip;
 pub mod job;
+pub mod members;
 pub mod tree;
 
 use std::io::{self, Read};
@@ -107,7 +109,7 @@ impl InputKind {
 pub enum ProblemKind {
     /// Named `.gz`/`.tgz` but not gzip.
     NotGzip,
-    /// bzip2, xz or zstd: SageMaker only unpacks gzip.
+    /// bzip2, xz, zstd, lz4, lzip, lzma or Unix compress: SageMaker only unpacks gzip.
     UnsupportedCompression,
     NotTar,
     /// Truncated or corrupt: reading stopped before the end.
@@ -120,6 +122,13 @@ pub enum ProblemKind {
     Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
+    /// A header read leniently or partly ignored: a NUL inside a long name, a malformed pax
+    /// record, a sparse map that does not describe the stored data. The member is listed.
+    MalformedHeader,
+    /// An extension header (long name, pax records, sparse map) over the reader's bound.
+    HeaderTooLarge,
+    /// A hard link to a missing, later, escaping member or to itself.
+    BadHardlink,
     /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
     Changed,
 }
@@ -136,11 +145,14 @@ impl ProblemKind {
             ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
+            ProblemKind::MalformedHeader => "malformed-header",
+            ProblemKind::HeaderTooLarge => "header-too-large",
+            ProblemKind::BadHardlink => "bad-hardlink",
             ProblemKind::Changed => "changed",
         }
     }
 
-    pub const ALL: [ProblemKind; 9] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -149,6 +161,9 @@ impl ProblemKind {
         ProblemKind::TrailingData,
         ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
+        ProblemKind::MalformedHeader,
+        ProblemKind::HeaderTooLarge,
+        ProblemKind::BadHardlink,
         ProblemKind::Changed,
     ];
 
@@ -158,7 +173,10 @@ impl ProblemKind {
 
     /// Reading stopped before the end (or never started): what was read is not all there is.
     pub fn stops_reading(self) -> bool {
-        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable)
+        matches!(
+            self,
+            ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable | ProblemKind::HeaderTooLarge
+        )
     }
 }
 
@@ -325,7 +343,7 @@ pub fn open(
         let wants_content = |member: &[u8]| wants.wants(role, member);
         let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options)
+            archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?
         } else {
             tree::scan(&part.fs_path, &options)

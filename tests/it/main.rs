@@ -10,6 +10,7 @@ mod formats;
 mod hostile;
 mod pack;
 mod races;
+mod reader;
 mod readme;
 mod rules;
 mod run;
