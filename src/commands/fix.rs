@@ -13,7 +13,7 @@ use crate::fix::check_fixable;
 use crate::fix::plan::plan;
 use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
-use crate::report::sanitize::sanitize;
+use crate::report::sanitize::{sanitize, shown};
 use crate::report::Report;
 use crate::report::{print, Format};
 use crate::settings::{Flags, Settings};
@@ -30,7 +30,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);
     if args.dry_run {
-        let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));
+        let mut out = format!("would fix {} (dry run, nothing written)\n", shown(&args.input));
         for change in &plan.changes {
             out.push_str(&format!("  - {}\n", sanitize(change)));
         }
@@ -40,7 +40,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     }
     let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
 
-    let mut out = format!("fixed {} -> {}\n", sanitize(&args.input.to_string_lossy()), sanitize(&args.output.to_string_lossy()));
+    let mut out = format!("fixed {} -> {}\n", shown(&args.input), shown(&args.output));
     for change in plan.changes.iter().chain(&normalization(&written)) {
         out.push_str(&format!("  - {}\n", sanitize(change)));
     }

@@ -76,7 +76,10 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
     match probe(sandbox) {
         Ok(()) => Isolation::Namespace,
         Err(reason) => {
-            eprintln!("optml: cannot isolate /opt/ml ({reason}); falling back to the SM_* variables alone");
+            crate::stdio::err(&format!(
+                "optml: cannot isolate /opt/ml ({}); falling back to the SM_* variables alone\n",
+                crate::report::sanitize::sanitize(&reason.to_string())
+            ));
             Isolation::Unavailable(reason)
         }
     }

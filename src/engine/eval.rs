@@ -60,7 +60,7 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
+        if enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }

@@ -3,12 +3,14 @@
 //! Escaping follows the workflow-command format of GitHub's actions/toolkit (`core/src/command.ts`).
 
 use super::place::{real_file, Workspace};
+use super::sanitize::sanitize;
 use super::{cannot_check, Report};
 use crate::finding::Severity;
 
-/// Escape the message (data) of a workflow command: `%`, CR and LF.
+/// Escape the message (data) of a workflow command: `%`, CR and LF, then the terminal and bidi
+/// characters (the one sanitizer every human-facing line goes through).
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    sanitize(&text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")).into_owned()
 }
 
 /// Escape a workflow command property: as data, plus `:` and `,`, which end a property.

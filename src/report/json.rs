@@ -131,7 +131,7 @@ pub fn render(report: &Report<'_>) -> String {
     let errors = report.unreadable.iter().map(|problem| InputError { input: &problem.input, message: &problem.message }).collect();
     let document =
         Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run, errors, baseline: report.baseline };
-    let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
+    let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text
 }

@@ -127,9 +127,7 @@ impl<'a> Report<'a> {
     }
 }
 
-/// Write a finished report to stdout. A closed pipe (`optml check | head`) is not an error
-/// worth a panic.
+/// Write a finished report to stdout (see [`crate::stdio`] for what a failed write means).
 pub fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    crate::stdio::out(text);
 }
