@@ -28,18 +28,7 @@ fi
 
 # median wall time and peak RSS of a command over $runs runs
 measure() {
-  python3 - "$runs" "$1" <<'PY'
-import resource, subprocess, sys, time
-runs = int(sys.argv[1]); cmd = sys.argv[2]
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    times.append(time.perf_counter() - t)
-times.sort()
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-print(f"{times[len(times)//2]:.3f} {peak}")
-PY
+  python3 bench/median.py "$runs" "$1"
 }
 
 echo "optml $("$optml" --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%Y-%m-%d); $findings findings"
