@@ -112,7 +112,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let text = match args.format {
         DiffFormat::Json => {
             let document = Document { version: 1, a: &labels[0], b: &labels[1], equal, notes: &notes, delta: &delta };
-            serde_json::to_string_pretty(&document).expect("JSON of plain data") + "\n"
+            crate::report::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data")) + "\n"
         }
         DiffFormat::Human => {
             let mut out = delta.human(args.color.enabled());

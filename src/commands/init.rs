@@ -44,8 +44,8 @@ pub fn run(args: &InitArgs) -> Result<ExitStatus, MietteReport> {
         if config::read(&pyproject).is_ok() {
             return Err(refuse(&pyproject, "already has a [tool.optml] table"));
         }
-        let existing =
-            std::fs::read_to_string(&pyproject).map_err(|err| miette::miette!(code = "optml::init", "cannot read {}: {err}", pyproject.display()))?;
+        let existing = crate::open::read_text(&pyproject, crate::open::CONFIG_LIMIT)
+            .map_err(|err| miette::miette!(code = "optml::init", "cannot read {}: {err}", pyproject.display()))?;
         if existing.contains("[tool.optml") {
             return Err(refuse(&pyproject, "already has a [tool.optml] table"));
         }
@@ -57,10 +57,10 @@ pub fn run(args: &InitArgs) -> Result<ExitStatus, MietteReport> {
             "\n\n"
         };
         write(&pyproject, &format!("{existing}{separator}{}", pyproject_section()))?;
-        eprintln!("optml: added [tool.optml] to {}", pyproject.display());
+        crate::stdio::err(&format!("optml: added [tool.optml] to {}\n", crate::report::sanitize::shown(&pyproject)));
     } else {
         write(&own, STARTER)?;
-        eprintln!("optml: wrote {}", own.display());
+        crate::stdio::err(&format!("optml: wrote {}\n", crate::report::sanitize::shown(&own)));
     }
     Ok(ExitStatus::Clean)
 }

@@ -8,7 +8,7 @@ use crate::engine::builtin::PACKS;
 use crate::engine::load::{builtin_texts, load};
 use crate::engine::{Rule, Ruleset};
 use crate::exit::ExitStatus;
-use crate::report::print;
+use crate::report::{print, sanitize};
 use crate::settings::{Flags, Settings};
 
 #[derive(Serialize)]
@@ -121,11 +121,12 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
         RuleFormat::Json => {
             let list: Vec<Explanation> = rules.iter().map(|r| explain(&ruleset, r)).collect();
             let value = if args.all || args.code.is_none() { serde_json::to_string_pretty(&list) } else { serde_json::to_string_pretty(&list[0]) };
-            value.expect("JSON of plain data") + "\n"
+            sanitize::inert_json(value.expect("JSON of plain data")) + "\n"
         }
         RuleFormat::Markdown => markdown(&ruleset),
     };
-    print(&output);
+    // Rule files are input too: their text must not drive the terminal either.
+    print(&sanitize::sanitize_lines(&output));
     Ok(ExitStatus::Clean)
 }
 

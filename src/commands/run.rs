@@ -38,14 +38,7 @@ fn usage(message: String) -> MietteReport {
 /// The settings `check` would resolve; the rules are its packs plus the harness pack whatever
 /// was selected (and the snapshot pack for `--snapshot`).
 fn load_rules(args: &RunArgs) -> Result<(Settings, Ruleset), MietteReport> {
-    let flags = Flags {
-        config: Some(&args.config),
-        selection: Some(&args.selection),
-        exit: Some(&args.exit),
-        format: args.format,
-        output: args.output.as_deref(),
-        ..Flags::default()
-    };
+    let flags = Flags::report(&args.settings, &[]);
     let settings = Settings::resolve(flags)?;
     let extra: &[&str] = if args.snapshot.is_some() { &[HARNESS_PACK, SNAPSHOT_PACK] } else { &[HARNESS_PACK] };
     let ruleset = settings.ruleset(extra)?;
@@ -83,7 +76,10 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
     match probe(sandbox) {
         Ok(()) => Isolation::Namespace,
         Err(reason) => {
-            eprintln!("optml: cannot isolate /opt/ml ({reason}); falling back to the SM_* variables alone");
+            crate::stdio::err(&format!(
+                "optml: cannot isolate /opt/ml ({}); falling back to the SM_* variables alone\n",
+                crate::report::sanitize::sanitize(&reason.to_string())
+            ));
             Isolation::Unavailable(reason)
         }
     }

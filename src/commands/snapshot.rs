@@ -1,7 +1,7 @@
 //! `optml snapshot INPUT [-o FILE]` records a manifest; `optml snapshot review|accept|reject`
 //! handle the pending `FILE.new` snapshots that `optml check --snapshot` writes.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
@@ -10,6 +10,7 @@ use crate::cli::{ColorArg, DiscoveryArgs, PendingArgs, RecordArgs, RoleArg, Snap
 use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
+use crate::report::sanitize::{sanitize, shown};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
@@ -17,6 +18,7 @@ use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
 use crate::source::{self, Subject};
+use crate::stdio;
 
 pub fn run(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     match &args.action {
@@ -79,7 +81,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     match &args.output {
         Some(file) => {
             store::write(file, &text)?;
-            eprintln!("recorded {} lines of {} in {}", manifest.lines.len(), subject.input, file.display());
+            stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&subject.input), shown(file)));
         }
         None => {
             print(&text);
@@ -100,11 +102,11 @@ fn pending_files(args: &PendingArgs) -> Vec<PathBuf> {
 fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store::StoreError>) -> Result<ExitStatus, MietteReport> {
     let files = pending_files(args);
     if files.is_empty() {
-        println!("no pending snapshots");
+        print("no pending snapshots\n");
     }
     for file in files {
         action(&file)?;
-        println!("{verb} {}", store::pending_path(&file).display());
+        print(&format!("{verb} {}\n", shown(&store::pending_path(&file))));
     }
     Ok(ExitStatus::Clean)
 }
@@ -121,17 +123,16 @@ fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     let color = ColorArg::Auto.enabled();
     let files = pending_files(args);
     if files.is_empty() {
-        println!("no pending snapshots");
+        print("no pending snapshots\n");
     }
     let mut answers = std::io::stdin().lock().lines();
     for file in files {
         let pending = store::pending_path(&file);
-        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let read = |path: &Path| crate::open::read_text(path, crate::open::MANIFEST_LIMIT).unwrap_or_default();
         let diff = unified_diff(&read(&file), &read(&pending), &file.to_string_lossy(), &pending.to_string_lossy());
-        print!("{}", Delta::new(Vec::new(), Vec::new(), diff).human(color));
+        print(&Delta::new(Vec::new(), Vec::new(), diff).human(color));
         loop {
-            print!("{}: [a]ccept, [r]eject, [s]kip? ", file.display());
-            let _ = std::io::stdout().flush();
+            print(&format!("{}: [a]ccept, [r]eject, [s]kip? ", shown(&file)));
             let Some(Ok(answer)) = answers.next() else { return Ok(ExitStatus::Clean) };
             match answer.trim() {
                 "a" | "accept" => store::accept(&file)?,

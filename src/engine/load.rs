@@ -71,7 +71,7 @@ pub enum LoadError {
 /// Read a user rule file from disk.
 pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
     let file = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
+    let text = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
     Ok(PackText { file, text, builtin: false })
 }
 

@@ -38,7 +38,7 @@ impl RawHyperparameters {
     /// other values are JSON-encoded the way the SageMaker SDK's framework estimators do it
     /// (`json.dumps`), because hyperparameters.json can only hold strings.
     pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let text = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| format!("{}: {err}", path.display()))?;
         let Some(Py::Dict(items)) = Py::from_json(&text) else {
             return Err(format!("{}: not a JSON object of hyperparameters", path.display()));
         };

@@ -139,17 +139,17 @@ pub fn wrap(sandbox: &Path, program: &OsString, args: &[OsString]) -> io::Result
 /// Returns only on failure, with the process exit code to use.
 pub fn shim_main(probe: bool, sandbox: &Path, command: &[OsString]) -> u8 {
     if let Err(reason) = enter(sandbox) {
-        eprintln!("{reason}");
+        crate::stdio::err(&format!("{reason}\n"));
         return 1;
     }
     if probe {
         return 0;
     }
     let Some((program, args)) = command.split_first() else {
-        eprintln!("optml {SHIM}: no command");
+        crate::stdio::err(&format!("optml {SHIM}: no command\n"));
         return 127;
     };
     let err = Command::new(program).args(args).exec();
-    eprintln!("optml: cannot run {program:?}: {err}");
+    crate::stdio::err(&format!("optml: cannot run {program:?}: {err}\n"));
     127
 }

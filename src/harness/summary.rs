@@ -9,7 +9,7 @@ use super::status::Marker;
 use super::RunRecord;
 use crate::engine::Ruleset;
 use crate::entry::EntryKind;
-use crate::report::sanitize::sanitize;
+use crate::report::sanitize::shown;
 use crate::report::Checked;
 use crate::units::{human_size, plural};
 
@@ -83,7 +83,7 @@ pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Strin
         }
     }
     let fate = if record.kept { "kept" } else { "removed; --keep keeps it" };
-    out.push_str(&format!("run folder: {} ({fate}), {:.1} s in all\n\n", sanitize(&record.root.to_string_lossy()), record.duration.as_secs_f64()));
+    out.push_str(&format!("run folder: {} ({fate}), {:.1} s in all\n\n", shown(&record.root), record.duration.as_secs_f64()));
     out
 }
 

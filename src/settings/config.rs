@@ -139,7 +139,8 @@ fn read_pyproject(path: &Path, named: bool) -> Result<Option<ConfigFile>, Config
 }
 
 fn read_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|err| ConfigError::Unreadable { file: path.to_string_lossy().into_owned(), cause: err.to_string() })
+    crate::open::read_text(path, crate::open::CONFIG_LIMIT)
+        .map_err(|err| ConfigError::Unreadable { file: path.to_string_lossy().into_owned(), cause: err.to_string() })
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, ConfigError> {

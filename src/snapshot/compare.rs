@@ -9,6 +9,7 @@ use similar::TextDiff;
 
 use super::header::{Header, SizeTreatment};
 use super::manifest::{escape, hex, render_size, Line, Size};
+use crate::report::sanitize::sanitize;
 
 /// One field that differs between a golden line and an actual one.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -146,10 +147,11 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
 }
 
 /// A unified diff of two manifest texts. Huge, very different manifests fall back to a coarser
-/// diff after a few seconds rather than stalling the report.
+/// diff after a few seconds rather than stalling the report. The names (paths as given) are
+/// sanitized here: a line break in one would split the `---`/`+++` header line.
 pub fn unified_diff(expected: &str, actual: &str, expected_name: &str, actual_name: &str) -> String {
     let diff = TextDiff::configure().timeout(Duration::from_secs(5)).diff_lines(expected, actual);
-    diff.unified_diff().context_radius(2).header(expected_name, actual_name).to_string()
+    diff.unified_diff().context_radius(2).header(&sanitize(expected_name), &sanitize(actual_name)).to_string()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::header::Header;
 use crate::entry::EntryKind;
 use crate::located::{FileKind, Located};
+use crate::report::sanitize::is_dangerous;
 
 /// The first line of every manifest; also how `optml diff` tells a manifest from an archive.
 pub const MAGIC: &str = "#optml-manifest v1";
@@ -270,7 +271,8 @@ pub fn escape(bytes: &[u8]) -> String {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let leading = out.is_empty() && (c == '#' || c == '/');
-            if leading || c == '\\' || c.is_whitespace() || c.is_control() || invisible(c) {
+            // The report's own test of what would drive a terminal or hide text in a review diff.
+            if leading || c == '\\' || c.is_whitespace() || is_dangerous(c) {
                 octal(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes());
             } else {
                 out.push(c);
@@ -279,11 +281,6 @@ pub fn escape(bytes: &[u8]) -> String {
         octal(&mut out, chunk.invalid());
     }
     out
-}
-
-/// Format characters that would hide or reorder text in a review diff.
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 pub fn unescape(token: &str) -> Result<Vec<u8>, String> {

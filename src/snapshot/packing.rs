@@ -12,7 +12,6 @@
 //!   other does not, only the whole side's `data/` is compared.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 
 use super::header::Header;
@@ -122,7 +121,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             EntryKind::File if meta.is_file() => {
                 (entry.kind, entry.size, entry.link_target) = (EntryKind::File, meta.len(), None);
                 entry.mode = meta.mode() & 0o7777;
-                if let Ok(mut file) = File::open(&path) {
+                if let Ok(mut file) = crate::open::regular(&path) {
                     let _ = capture(&mut file, entry, &digest);
                 }
                 resolved.files += 1;

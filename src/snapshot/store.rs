@@ -93,7 +93,7 @@ pub fn golden_path(path: &Path) -> PathBuf {
 
 /// Read and parse a manifest; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
-    let text = match fs::read(path) {
+    let text = match crate::open::read_capped(path, crate::open::MANIFEST_LIMIT) {
         Ok(bytes) => {
             String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?
         }
@@ -150,7 +150,7 @@ pub fn find_pending(root: &Path) -> Vec<PathBuf> {
 pub fn is_manifest(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; MAGIC.len()];
-    fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == MAGIC.as_bytes()
+    crate::open::regular(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == MAGIC.as_bytes()
 }
 
 #[cfg(test)]
