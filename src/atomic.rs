@@ -50,13 +50,17 @@ extern "C" fn remove_and_exit(signal: libc::c_int) {
     unsafe { libc::_exit(128 + signal) };
 }
 
-/// Name `path` for the signal handler and make sure the handler is in place. Signals whose
-/// disposition is not the default are left alone: ignored ones (`nohup`) stay ignored, and a
-/// handler someone installed (the run harness forwarding stops to its children) stays.
+/// Name `path` for the signal handler.
 fn register(path: &Path) -> Registration {
     let Ok(path) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else { return Registration(None) };
     let path = path.into_raw();
-    let slot = IN_PROGRESS.iter().position(|slot| slot.compare_exchange(std::ptr::null_mut(), path, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+    Registration(IN_PROGRESS.iter().position(|slot| slot.compare_exchange(std::ptr::null_mut(), path, Ordering::SeqCst, Ordering::SeqCst).is_ok()))
+}
+
+/// Make sure the cleanup handler is in place. Signals whose disposition is not the default are
+/// left alone: ignored ones (`nohup`) stay ignored, and a handler someone installed (the run
+/// harness forwarding stops to its children) stays.
+fn install_handler() {
     for signal in CLEANUP_SIGNALS {
         // SAFETY: sigaction with a zeroed struct reads the current disposition; the handler
         // installed only touches atomics and calls unlink and _exit.
@@ -71,7 +75,25 @@ fn register(path: &Path) -> Registration {
             }
         }
     }
-    Registration(slot)
+}
+
+/// Run `create` with the cleanup signals held back, so that a signal arriving between the temp
+/// file's creation and its registration is handled after the registration, and removes it.
+fn signals_held<T>(create: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset operations on a local set; pthread_sigmask only changes this thread's mask,
+    // and the previous mask is restored below.
+    unsafe {
+        let mut held: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut held);
+        for signal in CLEANUP_SIGNALS {
+            libc::sigaddset(&mut held, signal);
+        }
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &held, &mut previous);
+        let created = create();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        created
+    }
 }
 
 impl AtomicFile {
@@ -83,8 +105,12 @@ impl AtomicFile {
         fs::create_dir_all(&dir)?;
         // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
         // usual permissions.
-        let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
-        let registration = register(temp.path());
+        install_handler();
+        let (temp, registration) = signals_held(|| {
+            let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
+            let registration = register(temp.path());
+            io::Result::Ok((temp, registration))
+        })?;
         Ok(AtomicFile { temp, target: target.to_path_buf(), registration })
     }
 

@@ -56,6 +56,7 @@ fn settings(args: &CheckArgs) -> Result<Settings, MietteReport> {
         inputs: &args.inputs,
         format: args.format,
         output: args.output.as_deref(),
+        limits: Some(&args.limits),
         ..Flags::default()
     })
 }
@@ -71,7 +72,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
-    let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
+    let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest, limits: settings.limits };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for input in inputs {

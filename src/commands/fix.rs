@@ -18,13 +18,20 @@ use crate::report::{print, Format};
 use crate::settings::{Flags, Settings};
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // The report on the fixed archive is for a human reading what changed.
-    let flags = Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), format: Some(Format::Human), ..Flags::default() };
+    let flags = Flags {
+        config: Some(&args.config),
+        selection: Some(&args.selection),
+        exit: Some(&args.exit),
+        format: Some(Format::Human),
+        limits: Some(&args.limits),
+        ..Flags::default()
+    };
     let settings = Settings::resolve(flags)?;
     let ruleset = settings.ruleset(&[])?;
     if same_file(&args.input, &args.output) {
         return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }
-    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false };
+    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false, limits: settings.limits };
     let (checked, findings) = check_input(&ruleset, &args.input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
     check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);

@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
+use super::limits::{Limit, Limits};
+use super::{capture, name_too_long, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 
 /// How the archive bytes are compressed, sniffed from magic bytes, never from the name.
@@ -52,6 +53,8 @@ impl Compression {
 struct Tracked<R> {
     inner: R,
     state: Rc<TrackState>,
+    /// On an inflated stream: the limits, and the compressed stream the ratio is taken against.
+    guard: Option<(Limits, Rc<TrackState>)>,
 }
 
 #[derive(Default)]
@@ -62,6 +65,8 @@ struct TrackState {
     failed: Cell<bool>,
     /// Where the data of the last member read ends.
     end_of_data: Cell<u64>,
+    /// Reading was stopped by this limit (the read that crossed it failed).
+    limited: Cell<Option<Limit>>,
 }
 
 impl<R: Read + Seek> Seek for Tracked<BufReader<R>> {
@@ -89,6 +94,14 @@ impl<R: Read> Read for Tracked<R> {
             }
             Ok(n) => {
                 self.state.bytes.set(self.state.bytes.get() + n as u64);
+                // Checked on every read, so a bomb stops within one buffer of its limit, also
+                // inside one huge member that is only being skipped.
+                if let Some((limits, compressed)) = &self.guard {
+                    if let Some(limit) = limits.inflation(self.state.bytes.get(), compressed.bytes.get()) {
+                        self.state.limited.set(Some(limit));
+                        return Err(io::Error::other(limits.reached(limit)));
+                    }
+                }
                 Ok(n)
             }
             Err(err) => {
@@ -134,7 +147,7 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
     }
     match compression {
         Compression::Gzip => {
-            let outer = Tracked { inner: reader, state: Rc::default() };
+            let outer = Tracked { inner: reader, state: Rc::default(), guard: None };
             let compressed = outer.state.clone();
             let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, outer));
             // Inflate in large blocks: tar reads 512-byte headers, and one inflate call (and
@@ -158,7 +171,7 @@ fn describe(compression: Compression) -> String {
 
 /// Stream a gzip-compressed tar: every byte is inflated once, then the gzip trailer is checked.
 fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Scan, compressed: Rc<TrackState>) {
-    let tracked = Tracked { inner: reader, state: Rc::default() };
+    let tracked = Tracked { inner: reader, state: Rc::default(), guard: Some((options.limits, compressed.clone())) };
     let stream = tracked.state.clone();
     let mut archive = tar::Archive::new(tracked);
     let Some(last_name) = archive.entries().ok().and_then(|entries| read_entries(entries, options, scan, &stream, Some(&compressed))) else {
@@ -168,6 +181,9 @@ fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Sca
     // (CRC, length) is caught the way `tar -xzf` would catch it.
     let mut rest = archive.into_inner();
     if let Err(err) = io::copy(&mut rest, &mut io::sink()) {
+        if let Some(problem) = limit_problem(&stream, options) {
+            return scan.problems.push(problem);
+        }
         // Every gzip member before this point passed its CRC check; what failed is bytes that
         // are not a gzip header. Python's tarfile never reads them, `tar -xzf` fails on them.
         if err.to_string().contains("invalid gzip header") {
@@ -184,7 +200,7 @@ fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Sca
 /// Read a plain tar file, seeking over member data instead of reading it (as `tar -tf` does).
 /// Seeking past the end is not an error, so the file length is checked against the last member.
 fn read_plain_tar(reader: BufReader<File>, file_len: u64, options: &ScanOptions, scan: &mut Scan) {
-    let tracked = Tracked { inner: reader, state: Rc::default() };
+    let tracked = Tracked { inner: reader, state: Rc::default(), guard: None };
     let stream = tracked.state.clone();
     let mut archive = tar::Archive::new(tracked);
     let entries = match archive.entries_with_seek() {
@@ -215,8 +231,16 @@ fn read_entries<R: Read>(
 ) -> Option<Option<String>> {
     let mut last_name: Option<String> = None;
     for (index, item) in entries.enumerate() {
+        if index as u64 >= options.limits.entries {
+            scan.problems.push(Problem::new(ProblemKind::Limit, options.limits.reached(Limit::Entries)));
+            return None;
+        }
         let mut member = match item {
             Ok(member) => member,
+            Err(_) if stream.limited.get().is_some() => {
+                scan.problems.extend(limit_problem(stream, options));
+                return None;
+            }
             Err(err) => {
                 // A gzip stream that ended cleanly (its CRC checked) but held less than one tar
                 // header is complete data that is not a tar, not a truncated tar.
@@ -226,12 +250,21 @@ fn read_entries<R: Read>(
                 return None;
             }
         };
+        stream.end_of_data.set(member.raw_file_position() + member.size());
+        // A name past the caps is reported, and costs nothing further: no entry, no layout work.
+        if let Some(detail) = options.limits.name_problem(&member.path_bytes()) {
+            scan.problems.push(name_too_long(&member.path_bytes(), detail));
+            continue;
+        }
         let mut entry = to_entry(&member);
         entry.index = index;
         let name = String::from_utf8_lossy(&member.path_bytes()).into_owned();
-        stream.end_of_data.set(member.raw_file_position() + member.size());
         if entry.kind == EntryKind::File {
             if let Err(err) = capture(&mut member, &mut entry, options) {
+                if let Some(problem) = limit_problem(stream, options) {
+                    scan.problems.push(problem);
+                    return None;
+                }
                 scan.problems.push(stop_problem(ProblemKind::Truncated, &err, stream, compressed, Some(&name)));
                 scan.entries.push(entry);
                 return None;
@@ -240,11 +273,23 @@ fn read_entries<R: Read>(
         last_name = Some(name);
         scan.entries.push(entry);
     }
+    if let Some(problem) = limit_problem(stream, options) {
+        scan.problems.push(problem);
+        return None;
+    }
     if stream.failed.get() {
         scan.problems.push(Problem::new(ProblemKind::Truncated, "the stream ended with a read error".into()));
         return None;
     }
     Some(last_name)
+}
+
+/// The limit that stopped reading `stream`, as a problem, if one did.
+fn limit_problem(stream: &TrackState, options: &ScanOptions) -> Option<Problem> {
+    let limit = stream.limited.get()?;
+    let mut problem = Problem::new(ProblemKind::Limit, options.limits.reached(limit));
+    problem.offset = Some(stream.bytes.get());
+    Some(problem)
 }
 
 /// A stream shorter than one 512-byte header block is a truncated (or empty) tar, not "not a tar".
