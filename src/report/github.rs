@@ -34,6 +34,9 @@ pub fn render(report: &Report<'_>) -> String {
             escape_data(&finding.help),
         ));
     }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&format!("::notice title=optml::{}\n", escape_data(&line)));
+    }
     out
 }
 

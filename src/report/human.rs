@@ -117,6 +117,10 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&elision.note());
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&line);
+        out.push_str("\n\n");
+    }
     if !report.quiet {
         out.push_str(&summary_line(&report.summary, report.checked.len()));
         out.push('\n');

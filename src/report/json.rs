@@ -16,6 +16,15 @@ struct Document<'a> {
     /// What `optml run` did before checking (docs/run.md); absent for `optml check`.
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<&'a serde_json::Value>,
+    /// Findings beyond the first 100 of one rule, counted per rule and not listed (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    elided: Vec<Elided<'a>>,
+}
+
+#[derive(Serialize)]
+struct Elided<'a> {
+    rule: &'a str,
+    count: usize,
 }
 
 #[derive(Serialize)]
@@ -102,7 +111,8 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run };
+    let elided = report.elided.iter().map(|(rule, count)| Elided { rule, count: *count }).collect();
+    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run, elided };
     let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text

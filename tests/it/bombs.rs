@@ -126,3 +126,24 @@ fn too_many_entries_stop_at_the_entry_limit() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--max-entries"));
 }
+
+#[test]
+fn repeated_findings_are_counted_not_listed() {
+    let dir = TestDir::new();
+    let names: Vec<String> = (0..250).map(|i| format!("d{i:03}/.DS_Store")).collect();
+    let mut members: Vec<Member> = names.iter().map(|name| Member::File(name, b"x")).collect();
+    members.push(Member::File("model.pth", b"w"));
+    let archive = tar_gz(&dir, "model.tar.gz", &members);
+    let (_, doc) = check_json(&[archive.as_os_str()]);
+    assert_eq!(paths_for(&doc, "SM402").len(), 100);
+    assert_eq!(doc["elided"], serde_json::json!([{ "rule": "SM402", "count": 150 }]));
+    assert_eq!(doc["summary"]["warnings"], 250, "the summary counts every finding");
+    let human = optml().arg("check").arg(&archive).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("… and 150 more SM402 findings"), "{text}");
+    assert!(text.contains("250 warnings"), "{text}");
+    let github = optml().args(["check", "--format", "github"]).arg(&archive).output().unwrap();
+    let lines: Vec<String> = String::from_utf8_lossy(&github.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.iter().filter(|l| l.contains("SM402 os-litter")).count(), 100);
+    assert!(lines.iter().any(|l| l.starts_with("::notice title=optml::… and 150 more SM402 findings")), "{lines:?}");
+}
