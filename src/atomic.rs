@@ -50,7 +50,7 @@ extern "C" fn remove_and_exit(signal: libc::c_int) {
     unsafe { libc::_exit(128 + signal) };
 }
 
-/// Name `path` for the signal handler.
+/// Name `path` for the signal handler installed by [`install_handler`].
 fn register(path: &Path) -> Registration {
     let Ok(path) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else { return Registration(None) };
     let path = path.into_raw();
@@ -77,22 +77,30 @@ fn install_handler() {
     }
 }
 
-/// Run `create` with the cleanup signals held back, so that a signal arriving between the temp
-/// file's creation and its registration is handled after the registration, and removes it.
-fn signals_held<T>(create: impl FnOnce() -> T) -> T {
-    // SAFETY: sigset operations on a local set; pthread_sigmask only changes this thread's mask,
-    // and the previous mask is restored below.
-    unsafe {
-        let mut held: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut held);
-        for signal in CLEANUP_SIGNALS {
-            libc::sigaddset(&mut held, signal);
+/// The cleanup signals held back on this thread while a temp file is created and registered,
+/// so none lands between the two and leaves the file behind; a held signal arrives on drop.
+struct SignalsHeld(libc::sigset_t);
+
+impl SignalsHeld {
+    fn new() -> SignalsHeld {
+        // SAFETY: sigset_t is plain data, filled by sigemptyset/sigaddset before use.
+        unsafe {
+            let mut held: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut held);
+            for signal in CLEANUP_SIGNALS {
+                libc::sigaddset(&mut held, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &held, &mut previous);
+            SignalsHeld(previous)
         }
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &held, &mut previous);
-        let created = create();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-        created
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask read in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
 
@@ -106,11 +114,10 @@ impl AtomicFile {
         // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
         // usual permissions.
         install_handler();
-        let (temp, registration) = signals_held(|| {
-            let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
-            let registration = register(temp.path());
-            io::Result::Ok((temp, registration))
-        })?;
+        let held = SignalsHeld::new();
+        let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
+        let registration = register(temp.path());
+        drop(held);
         Ok(AtomicFile { temp, target: target.to_path_buf(), registration })
     }
 

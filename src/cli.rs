@@ -38,7 +38,8 @@ pub enum Command {
     /// Write a corrected copy of a model archive: the mechanical repairs check findings name.
     Fix(FixArgs),
     /// Run a training entry point in an /opt/ml sandbox as SageMaker would, then pack and check
-    /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`.
+    /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`. With a --format other than
+    /// human, the command's stdout goes to stderr.
     Run(Box<RunArgs>),
     /// Pack a folder into a deterministic tar.gz (model.tar.gz, output.tar.gz), atomically.
     Pack(PackArgs),
@@ -143,6 +144,32 @@ pub struct ExitArgs {
     pub quiet: bool,
 }
 
+/// The settings flags of every command that checks inputs (check, run, fix).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckSettings {
+    #[command(flatten)]
+    pub selection: RuleSelection,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub exit: ExitArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The settings flags of the commands whose report is their output (check, run).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportSettings {
+    #[command(flatten)]
+    pub check: CheckSettings,
+    /// Output format. Default: `format` in the config file, else human.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 /// A severity threshold for `--fail-on`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
@@ -186,19 +213,7 @@ pub struct CheckArgs {
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub exit: ExitArgs,
-    /// Output format. Default: `format` in the config file, else human.
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Write the report to FILE (atomically) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub settings: ReportSettings,
     /// Job phase: a running job has no status marker yet.
     #[arg(long, value_enum, default_value = "finished")]
     pub phase: PhaseArg,
@@ -211,6 +226,14 @@ pub struct CheckArgs {
     /// Overwrite the golden manifest from the input instead of writing FILE.new (never under CI).
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
+    /// Fail only on findings this baseline does not list; report how many it matched and which
+    /// of its entries no longer occur (docs/ci.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Record the current findings as a baseline in FILE (sorted, atomically), then exit 0
+    /// unless an input could not be read.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -222,13 +245,7 @@ pub struct FixArgs {
     #[arg(short = 'o', long = "output", value_name = "FIXED.tar.gz")]
     pub output: PathBuf,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub exit: ExitArgs,
+    pub settings: CheckSettings,
     /// Print what would change and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -439,20 +456,7 @@ pub struct RunArgs {
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub exit: ExitArgs,
-    /// Output format; unless human the command's stdout goes to stderr. Default: `format` in the
-    /// config file, else human.
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Write the report to FILE (atomically) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub settings: ReportSettings,
     /// Color in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,

@@ -4,6 +4,7 @@
 //! -> `facts` -> `engine` (declarative rules) -> `finding` -> `report`.
 
 pub mod atomic;
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod detect;

@@ -40,5 +40,5 @@ pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
     let findings = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
-    (Checked { subject, placed, packs: activation.packs, detection: activation.detection }, findings)
+    (Checked { subject, placed, packs: activation.packs, rules: activation.rules, detection: activation.detection }, findings)
 }

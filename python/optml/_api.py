@@ -192,6 +192,7 @@ def check(
     *inputs: PathLike,
     packs: Optional[Sequence[str]] = None,
     rules: Optional[Sequence[PathLike]] = None,
+    config: Optional[PathLike] = None,
     env: Optional[Mapping[str, str]] = None,
     phase: str = "finished",
     role: Optional[str] = None,
@@ -200,13 +201,16 @@ def check(
     """Check /opt/ml trees, archives (model.tar.gz, output.tar.gz) and job folders, as
     `optml check` does.
 
-    - `packs`: built-in rule packs (`--pack`), e.g. `["auto"]`; default: what `optml check` picks;
+    - `packs`: built-in rule packs to apply next to the default ones (`--pack`), e.g.
+      `["huggingface"]`;
     - `rules`: extra rule files (`--rules`, docs/rule-language.md);
+    - `config`: the settings file (`--config`: an optml.toml, or a pyproject.toml with
+      `[tool.optml]`); default: the nearest one from the current folder up, as the CLI finds it;
     - `env`: the environment the model will be deployed with (`--env NAME=VALUE`), e.g.
       `{"HF_MODEL_ID": "gpt2"}`; not the environment optml runs in;
     - `phase`: `"finished"` or `"running"` (a running job has no status marker yet);
     - `role`: read every input as `"model"`, `"output"`, `"opt-ml"` or `"code"` (`--as`);
-    - `ignore`: rule codes to drop.
+    - `ignore`: rule codes or prefixes to drop (`SM606`, `SM4`).
 
     Raises OptmlError when optml cannot do its job (a missing input, a bad rule file)."""
     if not inputs:
@@ -214,6 +218,8 @@ def check(
     args = ["check", *_paths(inputs), *_selection(packs, rules), "--phase", phase]
     args += [part for name, value in (env or {}).items() for part in ("--env", f"{name}={value}")]
     args += _repeat("--ignore", ignore)
+    if config is not None:
+        args += ["--config", os.fspath(config)]
     if role is not None:
         args += ["--as", role]
     completed = invoke([*args, "--format", "json"])

@@ -84,8 +84,10 @@ class _SnapshotAssert:
             name = str(self._calls)
         golden = self.golden(name)
         path = target.artifacts_dir if isinstance(target, RunResult) else Path(os.fspath(target))
-        # Only the snapshot pack: this asserts the layout, the check is the run's own business.
-        args = ["check", str(path), "--snapshot", str(golden), "--pack", "snapshot", "--format", "human", "--color", "never"]
+        # Only the snapshot pack, and no config file's settings: the golden's header alone rules
+        # this assertion; checking the layout is the test's own business (optml.check).
+        args = ["check", str(path), "--snapshot", str(golden), "--no-default-packs", "--pack", "snapshot", "--isolated"]
+        args += ["--format", "human", "--color", "never"]
         if self._update:
             args.append("--update-snapshots")
         completed = invoke(args)

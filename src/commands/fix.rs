@@ -14,18 +14,12 @@ use crate::fix::plan::plan;
 use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
 use crate::report::sanitize::{sanitize, shown};
+use crate::report::Report;
 use crate::report::{print, Format};
 use crate::settings::{Flags, Settings};
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // The report on the fixed archive is for a human reading what changed.
-    let flags = Flags {
-        config: Some(&args.config),
-        selection: Some(&args.selection),
-        exit: Some(&args.exit),
-        format: Some(Format::Human),
-        limits: Some(&args.limits),
-        ..Flags::default()
-    };
+    let flags = Flags { format: Some(Format::Human), ..Flags::check(&args.settings) };
     let settings = Settings::resolve(flags)?;
     let ruleset = settings.ruleset(&[])?;
     if same_file(&args.input, &args.output) {
@@ -56,8 +50,9 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // Re-check as what the input was read as: `-o fixed.tar.gz` must not turn an output archive
     // or a source bundle into a model archive because of its new name.
     let recheck = CheckOptions { role: checked.subject.origins.first().map(|o| o.role), ..options };
-    let (rechecked, refound) = check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
-    print_report(&settings, &ruleset, &[rechecked], refound, None, args.color.enabled())
+    let (rechecked, mut refound) =
+        check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
+    print_report(&settings, Report::new(&ruleset, &[rechecked], &mut refound), args.color.enabled())
 }
 
 /// What the writer normalized, as change lines.

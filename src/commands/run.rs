@@ -38,15 +38,7 @@ fn usage(message: String) -> MietteReport {
 /// The settings `check` would resolve; the rules are its packs plus the harness pack whatever
 /// was selected (and the snapshot pack for `--snapshot`).
 fn load_rules(args: &RunArgs) -> Result<(Settings, Ruleset), MietteReport> {
-    let flags = Flags {
-        config: Some(&args.config),
-        selection: Some(&args.selection),
-        exit: Some(&args.exit),
-        format: args.format,
-        output: args.output.as_deref(),
-        limits: Some(&args.limits),
-        ..Flags::default()
-    };
+    let flags = Flags::report(&args.settings, &[]);
     let settings = Settings::resolve(flags)?;
     let extra: &[&str] = if args.snapshot.is_some() { &[HARNESS_PACK, SNAPSHOT_PACK] } else { &[HARNESS_PACK] };
     let ruleset = settings.ruleset(extra)?;

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::rule::{Check, Filter, Grep, Phase, Rule};
-use super::{locate, Ruleset};
+use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
-use crate::finding::Finding;
+use crate::finding::{Finding, Part};
 use crate::layout::{single_folder, Placed};
 use crate::source::Subject;
 use crate::units::human_size;
@@ -22,11 +22,27 @@ impl Vars {
         self
     }
 
+    /// Fill `{key}` placeholders in one pass: a value is never scanned again, so a member named
+    /// `{zone}` stays as named. Unknown placeholders are kept as written.
     pub fn render(&self, template: &str) -> String {
-        let mut out = template.to_string();
-        for (key, value) in &self.values {
-            out = out.replace(&format!("{{{key}}}"), value);
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let value = after.find('}').and_then(|close| Some((self.values.get(&after[..close])?, close)));
+            match value {
+                Some((value, close)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
+        out.push_str(rest);
         out
     }
 }
@@ -44,13 +60,13 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
+        if enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }
     let mut findings = evaluator.findings;
     if !ruleset.path_ignores.is_empty() {
-        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path));
+        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path()));
     }
     findings
 }
@@ -285,19 +301,17 @@ impl<'a> Evaluator<'a> {
     fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
-        let member = lossy(member);
-        let path = lossy(&join(origin.path_prefix.as_bytes(), member.as_bytes()));
+        let shown = lossy(member);
         let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
-        let name = member.rsplit('/').next().unwrap_or("").to_string();
-        vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
+        let name = shown.rsplit('/').next().unwrap_or("").to_string();
+        vars.set("path", if shown.is_empty() { archive.clone() } else { shown });
         vars.set("name", name);
         vars.set("archive", archive);
         vars.set("archive_path", shell_quote(&origin.fs_path.to_string_lossy()));
         vars.set("input", subject.input.clone());
         let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
-        let location = locate(&origin.label(&subject.input), &member);
-        let finding = self.ruleset.finding(index, &subject.input, location, path, &vars);
+        let finding = self.ruleset.finding(index, &subject.input, Some(Part::of(origin)), member.to_vec(), &vars);
         self.findings.push(finding);
     }
 
@@ -419,7 +433,7 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code, f.path)).collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code.clone(), f.path())).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -485,6 +499,15 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
+    }
+
+    #[test]
+    fn templates_are_filled_in_one_pass() {
+        let mut vars = Vars::default();
+        vars.set("path", "{zone}/{size}").set("zone", "model").set("size", "1 B");
+        assert_eq!(vars.render("`{path}` in {zone} ({size})"), "`{zone}/{size}` in model (1 B)");
+        assert_eq!(vars.render("{unknown} {zone} {"), "{unknown} model {");
+        assert_eq!(vars.render("{{zone}}"), "{model}");
     }
 
     #[test]

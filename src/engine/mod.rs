@@ -2,18 +2,20 @@
 
 pub mod builtin;
 pub mod eval;
+pub mod external;
 pub mod load;
 pub mod pack;
 pub mod rule;
 
 use globset::GlobSet;
 
-use crate::entry::join;
-use crate::finding::Finding;
+use crate::entry::{join, lossy};
+use crate::finding::{Finding, Part};
 use crate::glob::compile_set;
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
+pub use external::ExternalCode;
 pub use load::{LoadError, Pack, PackText};
 pub use rule::{Phase, Rule};
 
@@ -92,28 +94,27 @@ impl Ruleset {
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
-    /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
-    /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
-        let index = self.rules.iter().position(|rule| rule.code == code)?;
-        if !self.enabled[index] || self.path_ignored(index, path) {
-            return None;
-        }
-        vars.set("path", path).set("input", input);
-        Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
+    /// `member` of `part` of `input` (empty for the part or input as a whole). `vars` fills the
+    /// rule's templates. Returns `None` when no loaded rule has the code (its pack was not
+    /// selected), or the rule is disabled or ignored at this path.
+    pub fn external_finding(&self, code: ExternalCode, input: &str, part: Option<Part>, member: &[u8], vars: &mut eval::Vars) -> Option<Finding> {
+        let index = self.rules.iter().position(|rule| rule.code == code.code())?;
+        let finding = self.finding(index, input, part, member.to_vec(), vars.set("path", lossy(member)).set("input", input));
+        (self.enabled[index] && !self.path_ignored(index, &finding.path())).then_some(finding)
     }
 
-    /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
-    /// `path` are as in [`Finding`].
-    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
+    /// A finding of rule `index` about `member` of `part` (as in [`Finding`]), its message,
+    /// help and fix filled from `vars`.
+    pub fn finding(&self, index: usize, input: &str, part: Option<Part>, member: Vec<u8>, vars: &eval::Vars) -> Finding {
         let rule = &self.rules[index];
         Finding {
             rule: index,
             code: rule.code.clone(),
             severity: rule.severity,
             input: input.to_string(),
-            location,
-            path,
+            part,
+            member,
+            definition: rule.span.clone(),
             message: vars.render(&rule.message),
             help: vars.render(&rule.help),
             fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
@@ -140,15 +141,6 @@ impl Ruleset {
     pub fn rule_line(&self, rule: &Rule) -> usize {
         let text = &self.packs[rule.pack].text;
         text[..rule.span.start.min(text.len())].matches('\n').count() + 1
-    }
-}
-
-/// How humans see a place: `place` itself, or `place: member` for a member of it.
-pub fn locate(place: &str, member: &str) -> String {
-    if member.is_empty() {
-        place.to_string()
-    } else {
-        format!("{place}: {member}")
     }
 }
 

@@ -26,7 +26,7 @@ impl fmt::Debug for FindingDiagnostic<'_> {
 
 impl fmt::Display for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n{}", sanitize(&self.finding.location), sanitize(&self.finding.message))
+        write!(f, "{}\n{}", sanitize(&self.finding.location()), sanitize(&self.finding.message))
     }
 }
 
@@ -62,7 +62,7 @@ impl Diagnostic for FindingDiagnostic<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.rule.span.clone();
+        let span = self.finding.definition.clone();
         let label = LabeledSpan::new_with_span(Some(format!("{} is defined here", self.finding.code)), span);
         Some(Box::new(std::iter::once(label)))
     }
@@ -117,14 +117,25 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&elision.note());
+    for problem in report.unreadable {
+        let _ = handler.render_report(&mut out, crate::commands::check::cannot_check(problem.clone()).as_ref());
+        out.push('\n');
+    }
     for line in super::elided_lines(&report.elided) {
         out.push_str(&line);
         out.push_str("\n\n");
     }
-    if !report.quiet {
-        out.push_str(&summary_line(&report.summary, report.checked.len()));
-        out.push('\n');
+    if report.quiet {
+        return out;
     }
+    if let Some(baseline) = report.baseline {
+        out.push_str(&sanitize(&baseline.human()));
+    }
+    out.push_str(&summary_line(&report.summary, report.checked.len()));
+    if !report.unreadable.is_empty() {
+        out.push_str(&format!(" {} could not be read.", plural(report.unreadable.len(), "input")));
+    }
+    out.push('\n');
     out
 }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::Report;
+use crate::entry::lossy;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -16,9 +17,21 @@ struct Document<'a> {
     /// What `optml run` did before checking (docs/run.md); absent for `optml check`.
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<&'a serde_json::Value>,
+    /// Inputs that could not be read at all (the exit status is then 2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<InputError<'a>>,
+    /// With `--baseline` or `--write-baseline`: `diagnostics` are then only the new findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a crate::baseline::Comparison>,
     /// Findings beyond the first 100 of one rule, counted per rule and not listed (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     elided: Vec<Elided<'a>>,
+}
+
+#[derive(Serialize)]
+struct InputError<'a> {
+    input: &'a str,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -55,8 +68,17 @@ struct Diagnostic<'a> {
     name: &'a str,
     severity: crate::finding::Severity,
     input: &'a str,
-    path: &'a str,
-    location: &'a str,
+    path: String,
+    location: String,
+    /// Where the part sits in the input ("" for the input itself); null when the finding is
+    /// about the input as a whole.
+    part: Option<&'a str>,
+    /// The part's role: "opt-ml" | "model" | "output" | "code"; null without a part.
+    role: Option<&'static str>,
+    /// The member inside the part ("" for the part itself).
+    member: String,
+    /// The finding's identity, hashed: stable across runs and machines (docs/ci.md).
+    fingerprint: String,
     message: &'a str,
     help: &'a str,
     fix: Option<&'a str>,
@@ -102,8 +124,12 @@ pub fn render(report: &Report<'_>) -> String {
                 name: &rule.name,
                 severity: finding.severity,
                 input: &finding.input,
-                path: &finding.path,
-                location: &finding.location,
+                path: finding.path(),
+                location: finding.location(),
+                part: finding.part.as_ref().map(|part| part.prefix.as_str()),
+                role: finding.part.as_ref().map(|part| part.role.as_str()),
+                member: lossy(&finding.member),
+                fingerprint: finding.identity().fingerprint(),
                 message: &finding.message,
                 help: &finding.help,
                 fix: finding.fix.as_deref(),
@@ -111,8 +137,19 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
+    let errors = report.unreadable.iter().map(|problem| InputError { input: &problem.input, message: &problem.message }).collect();
     let elided = report.elided.iter().map(|(rule, count)| Elided { rule, count: *count }).collect();
-    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run, elided };
+    let document = Document {
+        version: 1,
+        inputs,
+        diagnostics,
+        summary: report.summary,
+        snapshot: report.snapshot,
+        run: report.run,
+        errors,
+        baseline: report.baseline,
+        elided,
+    };
     let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text

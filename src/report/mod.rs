@@ -3,13 +3,37 @@
 pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod place;
 pub mod sanitize;
+pub mod sarif;
 
+use crate::baseline::Comparison;
 use crate::detect::Detection;
 use crate::engine::Ruleset;
-use crate::finding::{Finding, Summary};
+use crate::finding::{Finding, Severity, Summary};
 use crate::layout::Placed;
-use crate::source::Subject;
+use crate::source::{OpenError, Subject};
+
+/// Where docs/ lives online, from Cargo.toml's `repository` (else `homepage`); config
+/// `docs-url` overrides it. A rule's pack docs path (`docs/rules.md`) and anchor are appended.
+pub fn default_docs_base() -> &'static str {
+    const REPOSITORY: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/");
+    if env!("CARGO_PKG_REPOSITORY").is_empty() {
+        env!("CARGO_PKG_HOMEPAGE")
+    } else {
+        REPOSITORY
+    }
+}
+
+/// The absolute URL of `docs` (a pack's docs page, anchor included) under `base`; `None` when
+/// it is neither absolute already nor a built-in page that `base` can serve.
+pub fn absolute_docs_url(base: &str, docs: &str, builtin: bool) -> Option<String> {
+    if docs.starts_with("https://") || docs.starts_with("http://") {
+        return Some(docs.to_string());
+    }
+    (builtin && !base.is_empty()).then(|| format!("{}/{}", base.trim_end_matches('/'), docs.trim_start_matches("./")))
+}
 
 /// Output format for findings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +45,10 @@ pub enum Format {
     Json,
     /// GitHub Actions annotations (`::error file=...::message`).
     Github,
+    /// SARIF 2.1.0, for code scanning (docs/ci.md).
+    Sarif,
+    /// JUnit XML: a testsuite per input, a testcase per rule evaluated on it.
+    Junit,
 }
 
 /// Everything a renderer needs about one checked input.
@@ -29,6 +57,8 @@ pub struct Checked {
     pub placed: Placed,
     /// One flag per loaded pack: whether it applied to this input.
     pub packs: Vec<bool>,
+    /// One flag per rule of the ruleset: whether it was evaluated on this input (JUnit testcases).
+    pub rules: Vec<bool>,
     /// What `--pack auto` decided, when it ran.
     pub detection: Option<Detection>,
 }
@@ -45,6 +75,14 @@ pub struct Report<'a> {
     pub run: Option<&'a serde_json::Value>,
     /// Findings only: no per-input headers and no summary line (`--quiet`).
     pub quiet: bool,
+    /// Inputs that could not be read at all (the exit status is then 2); the others are reported.
+    pub unreadable: &'a [OpenError],
+    /// The `--baseline` comparison: `findings` are then only the new ones.
+    pub baseline: Option<&'a Comparison>,
+    /// The base URL of the docs, for absolute links (SARIF `helpUri`).
+    pub docs_base: &'a str,
+    /// The lowest severity that fails (`fail-on`): a JUnit testcase with such findings fails.
+    pub fail_on: Severity,
     /// Per rule code, the findings beyond [`PER_RULE`] left out of `findings` (counted in `summary`).
     pub elided: Vec<(String, usize)>,
 }
@@ -81,7 +119,20 @@ impl<'a> Report<'a> {
         let summary = Summary::of(findings);
         let (kept, elided) = elide(findings);
         let findings: &'a [Finding] = &findings[..kept];
-        Report { ruleset, checked, findings, summary, snapshot: None, run: None, quiet: false, elided }
+        Report {
+            ruleset,
+            checked,
+            findings,
+            summary,
+            snapshot: None,
+            run: None,
+            quiet: false,
+            unreadable: &[],
+            baseline: None,
+            docs_base: default_docs_base(),
+            fail_on: Severity::Error,
+            elided,
+        }
     }
 
     pub fn render(&self, format: Format, color: bool) -> String {
@@ -89,6 +140,8 @@ impl<'a> Report<'a> {
             Format::Human => human::render(self, color),
             Format::Json => json::render(self),
             Format::Github => github::render(self),
+            Format::Sarif => sarif::render(self),
+            Format::Junit => junit::render(self),
         }
     }
 }

@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use globset::GlobSet;
 use miette::Report as MietteReport;
 
-use crate::cli::{ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, RuleSelection};
+use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, ReportSettings, RuleSelection};
 use crate::engine::builtin::{self, AUTO, DEFAULT_PACK, MODEL_PACK, ON_DEMAND, PACKS};
 use crate::engine::load::{builtin_texts, load, read_user_pack};
 use crate::engine::{Applies, PathIgnore, Ruleset};
@@ -42,6 +42,18 @@ pub struct Flags<'a> {
     pub limits: Option<&'a LimitArgs>,
 }
 
+impl<'a> Flags<'a> {
+    /// The flags of a command that checks inputs.
+    pub fn check(args: &'a CheckSettings) -> Flags<'a> {
+        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), limits: Some(&args.limits), ..Flags::default() }
+    }
+
+    /// The flags of a command whose report on `inputs` is its output.
+    pub fn report(args: &'a ReportSettings, inputs: &'a [PathBuf]) -> Flags<'a> {
+        Flags { inputs, format: args.format, output: args.output.as_deref(), ..Flags::check(&args.check) }
+    }
+}
+
 /// Everything a command needs to know about what to check and how to report it, resolved once.
 #[derive(Debug)]
 pub struct Settings {
@@ -57,13 +69,12 @@ pub struct Settings {
     pub extend_select: Vec<Selector>,
     pub ignore: Vec<Selector>,
     pub severity: Vec<(Selector, Override)>,
-    /// Globs (with their config span) and the selectors they exempt.
-    pub per_path_ignores: Vec<(String, std::ops::Range<usize>, Vec<Selector>)>,
+    /// `[per-path-ignores]`: compiled globs and the selectors they exempt.
+    pub per_path_ignores: Vec<(GlobSet, Vec<Selector>)>,
     /// Findings of this severity or worse fail the run.
     pub fail_on: Severity,
     pub exit_zero: bool,
     pub quiet: bool,
-    pub verbose: bool,
     /// The deployment environment (`env` in config, `--env` flags win per name).
     pub env: Vec<(String, String)>,
     /// The inputs: flags, else `inputs` in config (config-relative), else /opt/ml.
@@ -126,7 +137,6 @@ impl Settings {
             fail_on: Severity::Error,
             exit_zero: false,
             quiet: false,
-            verbose: discovery.verbose,
             env: Vec::new(),
             inputs: Vec::new(),
             format: Format::Human,
@@ -159,7 +169,14 @@ impl Settings {
                 self.packs.push(pack.get_ref().clone());
             }
         }
-        self.rule_files = values.rules.iter().map(|path| file.resolve(path.get_ref())).collect();
+        for path in &values.rules {
+            let resolved = file.resolve(path.get_ref());
+            if !resolved.is_file() {
+                let message = format!("rule file `{}` not found (looked for {})", path.get_ref(), resolved.display());
+                return Err(located(file.problem(path.span(), message, "no such file", Some("paths in a config file are relative to its folder".into()))));
+            }
+            self.rule_files.push(resolved);
+        }
         self.select = selectors(&values.select);
         self.extend_select = selectors(&values.extend_select);
         self.ignore = selectors(&values.ignore);
@@ -177,10 +194,9 @@ impl Settings {
             self.severity.push((Selector::new(key.get_ref(), Origin::Config(key.span())), level));
         }
         for (glob, codes) in &values.per_path_ignores {
-            if let Err(err) = compile_set(&[glob.get_ref()]) {
-                return Err(located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))));
-            }
-            self.per_path_ignores.push((glob.get_ref().clone(), glob.span(), selectors(codes)));
+            let globs = compile_set(&[glob.get_ref()])
+                .map_err(|err| located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))))?;
+            self.per_path_ignores.push((globs, selectors(codes)));
         }
         if let Some(value) = &values.fail_on {
             self.fail_on = Severity::parse(value.get_ref()).ok_or_else(|| {
@@ -348,7 +364,7 @@ impl Settings {
             .chain(&self.extend_select)
             .chain(&self.ignore)
             .chain(self.severity.iter().map(|(s, _)| s))
-            .chain(self.per_path_ignores.iter().flat_map(|(_, _, codes)| codes));
+            .chain(self.per_path_ignores.iter().flat_map(|(_, codes)| codes));
         let mut known: Option<Vec<String>> = None;
         for selector in all_selectors {
             if ruleset.rules.iter().any(|rule| selector.matches(&rule.code)) {
@@ -372,10 +388,9 @@ impl Settings {
             }
             ruleset.enabled[index] = on;
         }
-        for (glob, _, codes) in &self.per_path_ignores {
-            let globs: GlobSet = compile_set(&[glob]).map_err(|err| miette::miette!("invalid glob `{glob}`: {err}"))?;
+        for (globs, codes) in &self.per_path_ignores {
             let rules = ruleset.rules.iter().map(|rule| codes.iter().any(|s| s.matches(&rule.code))).collect();
-            ruleset.path_ignores.push(PathIgnore { globs, rules });
+            ruleset.path_ignores.push(PathIgnore { globs: globs.clone(), rules });
         }
         Ok(())
     }
@@ -429,4 +444,33 @@ fn all_codes(ruleset: &Ruleset) -> Result<Vec<String>, MietteReport> {
     let names: Vec<String> = PACKS.iter().map(|pack| pack.name.to_string()).collect();
     let everything = load(builtin_texts(&names)?)?;
     Ok(everything.rules.iter().chain(&ruleset.rules).map(|rule| rule.code.clone()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(packs: &[&str], default_packs: bool) -> Settings {
+        let selection = RuleSelection { packs: packs.iter().map(|p| p.to_string()).collect(), no_default_packs: !default_packs, ..RuleSelection::default() };
+        let config = ConfigArgs { discovery: DiscoveryArgs { isolated: true, verbose: false }, config: None };
+        Settings::resolve(Flags { config: Some(&config), selection: Some(&selection), ..Flags::default() }).expect("isolated settings")
+    }
+
+    #[test]
+    fn a_named_pack_is_added_to_the_defaults() {
+        let (wanted, named, model_only) = settings(&["pytorch"], true).pack_plan(&[]);
+        assert_eq!(named, ["sagemaker-training", "pytorch"]);
+        assert!(wanted.contains(&MODEL_PACK.to_string()), "the model pack stays: {wanted:?}");
+        assert!(!wanted.contains(&"huggingface".to_string()), "naming a serving pack turns auto off: {wanted:?}");
+        assert!(model_only);
+    }
+
+    #[test]
+    fn defaults_bring_auto_and_no_default_packs_replaces_them() {
+        let (wanted, named, _) = settings(&[], true).pack_plan(&["snapshot"]);
+        assert_eq!(named, ["sagemaker-training", "snapshot"]);
+        assert!(wanted.contains(&"huggingface".to_string()) && !wanted.contains(&"harness".to_string()), "{wanted:?}");
+        let (wanted, named, model_only) = settings(&["pytorch"], false).pack_plan(&[]);
+        assert_eq!((wanted, named, model_only), (vec!["pytorch".to_string()], vec!["pytorch".to_string()], false));
+    }
 }

@@ -2,8 +2,10 @@
 
 pub mod archive;
 mod digest;
+mod gzip;
 pub mod job;
 pub mod limits;
+pub mod members;
 pub mod tree;
 
 use std::io::{self, Read};
@@ -109,7 +111,7 @@ impl InputKind {
 pub enum ProblemKind {
     /// Named `.gz`/`.tgz` but not gzip.
     NotGzip,
-    /// bzip2, xz or zstd: SageMaker only unpacks gzip.
+    /// bzip2, xz, zstd, lz4, lzip, lzma or Unix compress: SageMaker only unpacks gzip.
     UnsupportedCompression,
     NotTar,
     /// Truncated or corrupt: reading stopped before the end.
@@ -122,6 +124,13 @@ pub enum ProblemKind {
     Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
+    /// A header read leniently or partly ignored: a NUL inside a long name, a malformed pax
+    /// record, a sparse map that does not describe the stored data. The member is listed.
+    MalformedHeader,
+    /// An extension header (long name, pax records, sparse map) over the reader's bound.
+    HeaderTooLarge,
+    /// A hard link to a missing, later, escaping member or to itself.
+    BadHardlink,
     /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
     Changed,
     /// A limit on the work one input may cause (`--max-entries`, `--max-bytes`, `--max-ratio`).
@@ -142,13 +151,16 @@ impl ProblemKind {
             ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
+            ProblemKind::MalformedHeader => "malformed-header",
+            ProblemKind::HeaderTooLarge => "header-too-large",
+            ProblemKind::BadHardlink => "bad-hardlink",
             ProblemKind::Changed => "changed",
             ProblemKind::Limit => "limit",
             ProblemKind::NameTooLong => "name-too-long",
         }
     }
 
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -157,6 +169,9 @@ impl ProblemKind {
         ProblemKind::TrailingData,
         ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
+        ProblemKind::MalformedHeader,
+        ProblemKind::HeaderTooLarge,
+        ProblemKind::BadHardlink,
         ProblemKind::Changed,
         ProblemKind::Limit,
         ProblemKind::NameTooLong,
@@ -168,7 +183,15 @@ impl ProblemKind {
 
     /// Reading stopped before the end (or never started): what was read is not all there is.
     pub fn stops_reading(self) -> bool {
-        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable | ProblemKind::Limit)
+        matches!(
+            self,
+            ProblemKind::NotTar
+                | ProblemKind::Truncated
+                | ProblemKind::UnsupportedCompression
+                | ProblemKind::Unreadable
+                | ProblemKind::HeaderTooLarge
+                | ProblemKind::Limit
+        )
     }
 }
 
@@ -269,15 +292,6 @@ impl Origin {
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
-
-    /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
-    pub fn label(&self, input: &str) -> String {
-        if self.path_prefix.is_empty() {
-            input.to_string()
-        } else {
-            format!("{}/{}", input.trim_end_matches('/'), self.path_prefix)
-        }
-    }
 }
 
 /// One input as the user named it, scanned: every origin's entries in one list.
@@ -305,7 +319,7 @@ impl Subject {
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{input}: {message}")]
 pub struct OpenError {
     pub input: String,
@@ -354,7 +368,7 @@ pub fn open(
         let wants_content = |member: &[u8]| wants.wants(role, member);
         let options = ScanOptions { wants_content: &wants_content, content_limit, digest, limits };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options)
+            archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?
         } else {
             tree::scan(&part.fs_path, &options)

@@ -54,7 +54,7 @@ fn a_name_of_100k_components_is_a_finding_not_work() {
     std::fs::write(&archive, gzip(&deep_name_tar(100_000))).unwrap();
     assert!(std::fs::metadata(&archive).unwrap().len() < 2000, "a tiny archive");
     let (code, doc) = check_json(&[archive.as_os_str()]);
-    let finding = diagnostic(&doc, "SM613");
+    let finding = diagnostic(&doc, "SM616");
     assert!(finding["message"].as_str().unwrap().contains("is longer than --max-path-bytes 4096"), "{finding:#}");
     assert!(finding["path"].as_str().unwrap().len() <= 200, "the finding quotes the start of the name, not all of it");
     assert_eq!(code, 1);
@@ -65,10 +65,10 @@ fn a_name_of_100k_components_is_a_finding_not_work() {
     // Within the byte cap, the depth cap holds.
     std::fs::write(&archive, gzip(&deep_name_tar(1500))).unwrap();
     let (_, doc) = check_json(&[archive.as_os_str()]);
-    assert!(diagnostic(&doc, "SM613")["message"].as_str().unwrap().contains("more than 1024 components"), "{doc:#}");
+    assert!(diagnostic(&doc, "SM616")["message"].as_str().unwrap().contains("more than 1024 components"), "{doc:#}");
     // The cap is a limit like the others: raised, the name is read.
     let (_, raised) = check_json(&["--max-path-depth".as_ref(), "2000".as_ref(), archive.as_os_str()]);
-    assert!(codes(&raised).iter().all(|c| c != "SM613"), "{raised:#}");
+    assert!(codes(&raised).iter().all(|c| c != "SM616"), "{raised:#}");
 }
 
 #[test]
@@ -91,18 +91,18 @@ fn a_compression_bomb_stops_at_the_ratio_limit() {
     let archive = dir.join("model.tar.gz");
     std::fs::write(&archive, &bytes).unwrap();
     let (code, doc) = check_json(&[archive.as_os_str()]);
-    let message = diagnostic(&doc, "SM614")["message"].as_str().unwrap().to_string();
+    let message = diagnostic(&doc, "SM617")["message"].as_str().unwrap().to_string();
     assert!(message.contains("more than 200:1") && message.contains("--max-ratio"), "{message}");
     assert_eq!(code, 1);
     // Raised, the archive reads to its end.
     let (code, raised) = check_json(&["--max-ratio".as_ref(), "5000".as_ref(), archive.as_os_str()]);
-    assert!(codes(&raised).iter().all(|c| c != "SM614"), "{raised:#}");
+    assert!(codes(&raised).iter().all(|c| c != "SM617"), "{raised:#}");
     assert_eq!(code, 0, "{raised:#}");
     // The byte limit, from the config file.
     dir.file("optml.toml", "max-bytes = \"1MiB\"\n");
     let output = optml().args(["check", "--format", "json", "model.tar.gz"]).current_dir(dir.path()).output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(diagnostic(&doc, "SM614")["message"].as_str().unwrap().contains("at 1048576 inflated bytes: raise --max-bytes"), "{doc:#}");
+    assert!(diagnostic(&doc, "SM617")["message"].as_str().unwrap().contains("at 1048576 inflated bytes: raise --max-bytes"), "{doc:#}");
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn too_many_entries_stop_at_the_entry_limit() {
     let members: Vec<Member> = members.iter().map(|name| Member::File(name, b"x")).collect();
     let archive = tar_gz(&dir, "model.tar.gz", &members);
     let (code, doc) = check_json(&["--max-entries".as_ref(), "10".as_ref(), archive.as_os_str()]);
-    assert!(diagnostic(&doc, "SM614")["message"].as_str().unwrap().contains("after 10 entries: raise --max-entries"), "{doc:#}");
+    assert!(diagnostic(&doc, "SM617")["message"].as_str().unwrap().contains("after 10 entries: raise --max-entries"), "{doc:#}");
     assert_eq!(doc["inputs"][0]["entries"], 10);
     assert_eq!(code, 1);
     let tree = dir.join("tree");

@@ -34,7 +34,7 @@ fn rules_reference_is_fresh() {
     let generated = String::from_utf8(output.stdout).expect("UTF-8");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(generated == committed, "docs/rules.md is stale: regenerate it with `cargo run -q -- rule --all --format markdown > docs/rules.md`");
+    assert!(generated == committed, "docs/rules.md is stale: regenerate it with `cargo run -q -- rule --all --format markdown --isolated > docs/rules.md`");
 }
 
 #[test]

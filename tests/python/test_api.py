@@ -56,6 +56,16 @@ def test_check_options_reach_the_binary(repo: Path) -> None:
     assert "sagemaker-training" in running.inputs[0]["packs"]
 
 
+def test_a_config_file_reaches_the_binary(repo: Path, tmp_path: Path) -> None:
+    config = tmp_path / "optml.toml"
+    config.write_text('ignore = ["SM4"]\n')
+    assert optml.check(repo / "examples/model.tar.gz", config=config).warnings == []
+    config.write_text("ignore = 3\n")
+    with pytest.raises(optml.OptmlError) as raised:
+        optml.check(repo / "examples/model.tar.gz", config=config)
+    assert raised.value.exit_code == 2 and "optml.toml" in str(raised.value)
+
+
 def test_exit_2_raises_optml_error_with_the_binarys_message(tmp_path: Path) -> None:
     with pytest.raises(optml.OptmlError) as raised:
         optml.check(tmp_path / "absent.tar.gz")
