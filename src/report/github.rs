@@ -42,6 +42,9 @@ pub fn render(report: &Report<'_>) -> String {
         let file = workspace.relative(std::path::Path::new(&problem.input));
         out.push_str(&format!("::error file={},title=optml::{}\n", escape_property(&file.to_string_lossy()), escape_data(&cannot_check(problem))));
     }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&format!("::notice title=optml::{}\n", escape_data(&line)));
+    }
     out
 }
 

@@ -122,6 +122,10 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         let _ = handler.render_report(&mut out, super::cannot_check_diagnostic(problem).as_ref());
         out.push('\n');
     }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&line);
+        out.push_str("\n\n");
+    }
     if report.quiet {
         return out;
     }
