@@ -60,7 +60,7 @@ struct Evaluator<'a> {
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
-        if ruleset.enabled[index] && enabled.get(index).copied().unwrap_or(true) {
+        if enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
         }
     }
@@ -499,6 +499,15 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
+    }
+
+    #[test]
+    fn templates_are_filled_in_one_pass() {
+        let mut vars = Vars::default();
+        vars.set("path", "{zone}/{size}").set("zone", "model").set("size", "1 B");
+        assert_eq!(vars.render("`{path}` in {zone} ({size})"), "`{zone}/{size}` in model (1 B)");
+        assert_eq!(vars.render("{unknown} {zone} {"), "{unknown} model {");
+        assert_eq!(vars.render("{{zone}}"), "{model}");
     }
 
     #[test]

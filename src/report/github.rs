@@ -2,9 +2,9 @@
 //! so findings show up as annotations on the run, attached to the file in the repository.
 //! Escaping follows the workflow-command format of GitHub's actions/toolkit (`core/src/command.ts`).
 
-use super::place::{real_file, workspace, workspace_relative};
+use super::place::{real_file, Workspace};
 use super::sanitize::sanitize;
-use super::Report;
+use super::{cannot_check, Report};
 use crate::finding::Severity;
 
 /// Escape the message (data) of a workflow command: `%`, CR and LF, then the terminal and bidi
@@ -19,7 +19,7 @@ fn escape_property(text: &str) -> String {
 }
 
 pub fn render(report: &Report<'_>) -> String {
-    let workspace = workspace();
+    let mut workspace = Workspace::from_env();
     let mut out = String::new();
     for finding in report.findings {
         let level = match finding.severity {
@@ -28,7 +28,7 @@ pub fn render(report: &Report<'_>) -> String {
             Severity::Info => "notice",
         };
         let rule = &report.ruleset.rules[finding.rule];
-        let file = workspace_relative(&real_file(finding), &workspace).to_string_lossy().into_owned();
+        let file = workspace.relative(&real_file(finding)).to_string_lossy().into_owned();
         out.push_str(&format!(
             "::{level} file={},title={}::{}: {} (help: {})\n",
             escape_property(&file),
@@ -39,8 +39,11 @@ pub fn render(report: &Report<'_>) -> String {
         ));
     }
     for problem in report.unreadable {
-        let file = workspace_relative(std::path::Path::new(&problem.input), &workspace);
-        out.push_str(&format!("::error file={},title=optml::cannot check {}\n", escape_property(&file.to_string_lossy()), escape_data(&problem.to_string())));
+        let file = workspace.relative(std::path::Path::new(&problem.input));
+        out.push_str(&format!("::error file={},title=optml::{}\n", escape_property(&file.to_string_lossy()), escape_data(&cannot_check(problem))));
+    }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&format!("::notice title=optml::{}\n", escape_data(&line)));
     }
     out
 }

@@ -1,16 +1,12 @@
 //! Where on disk a finding is: the file a CI annotation or a SARIF artifact can point at.
 //! Findings keep their place as data (input, part, member); this turns it into repository paths.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::finding::Finding;
-
-/// The folder CI paths are relative to: `$GITHUB_WORKSPACE` when set, else the current folder.
-pub fn workspace() -> PathBuf {
-    std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from).or_else(|| std::env::current_dir().ok()).unwrap_or_default()
-}
 
 /// The file that exists on disk for `finding`: an archive itself (its members are not files),
 /// a tree's file, or, for a file a tree lacks, its nearest folder that exists.
@@ -30,19 +26,54 @@ pub fn real_file(finding: &Finding) -> PathBuf {
     path
 }
 
-/// `path` relative to `workspace` when it is inside it (`.` for the workspace itself), else absolute.
-pub fn workspace_relative(path: &Path, workspace: &Path) -> PathBuf {
-    let absolute = |p: &Path| {
-        let joined = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-        // Canonical when it exists, so a symlinked workspace still matches.
-        joined.canonicalize().unwrap_or_else(|_| lexical(&joined))
-    };
-    let (path, workspace) = (absolute(path), absolute(workspace));
-    match path.strip_prefix(&workspace) {
-        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(rel) => rel.to_path_buf(),
-        Err(_) => path,
+/// The folder CI paths are relative to: `$GITHUB_WORKSPACE` when set, else the current folder.
+/// Paths are compared canonically (a symlinked checkout still matches), and each folder is
+/// canonicalized once however many findings are in it.
+pub struct Workspace {
+    root: PathBuf,
+    folders: HashMap<PathBuf, PathBuf>,
+}
+
+impl Workspace {
+    pub fn from_env() -> Workspace {
+        let root = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from).unwrap_or_default();
+        Workspace::at(&root)
     }
+
+    /// The workspace at `root` (relative to the current folder; "" is the current folder).
+    pub fn at(root: &Path) -> Workspace {
+        let root = absolute(root);
+        Workspace { root: root.canonicalize().unwrap_or(root), folders: HashMap::new() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `path` relative to the workspace when it is inside it (`.` for the workspace itself),
+    /// else absolute.
+    pub fn relative(&mut self, path: &Path) -> PathBuf {
+        let path = absolute(path);
+        // The file itself is not resolved: a symlink in the repository is where it is.
+        let path = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let folder = self.folders.entry(parent.to_path_buf()).or_insert_with(|| parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf()));
+                folder.join(name)
+            }
+            _ => path,
+        };
+        match path.strip_prefix(&self.root) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => path,
+        }
+    }
+}
+
+/// `path` made absolute against the current folder, `.` and `..` resolved lexically.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    lexical(&joined)
 }
 
 /// `path` with `.` and `..` resolved without touching the file system.
@@ -84,10 +115,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ws/models")).unwrap();
         std::fs::write(dir.path().join("ws/models/model.tar.gz"), b"").unwrap();
         let ws = dir.path().join("ws");
-        assert_eq!(workspace_relative(&ws.join("models/./model.tar.gz"), &ws), Path::new("models/model.tar.gz"));
-        assert_eq!(workspace_relative(&ws.join("models/../models/gone.tar.gz"), &ws), Path::new("models/gone.tar.gz"));
-        assert_eq!(workspace_relative(&ws, &ws), Path::new("."));
-        assert!(workspace_relative(&dir.path().join("elsewhere.tar.gz"), &ws).is_absolute());
+        std::os::unix::fs::symlink(&ws, dir.path().join("link")).unwrap();
+        let mut workspace = Workspace::at(&dir.path().join("link"));
+        assert_eq!(workspace.relative(&ws.join("models/./model.tar.gz")), Path::new("models/model.tar.gz"));
+        assert_eq!(workspace.relative(&ws.join("models/../models/gone.tar.gz")), Path::new("models/gone.tar.gz"));
+        assert_eq!(workspace.relative(&ws), Path::new("."));
+        assert!(workspace.relative(&dir.path().join("elsewhere.tar.gz")).is_absolute());
     }
 
     #[test]

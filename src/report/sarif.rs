@@ -10,16 +10,14 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::place::{real_file, uri, workspace, workspace_relative};
-use super::{absolute_docs_url, Report};
+use super::place::{real_file, uri, Workspace};
+use super::{absolute_docs_url, cannot_check, Report};
 use crate::engine::Rule;
 use crate::entry::{file_name, lossy};
 use crate::finding::{Finding, Severity};
-
-/// The `partialFingerprints` key: the hash of [`crate::finding::Identity`], version 1.
-const FINGERPRINT_KEY: &str = "optmlIdentity/v1";
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -58,10 +56,100 @@ fn descriptor(report: &Report<'_>, rule: &Rule) -> Value {
     value
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactLocation {
+    uri: String,
+    /// `%SRCROOT%` (the workspace) for a relative `uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri_base_id: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+}
+
+impl ArtifactLocation {
+    fn of(path: &Path, index: Option<usize>) -> ArtifactLocation {
+        ArtifactLocation { uri: uri(path), uri_base_id: path.is_relative().then_some("%SRCROOT%"), index }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Artifact {
+    location: ArtifactLocation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_index: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation {
+    name: String,
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    physical_location: PhysicalLocation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    logical_locations: Vec<LogicalLocation>,
+}
+
+/// One finding. Typed rather than a `serde_json::Value`, so a report of a million findings
+/// costs little more memory than its text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text,
+    locations: [Location; 1],
+    partial_fingerprints: Fingerprints,
+    properties: ResultProperties<'a>,
+    /// `new` with a baseline: only findings the baseline does not know are reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<&'static str>,
+}
+
+/// The hash of the finding's [`crate::finding::Identity`], version 1 of that identity.
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "optmlIdentity/v1")]
+    identity: String,
+}
+
+#[derive(Serialize)]
+struct ResultProperties<'a> {
+    input: &'a str,
+    path: String,
+    help: &'a str,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Text,
+    locations: [Location; 1],
+}
+
 /// The run's artifacts: each real file once, and each archive member once under its archive.
 #[derive(Default)]
 struct Artifacts {
-    list: Vec<Value>,
+    list: Vec<Artifact>,
     files: BTreeMap<PathBuf, usize>,
     members: BTreeMap<(usize, Vec<u8>), usize>,
 }
@@ -71,105 +159,115 @@ impl Artifacts {
         if let Some(&index) = self.files.get(path) {
             return index;
         }
-        let mut location = json!({"uri": uri(path)});
-        if path.is_relative() {
-            location["uriBaseId"] = json!("%SRCROOT%");
-        }
-        self.list.push(json!({"location": location}));
+        self.list.push(Artifact { location: ArtifactLocation::of(path, None), parent_index: None });
         self.files.insert(path.to_path_buf(), self.list.len() - 1);
         self.list.len() - 1
     }
 
-    fn member(&mut self, parent: usize, member: &[u8]) -> usize {
+    fn member(&mut self, parent: usize, member: &[u8]) {
         let key = (parent, member.to_vec());
-        if let Some(&index) = self.members.get(&key) {
-            return index;
+        if self.members.contains_key(&key) {
+            return;
         }
         // Relative to the archive, even for a member named `/x`.
         let relative = &member[member.iter().take_while(|&&b| b == b'/').count()..];
-        self.list.push(json!({"location": {"uri": uri(Path::new(OsStr::from_bytes(relative)))}, "parentIndex": parent}));
+        let location = ArtifactLocation { uri: uri(Path::new(OsStr::from_bytes(relative))), uri_base_id: None, index: None };
+        self.list.push(Artifact { location, parent_index: Some(parent) });
         self.members.insert(key, self.list.len() - 1);
-        self.list.len() - 1
     }
 }
 
-fn result(report: &Report<'_>, finding: &Finding, artifacts: &mut Artifacts, workspace: &Path) -> Value {
-    let file = workspace_relative(&real_file(finding), workspace);
+fn result<'a>(report: &Report<'a>, finding: &'a Finding, artifacts: &mut Artifacts, workspace: &mut Workspace) -> SarifResult<'a> {
+    let file = workspace.relative(&real_file(finding));
     let index = artifacts.file(&file);
-    let mut artifact_location = json!({"uri": uri(&file), "index": index});
-    if file.is_relative() {
-        artifact_location["uriBaseId"] = json!("%SRCROOT%");
-    }
-    let mut location = json!({"physicalLocation": {"artifactLocation": artifact_location}});
-    let in_archive = finding.part.as_ref().is_some_and(|part| part.is_archive) && !finding.member.is_empty();
-    if in_archive {
+    let mut logical_locations = Vec::new();
+    if finding.part.as_ref().is_some_and(|part| part.is_archive) && !finding.member.is_empty() {
         artifacts.member(index, &finding.member);
         let archive = file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-        location["logicalLocations"] = json!([{
-            "name": lossy(file_name(&finding.member)),
-            "fullyQualifiedName": format!("{archive}/{}", lossy(&finding.member)),
-            "kind": "resource",
-        }]);
+        logical_locations.push(LogicalLocation {
+            name: lossy(file_name(&finding.member)),
+            fully_qualified_name: format!("{archive}/{}", lossy(&finding.member)),
+            kind: "resource",
+        });
     }
     let mut text = format!("{}: {}", finding.location(), finding.message);
     if let Some(fix) = &finding.fix {
         text.push_str(&format!(" (fix: {fix})"));
     }
-    let mut value = json!({
-        "ruleId": finding.code,
-        "ruleIndex": finding.rule,
-        "level": level(finding.severity),
-        "message": {"text": text},
-        "locations": [location],
-        "partialFingerprints": {FINGERPRINT_KEY: finding.identity().fingerprint()},
-        "properties": {"input": finding.input, "path": finding.path(), "help": finding.help},
-    });
-    if report.baseline.is_some() {
-        // Only findings the baseline does not know are reported.
-        value["baselineState"] = json!("new");
+    SarifResult {
+        rule_id: &finding.code,
+        rule_index: finding.rule,
+        level: level(finding.severity),
+        message: Text { text },
+        locations: [Location { physical_location: PhysicalLocation { artifact_location: ArtifactLocation::of(&file, Some(index)) }, logical_locations }],
+        partial_fingerprints: Fingerprints { identity: finding.identity().fingerprint() },
+        properties: ResultProperties { input: &finding.input, path: finding.path(), help: &finding.help },
+        baseline_state: report.baseline.is_some().then_some("new"),
     }
-    value
 }
 
 pub fn render(report: &Report<'_>) -> String {
-    let workspace = workspace();
+    let mut workspace = Workspace::from_env();
     let rules: Vec<Value> = report.ruleset.rules.iter().map(|rule| descriptor(report, rule)).collect();
     let mut artifacts = Artifacts::default();
-    let results: Vec<Value> = report.findings.iter().map(|finding| result(report, finding, &mut artifacts, &workspace)).collect();
-    let notifications: Vec<Value> = report
+    let results: Vec<SarifResult> = report.findings.iter().map(|finding| result(report, finding, &mut artifacts, &mut workspace)).collect();
+    let notifications: Vec<Notification> = report
         .unreadable
         .iter()
         .map(|problem| {
-            let file = workspace_relative(Path::new(&problem.input), &workspace);
-            json!({
-                "level": "error",
-                "message": {"text": format!("cannot check {problem}")},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&file)}}}],
-            })
+            let file = workspace.relative(Path::new(&problem.input));
+            let location =
+                Location { physical_location: PhysicalLocation { artifact_location: ArtifactLocation::of(&file, None) }, logical_locations: Vec::new() };
+            Notification { level: "error", message: Text { text: cannot_check(problem) }, locations: [location] }
         })
         .collect();
-    let mut root = uri(&workspace);
+    let mut root = uri(workspace.root());
     if !root.ends_with('/') {
         root.push('/');
     }
-    let document = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
+    let document = Document {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: [Run {
+            tool: json!({"driver": {
                 "name": "optml",
                 "version": env!("CARGO_PKG_VERSION"),
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
                 "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules,
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": root}},
-            "invocations": [{"executionSuccessful": report.unreadable.is_empty(), "toolExecutionNotifications": notifications}],
-            "artifacts": artifacts.list,
-            "results": results,
+            }}),
+            original_uri_base_ids: json!({"%SRCROOT%": {"uri": root}}),
+            invocations: [Invocation { execution_successful: report.unreadable.is_empty(), tool_execution_notifications: notifications }],
+            artifacts: artifacts.list,
+            results,
         }],
-    });
+    };
     let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
     text.push('\n');
     text
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Value,
+    original_uri_base_ids: Value,
+    invocations: [Invocation; 1],
+    artifacts: Vec<Artifact>,
+    results: Vec<SarifResult<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    tool_execution_notifications: Vec<Notification>,
 }

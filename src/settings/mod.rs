@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use globset::GlobSet;
 use miette::Report as MietteReport;
 
-use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, ReportSettings, RuleSelection};
+use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, ReportSettings, RuleSelection};
 use crate::engine::builtin::{self, AUTO, DEFAULT_PACK, MODEL_PACK, ON_DEMAND, PACKS};
 use crate::engine::load::{builtin_texts, load, read_user_pack};
 use crate::engine::{Applies, PathIgnore, Ruleset};
@@ -20,6 +20,7 @@ use crate::exit::ExitStatus;
 use crate::finding::{Severity, Summary};
 use crate::glob::compile_set;
 use crate::report::Format;
+use crate::source::Limits;
 use config::ConfigFile;
 use select::{longest, nearest, selected, Origin, Selector};
 
@@ -38,12 +39,13 @@ pub struct Flags<'a> {
     pub inputs: &'a [PathBuf],
     pub format: Option<Format>,
     pub output: Option<&'a Path>,
+    pub limits: Option<&'a LimitArgs>,
 }
 
 impl<'a> Flags<'a> {
     /// The flags of a command that checks inputs.
     pub fn check(args: &'a CheckSettings) -> Flags<'a> {
-        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), ..Flags::default() }
+        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), limits: Some(&args.limits), ..Flags::default() }
     }
 
     /// The flags of a command whose report on `inputs` is its output.
@@ -67,13 +69,12 @@ pub struct Settings {
     pub extend_select: Vec<Selector>,
     pub ignore: Vec<Selector>,
     pub severity: Vec<(Selector, Override)>,
-    /// Globs (with their config span) and the selectors they exempt.
-    pub per_path_ignores: Vec<(String, std::ops::Range<usize>, Vec<Selector>)>,
+    /// `[per-path-ignores]`: compiled globs and the selectors they exempt.
+    pub per_path_ignores: Vec<(GlobSet, Vec<Selector>)>,
     /// Findings of this severity or worse fail the run.
     pub fail_on: Severity,
     pub exit_zero: bool,
     pub quiet: bool,
-    pub verbose: bool,
     /// The deployment environment (`env` in config, `--env` flags win per name).
     pub env: Vec<(String, String)>,
     /// The inputs: flags, else `inputs` in config (config-relative), else /opt/ml.
@@ -85,6 +86,8 @@ pub struct Settings {
     pub baseline: Option<PathBuf>,
     /// The base URL rule documentation is published at (`docs-url` in config).
     pub docs_url: Option<String>,
+    /// How much work one input may cause (`max-*` in config, `--max-*` flags).
+    pub limits: Limits,
 }
 
 impl From<FailOn> for Severity {
@@ -134,13 +137,13 @@ impl Settings {
             fail_on: Severity::Error,
             exit_zero: false,
             quiet: false,
-            verbose: discovery.verbose,
             env: Vec::new(),
             inputs: Vec::new(),
             format: Format::Human,
             output: None,
             baseline: None,
             docs_url: None,
+            limits: Limits::default(),
         };
         if let Some(file) = &config {
             settings.apply_file(file)?;
@@ -166,7 +169,14 @@ impl Settings {
                 self.packs.push(pack.get_ref().clone());
             }
         }
-        self.rule_files = values.rules.iter().map(|path| file.resolve(path.get_ref())).collect();
+        for path in &values.rules {
+            let resolved = file.resolve(path.get_ref());
+            if !resolved.is_file() {
+                let message = format!("rule file `{}` not found (looked for {})", path.get_ref(), resolved.display());
+                return Err(located(file.problem(path.span(), message, "no such file", Some("paths in a config file are relative to its folder".into()))));
+            }
+            self.rule_files.push(resolved);
+        }
         self.select = selectors(&values.select);
         self.extend_select = selectors(&values.extend_select);
         self.ignore = selectors(&values.ignore);
@@ -184,10 +194,9 @@ impl Settings {
             self.severity.push((Selector::new(key.get_ref(), Origin::Config(key.span())), level));
         }
         for (glob, codes) in &values.per_path_ignores {
-            if let Err(err) = compile_set(&[glob.get_ref()]) {
-                return Err(located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))));
-            }
-            self.per_path_ignores.push((glob.get_ref().clone(), glob.span(), selectors(codes)));
+            let globs = compile_set(&[glob.get_ref()])
+                .map_err(|err| located(file.problem(glob.span(), format!("invalid glob `{}`", glob.get_ref()), "this glob", Some(err.kind().to_string()))))?;
+            self.per_path_ignores.push((globs, selectors(codes)));
         }
         if let Some(value) = &values.fail_on {
             self.fail_on = Severity::parse(value.get_ref()).ok_or_else(|| {
@@ -206,6 +215,27 @@ impl Settings {
         self.inputs = values.inputs.iter().map(|input| file.resolve(input)).collect();
         self.baseline = values.baseline.as_deref().map(|path| file.resolve(path));
         self.docs_url = values.docs_url.clone();
+        let limits = &mut self.limits;
+        for (value, limit) in [
+            (values.max_entries, &mut limits.entries),
+            (values.max_ratio, &mut limits.ratio),
+            (values.max_path_bytes, &mut limits.path_bytes),
+            (values.max_path_depth, &mut limits.path_depth),
+        ] {
+            if let Some(value) = value {
+                *limit = value;
+            }
+        }
+        if let Some(value) = &values.max_bytes {
+            let bytes = match value.get_ref() {
+                toml::Value::Integer(n) => u64::try_from(*n).ok(),
+                toml::Value::String(text) => crate::units::parse_size(text),
+                _ => None,
+            };
+            limits.bytes = bytes.ok_or_else(|| {
+                located(file.problem(value.span(), "max-bytes is not a size", "not a size", Some("a number of bytes, or a string such as \"500GiB\"".into())))
+            })?;
+        }
         Ok(())
     }
 
@@ -246,6 +276,20 @@ impl Settings {
             self.format = format;
         }
         self.output = flags.output.map(Path::to_path_buf);
+        if let Some(args) = flags.limits {
+            let limits = &mut self.limits;
+            for (flag, limit) in [
+                (args.max_entries, &mut limits.entries),
+                (args.max_bytes, &mut limits.bytes),
+                (args.max_ratio, &mut limits.ratio),
+                (args.max_path_bytes, &mut limits.path_bytes),
+                (args.max_path_depth, &mut limits.path_depth),
+            ] {
+                if let Some(value) = flag {
+                    *limit = value;
+                }
+            }
+        }
     }
 
     /// Which built-in packs to load, which of them the user named (named packs apply to every
@@ -320,7 +364,7 @@ impl Settings {
             .chain(&self.extend_select)
             .chain(&self.ignore)
             .chain(self.severity.iter().map(|(s, _)| s))
-            .chain(self.per_path_ignores.iter().flat_map(|(_, _, codes)| codes));
+            .chain(self.per_path_ignores.iter().flat_map(|(_, codes)| codes));
         let mut known: Option<Vec<String>> = None;
         for selector in all_selectors {
             if ruleset.rules.iter().any(|rule| selector.matches(&rule.code)) {
@@ -344,10 +388,9 @@ impl Settings {
             }
             ruleset.enabled[index] = on;
         }
-        for (glob, _, codes) in &self.per_path_ignores {
-            let globs: GlobSet = compile_set(&[glob]).map_err(|err| miette::miette!("invalid glob `{glob}`: {err}"))?;
+        for (globs, codes) in &self.per_path_ignores {
             let rules = ruleset.rules.iter().map(|rule| codes.iter().any(|s| s.matches(&rule.code))).collect();
-            ruleset.path_ignores.push(PathIgnore { globs, rules });
+            ruleset.path_ignores.push(PathIgnore { globs: globs.clone(), rules });
         }
         Ok(())
     }
@@ -401,4 +444,33 @@ fn all_codes(ruleset: &Ruleset) -> Result<Vec<String>, MietteReport> {
     let names: Vec<String> = PACKS.iter().map(|pack| pack.name.to_string()).collect();
     let everything = load(builtin_texts(&names)?)?;
     Ok(everything.rules.iter().chain(&ruleset.rules).map(|rule| rule.code.clone()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(packs: &[&str], default_packs: bool) -> Settings {
+        let selection = RuleSelection { packs: packs.iter().map(|p| p.to_string()).collect(), no_default_packs: !default_packs, ..RuleSelection::default() };
+        let config = ConfigArgs { discovery: DiscoveryArgs { isolated: true, verbose: false }, config: None };
+        Settings::resolve(Flags { config: Some(&config), selection: Some(&selection), ..Flags::default() }).expect("isolated settings")
+    }
+
+    #[test]
+    fn a_named_pack_is_added_to_the_defaults() {
+        let (wanted, named, model_only) = settings(&["pytorch"], true).pack_plan(&[]);
+        assert_eq!(named, ["sagemaker-training", "pytorch"]);
+        assert!(wanted.contains(&MODEL_PACK.to_string()), "the model pack stays: {wanted:?}");
+        assert!(!wanted.contains(&"huggingface".to_string()), "naming a serving pack turns auto off: {wanted:?}");
+        assert!(model_only);
+    }
+
+    #[test]
+    fn defaults_bring_auto_and_no_default_packs_replaces_them() {
+        let (wanted, named, _) = settings(&[], true).pack_plan(&["snapshot"]);
+        assert_eq!(named, ["sagemaker-training", "snapshot"]);
+        assert!(wanted.contains(&"huggingface".to_string()) && !wanted.contains(&"harness".to_string()), "{wanted:?}");
+        let (wanted, named, model_only) = settings(&["pytorch"], false).pack_plan(&[]);
+        assert_eq!((wanted, named, model_only), (vec!["pytorch".to_string()], vec!["pytorch".to_string()], false));
+    }
 }

@@ -4,6 +4,7 @@ pub mod archive;
 mod digest;
 mod gzip;
 pub mod job;
+pub mod limits;
 pub mod members;
 pub mod tree;
 
@@ -14,6 +15,7 @@ use crate::entry::{Content, Entry};
 use digest::Hasher;
 
 pub use archive::Compression;
+pub use limits::Limits;
 
 /// What an input holds, before the layout stage maps it into /opt/ml.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +133,10 @@ pub enum ProblemKind {
     BadHardlink,
     /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
     Changed,
+    /// A limit on the work one input may cause (`--max-entries`, `--max-bytes`, `--max-ratio`).
+    Limit,
+    /// A member name beyond `--max-path-bytes` or `--max-path-depth`: reported, not read.
+    NameTooLong,
 }
 
 impl ProblemKind {
@@ -149,10 +155,12 @@ impl ProblemKind {
             ProblemKind::HeaderTooLarge => "header-too-large",
             ProblemKind::BadHardlink => "bad-hardlink",
             ProblemKind::Changed => "changed",
+            ProblemKind::Limit => "limit",
+            ProblemKind::NameTooLong => "name-too-long",
         }
     }
 
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -165,6 +173,8 @@ impl ProblemKind {
         ProblemKind::HeaderTooLarge,
         ProblemKind::BadHardlink,
         ProblemKind::Changed,
+        ProblemKind::Limit,
+        ProblemKind::NameTooLong,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
@@ -175,7 +185,12 @@ impl ProblemKind {
     pub fn stops_reading(self) -> bool {
         matches!(
             self,
-            ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable | ProblemKind::HeaderTooLarge
+            ProblemKind::NotTar
+                | ProblemKind::Truncated
+                | ProblemKind::UnsupportedCompression
+                | ProblemKind::Unreadable
+                | ProblemKind::HeaderTooLarge
+                | ProblemKind::Limit
         )
     }
 }
@@ -203,6 +218,15 @@ pub struct ScanOptions<'a> {
     pub content_limit: usize,
     /// Compute a SHA-256 of every regular file while streaming.
     pub digest: bool,
+    pub limits: Limits,
+}
+
+/// A member name beyond the path caps, as a problem about (the start of) that name.
+pub(crate) fn name_too_long(name: &[u8], detail: String) -> Problem {
+    let mut problem = Problem::new(ProblemKind::NameTooLong, detail);
+    // Enough of the name to find it; all of it could be megabytes.
+    problem.path = name[..name.len().min(200)].to_vec();
+    problem
 }
 
 /// The entries and problems of one tree or archive.
@@ -315,6 +339,7 @@ pub fn open(
     wants: &dyn ContentWants,
     content_limit: usize,
     digest: bool,
+    limits: Limits,
 ) -> Result<Subject, OpenError> {
     let display = input.to_string_lossy().into_owned();
     let fail = |message: String| OpenError { input: display.clone(), message };
@@ -341,7 +366,7 @@ pub fn open(
     for part in parts {
         let role = part.role;
         let wants_content = |member: &[u8]| wants.wants(role, member);
-        let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
+        let options = ScanOptions { wants_content: &wants_content, content_limit, digest, limits };
         let scan = if part.is_archive {
             archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?

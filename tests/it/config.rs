@@ -234,6 +234,10 @@ fn a_bad_config_is_a_diagnostic_at_the_key() {
     let output = run_in(dir.path(), &["check", "ml"]);
     let text = transcript(&output, dir.path());
     snapshot_settings("config").bind(|| insta::assert_snapshot!("unknown_code_in_config", text));
+    dir.file("optml.toml", "rules = [\"team.toml\"]\n");
+    let output = run_in(dir.path(), &["check", "ml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("optml.toml:1: rule file `team.toml` not found"), "{}", stderr(&output));
     dir.file("optml.toml", "ignor = [\"SM101\"]\n");
     let output = run_in(dir.path(), &["check", "ml"]);
     assert_eq!(output.status.code(), Some(2));
@@ -371,4 +375,20 @@ fn rule_by_kebab_name() {
     let by_name = optml().args(["rule", "--isolated", &name]).output().unwrap();
     assert_eq!(by_name.status.code(), Some(0));
     assert_eq!(by_name.stdout, by_code.stdout);
+}
+
+#[test]
+fn baseline_and_docs_url_keys() {
+    let dir = TestDir::new();
+    debt_tree(&dir, "ml");
+    let write = run_in(dir.path(), &["check", "--isolated", "--write-baseline", "ci/known.json", "ml"]);
+    assert_eq!(write.status.code(), Some(0), "{}", stderr(&write));
+    // The baseline's path is relative to the config file, not to where optml runs.
+    dir.file("optml.toml", "baseline = \"ci/known.json\"\ndocs-url = \"https://example.com/optml\"\n");
+    dir.dir("sub");
+    let output = run_in(&dir.join("sub"), &["check", "--format", "json", "../ml"]);
+    assert_eq!(output.status.code(), Some(0), "every finding is known debt: {}", stderr(&output));
+    let sarif = run_in(dir.path(), &["check", "--format", "sarif", "ml"]);
+    let text = String::from_utf8_lossy(&sarif.stdout);
+    assert!(text.contains("https://example.com/optml/docs/rules.md#sm101"), "{text}");
 }

@@ -59,7 +59,20 @@ fn readme_ci_flags_are_real_flags_of_check() {
     for flag in &flags {
         assert!(help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")), "README lists {flag}, which `optml check --help` does not have");
     }
-    for flag in ["--config", "--isolated", "--verbose", "--select", "--ignore", "--extend-select", "--fail-on", "--exit-zero", "--quiet", "--output"] {
+    for flag in [
+        "--config",
+        "--isolated",
+        "--verbose",
+        "--select",
+        "--ignore",
+        "--extend-select",
+        "--fail-on",
+        "--exit-zero",
+        "--quiet",
+        "--output",
+        "--baseline",
+        "--write-baseline",
+    ] {
         assert!(flags.contains(&flag), "the README's CI section lacks {flag}");
     }
 }
