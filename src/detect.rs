@@ -45,12 +45,23 @@ pub struct Activation {
 
 /// Decide which packs of `ruleset` apply to `subject` (already placed into /opt/ml paths).
 pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
-    let has_model = subject.origins.iter().any(|origin| origin.role == Role::Model);
+    let has_model = subject
+        .origins
+        .iter()
+        .any(|origin| origin.role == Role::Model);
     let eligible = |index: usize| !ruleset.applies[index].model_inputs_only || has_model;
-    let mut packs: Vec<bool> = (0..ruleset.packs.len()).map(|i| eligible(i) && !ruleset.applies[i].detected).collect();
-    let candidates: Vec<usize> = (0..ruleset.packs.len()).filter(|&i| eligible(i) && ruleset.applies[i].detected).collect();
+    let mut packs: Vec<bool> = (0..ruleset.packs.len())
+        .map(|i| eligible(i) && !ruleset.applies[i].detected)
+        .collect();
+    let candidates: Vec<usize> = (0..ruleset.packs.len())
+        .filter(|&i| eligible(i) && ruleset.applies[i].detected)
+        .collect();
     let detection = (!candidates.is_empty()).then(|| detect(ruleset, subject, &candidates));
-    if let Some(chosen) = detection.as_ref().and_then(|d| d.pack.as_deref()).and_then(|name| ruleset.pack_index(name)) {
+    if let Some(chosen) = detection
+        .as_ref()
+        .and_then(|d| d.pack.as_deref())
+        .and_then(|name| ruleset.pack_index(name))
+    {
         packs[chosen] = true;
     }
     // A pack brings the packs it extends (pytorch brings sagemaker-model), transitively.
@@ -69,10 +80,23 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
             }
         }
     }
-    let superseded: HashSet<&str> =
-        ruleset.packs.iter().zip(&packs).filter(|(_, &on)| on).flat_map(|(pack, _)| pack.supersedes.iter().map(String::as_str)).collect();
-    let rules = ruleset.rules.iter().map(|rule| packs[rule.pack] && !superseded.contains(rule.code.as_str())).collect();
-    Activation { packs, rules, detection }
+    let superseded: HashSet<&str> = ruleset
+        .packs
+        .iter()
+        .zip(&packs)
+        .filter(|(_, &on)| on)
+        .flat_map(|(pack, _)| pack.supersedes.iter().map(String::as_str))
+        .collect();
+    let rules = ruleset
+        .rules
+        .iter()
+        .map(|rule| packs[rule.pack] && !superseded.contains(rule.code.as_str()))
+        .collect();
+    Activation {
+        packs,
+        rules,
+        detection,
+    }
 }
 
 fn fires(signal: &Signal, subject: &Subject) -> bool {
@@ -80,12 +104,27 @@ fn fires(signal: &Signal, subject: &Subject) -> bool {
         .entries
         .iter()
         .filter(|e| signal.paths.set.is_match(as_path(&e.path)))
-        .filter(|e| !signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&e.path))));
+        .filter(|e| {
+            !signal
+                .except
+                .as_ref()
+                .is_some_and(|set| set.is_match(as_path(&e.path)))
+        });
     let found = match &signal.content {
-        Some(regex) => matching.any(|e| e.content.as_ref().is_some_and(|c| regex.is_match(&c.text()))),
+        Some(regex) => matching.any(|e| {
+            e.content
+                .as_ref()
+                .is_some_and(|c| regex.is_match(&c.text()))
+        }),
         None => matching.next().is_some(),
     };
-    found && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(&e.path))))
+    found
+        && signal.with_all.iter().all(|set| {
+            subject
+                .entries
+                .iter()
+                .any(|e| set.is_match(as_path(&e.path)))
+        })
 }
 
 /// Score every candidate pack and pick one only when it clearly fits best.
@@ -94,8 +133,16 @@ fn detect(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Detecti
         .iter()
         .map(|&index| {
             let pack = &ruleset.packs[index];
-            let fired: Vec<&Signal> = pack.signals.iter().filter(|signal| fires(signal, subject)).collect();
-            Score { pack: pack.name.clone(), points: fired.iter().map(|s| s.weight).sum(), signals: fired.iter().map(|s| s.why.clone()).collect() }
+            let fired: Vec<&Signal> = pack
+                .signals
+                .iter()
+                .filter(|signal| fires(signal, subject))
+                .collect();
+            Score {
+                pack: pack.name.clone(),
+                points: fired.iter().map(|s| s.weight).sum(),
+                signals: fired.iter().map(|s| s.why.clone()).collect(),
+            }
         })
         .filter(|score| score.points > 0)
         .collect();
@@ -125,7 +172,12 @@ fn detect(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Detecti
             (Some(first.pack.clone()), certain, reason)
         }
     };
-    Detection { pack, certain, reason, candidates: scores }
+    Detection {
+        pack,
+        certain,
+        reason,
+        candidates: scores,
+    }
 }
 
 /// `huggingface (config.json at the root)`.

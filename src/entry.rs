@@ -47,7 +47,9 @@ impl EntryKind {
     ];
 
     pub fn parse(name: &str) -> Option<EntryKind> {
-        EntryKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        EntryKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 
     /// Devices, FIFOs and sockets: never opened, never packable.
@@ -95,6 +97,8 @@ pub struct Entry {
     /// A name SageMaker rejects for uncompressed models: empty component, NUL, component > 255 bytes.
     pub invalid_name: bool,
     pub content: Option<Content>,
+    /// The zip listing read from the file's tail, when a rule asked for it.
+    pub zip: Option<crate::source::ziptail::ZipLook>,
     pub digest: Option<[u8; 32]>,
     /// Index into the layout's zones, set by the layout stage.
     pub zone: usize,
@@ -121,6 +125,7 @@ impl Entry {
             parent_dir: false,
             invalid_name: false,
             content: None,
+            zip: None,
             digest: None,
             zone: 0,
             duplicate: false,
@@ -218,7 +223,12 @@ pub fn normalize_name(raw: &[u8]) -> NormalizedName {
     if trimmed.windows(2).any(|w| w == b"//") {
         invalid = true;
     }
-    NormalizedName { name, absolute, parent_dir, invalid }
+    NormalizedName {
+        name,
+        absolute,
+        parent_dir,
+        invalid,
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,14 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::builtin;
-use super::pack::{DetectDef, FilterDef, GrepDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
-use super::rule::{Check, ContentFilter, Filter, Grep, Hint, Patterns, Phase, Repair, Rule, Signal, When};
+use super::pack::{
+    DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef,
+    TableDef, WhenDef,
+};
+use super::rule::{
+    Check, ContentFilter, EnvTest, Field, Filter, Grep, Hint, Patterns, Phase, PlanStep, Repair,
+    Rule, Signal, Table, TableMatch, When,
+};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -46,6 +52,8 @@ pub struct Pack {
     pub supersedes: Vec<String>,
     /// Detection signals for `--pack auto`; empty for packs that are never auto-selected.
     pub signals: Vec<Signal>,
+    /// The serving plan's steps, in file order.
+    pub plan: Vec<PlanStep>,
 }
 
 /// One thing wrong in a rule file.
@@ -73,7 +81,10 @@ pub enum LoadError {
     #[diagnostic(code(optml::rule_file))]
     Unreadable { file: String, cause: String },
     #[error("{count} problem(s) in rule files")]
-    #[diagnostic(code(optml::rule_file), help("see docs/rule-language.md for the rule file format"))]
+    #[diagnostic(
+        code(optml::rule_file),
+        help("see docs/rule-language.md for the rule file format")
+    )]
     Invalid {
         count: usize,
         #[related]
@@ -84,8 +95,15 @@ pub enum LoadError {
 /// Read a user rule file from disk.
 pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
     let file = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
-    Ok(PackText { file, text, builtin: false })
+    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable {
+        file: file.clone(),
+        cause: err.to_string(),
+    })?;
+    Ok(PackText {
+        file,
+        text,
+        builtin: false,
+    })
 }
 
 /// The texts for the named built-in packs (the layout always comes first).
@@ -94,7 +112,11 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     for name in names {
         let pack = builtin::find(name).ok_or_else(|| LoadError::UnknownPack {
             name: name.clone(),
-            available: builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+            available: builtin::PACKS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         if !texts.iter().any(|t| t.file == pack.file) {
             texts.push(pack.text());
@@ -103,17 +125,41 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     Ok(texts)
 }
 
-const PLACEHOLDERS: [&str; 16] = [
-    "path", "name", "zone", "size", "target", "first_line", "count", "pattern", "wrapper", "archive", "archive_path", "detail", "hint",
-    "key", "input", "match",
+const PLACEHOLDERS: [&str; 17] = [
+    "path",
+    "name",
+    "zone",
+    "size",
+    "target",
+    "first_line",
+    "count",
+    "pattern",
+    "wrapper",
+    "archive",
+    "archive_path",
+    "detail",
+    "hint",
+    "key",
+    "input",
+    "match",
+    "field",
 ];
 
 struct Loader {
     problems: Vec<RuleFileProblem>,
+    /// Table names of every loaded pack, in ruleset order (indexes of [`Ruleset::tables`]).
+    tables: Vec<String>,
 }
 
 impl Loader {
-    fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
+    fn problem(
+        &mut self,
+        text: &PackText,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: &str,
+        help: Option<String>,
+    ) {
         self.problems.push(RuleFileProblem {
             message: format!("{}: {}", text.file, message.into()),
             src: NamedSource::new(&text.file, text.text.clone()),
@@ -124,28 +170,54 @@ impl Loader {
     }
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
-        for pattern in patterns {
-            if let Err(err) = compile_set(&[pattern.get_ref()]) {
-                self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
+        // Env placeholders (`{env:NAME|default}`, rule paths only) are checked with the default filled in.
+        let filled: Vec<String> = patterns
+            .iter()
+            .map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default())
+            .collect();
+        for (pattern, filled) in patterns.iter().zip(&filled) {
+            if let Err(err) = compile_set(&[filled]) {
+                self.problem(
+                    text,
+                    pattern.span(),
+                    format!("invalid glob `{}`", pattern.get_ref()),
+                    "this glob",
+                    Some(err.kind().to_string()),
+                );
                 return None;
             }
         }
-        let plain: Vec<&String> = patterns.iter().map(|p| p.get_ref()).collect();
-        compile_set(&plain).ok()
+        compile_set(&filled).ok()
     }
 
     fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
         let set = self.globs(text, patterns)?;
-        Some(Patterns { set, patterns: patterns.iter().map(|p| p.get_ref().clone()).collect() })
+        Some(Patterns {
+            set,
+            patterns: patterns.iter().map(|p| p.get_ref().clone()).collect(),
+        })
     }
 
-    fn names<T>(&mut self, text: &PackText, value: &Names, what: &str, choices: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    fn names<T>(
+        &mut self,
+        text: &PackText,
+        value: &Names,
+        what: &str,
+        choices: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let mut out = Vec::new();
         for item in value.get_ref().items() {
             match parse(item) {
                 Some(parsed) => out.push(parsed),
                 None => {
-                    self.problem(text, value.span(), format!("unknown {what} `{item}`"), "not recognised", Some(format!("expected one of: {}", choices.join(", "))));
+                    self.problem(
+                        text,
+                        value.span(),
+                        format!("unknown {what} `{item}`"),
+                        "not recognised",
+                        Some(format!("expected one of: {}", choices.join(", "))),
+                    );
                     return None;
                 }
             }
@@ -159,7 +231,13 @@ impl Loader {
             SizeDef::Text(value) => match parse_size(value) {
                 Some(bytes) => Some(bytes),
                 None => {
-                    self.problem(text, size.span(), format!("invalid size `{value}`"), "not a size", Some("use bytes (1048576) or a unit: \"10 MiB\", \"2GB\"".into()));
+                    self.problem(
+                        text,
+                        size.span(),
+                        format!("invalid size `{value}`"),
+                        "not a size",
+                        Some("use bytes (1048576) or a unit: \"10 MiB\", \"2GB\"".into()),
+                    );
                     None
                 }
             },
@@ -174,7 +252,13 @@ impl Loader {
         match Regex::new(value.get_ref()) {
             Ok(regex) => Some(regex),
             Err(err) => {
-                self.problem(text, value.span(), "invalid regular expression", "this pattern", Some(err.to_string()));
+                self.problem(
+                    text,
+                    value.span(),
+                    "invalid regular expression",
+                    "this pattern",
+                    Some(err.to_string()),
+                );
                 None
             }
         }
@@ -185,7 +269,12 @@ impl Loader {
             let mut choices: Vec<&str> = EntryKind::ALL.iter().map(|kind| kind.as_str()).collect();
             choices.push("special");
             self.names(text, kinds, "entry type", &choices, |name| match name {
-                "special" => Some(EntryKind::ALL.into_iter().filter(|kind| kind.is_special()).collect()),
+                "special" => Some(
+                    EntryKind::ALL
+                        .into_iter()
+                        .filter(|kind| kind.is_special())
+                        .collect(),
+                ),
                 other => EntryKind::parse(other).map(|kind| vec![kind]),
             })
             .map(|nested| nested.into_iter().flatten().collect())
@@ -209,6 +298,14 @@ impl Loader {
             duplicate: def.duplicate,
             name_clash: def.name_clash,
             name_matches: self.regex(text, &def.name_matches),
+            path_matches: self.regex(text, &def.path_matches),
+            path_not_matches: self.regex(text, &def.path_not_matches),
+            zip_missing: def
+                .zip_missing
+                .as_ref()
+                .and_then(|globs| self.patterns(text, globs)),
+            zip_unsure: def.zip_unsure,
+            field: def.field.as_ref().and_then(|field| self.field(text, field)),
             content: ContentFilter {
                 empty: def.content_empty,
                 longer_than: def.content_longer_than,
@@ -222,37 +319,256 @@ impl Loader {
     fn when(&mut self, text: &PackText, def: &WhenDef) -> When {
         When {
             inputs: def.input.as_ref().and_then(|v| {
-                self.names(text, v, "input kind", &["tree", "archive", "job"], |n| match n {
-                    "tree" => Some(InputKind::Tree),
-                    "archive" => Some(InputKind::Archive),
-                    "job" => Some(InputKind::Job),
-                    _ => None,
-                })
+                self.names(
+                    text,
+                    v,
+                    "input kind",
+                    &["tree", "archive", "job"],
+                    |n| match n {
+                        "tree" => Some(InputKind::Tree),
+                        "archive" => Some(InputKind::Archive),
+                        "job" => Some(InputKind::Job),
+                        _ => None,
+                    },
+                )
             }),
-            phases: def.phase.as_ref().and_then(|v| self.names(text, v, "phase", &["running", "finished"], Phase::parse)),
-            flavours: def.flavour.as_ref().map(|v| v.get_ref().items().into_iter().cloned().collect()),
-            exists: def.exists.iter().flatten().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect(),
-            missing: def.missing.as_ref().and_then(|globs| self.globs(text, globs)),
+            phases: def
+                .phase
+                .as_ref()
+                .and_then(|v| self.names(text, v, "phase", &["running", "finished"], Phase::parse)),
+            flavours: def
+                .flavour
+                .as_ref()
+                .map(|v| v.get_ref().items().into_iter().cloned().collect()),
+            exists: def
+                .exists
+                .iter()
+                .flatten()
+                .filter_map(|glob| self.globs(text, std::slice::from_ref(glob)))
+                .collect(),
+            missing: def
+                .missing
+                .as_ref()
+                .and_then(|globs| self.globs(text, globs)),
             contains: def.contains.as_ref().and_then(|grep| self.grep(text, grep)),
             lacks: def.lacks.as_ref().and_then(|grep| self.grep(text, grep)),
-            env_set: def.env_set.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
-            env_unset: def.env_unset.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
+            env_set: def
+                .env_set
+                .as_ref()
+                .map(|names| self.env_names(text, names))
+                .unwrap_or_default(),
+            env_unset: def
+                .env_unset
+                .as_ref()
+                .map(|names| self.env_names(text, names))
+                .unwrap_or_default(),
+            env: def
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|test| self.env_test(text, test))
+                .collect(),
         }
+    }
+
+    fn env_test(&mut self, text: &PackText, def: &EnvDef) -> Option<EnvTest> {
+        let names = Spanned::new(
+            def.name.span(),
+            super::pack::OneOrMany::One(def.name.get_ref().clone()),
+        );
+        let before = self.problems.len();
+        self.env_names(text, &names);
+        let matches = def.matches.as_ref().map(|re| self.regex_of(text, re));
+        let not_matches = def.not_matches.as_ref().map(|re| self.regex_of(text, re));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(EnvTest {
+            name: def.name.get_ref().clone(),
+            default: def.default.clone(),
+            matches: matches.flatten(),
+            not_matches: not_matches.flatten(),
+        })
+    }
+
+    fn table_index(&mut self, text: &PackText, name: &Spanned<String>) -> Option<usize> {
+        let index = self.tables.iter().position(|t| t == name.get_ref());
+        if index.is_none() {
+            let known = if self.tables.is_empty() {
+                "none".to_string()
+            } else {
+                self.tables.join(", ")
+            };
+            self.problem(
+                text,
+                name.span(),
+                format!("unknown table `{}`", name.get_ref()),
+                "no loaded pack has this table",
+                Some(format!("tables: {known}")),
+            );
+        }
+        index
+    }
+
+    fn field(&mut self, text: &PackText, def: &FieldDef) -> Option<Field> {
+        let format = crate::fields::Format::parse(def.format.get_ref());
+        if format.is_none() {
+            self.problem(
+                text,
+                def.format.span(),
+                format!("unknown format `{}`", def.format.get_ref()),
+                "not a format optml reads",
+                Some(format!(
+                    "expected one of: {}",
+                    crate::fields::Format::NAMES.join(", ")
+                )),
+            );
+        }
+        let before = self.problems.len();
+        let matches = self.regex(text, &def.matches);
+        let not_matches = self.regex(text, &def.not_matches);
+        let in_table = def
+            .in_table
+            .as_ref()
+            .and_then(|name| self.table_index(text, name));
+        let not_in_table = def
+            .not_in_table
+            .as_ref()
+            .and_then(|name| self.table_index(text, name));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Field {
+            format: format?,
+            key: def.key.clone(),
+            present: def.present,
+            matches,
+            not_matches,
+            in_table,
+            not_in_table,
+        })
     }
 
     fn grep(&mut self, text: &PackText, def: &GrepDef) -> Option<Grep> {
         let paths = self.patterns(text, &def.paths);
-        let regex = self.regex_of(text, &def.regex);
-        Some(Grep { paths: paths?, regex: regex? })
+        let regex = def.regex.as_ref().map(|re| self.regex_of(text, re));
+        let field = def.field.as_ref().map(|field| self.field(text, field));
+        if regex.is_none() && field.is_none() {
+            let span = def.paths.first().map(|p| p.span()).unwrap_or(0..0);
+            self.problem(
+                text,
+                span,
+                "a content condition needs `regex` or `field`",
+                "in this condition",
+                None,
+            );
+            return None;
+        }
+        // An invalid regex or field was reported: `Some(None)`.
+        if matches!(regex, Some(None)) || matches!(field, Some(None)) {
+            return None;
+        }
+        Some(Grep {
+            paths: paths?,
+            regex: regex.flatten(),
+            field: field.flatten(),
+        })
+    }
+
+    fn table(&mut self, text: &PackText, def: &TableDef) -> Option<Table> {
+        let matching = match def.matching.get_ref().as_str() {
+            "exact" => TableMatch::Exact,
+            "suffix" => TableMatch::Suffix,
+            other => {
+                self.problem(
+                    text,
+                    def.matching.span(),
+                    format!("unknown table match `{other}`"),
+                    "not a match mode",
+                    Some("expected `exact` or `suffix`".into()),
+                );
+                return None;
+            }
+        };
+        Some(Table {
+            name: def.name.get_ref().clone(),
+            matching,
+            source: def.source.clone(),
+            rows: def.rows.clone(),
+        })
+    }
+
+    fn plan_step(&mut self, text: &PackText, def: &PlanDef) -> Option<PlanStep> {
+        const ITEMS: [&str; 6] = [
+            "container",
+            "module",
+            "model-files",
+            "task",
+            "models",
+            "requirements",
+        ];
+        let before = self.problems.len();
+        if !ITEMS.contains(&def.item.get_ref().as_str()) {
+            self.problem(
+                text,
+                def.item.span(),
+                format!("unknown plan item `{}`", def.item.get_ref()),
+                "not a plan item",
+                Some(format!("expected one of: {}", ITEMS.join(", "))),
+            );
+        }
+        for placeholder in placeholders(def.value.get_ref()) {
+            let known = ["files", "field", "mapped"].contains(&placeholder)
+                || placeholder.starts_with("env:")
+                || placeholder.starts_with("env-module:");
+            if !known {
+                self.problem(
+                    text,
+                    def.value.span(),
+                    format!("unknown placeholder `{{{placeholder}}}` in a plan value"),
+                    "in this text",
+                    Some("plan values know {files}, {field}, {mapped} and {env:NAME}".into()),
+                );
+            }
+        }
+        let when = def
+            .when
+            .as_ref()
+            .map(|w| self.when(text, w))
+            .unwrap_or_default();
+        let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
+        let field = def.field.as_ref().and_then(|f| self.field(text, f));
+        let table = def.table.as_ref().and_then(|t| self.table_index(text, t));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(PlanStep {
+            item: def.item.get_ref().clone(),
+            value: def.value.get_ref().clone(),
+            when,
+            paths,
+            file: def.file.as_ref().map(|f| f.as_bytes().to_vec()),
+            field,
+            table,
+            source: def.source.clone(),
+        })
     }
 
     /// Environment variable names: letters, digits and `_`, not starting with a digit.
     fn env_names(&mut self, text: &PackText, names: &Names) -> Vec<String> {
         let items: Vec<String> = names.get_ref().items().into_iter().cloned().collect();
         for name in &items {
-            let valid = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                self.problem(text, names.span(), format!("invalid environment variable name `{name}`"), "not a variable name", Some("e.g. \"HF_MODEL_ID\"".into()));
+                self.problem(
+                    text,
+                    names.span(),
+                    format!("invalid environment variable name `{name}`"),
+                    "not a variable name",
+                    Some("e.g. \"HF_MODEL_ID\"".into()),
+                );
             }
         }
         items
@@ -261,33 +577,84 @@ impl Loader {
     fn signal(&mut self, text: &PackText, def: &DetectDef) -> Option<Signal> {
         let weight = *def.weight.get_ref();
         if !(1..=100).contains(&weight) {
-            self.problem(text, def.weight.span(), format!("detection weight {weight} is out of range"), "this weight", Some("weights go from 1 (a hint) to 100 (certain)".into()));
+            self.problem(
+                text,
+                def.weight.span(),
+                format!("detection weight {weight} is out of range"),
+                "this weight",
+                Some("weights go from 1 (a hint) to 100 (certain)".into()),
+            );
         }
         if def.paths.is_empty() {
-            self.problem(text, def.weight.span(), "a [[detect]] signal needs at least one glob in `paths`", "in this signal", None);
+            self.problem(
+                text,
+                def.weight.span(),
+                "a [[detect]] signal needs at least one glob in `paths`",
+                "in this signal",
+                None,
+            );
             return None;
         }
         let paths = self.patterns(text, &def.paths);
-        let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
-        let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
+        let with_all: Vec<GlobSet> = def
+            .with_all
+            .iter()
+            .filter_map(|glob| self.globs(text, std::slice::from_ref(glob)))
+            .collect();
+        let content = def
+            .content
+            .as_ref()
+            .and_then(|regex| self.regex_of(text, regex));
         // `None` when the globs are invalid (reported), `Some(None)` when there are none.
-        let except = if def.except.is_empty() { Some(None) } else { self.globs(text, &def.except).map(Some) };
-        if def.content.is_some() && content.is_none() || with_all.len() != def.with_all.len() || !(1..=100).contains(&weight) {
+        let except = if def.except.is_empty() {
+            Some(None)
+        } else {
+            self.globs(text, &def.except).map(Some)
+        };
+        if def.content.is_some() && content.is_none()
+            || with_all.len() != def.with_all.len()
+            || !(1..=100).contains(&weight)
+        {
             return None;
         }
-        Some(Signal { paths: paths?, with_all, except: except?, content, weight, why: def.why.clone() })
+        Some(Signal {
+            paths: paths?,
+            with_all,
+            except: except?,
+            content,
+            weight,
+            why: def.why.clone(),
+        })
     }
 
-    fn rule(&mut self, text: &PackText, pack: usize, def: &Spanned<RuleDef>, layout: &LayoutBuilder) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        text: &PackText,
+        pack: usize,
+        def: &Spanned<RuleDef>,
+        layout: &LayoutBuilder,
+    ) -> Option<Rule> {
         let def = def.get_ref();
         let before = self.problems.len();
         let code = def.code.get_ref();
         if !is_rule_code(code) {
-            self.problem(text, def.code.span(), format!("invalid rule code `{code}`"), "codes are upper-case letters then digits", Some("e.g. \"SM101\"".into()));
+            self.problem(
+                text,
+                def.code.span(),
+                format!("invalid rule code `{code}`"),
+                "codes are upper-case letters then digits",
+                Some("e.g. \"SM101\"".into()),
+            );
         }
         let severity = Severity::parse(def.severity.get_ref());
         if severity.is_none() {
-            self.problem(text, def.severity.span(), format!("unknown severity `{}`", def.severity.get_ref()), "not a severity", Some("expected one of: error, warning, info".into()));
+            self.problem(
+                text,
+                def.severity.span(),
+                format!("unknown severity `{}`", def.severity.get_ref()),
+                "not a severity",
+                Some("expected one of: error, warning, info".into()),
+            );
         }
         let zones: Vec<usize> = def
             .zone
@@ -300,7 +667,16 @@ impl Loader {
                     .filter_map(|zone| {
                         let index = layout.zone_index(zone);
                         if index.is_none() {
-                            self.problem(text, zones.span(), format!("unknown zone `{zone}`"), "no zone has this name", Some("zones are defined by [[zone]] tables in rules/layout.toml".into()));
+                            self.problem(
+                                text,
+                                zones.span(),
+                                format!("unknown zone `{zone}`"),
+                                "no zone has this name",
+                                Some(
+                                    "zones are defined by [[zone]] tables in rules/layout.toml"
+                                        .into(),
+                                ),
+                            );
                         }
                         index
                     })
@@ -308,22 +684,51 @@ impl Loader {
             })
             .unwrap_or_default();
         let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
-        let except = def.except.as_ref().and_then(|p| self.globs(text, p));
+        let except = def.except.as_ref().and_then(|p| self.patterns(text, p));
+        for code in &def.supersedes {
+            if !is_rule_code(code.get_ref()) {
+                self.problem(
+                    text,
+                    code.span(),
+                    format!(
+                        "`supersedes` names `{}`, which is not a rule code",
+                        code.get_ref()
+                    ),
+                    "not a code",
+                    Some("e.g. \"SM401\"".into()),
+                );
+            }
+        }
         let check_name = def.check.get_ref().as_str();
         let check = match check_name {
             "forbid" => Some(Check::Forbid),
             "require" | "require-any" | "allow-only" if def.paths.is_none() => {
-                self.problem(text, def.check.span(), format!("check `{check_name}` needs `paths`"), "this check", None);
+                self.problem(
+                    text,
+                    def.check.span(),
+                    format!("check `{check_name}` needs `paths`"),
+                    "this check",
+                    None,
+                );
                 None
             }
             "require" => Some(Check::Require),
             "require-any" => Some(Check::RequireAny),
             "allow-only" => Some(Check::AllowOnly),
             "count" if def.min.is_none() && def.max.is_none() => {
-                self.problem(text, def.check.span(), "check `count` needs `min` or `max`", "this check", None);
+                self.problem(
+                    text,
+                    def.check.span(),
+                    "check `count` needs `min` or `max`",
+                    "this check",
+                    None,
+                );
                 None
             }
-            "count" => Some(Check::Count { min: def.min, max: def.max }),
+            "count" => Some(Check::Count {
+                min: def.min,
+                max: def.max,
+            }),
             "non-empty" => Some(Check::NonEmpty),
             "single-folder" => Some(Check::SingleFolder),
             "external" => Some(Check::External),
@@ -331,47 +736,98 @@ impl Loader {
                 Some(name) => match ProblemKind::parse(name.get_ref()) {
                     Some(kind) => Some(Check::Problem(kind)),
                     None => {
-                        let choices: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
-                        self.problem(text, name.span(), format!("unknown problem `{}`", name.get_ref()), "not a problem sources report", Some(format!("expected one of: {}", choices.join(", "))));
+                        let choices: Vec<&str> =
+                            ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
+                        self.problem(
+                            text,
+                            name.span(),
+                            format!("unknown problem `{}`", name.get_ref()),
+                            "not a problem sources report",
+                            Some(format!("expected one of: {}", choices.join(", "))),
+                        );
                         None
                     }
                 },
                 None => {
-                    self.problem(text, def.check.span(), "check `problem` needs `problem = \"...\"`", "this check", None);
+                    self.problem(
+                        text,
+                        def.check.span(),
+                        "check `problem` needs `problem = \"...\"`",
+                        "this check",
+                        None,
+                    );
                     None
                 }
             },
             "json-keys" => match (&def.file, &def.key_path) {
-                (Some(file), Some(key_path)) => Some(Check::JsonKeys { file: file.get_ref().as_bytes().to_vec(), key_path: key_path.get_ref().clone() }),
+                (Some(file), Some(key_path)) => Some(Check::JsonKeys {
+                    file: file.get_ref().as_bytes().to_vec(),
+                    key_path: key_path.get_ref().clone(),
+                }),
                 _ => {
-                    self.problem(text, def.check.span(), "check `json-keys` needs `file` and `key-path`", "this check", None);
+                    self.problem(
+                        text,
+                        def.check.span(),
+                        "check `json-keys` needs `file` and `key-path`",
+                        "this check",
+                        None,
+                    );
                     None
                 }
             },
             other => {
-                self.problem(text, def.check.span(), format!("unknown check `{other}`"), "not a check", Some(format!("expected one of: {}", Check::NAMES.join(", "))));
+                self.problem(
+                    text,
+                    def.check.span(),
+                    format!("unknown check `{other}`"),
+                    "not a check",
+                    Some(format!("expected one of: {}", Check::NAMES.join(", "))),
+                );
                 None
             }
         };
         for placeholder in placeholders(def.message.get_ref()) {
             if !PLACEHOLDERS.contains(&placeholder) {
-                self.problem(text, def.message.span(), format!("unknown placeholder `{{{placeholder}}}` in message"), "in this text", Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))));
+                self.problem(
+                    text,
+                    def.message.span(),
+                    format!("unknown placeholder `{{{placeholder}}}` in message"),
+                    "in this text",
+                    Some(format!("known placeholders: {}", PLACEHOLDERS.join(", "))),
+                );
             }
         }
-        let filter = def.filter.as_ref().map(|f| self.filter(text, f)).unwrap_or_default();
-        let when = def.when.as_ref().map(|w| self.when(text, w)).unwrap_or_default();
+        let filter = def
+            .filter
+            .as_ref()
+            .map(|f| self.filter(text, f))
+            .unwrap_or_default();
+        let when = def
+            .when
+            .as_ref()
+            .map(|w| self.when(text, w))
+            .unwrap_or_default();
         let hints = def
             .hint
             .iter()
             .filter_map(|hint| {
                 let names = compile_set(&hint.names).ok()?;
-                Some(Hint { names, text: hint.text.clone() })
+                Some(Hint {
+                    names,
+                    text: hint.text.clone(),
+                })
             })
             .collect();
         let repair = def.repair.as_ref().and_then(|name| {
             let repair = Repair::parse(name.get_ref());
             if repair.is_none() {
-                self.problem(text, name.span(), format!("unknown repair `{}`", name.get_ref()), "not a repair optml fix knows", Some(format!("expected one of: {}", Repair::NAMES.join(", "))));
+                self.problem(
+                    text,
+                    name.span(),
+                    format!("unknown repair `{}`", name.get_ref()),
+                    "not a repair optml fix knows",
+                    Some(format!("expected one of: {}", Repair::NAMES.join(", "))),
+                );
             }
             repair
         });
@@ -394,6 +850,7 @@ impl Loader {
             fix: def.fix.clone(),
             repair,
             hints,
+            supersedes: def.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             pack,
             span: def.code.span(),
         })
@@ -402,7 +859,9 @@ impl Loader {
 
 /// Upper-case letters then digits: `SM101`, `PT101`.
 fn is_rule_code(code: &str) -> bool {
-    !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+    !code.is_empty()
+        && code.chars().all(|c| c.is_ascii_alphanumeric())
+        && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
 }
 
 /// `{name}` placeholders in a template.
@@ -410,7 +869,9 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start + 1..].find('}') else { break };
+        let Some(len) = rest[start + 1..].find('}') else {
+            break;
+        };
         out.push(&rest[start + 1..start + 1 + len]);
         rest = &rest[start + 1 + len + 1..];
     }
@@ -419,7 +880,10 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
-    let mut loader = Loader { problems: Vec::new() };
+    let mut loader = Loader {
+        problems: Vec::new(),
+        tables: Vec::new(),
+    };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
     while let Some(text) = queue.pop_front() {
@@ -428,11 +892,26 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 // Packs named in `extends` load after the ones that name them, once each.
                 for name in &file.pack.extends {
                     let Some(pack) = builtin::find(name.get_ref()) else {
-                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-                        loader.problem(&text, name.span(), format!("`extends` names unknown built-in pack `{}`", name.get_ref()), "no such pack", Some(format!("built-in packs: {available}")));
+                        let available = builtin::PACKS
+                            .iter()
+                            .map(|p| p.name)
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        loader.problem(
+                            &text,
+                            name.span(),
+                            format!("`extends` names unknown built-in pack `{}`", name.get_ref()),
+                            "no such pack",
+                            Some(format!("built-in packs: {available}")),
+                        );
                         continue;
                     };
-                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
+                    let known = files
+                        .iter()
+                        .map(|(t, _)| &t.file)
+                        .chain(queue.iter().map(|t| &t.file))
+                        .any(|f| f == pack.file)
+                        || text.file == pack.file;
                     if !known {
                         queue.push_back(pack.text());
                     }
@@ -451,14 +930,24 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for zone in &file.zone {
             let def = zone.get_ref();
             if layout.zone_index(def.name.get_ref()).is_some() {
-                loader.problem(text, def.name.span(), format!("zone `{}` is defined twice", def.name.get_ref()), "second definition", None);
+                loader.problem(
+                    text,
+                    def.name.span(),
+                    format!("zone `{}` is defined twice", def.name.get_ref()),
+                    "second definition",
+                    None,
+                );
                 continue;
             }
             if loader.globs(text, &def.paths).is_none() {
                 continue;
             }
             let globs: Vec<String> = def.paths.iter().map(|p| p.get_ref().clone()).collect();
-            let zone = Zone { name: def.name.get_ref().clone(), root: def.root.as_bytes().to_vec(), description: def.description.clone() };
+            let zone = Zone {
+                name: def.name.get_ref().clone(),
+                root: def.root.as_bytes().to_vec(),
+                description: def.description.clone(),
+            };
             // Each glob already compiled above; adding cannot fail.
             let _ = layout.add_zone(zone, &globs);
         }
@@ -467,7 +956,13 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for mapping in &file.archive {
             let def = mapping.get_ref();
             let Some(role) = Role::parse(def.role.get_ref()).filter(|r| *r != Role::OptMl) else {
-                loader.problem(text, def.role.span(), format!("unknown archive role `{}`", def.role.get_ref()), "not a role", Some("expected `model`, `output` or `code`".into()));
+                loader.problem(
+                    text,
+                    def.role.span(),
+                    format!("unknown archive role `{}`", def.role.get_ref()),
+                    "not a role",
+                    Some("expected `model`, `output` or `code`".into()),
+                );
                 continue;
             };
             let covers: Vec<usize> = def
@@ -476,12 +971,22 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 .filter_map(|zone| {
                     let index = layout.zone_index(zone.get_ref());
                     if index.is_none() {
-                        loader.problem(text, zone.span(), format!("unknown zone `{}`", zone.get_ref()), "no zone has this name", None);
+                        loader.problem(
+                            text,
+                            zone.span(),
+                            format!("unknown zone `{}`", zone.get_ref()),
+                            "no zone has this name",
+                            None,
+                        );
                     }
                     index
                 })
                 .collect();
-            let detect = if def.detect.is_empty() { None } else { loader.globs(text, &def.detect) };
+            let detect = if def.detect.is_empty() {
+                None
+            } else {
+                loader.globs(text, &def.detect)
+            };
             layout.add_mapping(ArchiveMapping {
                 role,
                 flavour: def.flavour.clone(),
@@ -496,6 +1001,24 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         }
     }
 
+    // Tables first: a rule may use a table of a pack loaded after its own.
+    let mut tables: Vec<Table> = Vec::new();
+    for (text, file) in &files {
+        for def in &file.table {
+            if loader.tables.contains(def.name.get_ref()) {
+                loader.problem(
+                    text,
+                    def.name.span(),
+                    format!("table `{}` is defined twice", def.name.get_ref()),
+                    "second definition",
+                    None,
+                );
+            } else if let Some(table) = loader.table(text, def) {
+                loader.tables.push(table.name.clone());
+                tables.push(table);
+            }
+        }
+    }
     let mut packs = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
@@ -504,50 +1027,109 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         let pack_index = packs.len();
         let name = file.pack.name.get_ref().clone();
         if let Some(other) = pack_names.insert(name.clone(), text.file.clone()) {
-            loader.problem(text, file.pack.name.span(), format!("pack `{name}` is already loaded from {other}"), "duplicate pack name", None);
+            loader.problem(
+                text,
+                file.pack.name.span(),
+                format!("pack `{name}` is already loaded from {other}"),
+                "duplicate pack name",
+                None,
+            );
         }
         for def in &file.rule {
             let code = def.get_ref().code.get_ref().clone();
             if let Some((other_file, other_name)) = seen.get(&code) {
-                loader.problem(text, def.get_ref().code.span(), format!("rule code `{code}` is already used by `{other_name}` in {other_file}"), "duplicate code", Some("every rule needs its own stable code".into()));
+                loader.problem(
+                    text,
+                    def.get_ref().code.span(),
+                    format!("rule code `{code}` is already used by `{other_name}` in {other_file}"),
+                    "duplicate code",
+                    Some("every rule needs its own stable code".into()),
+                );
                 continue;
             }
-            seen.insert(code, (text.file.clone(), def.get_ref().name.get_ref().clone()));
+            seen.insert(
+                code,
+                (text.file.clone(), def.get_ref().name.get_ref().clone()),
+            );
             if let Some(rule) = loader.rule(text, pack_index, def, &layout) {
                 rules.push(rule);
             }
         }
         for code in &file.pack.supersedes {
             if !is_rule_code(code.get_ref()) {
-                loader.problem(text, code.span(), format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()), "not a code", Some("e.g. \"SM606\"".into()));
+                loader.problem(
+                    text,
+                    code.span(),
+                    format!(
+                        "`supersedes` names `{}`, which is not a rule code",
+                        code.get_ref()
+                    ),
+                    "not a code",
+                    Some("e.g. \"SM606\"".into()),
+                );
             }
         }
-        let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
+        let signals = file
+            .detect
+            .iter()
+            .filter_map(|def| loader.signal(text, def))
+            .collect();
+        let plan = file
+            .plan
+            .iter()
+            .filter_map(|def| loader.plan_step(text, def))
+            .collect();
         packs.push(Pack {
             name,
             description: file.pack.description.clone(),
             file: text.file.clone(),
             text: text.text.clone(),
             builtin: text.builtin,
-            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
-            extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
-            supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
+            docs: file
+                .pack
+                .docs
+                .clone()
+                .unwrap_or_else(|| "docs/rules.md".into()),
+            extends: file
+                .pack
+                .extends
+                .iter()
+                .map(|n| n.get_ref().clone())
+                .collect(),
+            supersedes: file
+                .pack
+                .supersedes
+                .iter()
+                .map(|c| c.get_ref().clone())
+                .collect(),
             signals,
+            plan,
         });
     }
     let layout = match layout.build() {
         Ok(layout) => layout,
         Err(err) => {
-            return Err(LoadError::Unreadable { file: "layout".into(), cause: err.to_string() });
+            return Err(LoadError::Unreadable {
+                file: "layout".into(),
+                cause: err.to_string(),
+            });
         }
     };
     if layout.zones.is_empty() && loader.problems.is_empty() {
-        return Err(LoadError::Unreadable { file: "layout".into(), cause: "no zones defined".into() });
+        return Err(LoadError::Unreadable {
+            file: "layout".into(),
+            cause: "no zones defined".into(),
+        });
     }
     if !loader.problems.is_empty() {
-        return Err(LoadError::Invalid { count: loader.problems.len(), problems: loader.problems });
+        return Err(LoadError::Invalid {
+            count: loader.problems.len(),
+            problems: loader.problems,
+        });
     }
-    Ok(Ruleset::new(packs, rules, layout))
+    let mut ruleset = Ruleset::new(packs, rules, layout);
+    ruleset.tables = tables;
+    Ok(ruleset)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The rule engine: rule files (data) in, findings out. No I/O happens during evaluation.
 
 pub mod builtin;
+pub mod env_subst;
 pub mod eval;
 pub mod load;
 pub mod pack;
@@ -34,42 +35,79 @@ pub struct Ruleset {
     pub layout: Layout,
     /// One per pack: when it applies. Every pack applies to every input unless set otherwise.
     pub applies: Vec<Applies>,
-    /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`).
+    /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`);
+    /// set it with [`Ruleset::set_env`], which also fills `{env:NAME}` in rule globs.
     pub env: Vec<(String, String)>,
+    /// Lookup tables of every loaded pack.
+    pub tables: Vec<rule::Table>,
     /// /opt/ml paths whose content some rule reads.
     content: GlobSet,
+    /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
+    tails: GlobSet,
 }
 
 impl Ruleset {
     pub fn new(packs: Vec<Pack>, rules: Vec<Rule>, layout: Layout) -> Ruleset {
         // Files `when` conditions grep and detection signals read are named from the /opt/ml root.
-        let mut globs: Vec<String> = rules.iter().flat_map(Rule::grepped_patterns).cloned().collect();
+        let mut globs: Vec<String> = rules
+            .iter()
+            .flat_map(Rule::grepped_patterns)
+            .cloned()
+            .collect();
         for pack in &packs {
-            globs.extend(pack.signals.iter().filter(|s| s.content.is_some()).flat_map(|s| s.paths.patterns.iter().cloned()));
+            globs.extend(
+                pack.signals
+                    .iter()
+                    .filter(|s| s.content.is_some())
+                    .flat_map(|s| s.paths.patterns.iter().cloned()),
+            );
         }
         for rule in rules.iter().filter(|rule| rule.needs_content()) {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
                 globs.push(String::from_utf8_lossy(file).into_owned());
             }
-            let roots: Vec<&[u8]> = if rule.zones.is_empty() {
-                vec![&b""[..]]
-            } else {
-                rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect()
-            };
-            let patterns: Vec<String> = match &rule.paths {
-                Some(paths) => paths.patterns.clone(),
-                None => vec!["**".to_string()],
-            };
-            for root in roots {
-                for pattern in &patterns {
-                    globs.push(String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned());
-                }
-            }
+            globs.extend(rooted_paths(rule, &layout));
         }
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
+        let tail_globs: Vec<String> = rules
+            .iter()
+            .filter(|rule| rule.filter.needs_tail())
+            .flat_map(|rule| rooted_paths(rule, &layout))
+            .collect();
+        let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
-        Ruleset { packs, rules, layout, applies, env: Vec::new(), content }
+        Ruleset {
+            packs,
+            rules,
+            layout,
+            applies,
+            env: Vec::new(),
+            tables: Vec::new(),
+            content,
+            tails,
+        }
+    }
+
+    /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        for rule in &mut self.rules {
+            for patterns in [rule.paths.as_mut(), rule.except.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
+                    // A variable without value or default leaves a glob that matches no path.
+                    let filled: Vec<String> = patterns
+                        .patterns
+                        .iter()
+                        .map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into()))
+                        .collect();
+                    patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
+                }
+            }
+        }
+        self.env = env;
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
@@ -78,13 +116,22 @@ impl Ruleset {
 
     /// The value of `name` in the deployment environment.
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.env
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
     /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
     /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
+    pub fn external_finding(
+        &self,
+        code: &str,
+        input: &str,
+        path: &str,
+        vars: &mut eval::Vars,
+    ) -> Option<Finding> {
         let index = self.rules.iter().position(|rule| rule.code == code)?;
         vars.set("path", path).set("input", input);
         Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
@@ -92,7 +139,14 @@ impl Ruleset {
 
     /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
     /// `path` are as in [`Finding`].
-    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
+    pub fn finding(
+        &self,
+        index: usize,
+        input: &str,
+        location: String,
+        path: String,
+        vars: &eval::Vars,
+    ) -> Finding {
         let rule = &self.rules[index];
         Finding {
             rule: index,
@@ -108,19 +162,63 @@ impl Ruleset {
     }
 
     pub fn find(&self, code: &str) -> Option<&Rule> {
-        self.rules.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
+        self.rules
+            .iter()
+            .find(|rule| rule.code.eq_ignore_ascii_case(code))
     }
 
     /// Where a rule is documented: its pack's docs page, anchored at the code.
     pub fn docs_url(&self, rule: &Rule) -> String {
-        format!("{}#{}", self.packs[rule.pack].docs, rule.code.to_ascii_lowercase())
+        format!(
+            "{}#{}",
+            self.packs[rule.pack].docs,
+            rule.code.to_ascii_lowercase()
+        )
     }
 
     /// 1-based line of the rule's definition in its file.
     pub fn rule_line(&self, rule: &Rule) -> usize {
         let text = &self.packs[rule.pack].text;
-        text[..rule.span.start.min(text.len())].matches('\n').count() + 1
+        text[..rule.span.start.min(text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
+}
+
+/// A rule's `paths` (every path when it has none) joined to the roots of its zones: globs
+/// relative to the /opt/ml root. Env placeholders become `*` here: the content is captured for
+/// whatever value the variable takes.
+fn rooted_paths(rule: &Rule, layout: &Layout) -> Vec<String> {
+    let roots: Vec<&[u8]> = if rule.zones.is_empty() {
+        vec![&b""[..]]
+    } else {
+        rule.zones
+            .iter()
+            .map(|&z| layout.zones[z].root.as_slice())
+            .collect()
+    };
+    let patterns: Vec<String> = match &rule.paths {
+        Some(paths) => paths
+            .patterns
+            .iter()
+            .map(|p| {
+                if env_subst::uses_env(p) {
+                    "**".to_string()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect(),
+        None => vec!["**".to_string()],
+    };
+    let mut globs = Vec::new();
+    for root in roots {
+        for pattern in &patterns {
+            globs.push(String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned());
+        }
+    }
+    globs
 }
 
 /// How humans see a place: `place` itself, or `place: member` for a member of it.
@@ -134,8 +232,16 @@ pub fn locate(place: &str, member: &str) -> String {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout
-            .candidate_prefixes(role)
-            .any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
+        self.layout.candidate_prefixes(role).any(|prefix| {
+            self.content
+                .is_match(crate::entry::as_path(&join(prefix, member)))
+        })
+    }
+
+    fn wants_tail(&self, role: Role, member: &[u8]) -> bool {
+        self.layout.candidate_prefixes(role).any(|prefix| {
+            self.tails
+                .is_match(crate::entry::as_path(&join(prefix, member)))
+        })
     }
 }

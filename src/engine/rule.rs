@@ -76,7 +76,14 @@ impl Repair {
     }
 
     pub fn parse(name: &str) -> Option<Repair> {
-        [Repair::Drop, Repair::StripWrapper, Repair::MoveToCode, Repair::Dereference].into_iter().find(|r| r.as_str() == name)
+        [
+            Repair::Drop,
+            Repair::StripWrapper,
+            Repair::MoveToCode,
+            Repair::Dereference,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
     }
 }
 
@@ -118,7 +125,103 @@ pub struct Filter {
     pub name_clash: Option<bool>,
     /// The entry's last path component matches this.
     pub name_matches: Option<Regex>,
+    /// The entry's path relative to the rule's frame does (not) match this.
+    pub path_matches: Option<Regex>,
+    pub path_not_matches: Option<Regex>,
+    /// The file's zip listing lacks a member matching one of these (or it is no zip).
+    pub zip_missing: Option<Patterns>,
+    pub zip_unsure: Option<bool>,
+    pub field: Option<Field>,
     pub content: ContentFilter,
+}
+
+impl Filter {
+    /// Whether the filter reads the zip listing of the files it selects.
+    pub fn needs_tail(&self) -> bool {
+        self.zip_missing.is_some() || self.zip_unsure.is_some()
+    }
+}
+
+/// A structured read of a file at a key, and what its value must be.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub format: crate::fields::Format,
+    pub key: String,
+    pub present: Option<bool>,
+    pub matches: Option<Regex>,
+    pub not_matches: Option<Regex>,
+    /// Index into the ruleset's tables.
+    pub in_table: Option<usize>,
+    pub not_in_table: Option<usize>,
+}
+
+/// A condition on one deployment variable's value.
+#[derive(Debug, Clone)]
+pub struct EnvTest {
+    pub name: String,
+    pub default: Option<String>,
+    pub matches: Option<Regex>,
+    pub not_matches: Option<Regex>,
+}
+
+impl EnvTest {
+    /// Whether the test holds for the variable's value (`None`: unset).
+    pub fn holds(&self, value: Option<&str>) -> bool {
+        match value.or(self.default.as_deref()) {
+            Some(value) => {
+                self.matches.as_ref().map_or(true, |re| re.is_match(value))
+                    && self
+                        .not_matches
+                        .as_ref()
+                        .map_or(true, |re| !re.is_match(value))
+            }
+            None => self.matches.is_none(),
+        }
+    }
+}
+
+/// How a table's keys are compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableMatch {
+    Exact,
+    /// The value ends with the key; the last matching row wins.
+    Suffix,
+}
+
+/// A lookup table kept as data in a pack.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub matching: TableMatch,
+    pub source: String,
+    pub rows: Vec<(String, String)>,
+}
+
+impl Table {
+    pub fn lookup(&self, value: &str) -> Option<&str> {
+        let hit = |key: &String| match self.matching {
+            TableMatch::Exact => value == key,
+            TableMatch::Suffix => value.ends_with(key.as_str()),
+        };
+        self.rows
+            .iter()
+            .rev()
+            .find(|(key, _)| hit(key))
+            .map(|(_, mapped)| mapped.as_str())
+    }
+}
+
+/// One `[[plan]]` entry, compiled.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub item: String,
+    pub value: String,
+    pub when: When,
+    pub paths: Option<Patterns>,
+    pub file: Option<Vec<u8>>,
+    pub field: Option<Field>,
+    pub table: Option<usize>,
+    pub source: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -152,6 +255,7 @@ pub struct When {
     pub lacks: Option<Grep>,
     pub env_set: Vec<String>,
     pub env_unset: Vec<String>,
+    pub env: Vec<EnvTest>,
 }
 
 /// Files (globs relative to the /opt/ml root) and what their content is searched for.
@@ -159,7 +263,8 @@ pub struct When {
 pub struct Grep {
     /// With the globs as written, so the source knows whose content to capture.
     pub paths: Patterns,
-    pub regex: Regex,
+    pub regex: Option<Regex>,
+    pub field: Option<Field>,
 }
 
 /// One `[[detect]]` signal of a pack, compiled.
@@ -190,7 +295,7 @@ pub struct Rule {
     /// Zones the rule looks in; empty means every entry, paths relative to the /opt/ml root.
     pub zones: Vec<usize>,
     pub paths: Option<Patterns>,
-    pub except: Option<GlobSet>,
+    pub except: Option<Patterns>,
     pub filter: Filter,
     pub when: When,
     pub message: String,
@@ -199,6 +304,8 @@ pub struct Rule {
     pub fix: Option<String>,
     pub repair: Option<Repair>,
     pub hints: Vec<Hint>,
+    /// Codes whose findings about the same entry this rule's findings replace.
+    pub supersedes: Vec<String>,
     /// Index of the pack (rule file) in the ruleset.
     pub pack: usize,
     /// Byte range of the rule's `code = "..."` value in its file.
@@ -224,12 +331,17 @@ impl Rule {
     /// Whether a rule reads file contents (so the source must capture them).
     pub fn needs_content(&self) -> bool {
         self.filter.content.is_active()
+            || self.filter.field.is_some()
             || self.message.contains("{first_line}")
             || matches!(self.check, Check::JsonKeys { .. })
     }
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
     pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
-        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.paths.patterns)
+        self.when
+            .contains
+            .iter()
+            .chain(&self.when.lacks)
+            .flat_map(|grep| &grep.paths.patterns)
     }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
+};
 
 use super::sanitize::sanitize;
 use super::Report;
@@ -20,13 +22,20 @@ struct FindingDiagnostic<'a> {
 
 impl fmt::Debug for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FindingDiagnostic").field("code", &self.finding.code).finish()
+        f.debug_struct("FindingDiagnostic")
+            .field("code", &self.finding.code)
+            .finish()
     }
 }
 
 impl fmt::Display for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n{}", sanitize(&self.finding.location), sanitize(&self.finding.message))
+        write!(
+            f,
+            "{}\n{}",
+            sanitize(&self.finding.location),
+            sanitize(&self.finding.message)
+        )
     }
 }
 
@@ -34,7 +43,10 @@ impl std::error::Error for FindingDiagnostic<'_> {}
 
 impl Diagnostic for FindingDiagnostic<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(format!("{} {}", self.finding.code, self.rule.name)))
+        Some(Box::new(format!(
+            "{} {}",
+            self.finding.code, self.rule.name
+        )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -63,15 +75,25 @@ impl Diagnostic for FindingDiagnostic<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.rule.span.clone();
-        let label = LabeledSpan::new_with_span(Some(format!("{} is defined here", self.finding.code)), span);
+        let label = LabeledSpan::new_with_span(
+            Some(format!("{} is defined here", self.finding.code)),
+            span,
+        );
         Some(Box::new(std::iter::once(label)))
     }
 }
 
 /// The graphical handler every human rendering uses: fixed width, no links, color optional.
 pub fn handler(color: bool) -> GraphicalReportHandler {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false).with_context_lines(1)
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+        .with_context_lines(1)
 }
 
 pub fn render(report: &Report<'_>, color: bool) -> String {
@@ -80,7 +102,11 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         .packs
         .iter()
         .map(|pack| {
-            let name = if pack.builtin { format!("{} (built-in)", pack.file) } else { pack.file.clone() };
+            let name = if pack.builtin {
+                format!("{} (built-in)", pack.file)
+            } else {
+                pack.file.clone()
+            };
             NamedSource::new(name, pack.text.clone()).with_language("toml")
         })
         .collect();
@@ -89,7 +115,12 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     for checked in report.checked {
         let subject = &checked.subject;
         let entries = subject.entries.len();
-        let parts: Vec<String> = subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
+        let parts: Vec<String> = subject
+            .origins
+            .iter()
+            .zip(&checked.placed.origins)
+            .map(|(origin, placement)| describe_part(origin, &placement.flavour))
+            .collect();
         out.push_str(&format!(
             "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),
@@ -108,7 +139,12 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     let mut elision = crate::snapshot::report::Elision::default();
     for finding in report.findings.iter().filter(|f| elision.admit(&f.code)) {
         let rule = &ruleset.rules[finding.rule];
-        let diagnostic = FindingDiagnostic { finding, rule, source: &sources[rule.pack], url: ruleset.docs_url(rule) };
+        let diagnostic = FindingDiagnostic {
+            finding,
+            rule,
+            source: &sources[rule.pack],
+            url: ruleset.docs_url(rule),
+        };
         // Rendering into a String cannot fail.
         let _ = handler.render_report(&mut out, &diagnostic);
         out.push('\n');
@@ -126,7 +162,11 @@ fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
         (role, true) => format!("{} archive", role.as_str()),
         (role, false) => format!("{} folder", role.as_str()),
     };
-    let mut text = if origin.path_prefix.is_empty() { what } else { format!("{} = {what}", origin.path_prefix) };
+    let mut text = if origin.path_prefix.is_empty() {
+        what
+    } else {
+        format!("{} = {what}", origin.path_prefix)
+    };
     if origin.role == crate::source::Role::Output {
         text.push_str(&format!(", {flavour} flavour"));
     }

@@ -26,7 +26,9 @@ pub struct TestDir {
 
 impl TestDir {
     pub fn new() -> TestDir {
-        TestDir { dir: tempfile::tempdir().expect("temp dir") }
+        TestDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -87,7 +89,11 @@ pub fn tar_bytes(members: &[Member]) -> Vec<u8> {
                 (name, b"")
             }
             Member::Symlink(name, target) | Member::Hardlink(name, target) => {
-                let kind = if matches!(member, Member::Symlink(..)) { tar::EntryType::Symlink } else { tar::EntryType::Link };
+                let kind = if matches!(member, Member::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                };
                 header.set_entry_type(kind);
                 header.set_mode(0o777);
                 header.set_link_name(target).expect("link name");
@@ -137,18 +143,32 @@ pub fn tar_gz(dir: &TestDir, name: &str, members: &[Member]) -> PathBuf {
 
 /// Run `optml check --format json ARGS` and return (exit code, document).
 pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
-    let output = optml().arg("check").arg("--format").arg("json").args(args).output().expect("run optml");
+    let output = optml()
+        .arg("check")
+        .arg("--format")
+        .arg("json")
+        .args(args)
+        .output()
+        .expect("run optml");
     let code = output.status.code().expect("exit code");
     let doc = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!("stdout is not JSON ({err}): {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "stdout is not JSON ({err}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     });
     (code, doc)
 }
 
 /// The rule codes in a JSON report, sorted and deduplicated.
 pub fn codes(doc: &serde_json::Value) -> Vec<String> {
-    let mut codes: Vec<String> =
-        doc["diagnostics"].as_array().expect("diagnostics").iter().map(|d| d["rule"].as_str().expect("rule").to_string()).collect();
+    let mut codes: Vec<String> = doc["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| d["rule"].as_str().expect("rule").to_string())
+        .collect();
     codes.sort();
     codes.dedup();
     codes
@@ -179,7 +199,11 @@ pub fn transcript(output: &Output, tmp: &Path) -> String {
 /// Insta settings that put snapshots in `snapshots/<suite>/` at the repository root.
 pub fn snapshot_settings(suite: &str) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(suite));
+    settings.set_snapshot_path(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("snapshots")
+            .join(suite),
+    );
     settings.set_prepend_module_to_snapshot(false);
     settings
 }

@@ -12,8 +12,11 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        fs::read_dir(corpus_dir()).expect("corpus dir").map(|e| e.expect("entry").path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect();
+    let mut files: Vec<PathBuf> = fs::read_dir(corpus_dir())
+        .expect("corpus dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e != "md"))
+        .collect();
     files.sort();
     files
 }
@@ -22,7 +25,11 @@ fn corpus_files() -> Vec<PathBuf> {
 #[test]
 fn corpus_verdicts() {
     let files = corpus_files();
-    assert!(files.len() >= 20, "the corpus sample is incomplete: {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "the corpus sample is incomplete: {}",
+        files.len()
+    );
     let mut lines = Vec::new();
     for file in &files {
         let output = optml()
@@ -32,14 +39,25 @@ fn corpus_verdicts() {
             .output()
             .expect("run optml");
         let code = output.status.code().expect("exited, not killed");
-        assert!(code == 0 || code == 1, "{}: exit {code}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
+        assert!(
+            code == 0 || code == 1,
+            "{}: exit {code}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
         let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
         let part = &doc["inputs"][0]["parts"][0];
         let mut findings: Vec<String> = doc["diagnostics"]
             .as_array()
             .expect("diagnostics")
             .iter()
-            .map(|d| format!("{}@{}", d["rule"].as_str().unwrap(), d["path"].as_str().unwrap()))
+            .map(|d| {
+                format!(
+                    "{}@{}",
+                    d["rule"].as_str().unwrap(),
+                    d["path"].as_str().unwrap()
+                )
+            })
             .collect();
         findings.dedup();
         lines.push(format!(
@@ -59,10 +77,22 @@ fn corpus_verdicts() {
 fn corpus_human_reports() {
     let samples = [
         ("wrapped_appledouble", "AREP-2026-1__Taller02__model.tar.gz"),
-        ("duplicate_member", "aws-samples__easy-amazon-sagemaker-deployments__model.tar.gz"),
-        ("gzipped_pickle", "Jay2250__TelcoCustomerChurn__model.tar.gz"),
-        ("zero_byte", "ShreySharma07__aws-realtime-fraud-detection__infra__model.tar.gz"),
-        ("local_mode_output", "Ransaka__Sagemaker-Local-Mode-Example__model__output.tar.gz"),
+        (
+            "duplicate_member",
+            "aws-samples__easy-amazon-sagemaker-deployments__model.tar.gz",
+        ),
+        (
+            "gzipped_pickle",
+            "Jay2250__TelcoCustomerChurn__model.tar.gz",
+        ),
+        (
+            "zero_byte",
+            "ShreySharma07__aws-realtime-fraud-detection__infra__model.tar.gz",
+        ),
+        (
+            "local_mode_output",
+            "Ransaka__Sagemaker-Local-Mode-Example__model__output.tar.gz",
+        ),
     ];
     for (name, file) in samples {
         // Run inside the corpus folder: the report wraps at 100 columns, so the input's name

@@ -6,8 +6,10 @@ use std::ffi::OsStr;
 use crate::common::*;
 use Member::{Dir, File, Symlink};
 
-const TORCH_HANDLER: &[u8] = b"import torch\n\ndef model_fn(model_dir):\n    return torch.jit.load(model_dir + '/net.pt')\n";
-const NO_MODEL_FN: &[u8] = b"import torch\n\ndef predict_fn(data, model):\n    return model(data)\n";
+const TORCH_HANDLER: &[u8] =
+    b"import torch\n\ndef model_fn(model_dir):\n    return torch.jit.load(model_dir + '/net.pt')\n";
+const NO_MODEL_FN: &[u8] =
+    b"import torch\n\ndef predict_fn(data, model):\n    return model(data)\n";
 
 /// Check a model.tar.gz holding `members`, with extra arguments; returns (exit code, report).
 fn check_model(members: &[Member], args: &[&str]) -> (i32, serde_json::Value) {
@@ -21,13 +23,23 @@ fn check_model(members: &[Member], args: &[&str]) -> (i32, serde_json::Value) {
 /// `code` fires on `bad` and not on `good`, both checked with `args`.
 fn assert_rule(code: &str, bad: &[Member], good: &[Member], args: &[&str]) {
     let (_, doc) = check_model(bad, args);
-    assert!(!paths_for(&doc, code).is_empty(), "{code} should fire: {:#}", doc["diagnostics"]);
+    assert!(
+        !paths_for(&doc, code).is_empty(),
+        "{code} should fire: {:#}",
+        doc["diagnostics"]
+    );
     let (_, doc) = check_model(good, args);
-    assert!(paths_for(&doc, code).is_empty(), "{code} should not fire: {:#}", doc["diagnostics"]);
+    assert!(
+        paths_for(&doc, code).is_empty(),
+        "{code} should not fire: {:#}",
+        doc["diagnostics"]
+    );
 }
 
 fn detected(doc: &serde_json::Value) -> Option<String> {
-    doc["inputs"][0]["detected"]["pack"].as_str().map(str::to_string)
+    doc["inputs"][0]["detected"]["pack"]
+        .as_str()
+        .map(str::to_string)
 }
 
 // ------------------------------------------------------------------ sagemaker-model
@@ -35,7 +47,12 @@ fn detected(doc: &serde_json::Value) -> Option<String> {
 #[test]
 fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
     let args = ["--pack", "sagemaker-model"];
-    assert_rule("MDL101", &[Dir("model/"), File("model/model.pt", b"w")], &[File("model.pt", b"w")], &args);
+    assert_rule(
+        "MDL101",
+        &[Dir("model/"), File("model/model.pt", b"w")],
+        &[File("model.pt", b"w")],
+        &args,
+    );
     let (code, doc) = check_model(&[Dir("model/"), File("model/model.pt", b"w")], &args);
     assert_eq!(code, 1);
     assert_eq!(paths_for(&doc, "MDL101"), vec!["model"]);
@@ -44,11 +61,18 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
         vec![File("tfs/1/saved_model.pb", b"pb")],
         // find_models walks the tree: a folder around <name>/<version>/ is still served (as <name>).
         vec![File("repo/name/1/saved_model.pb", b"pb")],
-        vec![File("fvae/config.pbtxt", b"c"), File("fvae/1/model.pt", b"w")],
+        vec![
+            File("fvae/config.pbtxt", b"c"),
+            File("fvae/1/model.pt", b"w"),
+        ],
         vec![File("code/inference.py", b"def model_fn(d): pass\n")],
     ] {
         let (_, doc) = check_model(&good, &args);
-        assert!(paths_for(&doc, "MDL101").is_empty(), "{:#}", doc["diagnostics"]);
+        assert!(
+            paths_for(&doc, "MDL101").is_empty(),
+            "{:#}",
+            doc["diagnostics"]
+        );
     }
 }
 
@@ -56,17 +80,46 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
 fn mdl101_supersedes_the_training_warning() {
     let (_, doc) = check_model(&[Dir("model/"), File("model/model.pt", b"w")], &[]);
     assert!(codes(&doc).contains(&"MDL101".to_string()));
-    assert!(!codes(&doc).contains(&"SM606".to_string()), "{:#}", doc["diagnostics"]);
+    assert!(
+        !codes(&doc).contains(&"SM606".to_string()),
+        "{:#}",
+        doc["diagnostics"]
+    );
 }
 
 #[test]
 fn mdl102_inference_py_outside_code() {
     let args = ["--pack", "sagemaker-model"];
-    assert_rule("MDL102", &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)], &[File("model.pt", b"w"), File("code/inference.py", TORCH_HANDLER)], &args);
-    let (_, doc) = check_model(&[File("w/model.pt", b"w"), File("w/inference.py", TORCH_HANDLER)], &args);
+    assert_rule(
+        "MDL102",
+        &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)],
+        &[
+            File("model.pt", b"w"),
+            File("code/inference.py", TORCH_HANDLER),
+        ],
+        &args,
+    );
+    let (_, doc) = check_model(
+        &[
+            File("w/model.pt", b"w"),
+            File("w/inference.py", TORCH_HANDLER),
+        ],
+        &args,
+    );
     assert_eq!(paths_for(&doc, "MDL102"), vec!["w/inference.py"]);
-    let fix = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "MDL102").unwrap()["fix"].as_str().unwrap().to_string();
-    assert!(fix.starts_with("move `w/inference.py` to `code/inference.py`"), "{fix}");
+    let fix = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rule"] == "MDL102")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        fix.starts_with("move `w/inference.py` to `code/inference.py`"),
+        "{fix}"
+    );
 }
 
 #[test]
@@ -75,7 +128,11 @@ fn mdl103_other_handler_module_outside_code() {
     assert_rule(
         "MDL103",
         &[File("model.joblib", b"w"), File("serve_model.py", handler)],
-        &[File("model.joblib", b"w"), File("utils.py", b"def helper():\n    pass\n"), File("code/serve_model.py", handler)],
+        &[
+            File("model.joblib", b"w"),
+            File("utils.py", b"def helper():\n    pass\n"),
+            File("code/serve_model.py", handler),
+        ],
         &["--pack", "sagemaker-model"],
     );
 }
@@ -84,8 +141,14 @@ fn mdl103_other_handler_module_outside_code() {
 fn mdl104_requirements_outside_code() {
     assert_rule(
         "MDL104",
-        &[File("model.joblib", b"w"), File("requirements.txt", b"numpy\n")],
-        &[File("model.joblib", b"w"), File("code/requirements.txt", b"numpy\n")],
+        &[
+            File("model.joblib", b"w"),
+            File("requirements.txt", b"numpy\n"),
+        ],
+        &[
+            File("model.joblib", b"w"),
+            File("code/requirements.txt", b"numpy\n"),
+        ],
         &["--pack", "sagemaker-model"],
     );
 }
@@ -94,12 +157,18 @@ fn mdl104_requirements_outside_code() {
 fn mdl105_symlinks_are_rejected_by_endpoints() {
     assert_rule(
         "MDL105",
-        &[File("blobs/abc", b"w"), Symlink("model.safetensors", "blobs/abc")],
+        &[
+            File("blobs/abc", b"w"),
+            Symlink("model.safetensors", "blobs/abc"),
+        ],
         &[File("model.safetensors", b"w")],
         &["--pack", "sagemaker-model"],
     );
     // A link leaving the archive is SM503's, not reported twice.
-    let (_, doc) = check_model(&[File("model.pt", b"w"), Symlink("x", "../../etc/passwd")], &[]);
+    let (_, doc) = check_model(
+        &[File("model.pt", b"w"), Symlink("x", "../../etc/passwd")],
+        &[],
+    );
     assert!(paths_for(&doc, "MDL105").is_empty());
     assert_eq!(paths_for(&doc, "SM503"), vec!["x"]);
 }
@@ -117,20 +186,47 @@ fn mdl106_nested_model_archive() {
 #[test]
 fn mdl107_weights_missing_unless_model_fn_or_hf_model_id() {
     let args = ["--pack", "sagemaker-model"];
-    let code_only = [File("code/inference.py", NO_MODEL_FN), File("code/requirements.txt", b"torch\n"), File("._x", b"")];
-    assert_rule("MDL107", &code_only, &[File("code/inference.py", NO_MODEL_FN), File("model.pt", b"w")], &args);
+    let code_only = [
+        File("code/inference.py", NO_MODEL_FN),
+        File("code/requirements.txt", b"torch\n"),
+        File("._x", b""),
+    ];
+    assert_rule(
+        "MDL107",
+        &code_only,
+        &[
+            File("code/inference.py", NO_MODEL_FN),
+            File("model.pt", b"w"),
+        ],
+        &args,
+    );
     let (_, doc) = check_model(&[File("code/inference.py", TORCH_HANDLER)], &args);
-    assert!(paths_for(&doc, "MDL107").is_empty(), "a model_fn may fetch the weights");
-    let (_, doc) = check_model(&code_only, &["--pack", "sagemaker-model", "--env", "HF_MODEL_ID=gpt2"]);
-    assert!(paths_for(&doc, "MDL107").is_empty(), "HF_MODEL_ID pulls the weights");
+    assert!(
+        paths_for(&doc, "MDL107").is_empty(),
+        "a model_fn may fetch the weights"
+    );
+    let (_, doc) = check_model(
+        &code_only,
+        &["--pack", "sagemaker-model", "--env", "HF_MODEL_ID=gpt2"],
+    );
+    assert!(
+        paths_for(&doc, "MDL107").is_empty(),
+        "HF_MODEL_ID pulls the weights"
+    );
 }
 
 #[test]
 fn mdl108_weights_under_code() {
     assert_rule(
         "MDL108",
-        &[File("code/inference.py", TORCH_HANDLER), File("code/net.pt", b"w")],
-        &[File("code/inference.py", TORCH_HANDLER), File("net.pt", b"w")],
+        &[
+            File("code/inference.py", TORCH_HANDLER),
+            File("code/net.pt", b"w"),
+        ],
+        &[
+            File("code/inference.py", TORCH_HANDLER),
+            File("net.pt", b"w"),
+        ],
         &["--pack", "sagemaker-model"],
     );
 }
@@ -139,12 +235,26 @@ fn mdl108_weights_under_code() {
 fn mdl109_uncompressed_model_folder_follows_the_s3_key_rules() {
     let dir = TestDir::new();
     dir.file("upload/model.pt", "w").file("upload/ /w.bin", "x");
-    dir.file("clean/model.pt", "w").file("clean/extra/w.bin", "x");
-    let (code, doc) = check_json(&[OsStr::new("--as"), OsStr::new("model"), dir.join("upload").as_os_str()]);
+    dir.file("clean/model.pt", "w")
+        .file("clean/extra/w.bin", "x");
+    let (code, doc) = check_json(&[
+        OsStr::new("--as"),
+        OsStr::new("model"),
+        dir.join("upload").as_os_str(),
+    ]);
     assert_eq!(paths_for(&doc, "MDL109"), vec![" "]);
     assert_eq!(code, 1);
-    let (code, doc) = check_json(&[OsStr::new("--as"), OsStr::new("model"), dir.join("clean").as_os_str()]);
-    assert_eq!(codes(&doc), Vec::<String>::new(), "{:#}", doc["diagnostics"]);
+    let (code, doc) = check_json(&[
+        OsStr::new("--as"),
+        OsStr::new("model"),
+        dir.join("clean").as_os_str(),
+    ]);
+    assert_eq!(
+        codes(&doc),
+        Vec::<String>::new(),
+        "{:#}",
+        doc["diagnostics"]
+    );
     assert_eq!(code, 0);
 }
 
@@ -153,11 +263,32 @@ fn mdl109_uncompressed_model_folder_follows_the_s3_key_rules() {
 #[test]
 fn pt101_default_handler_needs_one_model_file() {
     let args = ["--pack", "pytorch"];
-    assert_rule("PT101", &[File("a.pth", b"w"), File("b.pth", b"w")], &[File("a.pth", b"w")], &args);
-    assert_rule("PT101", &[File("weights.bin", b"w")], &[File("model.pt", b"w"), File("other.pt", b"w")], &args);
+    assert_rule(
+        "PT101",
+        &[File("a.pth", b"w"), File("b.pth", b"w")],
+        &[File("a.pth", b"w")],
+        &args,
+    );
+    assert_rule(
+        "PT101",
+        &[File("weights.bin", b"w")],
+        &[File("model.pt", b"w"), File("other.pt", b"w")],
+        &args,
+    );
     // A duplicate member and an AppleDouble twin are not second models.
-    let (_, doc) = check_model(&[File("m.pth", b"w"), File("m.pth", b"w"), File("._m.pth", b"")], &args);
-    assert!(paths_for(&doc, "PT101").is_empty(), "{:#}", doc["diagnostics"]);
+    let (_, doc) = check_model(
+        &[
+            File("m.pth", b"w"),
+            File("m.pth", b"w"),
+            File("._m.pth", b""),
+        ],
+        &args,
+    );
+    assert!(
+        paths_for(&doc, "PT101").is_empty(),
+        "{:#}",
+        doc["diagnostics"]
+    );
 }
 
 #[test]
@@ -165,12 +296,34 @@ fn pt102_says_when_it_is_unsure_about_model_fn() {
     let args = ["--pack", "pytorch"];
     assert_rule(
         "PT102",
-        &[File("a.pth", b"w"), File("b.pth", b"w"), File("code/inference.py", NO_MODEL_FN)],
-        &[File("a.pth", b"w"), File("b.pth", b"w"), File("code/inference.py", TORCH_HANDLER)],
+        &[
+            File("a.pth", b"w"),
+            File("b.pth", b"w"),
+            File("code/inference.py", NO_MODEL_FN),
+        ],
+        &[
+            File("a.pth", b"w"),
+            File("b.pth", b"w"),
+            File("code/inference.py", TORCH_HANDLER),
+        ],
         &args,
     );
-    let (code, doc) = check_model(&[File("net.bin", b"w"), File("code/inference.py", NO_MODEL_FN)], &args);
-    let help = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "PT102").unwrap()["help"].as_str().unwrap().to_string();
+    let (code, doc) = check_model(
+        &[
+            File("net.bin", b"w"),
+            File("code/inference.py", NO_MODEL_FN),
+        ],
+        &args,
+    );
+    let help = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rule"] == "PT102")
+        .unwrap()["help"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(help.starts_with("unsure:"), "{help}");
     assert!(paths_for(&doc, "PT101").is_empty());
     assert_eq!(code, 0, "a warning only");
@@ -180,24 +333,69 @@ fn pt102_says_when_it_is_unsure_about_model_fn() {
 
 #[test]
 fn tfs101_no_savedmodel() {
-    assert_rule("TFS101", &[File("model.h5", b"w")], &[File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
+    assert_rule(
+        "TFS101",
+        &[File("model.h5", b"w")],
+        &[
+            File("1/saved_model.pb", b"pb"),
+            File("1/variables/variables.index", b"i"),
+        ],
+        &["--pack", "tensorflow-serving"],
+    );
     // find_models looks for saved_model.pb only: a text SavedModel alone is not found.
-    let (_, doc) = check_model(&[File("1/saved_model.pbtxt", b"pb"), File("1/variables/variables.index", b"i")], &["--pack", "tensorflow-serving"]);
-    assert!(!paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
+    let (_, doc) = check_model(
+        &[
+            File("1/saved_model.pbtxt", b"pb"),
+            File("1/variables/variables.index", b"i"),
+        ],
+        &["--pack", "tensorflow-serving"],
+    );
+    assert!(
+        !paths_for(&doc, "TFS101").is_empty(),
+        "{:#}",
+        doc["diagnostics"]
+    );
 }
 
 #[test]
 fn tfs102_savedmodel_outside_a_version_folder() {
     let args = ["--pack", "tensorflow-serving"];
-    assert_rule("TFS102", &[File("saved_model.pb", b"pb")], &[File("tfs/00000123/saved_model.pb", b"pb"), File("tfs/00000123/variables/v", b"v")], &args);
+    assert_rule(
+        "TFS102",
+        &[File("saved_model.pb", b"pb")],
+        &[
+            File("tfs/00000123/saved_model.pb", b"pb"),
+            File("tfs/00000123/variables/v", b"v"),
+        ],
+        &args,
+    );
     // The container's find_models walks the whole tree and keeps every saved_model.pb whose parent
     // is all digits: TF1's export/Servo/<timestamp>/ is served (as model `Servo`).
-    let (_, doc) = check_model(&[File("export/Servo/1507144001/saved_model.pb", b"pb"), File("export/Servo/1507144001/variables/variables.index", b"i")], &args);
-    assert!(paths_for(&doc, "TFS102").is_empty() && paths_for(&doc, "TFS101").is_empty(), "{:#}", doc["diagnostics"]);
-    assert!(paths_for(&doc, "TFS103").is_empty(), "variables/ beside a deep version folder counts");
+    let (_, doc) = check_model(
+        &[
+            File("export/Servo/1507144001/saved_model.pb", b"pb"),
+            File("export/Servo/1507144001/variables/variables.index", b"i"),
+        ],
+        &args,
+    );
+    assert!(
+        paths_for(&doc, "TFS102").is_empty() && paths_for(&doc, "TFS101").is_empty(),
+        "{:#}",
+        doc["diagnostics"]
+    );
+    assert!(
+        paths_for(&doc, "TFS103").is_empty(),
+        "variables/ beside a deep version folder counts"
+    );
     let (_, doc) = check_model(&[File("export/saved_model/saved_model.pb", b"pb")], &args);
-    assert_eq!(paths_for(&doc, "TFS102"), vec!["export/saved_model/saved_model.pb"]);
-    assert!(paths_for(&doc, "TFS101").is_empty(), "one finding for a misplaced SavedModel");
+    assert_eq!(
+        paths_for(&doc, "TFS102"),
+        vec!["export/saved_model/saved_model.pb"]
+    );
+    assert!(
+        paths_for(&doc, "TFS101").is_empty(),
+        "one finding for a misplaced SavedModel"
+    );
 }
 
 #[test]
@@ -205,7 +403,10 @@ fn tfs103_variables_missing() {
     assert_rule(
         "TFS103",
         &[File("1/saved_model.pb", b"pb")],
-        &[File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")],
+        &[
+            File("1/saved_model.pb", b"pb"),
+            File("1/variables/variables.index", b"i"),
+        ],
         &["--pack", "tensorflow-serving"],
     );
 }
@@ -214,8 +415,16 @@ fn tfs103_variables_missing() {
 fn tfs104_code_inside_the_version_folder() {
     assert_rule(
         "TFS104",
-        &[File("1/saved_model.pb", b"pb"), File("1/variables/v", b"v"), File("1/code/inference.py", b"def handler(d, c): pass\n")],
-        &[File("1/saved_model.pb", b"pb"), File("1/variables/v", b"v"), File("code/inference.py", b"def handler(d, c): pass\n")],
+        &[
+            File("1/saved_model.pb", b"pb"),
+            File("1/variables/v", b"v"),
+            File("1/code/inference.py", b"def handler(d, c): pass\n"),
+        ],
+        &[
+            File("1/saved_model.pb", b"pb"),
+            File("1/variables/v", b"v"),
+            File("code/inference.py", b"def handler(d, c): pass\n"),
+        ],
         &["--pack", "tensorflow-serving"],
     );
 }
@@ -225,8 +434,16 @@ fn tfs104_code_inside_the_version_folder() {
 #[test]
 fn hf101_config_missing_unless_hf_model_id() {
     let args = ["--pack", "huggingface"];
-    assert_rule("HF101", &[File("model.safetensors", b"w")], &[File("config.json", b"{}"), File("model.safetensors", b"w")], &args);
-    let (_, doc) = check_model(&[File("code/requirements.txt", b"transformers\n")], &["--pack", "huggingface", "--env", "HF_MODEL_ID=gpt2"]);
+    assert_rule(
+        "HF101",
+        &[File("model.safetensors", b"w")],
+        &[File("config.json", b"{}"), File("model.safetensors", b"w")],
+        &args,
+    );
+    let (_, doc) = check_model(
+        &[File("code/requirements.txt", b"transformers\n")],
+        &["--pack", "huggingface", "--env", "HF_MODEL_ID=gpt2"],
+    );
     assert!(paths_for(&doc, "HF101").is_empty());
 }
 
@@ -235,7 +452,10 @@ fn hf102_config_without_weights() {
     assert_rule(
         "HF102",
         &[File("config.json", b"{}"), File("tokenizer.json", b"{}")],
-        &[File("config.json", b"{}"), File("unet/diffusion_pytorch_model.safetensors", b"w")],
+        &[
+            File("config.json", b"{}"),
+            File("unet/diffusion_pytorch_model.safetensors", b"w"),
+        ],
         &["--pack", "huggingface"],
     );
 }
@@ -244,15 +464,39 @@ fn hf102_config_without_weights() {
 
 #[test]
 fn xgb101_dotfile_at_root() {
-    assert_rule("XGB101", &[File("._xgboost-model", b"x"), File("xgboost-model", b"m")], &[File("xgboost-model", b"m")], &["--pack", "xgboost"]);
+    assert_rule(
+        "XGB101",
+        &[File("._xgboost-model", b"x"), File("xgboost-model", b"m")],
+        &[File("xgboost-model", b"m")],
+        &["--pack", "xgboost"],
+    );
 }
 
 #[test]
 fn xgb102_extra_files_at_root_unless_ensemble() {
     let args = ["--pack", "xgboost"];
-    let extra = [File("xgboost-model", b"m"), File("requirements.txt", b"xgboost\n")];
-    assert_rule("XGB102", &extra, &[File("xgboost-model", b"m"), File("code/inference.py", b"import xgboost\n")], &args);
-    let (_, doc) = check_model(&extra, &["--pack", "xgboost", "--env", "SAGEMAKER_INFERENCE_ENSEMBLE=true"]);
+    let extra = [
+        File("xgboost-model", b"m"),
+        File("requirements.txt", b"xgboost\n"),
+    ];
+    assert_rule(
+        "XGB102",
+        &extra,
+        &[
+            File("xgboost-model", b"m"),
+            File("code/inference.py", b"import xgboost\n"),
+        ],
+        &args,
+    );
+    let (_, doc) = check_model(
+        &extra,
+        &[
+            "--pack",
+            "xgboost",
+            "--env",
+            "SAGEMAKER_INFERENCE_ENSEMBLE=true",
+        ],
+    );
     assert!(paths_for(&doc, "XGB102").is_empty());
 }
 
@@ -260,7 +504,10 @@ fn xgb102_extra_files_at_root_unless_ensemble() {
 fn xgb103_no_regular_file_at_root() {
     assert_rule(
         "XGB103",
-        &[File("model/xgboost-model", b"m"), File("code/inference.py", b"import xgboost\n")],
+        &[
+            File("model/xgboost-model", b"m"),
+            File("code/inference.py", b"import xgboost\n"),
+        ],
         &[File("xgboost-model", b"m")],
         &["--pack", "xgboost"],
     );
@@ -272,8 +519,17 @@ fn xgb103_no_regular_file_at_root() {
 fn skl101_model_fn_not_found() {
     assert_rule(
         "SKL101",
-        &[File("model.joblib", b"w"), File("code/inference.py", b"def predict_fn(x, m):\n    return m.predict(x)\n")],
-        &[File("model.joblib", b"w"), File("code/inference.py", b"from common import model_fn\n")],
+        &[
+            File("model.joblib", b"w"),
+            File(
+                "code/inference.py",
+                b"def predict_fn(x, m):\n    return m.predict(x)\n",
+            ),
+        ],
+        &[
+            File("model.joblib", b"w"),
+            File("code/inference.py", b"from common import model_fn\n"),
+        ],
         &["--pack", "sklearn"],
     );
 }
@@ -281,7 +537,15 @@ fn skl101_model_fn_not_found() {
 #[test]
 fn skl102_entry_point_not_in_archive_is_info() {
     let args = ["--pack", "sklearn"];
-    assert_rule("SKL102", &[File("model.joblib", b"w")], &[File("model.joblib", b"w"), File("code/inference.py", b"def model_fn(d): pass\n")], &args);
+    assert_rule(
+        "SKL102",
+        &[File("model.joblib", b"w")],
+        &[
+            File("model.joblib", b"w"),
+            File("code/inference.py", b"def model_fn(d): pass\n"),
+        ],
+        &args,
+    );
     let (code, _) = check_model(&[File("model.joblib", b"w")], &args);
     assert_eq!(code, 0);
 }
@@ -290,9 +554,27 @@ fn skl102_entry_point_not_in_archive_is_info() {
 
 #[test]
 fn mx101_default_handler_files() {
-    let complete = [File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")];
-    assert_rule("MX101", &[File("model-symbol.json", b"{}"), File("model-0000.params", b"p")], &complete, &["--pack", "mxnet"]);
-    let (_, doc) = check_model(&[File("model-symbol.json", b"{}"), File("model-0000.params", b"p")], &["--pack", "mxnet"]);
+    let complete = [
+        File("model-symbol.json", b"{}"),
+        File("model-0000.params", b"p"),
+        File("model-shapes.json", b"[]"),
+    ];
+    assert_rule(
+        "MX101",
+        &[
+            File("model-symbol.json", b"{}"),
+            File("model-0000.params", b"p"),
+        ],
+        &complete,
+        &["--pack", "mxnet"],
+    );
+    let (_, doc) = check_model(
+        &[
+            File("model-symbol.json", b"{}"),
+            File("model-0000.params", b"p"),
+        ],
+        &["--pack", "mxnet"],
+    );
     assert_eq!(paths_for(&doc, "MX101"), vec!["*-shapes.json"]);
 }
 
@@ -300,32 +582,79 @@ fn mx101_default_handler_files() {
 
 #[test]
 fn trt101_config_at_root() {
-    assert_rule("TRT101", &[File("config.pbtxt", b"c"), File("1/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT101",
+        &[File("config.pbtxt", b"c"), File("1/model.pt", b"w")],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
 fn trt102_no_model_folder() {
-    assert_rule("TRT102", &[File("repo/m/config.pbtxt", b"c"), File("repo/m/1/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT102",
+        &[
+            File("repo/m/config.pbtxt", b"c"),
+            File("repo/m/1/model.pt", b"w"),
+        ],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
 fn trt103_several_models_need_a_default() {
-    let two = [File("a/config.pbtxt", b"c"), File("a/1/model.pt", b"w"), File("b/config.pbtxt", b"c"), File("b/1/model.pt", b"w")];
-    assert_rule("TRT103", &two, &[File("a/config.pbtxt", b"c"), File("a/1/model.pt", b"w")], &["--pack", "triton"]);
-    let (_, doc) = check_model(&two, &["--pack", "triton", "--env", "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME=a"]);
+    let two = [
+        File("a/config.pbtxt", b"c"),
+        File("a/1/model.pt", b"w"),
+        File("b/config.pbtxt", b"c"),
+        File("b/1/model.pt", b"w"),
+    ];
+    assert_rule(
+        "TRT103",
+        &two,
+        &[File("a/config.pbtxt", b"c"), File("a/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
+    let (_, doc) = check_model(
+        &two,
+        &[
+            "--pack",
+            "triton",
+            "--env",
+            "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME=a",
+        ],
+    );
     assert!(paths_for(&doc, "TRT103").is_empty());
 }
 
 #[test]
 fn trt104_version_folder_missing() {
-    assert_rule("TRT104", &[File("m/config.pbtxt", b"c"), File("m/model.pt", b"w")], &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")], &["--pack", "triton"]);
+    assert_rule(
+        "TRT104",
+        &[File("m/config.pbtxt", b"c"), File("m/model.pt", b"w")],
+        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &["--pack", "triton"],
+    );
 }
 
 #[test]
 fn triton_python_backend_is_not_an_inference_toolkit_handler() {
-    let (_, doc) = check_model(&[File("m/config.pbtxt", b"backend: \"python\""), File("m/1/model.py", b"def model_fn(x): pass\n"), File("requirements.txt", b"x")], &["--pack", "triton"]);
+    let (_, doc) = check_model(
+        &[
+            File("m/config.pbtxt", b"backend: \"python\""),
+            File("m/1/model.py", b"def model_fn(x): pass\n"),
+            File("requirements.txt", b"x"),
+        ],
+        &["--pack", "triton"],
+    );
     for code in ["MDL102", "MDL103", "MDL104"] {
-        assert!(paths_for(&doc, code).is_empty(), "{code}: {:#}", doc["diagnostics"]);
+        assert!(
+            paths_for(&doc, code).is_empty(),
+            "{code}: {:#}",
+            doc["diagnostics"]
+        );
     }
 }
 
@@ -333,14 +662,28 @@ fn triton_python_backend_is_not_an_inference_toolkit_handler() {
 
 #[test]
 fn djl_tolerates_a_wrapper_folder() {
-    let (code, doc) = check_model(&[File("mymodel-7B/serving.properties", b"engine=Python\noption.model_id=tiiuae/falcon-7b\n")], &["--pack", "djl-lmi"]);
+    let (code, doc) = check_model(
+        &[File(
+            "mymodel-7B/serving.properties",
+            b"engine=Python\noption.model_id=tiiuae/falcon-7b\n",
+        )],
+        &["--pack", "djl-lmi"],
+    );
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
 }
 
 #[test]
 fn djl101_serving_properties_missing() {
-    assert_rule("DJL101", &[File("model.py", b"x")], &[File("serving.properties", b"engine=Python\n"), File("model.py", b"x")], &["--pack", "djl-lmi"]);
+    assert_rule(
+        "DJL101",
+        &[File("model.py", b"x")],
+        &[
+            File("serving.properties", b"engine=Python\n"),
+            File("model.py", b"x"),
+        ],
+        &["--pack", "djl-lmi"],
+    );
 }
 
 #[test]
@@ -348,7 +691,10 @@ fn djl102_engine_missing() {
     assert_rule(
         "DJL102",
         &[File("serving.properties", b"option.model_id=gpt2\n")],
-        &[File("serving.properties", b"# comment\nengine = Python\noption.model_id=gpt2\n")],
+        &[File(
+            "serving.properties",
+            b"# comment\nengine = Python\noption.model_id=gpt2\n",
+        )],
         &["--pack", "djl-lmi"],
     );
 }
@@ -356,16 +702,50 @@ fn djl102_engine_missing() {
 #[test]
 fn djl103_invalid_property_line() {
     let args = ["--pack", "djl-lmi"];
-    for bad in [&b"engine=Python\noption.model_id gpt2\n"[..], b"engine=Python\noption.model id=gpt2\n", b"engine=Python\noption$x=1\n"] {
+    for bad in [
+        &b"engine=Python\noption.model_id gpt2\n"[..],
+        b"engine=Python\noption.model id=gpt2\n",
+        b"engine=Python\noption$x=1\n",
+    ] {
         let (_, doc) = check_model(&[File("serving.properties", bad)], &args);
-        assert!(!paths_for(&doc, "DJL103").is_empty(), "{}: {:#}", String::from_utf8_lossy(bad), doc["diagnostics"]);
+        assert!(
+            !paths_for(&doc, "DJL103").is_empty(),
+            "{}: {:#}",
+            String::from_utf8_lossy(bad),
+            doc["diagnostics"]
+        );
     }
-    let (_, doc) = check_model(&[File("serving.properties", b"engine=Python\noption.model_id gpt2\n")], &args);
-    let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "DJL103").unwrap()["message"].as_str().unwrap().to_string();
+    let (_, doc) = check_model(
+        &[File(
+            "serving.properties",
+            b"engine=Python\noption.model_id gpt2\n",
+        )],
+        &args,
+    );
+    let message = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rule"] == "DJL103")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.ends_with("`option.model_id gpt2`"), "{message}");
     let good = b"# LMI\n! also a comment\nengine=MPI\noption.tensor_parallel_degree : 4\noption.rolling_batch=vllm\n\n";
-    let (_, doc) = check_model(&[File("serving.properties", good), File("model.safetensors", b"w")], &args);
-    assert_eq!(codes(&doc), Vec::<String>::new(), "{:#}", doc["diagnostics"]);
+    let (_, doc) = check_model(
+        &[
+            File("serving.properties", good),
+            File("model.safetensors", b"w"),
+        ],
+        &args,
+    );
+    assert_eq!(
+        codes(&doc),
+        Vec::<String>::new(),
+        "{:#}",
+        doc["diagnostics"]
+    );
 }
 
 #[test]
@@ -373,7 +753,10 @@ fn djl104_no_model_source() {
     assert_rule(
         "DJL104",
         &[File("serving.properties", b"engine=Python\n")],
-        &[File("serving.properties", b"engine=Python\noption.model_id=s3://bucket/llama/\n")],
+        &[File(
+            "serving.properties",
+            b"engine=Python\noption.model_id=s3://bucket/llama/\n",
+        )],
         &["--pack", "djl-lmi"],
     );
 }
@@ -383,21 +766,77 @@ fn djl104_no_model_source() {
 #[test]
 fn auto_detects_each_framework() {
     let cases: Vec<(&str, Vec<Member>)> = vec![
-        ("pytorch", vec![File("model.pth", b"w"), File("code/inference.py", TORCH_HANDLER)]),
-        ("tensorflow-serving", vec![File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")]),
-        ("huggingface", vec![File("config.json", b"{\"model_type\": \"bert\"}"), File("model.safetensors", b"w"), File("tokenizer.json", b"{}")]),
+        (
+            "pytorch",
+            vec![
+                File("model.pth", b"w"),
+                File("code/inference.py", TORCH_HANDLER),
+            ],
+        ),
+        (
+            "tensorflow-serving",
+            vec![
+                File("1/saved_model.pb", b"pb"),
+                File("1/variables/variables.index", b"i"),
+            ],
+        ),
+        (
+            "huggingface",
+            vec![
+                File("config.json", b"{\"model_type\": \"bert\"}"),
+                File("model.safetensors", b"w"),
+                File("tokenizer.json", b"{}"),
+            ],
+        ),
         ("xgboost", vec![File("xgboost-model", b"m")]),
-        ("sklearn", vec![File("model.joblib", b"w"), File("code/inference.py", b"import joblib\ndef model_fn(d): pass\n")]),
-        ("mxnet", vec![File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")]),
-        ("triton", vec![File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")]),
-        ("djl-lmi", vec![File("serving.properties", b"engine=Python\noption.model_id=gpt2\n")]),
+        (
+            "sklearn",
+            vec![
+                File("model.joblib", b"w"),
+                File(
+                    "code/inference.py",
+                    b"import joblib\ndef model_fn(d): pass\n",
+                ),
+            ],
+        ),
+        (
+            "mxnet",
+            vec![
+                File("model-symbol.json", b"{}"),
+                File("model-0000.params", b"p"),
+                File("model-shapes.json", b"[]"),
+            ],
+        ),
+        (
+            "triton",
+            vec![File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        ),
+        (
+            "djl-lmi",
+            vec![File(
+                "serving.properties",
+                b"engine=Python\noption.model_id=gpt2\n",
+            )],
+        ),
     ];
     for (pack, members) in cases {
         let (code, doc) = check_model(&members, &[]);
         assert_eq!(detected(&doc).as_deref(), Some(pack), "{:#}", doc["inputs"]);
-        assert_eq!(doc["inputs"][0]["detected"]["certain"], true, "{:#}", doc["inputs"]);
-        let packs: Vec<&str> = doc["inputs"][0]["packs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-        assert_eq!(packs, vec!["layout", "sagemaker-training", "sagemaker-model", pack]);
+        assert_eq!(
+            doc["inputs"][0]["detected"]["certain"], true,
+            "{:#}",
+            doc["inputs"]
+        );
+        let packs: Vec<&str> = doc["inputs"][0]["packs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            packs,
+            vec!["layout", "sagemaker-training", "sagemaker-model", pack]
+        );
         assert_eq!(code, 0, "{pack}: {:#}", doc["diagnostics"]);
     }
 }
@@ -407,9 +846,20 @@ fn auto_never_picks_one_of_two_equally_likely_packs() {
     let (_, doc) = check_model(&[File("model.pth", b"w"), File("model.joblib", b"w")], &[]);
     assert_eq!(detected(&doc), None);
     let reason = doc["inputs"][0]["detected"]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("uncertain: pytorch and sklearn fit equally well"), "{reason}");
-    let packs: Vec<&str> = doc["inputs"][0]["packs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-    assert_eq!(packs, vec!["layout", "sagemaker-training", "sagemaker-model"]);
+    assert!(
+        reason.starts_with("uncertain: pytorch and sklearn fit equally well"),
+        "{reason}"
+    );
+    let packs: Vec<&str> = doc["inputs"][0]["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        packs,
+        vec!["layout", "sagemaker-training", "sagemaker-model"]
+    );
 }
 
 #[test]
@@ -417,7 +867,10 @@ fn auto_says_when_it_is_unsure() {
     let (_, doc) = check_model(&[File("model.pkl", b"w")], &[]);
     assert_eq!(detected(&doc).as_deref(), Some("sklearn"));
     assert_eq!(doc["inputs"][0]["detected"]["certain"], false);
-    assert!(doc["inputs"][0]["detected"]["reason"].as_str().unwrap().contains("uncertain"));
+    assert!(doc["inputs"][0]["detected"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("uncertain"));
 }
 
 #[test]
@@ -427,7 +880,10 @@ fn training_trees_get_only_the_training_pack_by_default() {
     dir.file("ml/model/inference.py", "def model_fn(d): pass\n");
     let (_, doc) = check_json(&[root.as_os_str()]);
     assert!(doc["inputs"][0].get("detected").is_none());
-    assert_eq!(doc["inputs"][0]["packs"], serde_json::json!(["layout", "sagemaker-training"]));
+    assert_eq!(
+        doc["inputs"][0]["packs"],
+        serde_json::json!(["layout", "sagemaker-training"])
+    );
     // Asked for, auto looks at model/ of the tree too.
     let (_, doc) = check_json(&[OsStr::new("--pack"), OsStr::new("auto"), root.as_os_str()]);
     assert_eq!(paths_for(&doc, "MDL102"), vec!["model/inference.py"]);
@@ -436,15 +892,26 @@ fn training_trees_get_only_the_training_pack_by_default() {
 #[test]
 fn human_header_names_the_chosen_pack_and_why() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Dir("model/"), File("model/xgboost-model", b"m")]);
-    let output = optml().args(["check", "--color", "never"]).arg(&archive).output().unwrap();
+    let archive = tar_gz(
+        &dir,
+        "model.tar.gz",
+        &[Dir("model/"), File("model/xgboost-model", b"m")],
+    );
+    let output = optml()
+        .args(["check", "--color", "never"])
+        .arg(&archive)
+        .output()
+        .unwrap();
     let text = transcript(&output, dir.path());
     snapshot_settings("serving").bind(|| insta::assert_snapshot!("human_auto_xgboost", text));
 }
 
 #[test]
 fn bad_env_argument_is_a_usage_error() {
-    let output = optml().args(["check", "--env", "NOEQUALS", "."]).output().unwrap();
+    let output = optml()
+        .args(["check", "--env", "NOEQUALS", "."])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -488,7 +955,9 @@ const SERVING_CORPUS: &[&str] = &[
 ];
 
 pub fn corpus_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/corpus")
+        .join(name)
 }
 
 #[test]
@@ -502,36 +971,72 @@ fn corpus_detected_packs_and_verdicts() {
             (Some(pack), _) => format!("{pack}?"),
             (None, _) => "-".to_string(),
         };
-        let mut findings: Vec<String> =
-            doc["diagnostics"].as_array().unwrap().iter().map(|d| format!("{}@{}", d["rule"].as_str().unwrap(), d["path"].as_str().unwrap())).collect();
+        let mut findings: Vec<String> = doc["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}@{}",
+                    d["rule"].as_str().unwrap(),
+                    d["path"].as_str().unwrap()
+                )
+            })
+            .collect();
         findings.dedup();
-        lines.push(format!("{name} | exit {code} | {pack} | {}", findings.join(" ")));
+        lines.push(format!(
+            "{name} | exit {code} | {pack} | {}",
+            findings.join(" ")
+        ));
     }
-    snapshot_settings("serving").bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
+    snapshot_settings("serving")
+        .bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
 }
 
 #[test]
 fn a_job_folders_model_artifact_gets_the_serving_packs() {
     let dir = TestDir::new();
-    tar_gz(&dir, "job/output/model.tar.gz", &[File("model.pth", b"w"), File("inference.py", TORCH_HANDLER)]);
-    tar_gz(&dir, "job/output/output.tar.gz", &[File("metrics.json", b"{}")]);
+    tar_gz(
+        &dir,
+        "job/output/model.tar.gz",
+        &[File("model.pth", b"w"), File("inference.py", TORCH_HANDLER)],
+    );
+    tar_gz(
+        &dir,
+        "job/output/output.tar.gz",
+        &[File("metrics.json", b"{}")],
+    );
     let (_, doc) = check_json(&[dir.join("job").as_os_str()]);
     assert_eq!(doc["inputs"][0]["kind"], "job");
     assert_eq!(detected(&doc).as_deref(), Some("pytorch"));
-    assert_eq!(paths_for(&doc, "MDL102"), vec!["output/model.tar.gz/inference.py"]);
+    assert_eq!(
+        paths_for(&doc, "MDL102"),
+        vec!["output/model.tar.gz/inference.py"]
+    );
 }
 
 #[test]
 fn builtin_algorithm_outputs_are_not_mxnet_models() {
     // DeepAR writes model_algo-1-symbol.json / -0000.params / -config.json: MXNet-style files that
     // the DeepAR algorithm image serves, not the MXNet framework container (no MX101).
-    let deepar = [File("model_algo-1-config.json", b"{}"), File("model_algo-1-0000.params", b"p"), File("model_algo-1-symbol.json", b"{}")];
+    let deepar = [
+        File("model_algo-1-config.json", b"{}"),
+        File("model_algo-1-0000.params", b"p"),
+        File("model_algo-1-symbol.json", b"{}"),
+    ];
     let (code, doc) = check_model(&deepar, &[]);
     assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
     assert_eq!(detected(&doc), None);
     assert!(paths_for(&doc, "MX101").is_empty());
     // A real MXNet Module checkpoint is still detected.
-    let (_, doc) = check_model(&[File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")], &[]);
+    let (_, doc) = check_model(
+        &[
+            File("model-symbol.json", b"{}"),
+            File("model-0000.params", b"p"),
+            File("model-shapes.json", b"[]"),
+        ],
+        &[],
+    );
     assert_eq!(detected(&doc).as_deref(), Some("mxnet"));
 }
 
@@ -562,16 +1067,28 @@ fn skl103_xgb104_a_root_inference_py_is_dead_weight_not_an_error_for_script_mode
     // (SAGEMAKER_SUBMIT_DIRECTORY), never a script at the root of model.tar.gz: a warning, not
     // the inference toolkit's MDL102 error.
     let script = b"import joblib\n\ndef model_fn(model_dir):\n    return joblib.load(model_dir + '/model.joblib')\n";
-    let (code, doc) = check_model(&[File("model.joblib", b"j"), File("inference.py", script)], &[]);
+    let (code, doc) = check_model(
+        &[File("model.joblib", b"j"), File("inference.py", script)],
+        &[],
+    );
     assert_eq!(detected(&doc).as_deref(), Some("sklearn"));
     assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
     assert_eq!(paths_for(&doc, "SKL103"), vec!["inference.py"]);
     assert!(paths_for(&doc, "MDL102").is_empty());
-    let (code, doc) = check_model(&[File("xgboost-model", b"x"), File("inference.py", b"import xgboost\n")], &[]);
+    let (code, doc) = check_model(
+        &[
+            File("xgboost-model", b"x"),
+            File("inference.py", b"import xgboost\n"),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
     assert_eq!(paths_for(&doc, "XGB104"), vec!["inference.py"]);
     // The inference toolkit containers (PyTorch here) still get MDL102.
-    let (code, doc) = check_model(&[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)], &[]);
+    let (code, doc) = check_model(
+        &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)],
+        &[],
+    );
     assert_eq!(code, 1);
     assert_eq!(paths_for(&doc, "MDL102"), vec!["inference.py"]);
 }
