@@ -18,6 +18,7 @@ pub mod glob;
 pub mod harness;
 pub mod layout;
 pub mod pipeline;
+pub mod plan;
 pub mod report;
 pub mod snapshot;
 pub mod source;

@@ -57,13 +57,18 @@ pub fn check_subject(
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
-    let findings = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
+    let mut findings = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
+    if let Some(detection) = &activation.detection {
+        crate::detect::downgrade_unsure(ruleset, detection, &mut findings);
+    }
+    let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &activation.packs);
     (
         Checked {
             subject,
             placed,
             packs: activation.packs,
             detection: activation.detection,
+            plan,
         },
         findings,
     )

@@ -6,6 +6,15 @@
 /// `pattern` with its placeholders filled from `env`; `None` when a variable is unset and has
 /// no default (the pattern then names nothing). Values are glob-escaped.
 pub fn fill(pattern: &str, env: &[(String, String)]) -> Option<String> {
+    substitute(pattern, env, true)
+}
+
+/// Text (a plan value) with its placeholders filled, values as they are.
+pub fn fill_text(text: &str, env: &[(String, String)]) -> Option<String> {
+    substitute(text, env, false)
+}
+
+fn substitute(pattern: &str, env: &[(String, String)], glob: bool) -> Option<String> {
     let mut out = String::new();
     let mut rest = pattern;
     while let Some(start) = rest.find("{env") {
@@ -36,7 +45,11 @@ pub fn fill(pattern: &str, env: &[(String, String)]) -> Option<String> {
             value
         };
         out.push_str(&rest[..start]);
-        out.push_str(&escape(value));
+        out.push_str(&if glob {
+            escape(value)
+        } else {
+            value.to_string()
+        });
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);

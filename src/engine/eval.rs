@@ -109,10 +109,9 @@ fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
                 grep.regex
                     .as_ref()
                     .map_or(true, |re| re.is_match(&c.text()))
-                    && grep
-                        .field
-                        .as_ref()
-                        .map_or(true, |field| field_holds(field, &c.text(), tables))
+                    && grep.field.as_ref().map_or(true, |field| {
+                        field_holds(field, &c.text(), tables, parent_name(&e.path))
+                    })
             })
         })
 }
@@ -122,11 +121,21 @@ pub fn field_values(field: &Field, text: &str) -> Option<Vec<String>> {
     crate::fields::values(field.format, text, &field.key)
 }
 
+/// The name of the folder a path is in ("" at the top).
+fn parent_name(path: &[u8]) -> &[u8] {
+    file_name(&path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)])
+}
+
 /// Whether a file's `text` passes a field test. Unreadable text (invalid JSON) passes none.
-fn field_holds(field: &Field, text: &str, tables: &[Table]) -> bool {
+fn field_holds(field: &Field, text: &str, tables: &[Table], folder: &[u8]) -> bool {
     let Some(values) = field_values(field, text) else {
         return false;
     };
+    if field.equals_folder.is_some_and(|equal| {
+        values.is_empty() || values.iter().any(|v| v.as_bytes() == folder) != equal
+    }) {
+        return false;
+    }
     if field
         .present
         .is_some_and(|present| values.is_empty() == present)
@@ -154,10 +163,11 @@ fn field_holds(field: &Field, text: &str, tables: &[Table]) -> bool {
     {
         return false;
     }
-    // Not in the table: a value is there and none of them is in it.
+    // Not in the table: no value is in it, also when the key is absent (a lookup of nothing
+    // fails); add `present = true` to require the key.
     if field
         .not_in_table
-        .is_some_and(|t| values.is_empty() || any(&|v| tables[t].lookup(v).is_some()))
+        .is_some_and(|t| any(&|v| tables[t].lookup(v).is_some()))
     {
         return false;
     }
@@ -364,13 +374,40 @@ impl<'a> Evaluator<'a> {
                     self.emit_at(index, rule, &at, vars);
                 }
             }
-            Check::Count { min, max } => {
-                let matched = self.matching(rule);
+            Check::Count {
+                min,
+                max,
+                top_folders,
+            } => {
+                let mut matched = self.matching(rule);
+                if *top_folders {
+                    // One entry per top-level folder: the first match below (or of) it.
+                    let zones = self.zones(rule);
+                    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+                    matched.retain(|entry| {
+                        let rel = self
+                            .relative(zones.as_deref(), entry)
+                            .unwrap_or(&entry.path);
+                        let top = rel.split(|&b| b == b'/').next().unwrap_or(rel);
+                        let is_folder =
+                            rel.len() > top.len() || entry.kind == crate::entry::EntryKind::Dir;
+                        is_folder && seen.insert(top.to_vec())
+                    });
+                }
                 let count = matched.len() as u64;
                 if min.is_some_and(|min| count < min) || max.is_some_and(|max| count > max) {
                     let mut vars = Vars::default();
-                    let names: Vec<String> =
-                        matched.iter().take(5).map(|e| lossy(&e.member)).collect();
+                    let names: Vec<String> = matched
+                        .iter()
+                        .take(5)
+                        .map(|e| {
+                            if *top_folders {
+                                lossy(e.member.split(|&b| b == b'/').next().unwrap_or(&e.member))
+                            } else {
+                                lossy(&e.member)
+                            }
+                        })
+                        .collect();
                     let listed = if names.is_empty() {
                         "none".to_string()
                     } else {
@@ -690,7 +727,8 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
     if let Some(field) = &filter.field {
         match &entry.content {
             Some(captured)
-                if !captured.truncated && field_holds(field, &captured.text(), tables) => {}
+                if !captured.truncated
+                    && field_holds(field, &captured.text(), tables, parent_name(&entry.path)) => {}
             _ => return false,
         }
     }

@@ -446,6 +446,7 @@ impl Loader {
             not_matches,
             in_table,
             not_in_table,
+            equals_folder: def.equals_folder,
         })
     }
 
@@ -728,6 +729,7 @@ impl Loader {
             "count" => Some(Check::Count {
                 min: def.min,
                 max: def.max,
+                top_folders: def.count_top_folders,
             }),
             "non-empty" => Some(Check::NonEmpty),
             "single-folder" => Some(Check::SingleFolder),

@@ -91,9 +91,12 @@ pub struct FieldDef {
     /// A value at the key matches / no value matches.
     pub matches: Option<Spanned<String>>,
     pub not_matches: Option<Spanned<String>>,
-    /// A value at the key is (not) found in this table.
+    /// A value at the key is found in this table / no value is (also when the key is absent).
     pub in_table: Option<Spanned<String>>,
     pub not_in_table: Option<Spanned<String>>,
+    /// A value at the key is (`true`) or is not (`false`) the name of the file's own folder
+    /// (a Triton `name` must be its model folder's).
+    pub equals_folder: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +220,10 @@ pub struct RuleDef {
     /// For `check = "count"`.
     pub min: Option<u64>,
     pub max: Option<u64>,
+    /// For `check = "count"`: count the distinct top-level folders the matches are in (a
+    /// folder's own entry counts for it), as `find -mindepth 1 -maxdepth 1 -type d` does.
+    #[serde(default)]
+    pub count_top_folders: bool,
     /// For `check = "json-keys"`: the JSON file (root-relative) whose object keys are checked.
     pub file: Option<Spanned<String>>,
     /// For `check = "json-keys"`: where each key must exist, e.g. `input/data/{key}`.

@@ -18,8 +18,13 @@ pub enum Check {
     Require,
     /// At least one of `paths` matches a selected entry.
     RequireAny,
-    /// The number of selected entries is within bounds.
-    Count { min: Option<u64>, max: Option<u64> },
+    /// The number of selected entries (or, with `top_folders`, of the distinct top-level
+    /// folders holding them) is within bounds.
+    Count {
+        min: Option<u64>,
+        max: Option<u64>,
+        top_folders: bool,
+    },
     /// The zone holds at least one entry that is not a directory.
     NonEmpty,
     /// Closed world: selected entries not matching `paths` are findings.
@@ -153,6 +158,7 @@ pub struct Field {
     /// Index into the ruleset's tables.
     pub in_table: Option<usize>,
     pub not_in_table: Option<usize>,
+    pub equals_folder: Option<bool>,
 }
 
 /// A condition on one deployment variable's value.

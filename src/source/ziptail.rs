@@ -184,90 +184,43 @@ pub fn look(tail: &[u8], start: u64) -> ZipLook {
 mod tests {
     use super::*;
 
-    /// A stored (uncompressed) zip of `names`, each holding `body`.
-    fn zip(names: &[&str], body: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut central = Vec::new();
-        for name in names {
-            let offset = out.len() as u32;
-            out.extend_from_slice(b"PK\x03\x04");
-            out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(body);
-            central.extend_from_slice(b"PK\x01\x02");
-            central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-            central.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            central.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            central.extend_from_slice(&[0; 12]);
-            central.extend_from_slice(&offset.to_le_bytes());
-            central.extend_from_slice(name.as_bytes());
-        }
-        let cd_offset = out.len() as u32;
-        out.extend_from_slice(&central);
-        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
-        out.extend_from_slice(&(names.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(names.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out
-    }
-
-    fn through_tail(bytes: &[u8], limit: usize, chunk: usize) -> ZipLook {
+    fn through_tail(bytes: &[u8], limit: usize, chunk: usize) -> (Vec<u8>, u64) {
         let mut tail = Tail::new(limit, bytes.len() as u64);
         for part in bytes.chunks(chunk) {
             tail.push(part);
         }
-        tail.look()
+        tail.linear()
     }
 
     #[test]
-    fn lists_members_of_a_small_zip() {
-        let bytes = zip(
-            &["net/constants.pkl", "net/code/__torch__.py", "net/data.pkl"],
-            b"x",
-        );
-        let names = |look: ZipLook| match look {
-            ZipLook::Members(names) => names
-                .into_iter()
-                .map(|n| String::from_utf8(n).unwrap())
-                .collect::<Vec<_>>(),
-            other => panic!("{other:?}"),
-        };
+    fn the_ring_keeps_the_last_bytes_in_order() {
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        for chunk in [1, 7, 333, 4096, 100_000] {
+            assert_eq!(
+                through_tail(&bytes, 4096, chunk),
+                (bytes[5000 - 4096..].to_vec(), 5000 - 4096),
+                "chunks of {chunk}"
+            );
+        }
         assert_eq!(
-            names(through_tail(&bytes, TAIL_LIMIT, 7)),
-            vec!["net/constants.pkl", "net/code/__torch__.py", "net/data.pkl"]
-        );
-        // A ring smaller than the file, fed in odd chunks, keeps the same tail.
-        let big = zip(&["a/data.pkl", "a/version"], &vec![7u8; 5000]);
-        assert_eq!(
-            names(through_tail(&big, 4096, 333)),
-            vec!["a/data.pkl", "a/version"]
-        );
-        assert_eq!(
-            names(through_tail(&big, 4096, 100_000)),
-            vec!["a/data.pkl", "a/version"]
+            through_tail(&bytes[..100], 4096, 9),
+            (bytes[..100].to_vec(), 0)
         );
     }
 
     #[test]
-    fn a_pickle_is_not_a_zip_and_a_long_listing_is_unsure() {
+    fn reads_an_empty_listing_and_tells_a_pickle_from_a_zip() {
+        let mut empty = b"PK\x05\x06".to_vec();
+        empty.extend_from_slice(&[0; 18]);
+        assert_eq!(look(&empty, 0), ZipLook::Members(Vec::new()));
         assert_eq!(
-            through_tail(
-                b"\x80\x02}q\x00(X\x05\x00\x00\x00layerq\x01.",
-                TAIL_LIMIT,
-                4
-            ),
+            look(b"\x80\x02}q\x00(X\x05\x00\x00\x00layerq\x01.", 0),
             ZipLook::NotZip
         );
-        let names: Vec<String> = (0..200).map(|i| format!("archive/data/{i}")).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let bytes = zip(&refs, b"");
-        assert!(matches!(through_tail(&bytes, 512, 64), ZipLook::Unsure(_)));
+        // A central directory that starts before the kept tail.
+        let mut far = b"PK\x05\x06\0\0\0\0\x01\0\x01\0\x2e\0\0\0".to_vec();
+        far.extend_from_slice(&10u32.to_le_bytes());
+        far.extend_from_slice(&[0, 0]);
+        assert!(matches!(look(&far, 1000), ZipLook::Unsure(_)));
     }
 }

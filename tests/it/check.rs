@@ -273,7 +273,7 @@ fn sm501_sm502_unsafe_names_in_archives() {
         &[
             Member::File("/etc/cron.d/x", b"x"),
             Member::File("../escape.py", b"x"),
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
         ],
     );
     let (code, doc) = check(&archive);
@@ -283,7 +283,7 @@ fn sm501_sm502_unsafe_names_in_archives() {
     let good = tar_gz(
         &dir,
         "good/model.tar.gz",
-        &[Member::File("./model.pt", b"w")],
+        &[Member::File("./model.pt", &TORCHSCRIPT)],
     );
     let (code, doc) = check(&good);
     assert_eq!(codes(&doc), Vec::<String>::new());
@@ -297,7 +297,7 @@ fn sm503_links_escaping_the_root() {
         &dir,
         "model.tar.gz",
         &[
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
             Member::Symlink("abs", "/etc/passwd"),
             Member::Symlink("up", "../../x"),
             Member::Symlink("inside", "model.pt"),
@@ -322,7 +322,7 @@ fn sm504_special_files() {
     let archive = tar_gz(
         &dir,
         "model.tar.gz",
-        &[Member::File("model.pt", b"w"), Member::Fifo("pipe")],
+        &[Member::File("model.pt", &TORCHSCRIPT), Member::Fifo("pipe")],
     );
     let (_, doc) = check(&archive);
     assert_has(&doc, "SM504", "pipe");
@@ -371,8 +371,8 @@ fn sm507_file_directory_clash_and_sm509_duplicates() {
         &[
             Member::File("weights", b"a"),
             Member::File("weights/part1", b"b"),
-            Member::File("model.pt", b"1"),
-            Member::File("model.pt", b"2"),
+            Member::File("model.pt", &TORCHSCRIPT),
+            Member::File("model.pt", &TORCHSCRIPT),
         ],
     );
     let (_, doc) = check(&archive);
@@ -389,7 +389,7 @@ fn sm508_names_s3_rejects() {
         "model.tar.gz",
         &[
             Member::File("a//b.bin", b"x"),
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
         ],
     );
     let (_, doc) = check(&archive);
@@ -413,7 +413,7 @@ fn sm508_names_s3_rejects() {
 fn sm601_named_gzip_but_plain_tar() {
     let dir = TestDir::new();
     let path = dir.join("model.tar.gz");
-    fs::write(&path, tar_bytes(&[Member::File("model.pt", b"w")])).unwrap();
+    fs::write(&path, tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])).unwrap();
     let (code, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM601"]);
     assert_eq!(paths_for(&doc, "SM601"), vec![""]);
@@ -421,7 +421,7 @@ fn sm601_named_gzip_but_plain_tar() {
     // The same bytes named .tar are read as a plain tar (compression comes from the bytes, never
     // the name); as a model they are MDL110, since ModelDataUrl must be a gzip-compressed tar.
     let tar = dir.join("model.tar");
-    fs::write(&tar, tar_bytes(&[Member::File("model.pt", b"w")])).unwrap();
+    fs::write(&tar, tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])).unwrap();
     let (code, doc) = check(&tar);
     assert_eq!(codes(&doc), vec!["MDL110"]);
     assert_eq!(doc["inputs"][0]["parts"][0]["compression"], "none");
@@ -466,7 +466,7 @@ fn sm603_not_a_tar() {
     let (code, doc) = check(&path);
     assert_eq!((code, codes(&doc)), (1, vec!["SM603".to_string()]));
     // The same bytes cut inside the gzip stream are truncated.
-    let whole = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let whole = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     fs::write(&path, &whole[..whole.len() / 3]).unwrap();
     let (_, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM604"]);
@@ -479,7 +479,7 @@ fn sm604_truncated_archive_reports_offset_and_what_came_before() {
         .flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes())
         .collect();
     let bytes = gzip(&tar_bytes(&[
-        Member::File("._model.pt", b"x"),
+        Member::File("._model.pt", &TORCHSCRIPT),
         Member::File("model.pt", &big),
         Member::File("z.bin", b"z"),
     ]));
@@ -504,7 +504,7 @@ fn sm604_truncated_archive_reports_offset_and_what_came_before() {
 #[test]
 fn sm604_corrupt_gzip_trailer() {
     let dir = TestDir::new();
-    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     let len = bytes.len();
     bytes[len - 6] ^= 0xff; // CRC32 of the gzip trailer
     let path = dir.join("model.tar.gz");
@@ -544,7 +544,7 @@ fn sm606_wrapped_archive_names_the_fix() {
         "model.tar.gz",
         &[
             Member::Dir("model/"),
-            Member::File("model/model.pt", b"w"),
+            Member::File("model/model.pt", &TORCHSCRIPT),
             Member::File("._model", b"x"),
         ],
     );
@@ -575,7 +575,7 @@ fn sm606_wrapped_archive_names_the_fix() {
         &dir,
         "flat/model.tar.gz",
         &[
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
             Member::File("code/inference.py", b"x"),
         ],
     );
@@ -663,7 +663,7 @@ fn output_archive_flavours() {
         "cloud/output.tar.gz",
         &[
             Member::File("metrics.json", b"{}"),
-            Member::File("model.pth", b"w"),
+            Member::File("model.pth", &TORCHSCRIPT),
         ],
     );
     let (code, doc) = check(&cloud);
@@ -685,7 +685,7 @@ fn role_override_with_as() {
     let (_, doc) = check(&archive);
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
     // A plain folder checked as model contents.
-    dir.file("folder/model.pt", "w");
+    dir.file("folder/model.pt", &*TORCHSCRIPT);
     let (code, doc) = check_with(&dir.join("folder"), &["--as", "model"]);
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -698,8 +698,8 @@ fn job_folder_prefixes_paths_with_the_archive() {
         &dir,
         "job/output/model.tar.gz",
         &[
-            Member::File("model.pt", b"w"),
-            Member::File("._model.pt", b"x"),
+            Member::File("model.pt", &TORCHSCRIPT),
+            Member::File("._model.pt", &TORCHSCRIPT),
         ],
     );
     tar_gz(
@@ -716,7 +716,7 @@ fn job_folder_prefixes_paths_with_the_archive() {
     );
     assert_eq!(code, 0);
     // The uncompressed form: the model is a plain folder.
-    dir.file("job2/output/model/model.pt", "w")
+    dir.file("job2/output/model/model.pt", &*TORCHSCRIPT)
         .file("job2/output/data/metrics.json", "{}");
     let (code, doc) = check(&dir.join("job2"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
@@ -744,7 +744,7 @@ fn terminal_escapes_in_names_are_neutralised() {
         &dir,
         "model.tar.gz",
         &[
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
             Member::File("._\u{1b}[31mred", b"x"),
         ],
     );
@@ -843,7 +843,11 @@ fn ignore_drops_a_code() {
 fn several_inputs_in_one_report() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", b"w")]);
+    let archive = tar_gz(
+        &dir,
+        "model.tar.gz",
+        &[Member::File("model.pt", &TORCHSCRIPT)],
+    );
     let (code, doc) = check_json(&[root.as_os_str(), archive.as_os_str()]);
     assert_eq!(doc["inputs"].as_array().unwrap().len(), 2);
     assert_eq!(code, 0);
@@ -1024,7 +1028,7 @@ fn github_annotations() {
 #[test]
 fn sm608_trailing_data_after_gzip() {
     let dir = TestDir::new();
-    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     bytes.extend_from_slice(b"appended by mistake\n");
     let path = dir.join("model.tar.gz");
     fs::write(&path, &bytes).unwrap();
@@ -1032,7 +1036,7 @@ fn sm608_trailing_data_after_gzip() {
     assert_eq!(codes(&doc), vec!["SM608"]);
     assert_eq!(code, 0, "readable by the SDK: a warning");
     // Concatenated gzip members are one valid stream.
-    let mut two = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")])[..512 * 2]);
+    let mut two = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])[..512 * 2]);
     two.extend(gzip(&[0u8; 1024]));
     let path = dir.join("multi/model.tar.gz");
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -1124,7 +1128,7 @@ fn sm610_output_archive_wrapped_in_output_folder() {
 fn a_folder_without_opt_ml_markers_is_model_contents() {
     let dir = TestDir::new();
     // `optml check /opt/ml/model`: the model folder itself, not an /opt/ml root.
-    dir.file("model/model.pt", "w")
+    dir.file("model/model.pt", &*TORCHSCRIPT)
         .file("model/code/inference.py", "def model_fn(d):\n    pass\n");
     let (code, doc) = check(&dir.join("model"));
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");

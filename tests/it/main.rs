@@ -10,4 +10,5 @@ mod readme;
 mod rules;
 mod run;
 mod serving;
+mod serving_cases;
 mod snapshot;

@@ -49,11 +49,14 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
     let args = ["--pack", "sagemaker-model"];
     assert_rule(
         "MDL101",
-        &[Dir("model/"), File("model/model.pt", b"w")],
-        &[File("model.pt", b"w")],
+        &[Dir("model/"), File("model/model.pt", &TORCHSCRIPT)],
+        &[File("model.pt", &TORCHSCRIPT)],
         &args,
     );
-    let (code, doc) = check_model(&[Dir("model/"), File("model/model.pt", b"w")], &args);
+    let (code, doc) = check_model(
+        &[Dir("model/"), File("model/model.pt", &TORCHSCRIPT)],
+        &args,
+    );
     assert_eq!(code, 1);
     assert_eq!(paths_for(&doc, "MDL101"), vec!["model"]);
     // TF Serving <name>/<version>/, a Triton model folder and a code-only model are fine.
@@ -63,7 +66,7 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
         vec![File("repo/name/1/saved_model.pb", b"pb")],
         vec![
             File("fvae/config.pbtxt", b"c"),
-            File("fvae/1/model.pt", b"w"),
+            File("fvae/1/model.pt", &TORCHSCRIPT),
         ],
         vec![File("code/inference.py", b"def model_fn(d): pass\n")],
     ] {
@@ -78,7 +81,7 @@ fn mdl101_wrapper_folder_is_an_error_except_for_layouts_that_need_one() {
 
 #[test]
 fn mdl101_supersedes_the_training_warning() {
-    let (_, doc) = check_model(&[Dir("model/"), File("model/model.pt", b"w")], &[]);
+    let (_, doc) = check_model(&[Dir("model/"), File("model/model.pt", &TORCHSCRIPT)], &[]);
     assert!(codes(&doc).contains(&"MDL101".to_string()));
     assert!(
         !codes(&doc).contains(&"SM606".to_string()),
@@ -92,16 +95,19 @@ fn mdl102_inference_py_outside_code() {
     let args = ["--pack", "sagemaker-model"];
     assert_rule(
         "MDL102",
-        &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)],
         &[
-            File("model.pt", b"w"),
+            File("model.pt", &TORCHSCRIPT),
+            File("inference.py", TORCH_HANDLER),
+        ],
+        &[
+            File("model.pt", &TORCHSCRIPT),
             File("code/inference.py", TORCH_HANDLER),
         ],
         &args,
     );
     let (_, doc) = check_model(
         &[
-            File("w/model.pt", b"w"),
+            File("w/model.pt", &TORCHSCRIPT),
             File("w/inference.py", TORCH_HANDLER),
         ],
         &args,
@@ -166,7 +172,10 @@ fn mdl105_symlinks_are_rejected_by_endpoints() {
     );
     // A link leaving the archive is SM503's, not reported twice.
     let (_, doc) = check_model(
-        &[File("model.pt", b"w"), Symlink("x", "../../etc/passwd")],
+        &[
+            File("model.pt", &TORCHSCRIPT),
+            Symlink("x", "../../etc/passwd"),
+        ],
         &[],
     );
     assert!(paths_for(&doc, "MDL105").is_empty());
@@ -177,8 +186,8 @@ fn mdl105_symlinks_are_rejected_by_endpoints() {
 fn mdl106_nested_model_archive() {
     assert_rule(
         "MDL106",
-        &[File("model.pt", b"w"), File("model.tar.gz", b"")],
-        &[File("model.pt", b"w")],
+        &[File("model.pt", &TORCHSCRIPT), File("model.tar.gz", b"")],
+        &[File("model.pt", &TORCHSCRIPT)],
         &["--pack", "sagemaker-model"],
     );
 }
@@ -196,7 +205,7 @@ fn mdl107_weights_missing_unless_model_fn_or_hf_model_id() {
         &code_only,
         &[
             File("code/inference.py", NO_MODEL_FN),
-            File("model.pt", b"w"),
+            File("model.pt", &TORCHSCRIPT),
         ],
         &args,
     );
@@ -221,11 +230,11 @@ fn mdl108_weights_under_code() {
         "MDL108",
         &[
             File("code/inference.py", TORCH_HANDLER),
-            File("code/net.pt", b"w"),
+            File("code/net.pt", &TORCHSCRIPT),
         ],
         &[
             File("code/inference.py", TORCH_HANDLER),
-            File("net.pt", b"w"),
+            File("net.pt", &TORCHSCRIPT),
         ],
         &["--pack", "sagemaker-model"],
     );
@@ -234,8 +243,9 @@ fn mdl108_weights_under_code() {
 #[test]
 fn mdl109_uncompressed_model_folder_follows_the_s3_key_rules() {
     let dir = TestDir::new();
-    dir.file("upload/model.pt", "w").file("upload/ /w.bin", "x");
-    dir.file("clean/model.pt", "w")
+    dir.file("upload/model.pt", &*TORCHSCRIPT)
+        .file("upload/ /w.bin", "x");
+    dir.file("clean/model.pt", &*TORCHSCRIPT)
         .file("clean/extra/w.bin", "x");
     let (code, doc) = check_json(&[
         OsStr::new("--as"),
@@ -265,22 +275,25 @@ fn pt101_default_handler_needs_one_model_file() {
     let args = ["--pack", "pytorch"];
     assert_rule(
         "PT101",
-        &[File("a.pth", b"w"), File("b.pth", b"w")],
-        &[File("a.pth", b"w")],
+        &[File("a.pth", &TORCHSCRIPT), File("b.pth", &TORCHSCRIPT)],
+        &[File("a.pth", &TORCHSCRIPT)],
         &args,
     );
     assert_rule(
         "PT101",
         &[File("weights.bin", b"w")],
-        &[File("model.pt", b"w"), File("other.pt", b"w")],
+        &[
+            File("model.pt", &TORCHSCRIPT),
+            File("other.pt", &TORCHSCRIPT),
+        ],
         &args,
     );
     // A duplicate member and an AppleDouble twin are not second models.
     let (_, doc) = check_model(
         &[
-            File("m.pth", b"w"),
-            File("m.pth", b"w"),
-            File("._m.pth", b""),
+            File("m.pth", &TORCHSCRIPT),
+            File("m.pth", &TORCHSCRIPT),
+            File("._m.pth", &TORCHSCRIPT),
         ],
         &args,
     );
@@ -297,13 +310,13 @@ fn pt102_says_when_it_is_unsure_about_model_fn() {
     assert_rule(
         "PT102",
         &[
-            File("a.pth", b"w"),
-            File("b.pth", b"w"),
+            File("a.pth", &TORCHSCRIPT),
+            File("b.pth", &TORCHSCRIPT),
             File("code/inference.py", NO_MODEL_FN),
         ],
         &[
-            File("a.pth", b"w"),
-            File("b.pth", b"w"),
+            File("a.pth", &TORCHSCRIPT),
+            File("b.pth", &TORCHSCRIPT),
             File("code/inference.py", TORCH_HANDLER),
         ],
         &args,
@@ -584,8 +597,11 @@ fn mx101_default_handler_files() {
 fn trt101_config_at_root() {
     assert_rule(
         "TRT101",
-        &[File("config.pbtxt", b"c"), File("1/model.pt", b"w")],
-        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &[File("config.pbtxt", b"c"), File("1/model.pt", &TORCHSCRIPT)],
+        &[
+            File("m/config.pbtxt", b"c"),
+            File("m/1/model.pt", &TORCHSCRIPT),
+        ],
         &["--pack", "triton"],
     );
 }
@@ -596,9 +612,12 @@ fn trt102_no_model_folder() {
         "TRT102",
         &[
             File("repo/m/config.pbtxt", b"c"),
-            File("repo/m/1/model.pt", b"w"),
+            File("repo/m/1/model.pt", &TORCHSCRIPT),
         ],
-        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &[
+            File("m/config.pbtxt", b"c"),
+            File("m/1/model.pt", &TORCHSCRIPT),
+        ],
         &["--pack", "triton"],
     );
 }
@@ -607,14 +626,17 @@ fn trt102_no_model_folder() {
 fn trt103_several_models_need_a_default() {
     let two = [
         File("a/config.pbtxt", b"c"),
-        File("a/1/model.pt", b"w"),
+        File("a/1/model.pt", &TORCHSCRIPT),
         File("b/config.pbtxt", b"c"),
-        File("b/1/model.pt", b"w"),
+        File("b/1/model.pt", &TORCHSCRIPT),
     ];
     assert_rule(
         "TRT103",
         &two,
-        &[File("a/config.pbtxt", b"c"), File("a/1/model.pt", b"w")],
+        &[
+            File("a/config.pbtxt", b"c"),
+            File("a/1/model.pt", &TORCHSCRIPT),
+        ],
         &["--pack", "triton"],
     );
     let (_, doc) = check_model(
@@ -633,8 +655,14 @@ fn trt103_several_models_need_a_default() {
 fn trt104_version_folder_missing() {
     assert_rule(
         "TRT104",
-        &[File("m/config.pbtxt", b"c"), File("m/model.pt", b"w")],
-        &[File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+        &[
+            File("m/config.pbtxt", b"c"),
+            File("m/model.pt", &TORCHSCRIPT),
+        ],
+        &[
+            File("m/config.pbtxt", b"c"),
+            File("m/1/model.pt", &TORCHSCRIPT),
+        ],
         &["--pack", "triton"],
     );
 }
@@ -769,7 +797,7 @@ fn auto_detects_each_framework() {
         (
             "pytorch",
             vec![
-                File("model.pth", b"w"),
+                File("model.pth", &TORCHSCRIPT),
                 File("code/inference.py", TORCH_HANDLER),
             ],
         ),
@@ -809,7 +837,10 @@ fn auto_detects_each_framework() {
         ),
         (
             "triton",
-            vec![File("m/config.pbtxt", b"c"), File("m/1/model.pt", b"w")],
+            vec![
+                File("m/config.pbtxt", b"c"),
+                File("m/1/model.pt", &TORCHSCRIPT),
+            ],
         ),
         (
             "djl-lmi",
@@ -843,7 +874,10 @@ fn auto_detects_each_framework() {
 
 #[test]
 fn auto_never_picks_one_of_two_equally_likely_packs() {
-    let (_, doc) = check_model(&[File("model.pth", b"w"), File("model.joblib", b"w")], &[]);
+    let (_, doc) = check_model(
+        &[File("model.pth", &TORCHSCRIPT), File("model.joblib", b"w")],
+        &[],
+    );
     assert_eq!(detected(&doc), None);
     let reason = doc["inputs"][0]["detected"]["reason"].as_str().unwrap();
     assert!(
@@ -999,7 +1033,10 @@ fn a_job_folders_model_artifact_gets_the_serving_packs() {
     tar_gz(
         &dir,
         "job/output/model.tar.gz",
-        &[File("model.pth", b"w"), File("inference.py", TORCH_HANDLER)],
+        &[
+            File("model.pth", &TORCHSCRIPT),
+            File("inference.py", TORCH_HANDLER),
+        ],
     );
     tar_gz(
         &dir,
@@ -1086,7 +1123,10 @@ fn skl103_xgb104_a_root_inference_py_is_dead_weight_not_an_error_for_script_mode
     assert_eq!(paths_for(&doc, "XGB104"), vec!["inference.py"]);
     // The inference toolkit containers (PyTorch here) still get MDL102.
     let (code, doc) = check_model(
-        &[File("model.pt", b"w"), File("inference.py", TORCH_HANDLER)],
+        &[
+            File("model.pt", &TORCHSCRIPT),
+            File("inference.py", TORCH_HANDLER),
+        ],
         &[],
     );
     assert_eq!(code, 1);
