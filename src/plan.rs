@@ -9,7 +9,7 @@ use crate::engine::env_subst::fill_text;
 use crate::engine::eval::{field_values, when_holds};
 use crate::engine::rule::PlanStep;
 use crate::engine::{Phase, Ruleset};
-use crate::entry::{as_path, lossy, Entry};
+use crate::entry::{as_path, lossy, Entry, EntryKind};
 use crate::layout::Placed;
 use crate::source::{Role, Subject};
 
@@ -108,7 +108,7 @@ fn state(
             .iter()
             .filter_map(|e| model_relative(e))
             .filter(|rel| paths.set.is_match(as_path(rel)))
-            .map(|rel| lossy(rel))
+            .map(lossy)
             .collect();
         if files.is_empty() {
             return None;
@@ -140,8 +140,12 @@ fn state(
     fill_text(&value, &ruleset.env)
 }
 
-/// An entry's path below the model root (`model/`), if it is in the model.
+/// A file's path below the model root (`model/`), if it is in the model; folders are not
+/// loaded and not listed.
 fn model_relative(entry: &Entry) -> Option<&[u8]> {
+    if entry.kind == EntryKind::Dir {
+        return None;
+    }
     entry
         .path
         .strip_prefix(b"model/".as_slice())

@@ -477,10 +477,10 @@ impl<'a> Evaluator<'a> {
                 .enumerate()
                 .filter(|(_, &b)| b == b'/')
                 .any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
-            if below_reported {
+            // A member stored twice is one cause (SM509 reports the duplicate): report it once.
+            if below_reported || !reported.insert((entry.origin, path)) {
                 continue;
             }
-            reported.insert((entry.origin, path));
             let vars = self.entry_vars(rule, entry);
             self.emit(index, rule, entry.origin, &entry.member, vars);
         }

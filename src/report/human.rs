@@ -134,7 +134,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
             out.push_str("  serving plan:\n");
             for item in &checked.plan {
                 out.push_str(&format!(
-                    "    {:<13}{}  [{}]\n",
+                    "    {:<14}{}  [{}]\n",
                     format!("{}:", item.item),
                     sanitize(&item.value),
                     sanitize(&item.source)

@@ -685,7 +685,7 @@ fn role_override_with_as() {
     let (_, doc) = check(&archive);
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
     // A plain folder checked as model contents.
-    dir.file("folder/model.pt", &*TORCHSCRIPT);
+    dir.file_bytes("folder/model.pt", &TORCHSCRIPT);
     let (code, doc) = check_with(&dir.join("folder"), &["--as", "model"]);
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -716,7 +716,7 @@ fn job_folder_prefixes_paths_with_the_archive() {
     );
     assert_eq!(code, 0);
     // The uncompressed form: the model is a plain folder.
-    dir.file("job2/output/model/model.pt", &*TORCHSCRIPT)
+    dir.file_bytes("job2/output/model/model.pt", &TORCHSCRIPT)
         .file("job2/output/data/metrics.json", "{}");
     let (code, doc) = check(&dir.join("job2"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
@@ -1128,7 +1128,7 @@ fn sm610_output_archive_wrapped_in_output_folder() {
 fn a_folder_without_opt_ml_markers_is_model_contents() {
     let dir = TestDir::new();
     // `optml check /opt/ml/model`: the model folder itself, not an /opt/ml root.
-    dir.file("model/model.pt", &*TORCHSCRIPT)
+    dir.file_bytes("model/model.pt", &TORCHSCRIPT)
         .file("model/code/inference.py", "def model_fn(d):\n    pass\n");
     let (code, doc) = check(&dir.join("model"));
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");

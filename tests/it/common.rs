@@ -40,7 +40,12 @@ impl TestDir {
     }
 
     /// Write `content` at `rel`, creating parent folders.
-    pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> &TestDir {
+    pub fn file(&self, rel: &str, content: &str) -> &TestDir {
+        self.file_bytes(rel, content.as_bytes())
+    }
+
+    /// Write `content` (any bytes) at `rel`, creating parent folders.
+    pub fn file_bytes(&self, rel: &str, content: &[u8]) -> &TestDir {
         let path = self.join(rel);
         fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
         fs::write(&path, content).expect("write");

@@ -53,10 +53,10 @@ fn same_content_gives_the_same_bytes() {
     let dir = TestDir::new();
     // Two folders with the same files, created in different orders with different modes.
     dir.file("a/code/inference.py", "def model_fn(d): pass\n")
-        .file("a/model.pth", &*TORCHSCRIPT)
+        .file_bytes("a/model.pth", &TORCHSCRIPT)
         .file("a/b.txt", "b");
     dir.file("b/b.txt", "b")
-        .file("b/model.pth", &*TORCHSCRIPT)
+        .file_bytes("b/model.pth", &TORCHSCRIPT)
         .file("b/code/inference.py", "def model_fn(d): pass\n");
     fs::set_permissions(dir.join("b/model.pth"), fs::Permissions::from_mode(0o600)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(10));
@@ -109,7 +109,8 @@ fn gzip_level_changes_only_the_compression() {
 #[test]
 fn symlinks_inside_are_kept_and_escaping_ones_refused() {
     let dir = TestDir::new();
-    dir.file("m/model.pth", &*TORCHSCRIPT).file("secret", "s");
+    dir.file_bytes("m/model.pth", &TORCHSCRIPT)
+        .file("secret", "s");
     symlink("model.pth", dir.join("m/latest")).unwrap();
     let out = dir.join("model.tar.gz");
     assert_eq!(pack(&dir.join("m"), &out, &[]).status.code(), Some(0));
@@ -146,7 +147,7 @@ fn symlinks_inside_are_kept_and_escaping_ones_refused() {
 #[test]
 fn packed_archive_passes_check() {
     let dir = TestDir::new();
-    dir.file("m/model.pth", &*TORCHSCRIPT);
+    dir.file_bytes("m/model.pth", &TORCHSCRIPT);
     let out = dir.join("model.tar.gz");
     assert_eq!(pack(&dir.join("m"), &out, &[]).status.code(), Some(0));
     let (code, doc) = check_json(&[out.as_os_str()]);

@@ -100,7 +100,7 @@ fn successful_run_writes_success_packs_and_checks() {
     let dir = TestDir::new();
     dir.file("data/train.csv", "1,2\n");
     let root = dir.join("run");
-    let script = "echo model > \"$SM_MODEL_DIR/model.pth\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let script = "echo model > \"$SM_MODEL_DIR/model.bin\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
     let (code, doc, stderr) = run_json(
         &root,
         &[
@@ -116,7 +116,7 @@ fn successful_run_writes_success_packs_and_checks() {
         read(root.join("algo-1/input/data/train/train.csv")),
         "1,2\n"
     );
-    assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.pth"]);
+    assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.bin"]);
     assert_eq!(
         members(&root.join("artifacts/output.tar.gz")),
         ["metrics.json"]
@@ -453,7 +453,7 @@ fn isolation_fallback_is_reported() {
         &blocked,
         &root,
         &[],
-        &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.pth\""],
+        &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.bin\""],
     );
     assert_eq!(doc["run"]["isolation"]["mode"], "unavailable", "{doc:#}");
     assert!(doc["run"]["isolation"]["detail"]
@@ -463,7 +463,7 @@ fn isolation_fallback_is_reported() {
     assert_eq!(paths_for(&doc, "RUN006").len(), 1);
     assert!(stderr.contains("cannot isolate /opt/ml"), "{stderr}");
     assert_eq!(
-        read(root.join("algo-1/model/model.pth")),
+        read(root.join("algo-1/model/model.bin")),
         "m\n",
         "the variables still point at the sandbox"
     );
@@ -572,11 +572,11 @@ fn a_command_that_cannot_start_fails_like_a_shell() {
 fn snapshot_compares_the_archives_with_a_golden_manifest() {
     let dir = TestDir::new();
     let save =
-        "echo m > \"$SM_MODEL_DIR/model.pth\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+        "echo m > \"$SM_MODEL_DIR/model.bin\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
     let golden = dir.join("golden.manifest");
     dir.file(
         "golden.manifest",
-        "#optml-manifest v1\n/fields type size link\nmodel.tar.gz/model.pth type=file size=2\noutput.tar.gz/metrics.json type=file size=2\n",
+        "#optml-manifest v1\n/fields type size link\nmodel.tar.gz/model.bin type=file size=2\noutput.tar.gz/metrics.json type=file size=2\n",
     );
     let snapshot = ["--snapshot", golden.to_str().unwrap()];
     let (code, doc, _) = run_json(&dir.join("same"), &snapshot, &["sh", "-c", save]);
@@ -590,7 +590,7 @@ fn snapshot_compares_the_archives_with_a_golden_manifest() {
     assert_eq!(paths_for(&doc, "SNAP002"), ["model.tar.gz/other.pth"]);
     assert_eq!(
         paths_for(&doc, "SNAP001"),
-        ["model.tar.gz/model.pth", "output.tar.gz/metrics.json"]
+        ["model.tar.gz/model.bin", "output.tar.gz/metrics.json"]
     );
 }
 
@@ -627,7 +627,7 @@ fn human_summary() {
             "--",
             "sh",
             "-c",
-            "echo hello; echo m > \"$SM_MODEL_DIR/model.pth\"",
+            "echo hello; echo m > \"$SM_MODEL_DIR/model.bin\"",
         ],
     );
     let mut settings = snapshot_settings("run");
@@ -748,7 +748,7 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host),
 
 /// One scenario of the verdict test: the script's body.
 const VERDICT_SCRIPTS: [(&str, &str); 4] = [
-    ("succeeds", "open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.pth'), 'w').write('m')"),
+    ("succeeds", "open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.bin'), 'w').write('m')"),
     ("raises", "raise ValueError('boom')"),
     ("exits3", "sys.exit(3)"),
     ("own_failure", "open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w').write('my reason'); sys.exit(2)"),

@@ -108,7 +108,7 @@ fn run(case: &Case) -> (serde_json::Value, BTreeSet<String>) {
                 if file.dir {
                     dir.dir(&format!("model/{}", file.path));
                 } else {
-                    dir.file(&format!("model/{}", file.path), data);
+                    dir.file_bytes(&format!("model/{}", file.path), data);
                 }
             }
             dir.join("model")
