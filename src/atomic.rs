@@ -23,14 +23,8 @@ impl AtomicFile {
         fs::create_dir_all(&dir)?;
         // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
         // usual permissions.
-        let temp = tempfile::Builder::new()
-            .prefix(".optml-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        Ok(AtomicFile {
-            temp,
-            target: target.to_path_buf(),
-        })
+        let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
+        Ok(AtomicFile { temp, target: target.to_path_buf() })
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -41,9 +35,7 @@ impl AtomicFile {
     /// (the temp file starts private, 0600).
     pub fn commit(self) -> io::Result<()> {
         let mode = 0o666 & !current_umask();
-        self.temp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        self.temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         self.temp.as_file().sync_all()?;
         self.temp.persist(&self.target).map_err(|err| err.error)?;
         Ok(())
@@ -86,17 +78,9 @@ mod tests {
         write(&target, b"old").unwrap();
         write(&target, b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temp file left behind"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
         let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
-        assert_eq!(
-            mode,
-            0o666 & !current_umask(),
-            "written like any other file, not private"
-        );
+        assert_eq!(mode, 0o666 & !current_umask(), "written like any other file, not private");
     }
 
     #[test]

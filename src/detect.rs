@@ -46,23 +46,12 @@ pub struct Activation {
 
 /// Decide which packs of `ruleset` apply to `subject` (already placed into /opt/ml paths).
 pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
-    let has_model = subject
-        .origins
-        .iter()
-        .any(|origin| origin.role == Role::Model);
+    let has_model = subject.origins.iter().any(|origin| origin.role == Role::Model);
     let eligible = |index: usize| !ruleset.applies[index].model_inputs_only || has_model;
-    let mut packs: Vec<bool> = (0..ruleset.packs.len())
-        .map(|i| eligible(i) && !ruleset.applies[i].detected)
-        .collect();
-    let candidates: Vec<usize> = (0..ruleset.packs.len())
-        .filter(|&i| eligible(i) && ruleset.applies[i].detected)
-        .collect();
+    let mut packs: Vec<bool> = (0..ruleset.packs.len()).map(|i| eligible(i) && !ruleset.applies[i].detected).collect();
+    let candidates: Vec<usize> = (0..ruleset.packs.len()).filter(|&i| eligible(i) && ruleset.applies[i].detected).collect();
     let detection = (!candidates.is_empty()).then(|| detect(ruleset, subject, &candidates));
-    if let Some(chosen) = detection
-        .as_ref()
-        .and_then(|d| d.pack.as_deref())
-        .and_then(|name| ruleset.pack_index(name))
-    {
+    if let Some(chosen) = detection.as_ref().and_then(|d| d.pack.as_deref()).and_then(|name| ruleset.pack_index(name)) {
         packs[chosen] = true;
     }
     // A pack brings the packs it extends (pytorch brings sagemaker-model), transitively.
@@ -81,42 +70,21 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
             }
         }
     }
-    let superseded: HashSet<&str> = ruleset
-        .packs
-        .iter()
-        .zip(&packs)
-        .filter(|(_, &on)| on)
-        .flat_map(|(pack, _)| pack.supersedes.iter().map(String::as_str))
-        .collect();
-    let rules = ruleset
-        .rules
-        .iter()
-        .map(|rule| packs[rule.pack] && !superseded.contains(rule.code.as_str()))
-        .collect();
-    Activation {
-        packs,
-        rules,
-        detection,
-    }
+    let superseded: HashSet<&str> =
+        ruleset.packs.iter().zip(&packs).filter(|(_, &on)| on).flat_map(|(pack, _)| pack.supersedes.iter().map(String::as_str)).collect();
+    let rules = ruleset.rules.iter().map(|rule| packs[rule.pack] && !superseded.contains(rule.code.as_str())).collect();
+    Activation { packs, rules, detection }
 }
 
 /// When `--pack auto` picked a pack without certainty, that pack's errors are warnings that say
 /// so: a guess must not fail a build. Its extended packs' rules are untouched (they apply to
 /// every model anyway); naming the pack (`--pack NAME`) restores the errors.
 pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut [Finding]) {
-    let Some(pack) = detection
-        .pack
-        .as_deref()
-        .filter(|_| !detection.certain)
-        .and_then(|name| ruleset.pack_index(name))
-    else {
+    let Some(pack) = detection.pack.as_deref().filter(|_| !detection.certain).and_then(|name| ruleset.pack_index(name)) else {
         return;
     };
     let name = &ruleset.packs[pack].name;
-    for finding in findings
-        .iter_mut()
-        .filter(|f| ruleset.rules[f.rule].pack == pack && f.severity == Severity::Error)
-    {
+    for finding in findings.iter_mut().filter(|f| ruleset.rules[f.rule].pack == pack && f.severity == Severity::Error) {
         finding.severity = Severity::Warning;
         finding.message.push_str(&format!(" (a warning, not an error: --pack auto was unsure that this is a {name} model; confirm with --pack {name})"));
     }
@@ -127,27 +95,12 @@ fn fires(signal: &Signal, subject: &Subject) -> bool {
         .entries
         .iter()
         .filter(|e| signal.paths.set.is_match(as_path(&e.path)))
-        .filter(|e| {
-            !signal
-                .except
-                .as_ref()
-                .is_some_and(|set| set.is_match(as_path(&e.path)))
-        });
+        .filter(|e| !signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&e.path))));
     let found = match &signal.content {
-        Some(regex) => matching.any(|e| {
-            e.content
-                .as_ref()
-                .is_some_and(|c| regex.is_match(&c.text()))
-        }),
+        Some(regex) => matching.any(|e| e.content.as_ref().is_some_and(|c| regex.is_match(&c.text()))),
         None => matching.next().is_some(),
     };
-    found
-        && signal.with_all.iter().all(|set| {
-            subject
-                .entries
-                .iter()
-                .any(|e| set.is_match(as_path(&e.path)))
-        })
+    found && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(&e.path))))
 }
 
 /// Score every candidate pack and pick one only when it clearly fits best.
@@ -156,16 +109,8 @@ fn detect(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Detecti
         .iter()
         .map(|&index| {
             let pack = &ruleset.packs[index];
-            let fired: Vec<&Signal> = pack
-                .signals
-                .iter()
-                .filter(|signal| fires(signal, subject))
-                .collect();
-            Score {
-                pack: pack.name.clone(),
-                points: fired.iter().map(|s| s.weight).sum(),
-                signals: fired.iter().map(|s| s.why.clone()).collect(),
-            }
+            let fired: Vec<&Signal> = pack.signals.iter().filter(|signal| fires(signal, subject)).collect();
+            Score { pack: pack.name.clone(), points: fired.iter().map(|s| s.weight).sum(), signals: fired.iter().map(|s| s.why.clone()).collect() }
         })
         .filter(|score| score.points > 0)
         .collect();
@@ -195,12 +140,7 @@ fn detect(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Detecti
             (Some(first.pack.clone()), certain, reason)
         }
     };
-    Detection {
-        pack,
-        certain,
-        reason,
-        candidates: scores,
-    }
+    Detection { pack, certain, reason, candidates: scores }
 }
 
 /// `huggingface (config.json at the root)`.

@@ -47,17 +47,12 @@ impl EntryKind {
     ];
 
     pub fn parse(name: &str) -> Option<EntryKind> {
-        EntryKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
+        EntryKind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
     /// Devices, FIFOs and sockets: never opened, never packable.
     pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo | EntryKind::Socket
-        )
+        matches!(self, EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo | EntryKind::Socket)
     }
 }
 
@@ -223,12 +218,7 @@ pub fn normalize_name(raw: &[u8]) -> NormalizedName {
     if trimmed.windows(2).any(|w| w == b"//") {
         invalid = true;
     }
-    NormalizedName {
-        name,
-        absolute,
-        parent_dir,
-        invalid,
-    }
+    NormalizedName { name, absolute, parent_dir, invalid }
 }
 
 #[cfg(test)]

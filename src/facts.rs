@@ -14,12 +14,7 @@ pub fn compute(subject: &mut Subject) {
     // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
     // only archives need the bookkeeping.
     let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive()).collect();
-    for (i, entry) in subject
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| from_archive[e.origin])
-    {
+    for (i, entry) in subject.entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin]) {
         let key = (entry.origin, entry.member.as_slice());
         if let Some(&earlier) = seen.get(&key) {
             if earlier != EntryKind::Dir || entry.kind != EntryKind::Dir {
@@ -39,9 +34,7 @@ pub fn compute(subject: &mut Subject) {
         .entries
         .iter()
         .enumerate()
-        .filter(|(_, e)| {
-            e.kind != EntryKind::Dir && parents.contains(&(e.origin, e.member.as_slice()))
-        })
+        .filter(|(_, e)| e.kind != EntryKind::Dir && parents.contains(&(e.origin, e.member.as_slice())))
         .map(|(i, _)| i)
         .collect();
     drop(seen);
@@ -63,9 +56,7 @@ pub fn compute(subject: &mut Subject) {
 /// Whether a symlink or hardlink target leaves the directory that gets packed: the archive
 /// root, or for a live /opt/ml tree the top-level folder (`model/`, `output/`) holding it.
 pub fn link_escapes(entry: &Entry, role: Role) -> bool {
-    let Some(target) = entry.link_target.as_deref() else {
-        return false;
-    };
+    let Some(target) = entry.link_target.as_deref() else { return false };
     if !matches!(entry.kind, EntryKind::Symlink | EntryKind::Hardlink) {
         return false;
     }
@@ -110,41 +101,20 @@ mod tests {
 
     #[test]
     fn symlinks_inside_stay() {
-        assert!(!link_escapes(
-            &link("a/b", "../c", EntryKind::Symlink),
-            Role::Model
-        ));
-        assert!(!link_escapes(
-            &link("model/a", "b", EntryKind::Symlink),
-            Role::OptMl
-        ));
+        assert!(!link_escapes(&link("a/b", "../c", EntryKind::Symlink), Role::Model));
+        assert!(!link_escapes(&link("model/a", "b", EntryKind::Symlink), Role::OptMl));
     }
 
     #[test]
     fn symlinks_outside_escape() {
-        assert!(link_escapes(
-            &link("a", "../c", EntryKind::Symlink),
-            Role::Model
-        ));
-        assert!(link_escapes(
-            &link("a", "/etc/passwd", EntryKind::Symlink),
-            Role::Model
-        ));
-        assert!(link_escapes(
-            &link("model/a", "../input/x", EntryKind::Symlink),
-            Role::OptMl
-        ));
+        assert!(link_escapes(&link("a", "../c", EntryKind::Symlink), Role::Model));
+        assert!(link_escapes(&link("a", "/etc/passwd", EntryKind::Symlink), Role::Model));
+        assert!(link_escapes(&link("model/a", "../input/x", EntryKind::Symlink), Role::OptMl));
     }
 
     #[test]
     fn hardlinks_resolve_from_the_root() {
-        assert!(!link_escapes(
-            &link("a/b", "c/d", EntryKind::Hardlink),
-            Role::Model
-        ));
-        assert!(link_escapes(
-            &link("a/b", "../d", EntryKind::Hardlink),
-            Role::Model
-        ));
+        assert!(!link_escapes(&link("a/b", "c/d", EntryKind::Hardlink), Role::Model));
+        assert!(link_escapes(&link("a/b", "../d", EntryKind::Hardlink), Role::Model));
     }
 }

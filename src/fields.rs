@@ -38,22 +38,8 @@ impl Format {
 pub fn values(format: Format, text: &str, key: &str) -> Option<Vec<String>> {
     match format {
         Format::Json => json_values(text, key),
-        Format::Properties => Some(
-            properties(text)
-                .into_iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v)
-                .into_iter()
-                .collect(),
-        ),
-        Format::Pbtxt => Some(
-            pbtxt(text)
-                .into_iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v)
-                .collect(),
-        ),
+        Format::Properties => Some(properties(text).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v).into_iter().collect()),
+        Format::Pbtxt => Some(pbtxt(text).into_iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect()),
     }
 }
 
@@ -109,13 +95,8 @@ pub fn properties(text: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     let mut logical = String::new();
     for raw in text.lines() {
-        let line = if logical.is_empty() {
-            raw.trim_start()
-        } else {
-            raw.trim_start_matches([' ', '\t', '\x0c'])
-        };
-        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-        {
+        let line = if logical.is_empty() { raw.trim_start() } else { raw.trim_start_matches([' ', '\t', '\x0c']) };
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
             continue;
         }
         let backslashes = line.chars().rev().take_while(|&c| c == '\\').count();
@@ -143,18 +124,8 @@ fn split_property(line: &str) -> (String, String) {
                     key.push(unescape(escaped));
                 }
             }
-            '=' | ':' => {
-                return (
-                    key,
-                    value_after(chars.collect::<String>().trim_start(), false),
-                )
-            }
-            ' ' | '\t' | '\x0c' => {
-                return (
-                    key,
-                    value_after(chars.collect::<String>().trim_start(), true),
-                )
-            }
+            '=' | ':' => return (key, value_after(chars.collect::<String>().trim_start(), false)),
+            ' ' | '\t' | '\x0c' => return (key, value_after(chars.collect::<String>().trim_start(), true)),
             other => key.push(other),
         }
     }
@@ -205,11 +176,7 @@ pub fn pbtxt(text: &str) -> Vec<(String, String)> {
                 i += 1;
             }
             Token::Word(name) => {
-                let path = if scope.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{}.{name}", scope.join("."))
-                };
+                let path = if scope.is_empty() { name.clone() } else { format!("{}.{name}", scope.join(".")) };
                 i += 1;
                 if tokens.get(i) == Some(&Token::Colon) {
                     i += 1;
@@ -229,9 +196,7 @@ pub fn pbtxt(text: &str) -> Vec<(String, String)> {
                                 Token::CloseList if depth == 0 => break,
                                 Token::Open => depth += 1,
                                 Token::Close => depth = depth.saturating_sub(1),
-                                Token::Word(value) | Token::Text(value) if depth == 0 => {
-                                    fields.push((path.clone(), value.clone()))
-                                }
+                                Token::Word(value) | Token::Text(value) if depth == 0 => fields.push((path.clone(), value.clone())),
                                 _ => {}
                             }
                             i += 1;
@@ -303,9 +268,7 @@ fn pbtxt_tokens(text: &str) -> Vec<Token> {
             }
             _ => {
                 let mut word = String::new();
-                while let Some(c) =
-                    chars.next_if(|&c| !c.is_whitespace() && !":{}<>[],;#\"'".contains(c))
-                {
+                while let Some(c) = chars.next_if(|&c| !c.is_whitespace() && !":{}<>[],;#\"'".contains(c)) {
                     word.push(c);
                 }
                 tokens.push(Token::Word(word));
@@ -321,27 +284,18 @@ mod tests {
 
     #[test]
     fn json_keys_and_indexes() {
-        let config =
-            r#"{"architectures": ["BertForSequenceClassification"], "model_type": "bert", "n": 3}"#;
-        assert_eq!(
-            values(Format::Json, config, "architectures[0]"),
-            Some(vec!["BertForSequenceClassification".to_string()])
-        );
-        assert_eq!(
-            values(Format::Json, config, "architectures[1]"),
-            Some(vec![])
-        );
-        assert_eq!(
-            values(Format::Json, config, "n"),
-            Some(vec!["3".to_string()])
-        );
+        let config = r#"{"architectures": ["BertForSequenceClassification"], "model_type": "bert", "n": 3}"#;
+        assert_eq!(values(Format::Json, config, "architectures[0]"), Some(vec!["BertForSequenceClassification".to_string()]));
+        assert_eq!(values(Format::Json, config, "architectures[1]"), Some(vec![]));
+        assert_eq!(values(Format::Json, config, "n"), Some(vec!["3".to_string()]));
         assert_eq!(values(Format::Json, config, "missing.key"), Some(vec![]));
         assert_eq!(values(Format::Json, "{not json", "a"), None);
     }
 
     #[test]
     fn properties_as_java_reads_them() {
-        let text = "# comment\nengine=Python\noption.model_id  tiiuae/falcon-7b\noption.tensor_parallel_degree : 4\n! also a comment\noption.a\\\n  bc=1\nbare\n";
+        let text =
+            "# comment\nengine=Python\noption.model_id  tiiuae/falcon-7b\noption.tensor_parallel_degree : 4\n! also a comment\noption.a\\\n  bc=1\nbare\n";
         let pairs = properties(text);
         assert_eq!(
             pairs,
@@ -354,27 +308,15 @@ mod tests {
             ]
         );
         // `option.model id=x` is the key `option.model` with the value `id=x`.
-        assert_eq!(
-            values(Format::Properties, "option.model id=x", "option.model"),
-            Some(vec!["id=x".to_string()])
-        );
-        assert_eq!(
-            values(Format::Properties, "engine=A\nengine=B", "engine"),
-            Some(vec!["B".to_string()])
-        );
+        assert_eq!(values(Format::Properties, "option.model id=x", "option.model"), Some(vec!["id=x".to_string()]));
+        assert_eq!(values(Format::Properties, "engine=A\nengine=B", "engine"), Some(vec!["B".to_string()]));
     }
 
     #[test]
     fn pbtxt_fields_through_messages_and_lists() {
         let text = "name: \"fvae\"\nbackend: 'onnxruntime'  # comment\nmax_batch_size: 8\nversion_policy: { latest { num_versions: 2 } }\ninput [ { name: \"x\" dims: [ 1, 28 ] } ]\n";
         let fields = pbtxt(text);
-        let get = |key: &str| {
-            fields
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-                .collect::<Vec<_>>()
-        };
+        let get = |key: &str| fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
         assert_eq!(get("name"), vec!["fvae"]);
         assert_eq!(get("backend"), vec!["onnxruntime"]);
         assert_eq!(get("max_batch_size"), vec!["8"]);

@@ -58,13 +58,7 @@ pub struct Finding {
 impl Finding {
     /// Sort key: input, path, severity, code: deterministic output.
     pub fn sort_key(&self) -> (&str, &str, Severity, &str, &str) {
-        (
-            &self.input,
-            &self.path,
-            self.severity,
-            &self.code,
-            &self.message,
-        )
+        (&self.input, &self.path, self.severity, &self.code, &self.message)
     }
 }
 

@@ -3,10 +3,7 @@
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 pub fn compile_glob(pattern: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
+    GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build()
 }
 
 pub fn compile_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {

@@ -74,10 +74,7 @@ impl Default for LayoutBuilder {
 
 impl LayoutBuilder {
     pub fn new() -> LayoutBuilder {
-        LayoutBuilder {
-            layout: Layout::default(),
-            classifier: GlobSetBuilder::new(),
-        }
+        LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
     }
 
     pub fn zone_index(&self, name: &str) -> Option<usize> {
@@ -113,24 +110,15 @@ impl Layout {
     /// The first zone whose globs match `path`; the last zone is the catch-all. `matches` is
     /// scratch space, reused across entries so classifying a million entries allocates once.
     fn classify(&self, path: &[u8], matches: &mut Vec<usize>) -> usize {
-        self.classifier
-            .matches_candidate_into(&globset::Candidate::new(as_path(path)), matches);
-        matches
-            .first()
-            .map(|&glob| self.classifier_zone[glob])
-            .unwrap_or(self.zones.len().saturating_sub(1))
+        self.classifier.matches_candidate_into(&globset::Candidate::new(as_path(path)), matches);
+        matches.first().map(|&glob| self.classifier_zone[glob]).unwrap_or(self.zones.len().saturating_sub(1))
     }
 
     /// Every /opt/ml prefix a member of an origin with `role` could land under (asked for every
     /// file while streaming, so nothing is collected). No mapping has the /opt/ml role.
     pub fn candidate_prefixes(&self, role: Role) -> impl Iterator<Item = &[u8]> + '_ {
         let root = (role == Role::OptMl).then_some(&b""[..]);
-        root.into_iter().chain(
-            self.mappings
-                .iter()
-                .filter(move |m| m.role == role)
-                .map(|m| m.prefix.as_slice()),
-        )
+        root.into_iter().chain(self.mappings.iter().filter(move |m| m.role == role).map(|m| m.prefix.as_slice()))
     }
 
     /// Map every entry of `subject` into /opt/ml (`entry.path`) and its zone (`entry.zone`).
@@ -141,17 +129,9 @@ impl Layout {
             .iter()
             .enumerate()
             .map(|(index, origin)| match origin.role {
-                Role::OptMl => Placement {
-                    flavour: "tree".into(),
-                    prefix: Vec::new(),
-                    covers: all_zones.clone(),
-                },
+                Role::OptMl => Placement { flavour: "tree".into(), prefix: Vec::new(), covers: all_zones.clone() },
                 role => {
-                    let top_level = subject
-                        .entries
-                        .iter()
-                        .filter(|e| e.origin == index)
-                        .map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
+                    let top_level = subject.entries.iter().filter(|e| e.origin == index).map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
                     self.pick_mapping(role, top_level)
                 }
             })
@@ -171,28 +151,15 @@ impl Layout {
     }
 
     fn pick_mapping<'a>(&self, role: Role, top_level: impl Iterator<Item = &'a [u8]>) -> Placement {
-        let candidates: Vec<&ArchiveMapping> =
-            self.mappings.iter().filter(|m| m.role == role).collect();
+        let candidates: Vec<&ArchiveMapping> = self.mappings.iter().filter(|m| m.role == role).collect();
         let names: Vec<&[u8]> = top_level.collect();
         let chosen = candidates
             .iter()
-            .find(|m| {
-                m.detect
-                    .as_ref()
-                    .is_some_and(|set| names.iter().any(|n| set.is_match(as_path(n))))
-            })
+            .find(|m| m.detect.as_ref().is_some_and(|set| names.iter().any(|n| set.is_match(as_path(n)))))
             .or_else(|| candidates.iter().find(|m| m.detect.is_none()));
         match chosen {
-            Some(m) => Placement {
-                flavour: m.flavour.clone(),
-                prefix: m.prefix.clone(),
-                covers: m.covers.clone(),
-            },
-            None => Placement {
-                flavour: role.as_str().into(),
-                prefix: Vec::new(),
-                covers: Vec::new(),
-            },
+            Some(m) => Placement { flavour: m.flavour.clone(), prefix: m.prefix.clone(), covers: m.covers.clone() },
+            None => Placement { flavour: role.as_str().into(), prefix: Vec::new(), covers: Vec::new() },
         }
     }
 

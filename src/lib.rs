@@ -40,11 +40,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Run(args) => commands::run::run(args),
         Command::Pack(args) => commands::pack::run(args),
         // Enters the namespace and execs the command: returns only on failure.
-        Command::Isolate(args) => std::process::exit(i32::from(harness::isolate::shim_main(
-            args.probe,
-            &args.sandbox,
-            &args.command,
-        ))),
+        Command::Isolate(args) => std::process::exit(i32::from(harness::isolate::shim_main(args.probe, &args.sandbox, &args.command))),
     };
     match result {
         Ok(status) => status,

@@ -24,36 +24,17 @@ pub struct CheckOptions {
 }
 
 /// Open, scan, place and evaluate one input.
-pub fn check_input(
-    ruleset: &Ruleset,
-    input: &Path,
-    options: CheckOptions,
-) -> Result<(Checked, Vec<Finding>), OpenError> {
-    Ok(check_subject(
-        ruleset,
-        scan(ruleset, input, options)?,
-        options.phase,
-    ))
+pub fn check_input(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(Checked, Vec<Finding>), OpenError> {
+    Ok(check_subject(ruleset, scan(ruleset, input, options)?, options.phase))
 }
 
 /// Open and scan one input, capturing what the rules of `ruleset` read.
 pub fn scan(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<Subject, OpenError> {
-    source::open(
-        input,
-        options.role,
-        &ruleset.layout.job_artifacts,
-        ruleset,
-        CONTENT_LIMIT,
-        options.digest,
-    )
+    source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)
 }
 
 /// Place and evaluate an input [`scan`] read.
-pub fn check_subject(
-    ruleset: &Ruleset,
-    mut subject: Subject,
-    phase: Phase,
-) -> (Checked, Vec<Finding>) {
+pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (Checked, Vec<Finding>) {
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
@@ -62,14 +43,5 @@ pub fn check_subject(
         crate::detect::downgrade_unsure(ruleset, detection, &mut findings);
     }
     let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &activation.packs);
-    (
-        Checked {
-            subject,
-            placed,
-            packs: activation.packs,
-            detection: activation.detection,
-            plan,
-        },
-        findings,
-    )
+    (Checked { subject, placed, packs: activation.packs, detection: activation.detection, plan }, findings)
 }

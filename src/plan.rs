@@ -30,38 +30,14 @@ pub struct PlanItem {
 
 /// The plan for a subject holding a model, from the packs that apply (`packs`, one flag per
 /// pack): a framework pack's items come before (and replace) those of the packs it extends.
-pub fn plan(
-    ruleset: &Ruleset,
-    subject: &Subject,
-    placed: &Placed,
-    phase: Phase,
-    packs: &[bool],
-) -> Vec<PlanItem> {
-    if !subject
-        .origins
-        .iter()
-        .any(|origin| origin.role == Role::Model)
-    {
+pub fn plan(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, packs: &[bool]) -> Vec<PlanItem> {
+    if !subject.origins.iter().any(|origin| origin.role == Role::Model) {
         return Vec::new();
     }
-    let applying: Vec<usize> = (0..ruleset.packs.len())
-        .filter(|&i| packs.get(i).copied().unwrap_or(false))
-        .collect();
-    let extended: Vec<&str> = applying
-        .iter()
-        .flat_map(|&i| ruleset.packs[i].extends.iter().map(String::as_str))
-        .collect();
-    let mut order: Vec<usize> = applying
-        .iter()
-        .copied()
-        .filter(|&i| !extended.contains(&ruleset.packs[i].name.as_str()))
-        .collect();
-    order.extend(
-        applying
-            .iter()
-            .copied()
-            .filter(|&i| extended.contains(&ruleset.packs[i].name.as_str())),
-    );
+    let applying: Vec<usize> = (0..ruleset.packs.len()).filter(|&i| packs.get(i).copied().unwrap_or(false)).collect();
+    let extended: Vec<&str> = applying.iter().flat_map(|&i| ruleset.packs[i].extends.iter().map(String::as_str)).collect();
+    let mut order: Vec<usize> = applying.iter().copied().filter(|&i| !extended.contains(&ruleset.packs[i].name.as_str())).collect();
+    order.extend(applying.iter().copied().filter(|&i| extended.contains(&ruleset.packs[i].name.as_str())));
     let mut items: Vec<PlanItem> = Vec::new();
     for pack in order {
         for step in &ruleset.packs[pack].plan {
@@ -69,68 +45,34 @@ pub fn plan(
                 continue;
             }
             if let Some(value) = state(ruleset, subject, placed, phase, step) {
-                items.push(PlanItem {
-                    item: step.item.clone(),
-                    value,
-                    source: step.source.clone(),
-                    pack: ruleset.packs[pack].name.clone(),
-                });
+                items.push(PlanItem { item: step.item.clone(), value, source: step.source.clone(), pack: ruleset.packs[pack].name.clone() });
             }
         }
     }
-    const ORDER: [&str; 6] = [
-        "container",
-        "module",
-        "model-files",
-        "task",
-        "models",
-        "requirements",
-    ];
+    const ORDER: [&str; 6] = ["container", "module", "model-files", "task", "models", "requirements"];
     items.sort_by_key(|item| ORDER.iter().position(|name| *name == item.item));
     items
 }
 
 /// The step's value for this subject, or `None` when it does not apply.
-fn state(
-    ruleset: &Ruleset,
-    subject: &Subject,
-    placed: &Placed,
-    phase: Phase,
-    step: &PlanStep,
-) -> Option<String> {
+fn state(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, step: &PlanStep) -> Option<String> {
     if !when_holds(ruleset, subject, placed, phase, &step.when) {
         return None;
     }
     let mut value = step.value.clone();
     if let Some(paths) = &step.paths {
-        let files: Vec<String> = subject
-            .entries
-            .iter()
-            .filter_map(|e| model_relative(e))
-            .filter(|rel| paths.set.is_match(as_path(rel)))
-            .map(lossy)
-            .collect();
+        let files: Vec<String> = subject.entries.iter().filter_map(|e| model_relative(e)).filter(|rel| paths.set.is_match(as_path(rel))).map(lossy).collect();
         if files.is_empty() {
             return None;
         }
-        let mut listed = files
-            .iter()
-            .take(FILES_SHOWN)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut listed = files.iter().take(FILES_SHOWN).cloned().collect::<Vec<_>>().join(", ");
         if files.len() > FILES_SHOWN {
             listed.push_str(&format!(" and {} more", files.len() - FILES_SHOWN));
         }
         value = value.replace("{files}", &listed);
     }
     if let (Some(file), Some(field)) = (&step.file, &step.field) {
-        let content = subject
-            .entries
-            .iter()
-            .find(|e| &e.path == file)?
-            .content
-            .as_ref()?;
+        let content = subject.entries.iter().find(|e| &e.path == file)?.content.as_ref()?;
         let read = field_values(field, &content.text())?.into_iter().next()?;
         if let Some(table) = step.table {
             value = value.replace("{mapped}", ruleset.tables[table].lookup(&read)?);
@@ -146,8 +88,5 @@ fn model_relative(entry: &Entry) -> Option<&[u8]> {
     if entry.kind == EntryKind::Dir {
         return None;
     }
-    entry
-        .path
-        .strip_prefix(b"model/".as_slice())
-        .filter(|rel| !rel.is_empty())
+    entry.path.strip_prefix(b"model/".as_slice()).filter(|rel| !rel.is_empty())
 }

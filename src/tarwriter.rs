@@ -25,9 +25,7 @@ impl TarWriter {
     pub fn create(target: &Path, level: u32) -> io::Result<TarWriter> {
         let file = AtomicFile::create(target)?;
         // GzBuilder with mtime 0 and no file name keeps the gzip header byte-stable.
-        let encoder = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(file, Compression::new(level.min(9)));
+        let encoder = flate2::GzBuilder::new().mtime(0).write(file, Compression::new(level.min(9)));
         let mut builder = tar::Builder::new(encoder);
         builder.mode(tar::HeaderMode::Deterministic);
         Ok(TarWriter { builder })
@@ -53,36 +51,21 @@ impl TarWriter {
         if name.last() != Some(&b'/') {
             name.push(b'/');
         }
-        self.builder
-            .append_data(&mut header, OsStr::from_bytes(&name), io::empty())
+        self.builder.append_data(&mut header, OsStr::from_bytes(&name), io::empty())
     }
 
-    pub fn append_file<R: Read>(
-        &mut self,
-        name: impl AsRef<Path>,
-        mode: u32,
-        size: u64,
-        data: R,
-    ) -> io::Result<()> {
+    pub fn append_file<R: Read>(&mut self, name: impl AsRef<Path>, mode: u32, size: u64, data: R) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Regular, mode, size);
         self.builder.append_data(&mut header, name, data)
     }
 
-    pub fn append_symlink(
-        &mut self,
-        name: impl AsRef<Path>,
-        target: impl AsRef<Path>,
-    ) -> io::Result<()> {
+    pub fn append_symlink(&mut self, name: impl AsRef<Path>, target: impl AsRef<Path>) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0);
         self.builder.append_link(&mut header, name, target)
     }
 
     /// A hard link to `target`, a member written earlier.
-    pub fn append_hardlink(
-        &mut self,
-        name: impl AsRef<Path>,
-        target: impl AsRef<Path>,
-    ) -> io::Result<()> {
+    pub fn append_hardlink(&mut self, name: impl AsRef<Path>, target: impl AsRef<Path>) -> io::Result<()> {
         let mut header = Self::header(tar::EntryType::Link, 0o644, 0);
         self.builder.append_link(&mut header, name, target)
     }

@@ -19,9 +19,7 @@ pub fn human_size(bytes: u64) -> String {
 /// `"10 MiB"`, `"2GB"`, `"512"` -> bytes.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let number: f64 = text[..split].parse().ok()?;
     let unit = text[split..].trim().to_ascii_lowercase();
     let factor: f64 = match unit.as_str() {

@@ -31,30 +31,14 @@ enum Side {
 impl Side {
     /// The manifest at `path`, if it is one (told by its first line, not its name).
     fn manifest(path: &Path) -> Result<Option<Manifest>, MietteReport> {
-        Ok(if path.is_file() && store::is_manifest(path) {
-            store::read(path)?
-        } else {
-            None
-        })
+        Ok(if path.is_file() && store::is_manifest(path) { store::read(path)? } else { None })
     }
 
     /// `layout` is loaded whenever a side is not a manifest.
-    fn open(
-        path: &Path,
-        manifest: Option<Manifest>,
-        layout: Option<&Ruleset>,
-        role: Option<RoleArg>,
-        digest: bool,
-    ) -> Result<Side, MietteReport> {
+    fn open(path: &Path, manifest: Option<Manifest>, layout: Option<&Ruleset>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
         Ok(match manifest {
             Some(manifest) => Side::Manifest(manifest),
-            None => Side::Input(open_input(
-                layout.expect("loaded for an input side"),
-                path,
-                role,
-                digest,
-                "compare",
-            )?),
+            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, "compare")?),
         })
     }
 
@@ -68,9 +52,7 @@ impl Side {
     /// Apply the link rules against the other side's lines, re-recording the side if they
     /// changed anything; returns notes on what they did.
     fn pack(&mut self, lines: &mut Vec<Line>, other: &[Line], header: &Header) -> Vec<String> {
-        let Side::Input(subject) = self else {
-            return Vec::new();
-        };
+        let Side::Input(subject) = self else { return Vec::new() };
         let resolved = resolve_links(subject, header, other);
         if resolved.any() {
             *lines = record(subject, header);
@@ -104,11 +86,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     // Digests are computed only when the comparison records them.
     let digest = base.header.fields.sha256;
     // Reading an input needs the layout: loaded once for both sides, not at all for two manifests.
-    let layout = if a_manifest.is_some() && b_manifest.is_some() {
-        None
-    } else {
-        Some(layout_only()?)
-    };
+    let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(layout_only()?) };
     let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest)?;
     let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest)?;
     let header = &base.header;
@@ -117,51 +95,20 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let (mut a_lines, mut b_lines) = (a.lines(header), b.lines(header));
     notes.extend(a.pack(&mut a_lines, &b_lines, header));
     notes.extend(b.pack(&mut b_lines, &a_lines, header));
-    let labels = [
-        args.a.to_string_lossy().into_owned(),
-        args.b.to_string_lossy().into_owned(),
-    ];
+    let labels = [args.a.to_string_lossy().into_owned(), args.b.to_string_lossy().into_owned()];
     let output = a.is_output() || b.is_output() || args.role == Some(RoleArg::Output);
-    notes.extend(reconcile_output(
-        &mut a_lines,
-        &mut b_lines,
-        [&labels[0], &labels[1]],
-        output,
-    ));
+    notes.extend(reconcile_output(&mut a_lines, &mut b_lines, [&labels[0], &labels[1]], output));
 
     let drifts = budget::evaluate(&header.budgets, &a_lines, &b_lines);
-    let render = |lines: Vec<Line>| {
-        Manifest {
-            header: Header::default(),
-            header_text: base.header_text.clone(),
-            lines,
-        }
-        .render()
-    };
+    let render = |lines: Vec<Line>| Manifest { header: Header::default(), header_text: base.header_text.clone(), lines }.render();
     let comparison = compare(header, &a_lines, b_lines);
-    let diff = if comparison.differences.is_empty() {
-        String::new()
-    } else {
-        unified_diff(
-            &render(a_lines),
-            &render(comparison.actual),
-            &labels[0],
-            &labels[1],
-        )
-    };
+    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&render(a_lines), &render(comparison.actual), &labels[0], &labels[1]) };
     let delta = Delta::new(comparison.differences, drifts, diff);
     let equal = delta.matches() && delta.exceeded().next().is_none();
 
     let text = match args.format {
         DiffFormat::Json => {
-            let document = Document {
-                version: 1,
-                a: &labels[0],
-                b: &labels[1],
-                equal,
-                notes: &notes,
-                delta: &delta,
-            };
+            let document = Document { version: 1, a: &labels[0], b: &labels[1], equal, notes: &notes, delta: &delta };
             serde_json::to_string_pretty(&document).expect("JSON of plain data") + "\n"
         }
         DiffFormat::Human => {
@@ -170,19 +117,10 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
                 out.push_str(&format!("note: {}\n", sanitize(note)));
             }
             let verdict = if equal { "equal" } else { "different" };
-            out.push_str(&format!(
-                "{} and {} are {verdict}: {}\n",
-                sanitize(&labels[0]),
-                sanitize(&labels[1]),
-                delta.summary()
-            ));
+            out.push_str(&format!("{} and {} are {verdict}: {}\n", sanitize(&labels[0]), sanitize(&labels[1]), delta.summary()));
             out
         }
     };
     print(&text);
-    Ok(if equal {
-        ExitStatus::Clean
-    } else {
-        ExitStatus::Findings
-    })
+    Ok(if equal { ExitStatus::Clean } else { ExitStatus::Findings })
 }

@@ -20,43 +20,24 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
     ruleset.set_env(args.env.clone());
     if same_file(&args.input, &args.output) {
-        return Err(miette::miette!(
-            help = "write the fixed archive elsewhere: -o fixed.tar.gz",
-            "refusing to overwrite the input {}",
-            args.input.display()
-        ));
+        return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }
-    let options = CheckOptions {
-        role: None,
-        phase: Phase::Finished,
-        digest: false,
-    };
-    let (checked, findings) = check_input(&ruleset, &args.input, options)
-        .map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
+    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false };
+    let (checked, findings) = check_input(&ruleset, &args.input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
     check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);
     if args.dry_run {
-        let mut out = format!(
-            "would fix {} (dry run, nothing written)\n",
-            sanitize(&args.input.to_string_lossy())
-        );
+        let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));
         for change in &plan.changes {
             out.push_str(&format!("  - {}\n", sanitize(change)));
         }
-        out.push_str(
-            "  - and write every member with normalized modes (0644/0755) and owner root:root\n",
-        );
+        out.push_str("  - and write every member with normalized modes (0644/0755) and owner root:root\n");
         print(&out);
         return Ok(ExitStatus::Clean);
     }
-    let written = rewrite(&args.input, &args.output, &plan)
-        .map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
+    let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
 
-    let mut out = format!(
-        "fixed {} -> {}\n",
-        sanitize(&args.input.to_string_lossy()),
-        sanitize(&args.output.to_string_lossy())
-    );
+    let mut out = format!("fixed {} -> {}\n", sanitize(&args.input.to_string_lossy()), sanitize(&args.output.to_string_lossy()));
     for change in plan.changes.iter().chain(&normalization(&written)) {
         out.push_str(&format!("  - {}\n", sanitize(change)));
     }
@@ -65,41 +46,22 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
 
     // Re-check as what the input was read as: `-o fixed.tar.gz` must not turn an output archive
     // or a source bundle into a model archive because of its new name.
-    let recheck = CheckOptions {
-        role: checked.subject.origins.first().map(|o| o.role),
-        ..options
-    };
-    let (rechecked, refound) = check_input(&ruleset, &args.output, recheck)
-        .map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
-    Ok(print_report(
-        &ruleset,
-        &[rechecked],
-        refound,
-        None,
-        Format::Human,
-        args.color.enabled(),
-    ))
+    let recheck = CheckOptions { role: checked.subject.origins.first().map(|o| o.role), ..options };
+    let (rechecked, refound) = check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
+    Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))
 }
 
 /// What the writer normalized, as change lines.
 fn normalization(written: &Written) -> Vec<String> {
     let mut lines = Vec::new();
     if written.modes > 0 {
-        lines.push(format!(
-            "normalized the modes of {} member(s) to 0644 (files), 0755 (folders and executables)",
-            written.modes
-        ));
+        lines.push(format!("normalized the modes of {} member(s) to 0644 (files), 0755 (folders and executables)", written.modes));
     }
     if written.owners > 0 {
-        lines.push(format!(
-            "normalized the owner of {} member(s) to root:root (uid/gid 0)",
-            written.owners
-        ));
+        lines.push(format!("normalized the owner of {} member(s) to root:root (uid/gid 0)", written.owners));
     }
     for skipped in &written.skipped {
-        lines.push(format!(
-            "left out `{skipped}`: devices, FIFOs and sockets cannot be in a model"
-        ));
+        lines.push(format!("left out `{skipped}`: devices, FIFOs and sockets cannot be in a model"));
     }
     lines
 }

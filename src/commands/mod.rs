@@ -26,11 +26,7 @@ impl RuleSelection {
     /// `--snapshot`), applied like named packs without making the selection explicit.
     pub fn load_with(&self, default: &[&str], extra: &[&str]) -> Result<Ruleset, LoadError> {
         let explicit = !(self.packs.is_empty() && self.rules.is_empty());
-        let names: Vec<String> = if explicit {
-            self.packs.clone()
-        } else {
-            default.iter().map(|s| s.to_string()).collect()
-        };
+        let names: Vec<String> = if explicit { self.packs.clone() } else { default.iter().map(|s| s.to_string()).collect() };
         let auto = names.iter().any(|name| name == AUTO);
         let mut named: Vec<String> = names.into_iter().filter(|name| name != AUTO).collect();
         for name in extra {
@@ -40,15 +36,8 @@ impl RuleSelection {
         }
         let mut wanted = named.clone();
         if auto {
-            let automatic = PACKS
-                .iter()
-                .map(|pack| pack.name)
-                .filter(|name| !ON_DEMAND.contains(name));
-            wanted.extend(
-                automatic
-                    .map(str::to_string)
-                    .filter(|name| !named.contains(name)),
-            );
+            let automatic = PACKS.iter().map(|pack| pack.name).filter(|name| !ON_DEMAND.contains(name));
+            wanted.extend(automatic.map(str::to_string).filter(|name| !named.contains(name)));
         }
         let mut texts = builtin_texts(&wanted)?;
         for path in &self.rules {
@@ -58,10 +47,7 @@ impl RuleSelection {
         for (index, pack) in ruleset.packs.iter().enumerate() {
             // The layout (zones, no rules) always applies; so do named packs and user rule files.
             if pack.builtin && find(&pack.name).is_some() && !named.contains(&pack.name) {
-                ruleset.applies[index] = Applies {
-                    model_inputs_only: !explicit,
-                    detected: !pack.signals.is_empty(),
-                };
+                ruleset.applies[index] = Applies { model_inputs_only: !explicit, detected: !pack.signals.is_empty() };
             }
         }
         Ok(ruleset)

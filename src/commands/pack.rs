@@ -9,27 +9,11 @@ use crate::units::human_size;
 
 pub fn run(args: &PackArgs) -> Result<ExitStatus, MietteReport> {
     if !args.dir.is_dir() {
-        return Err(miette::miette!(
-            code = "optml::input",
-            "cannot pack {}: not a folder",
-            args.dir.display()
-        ));
+        return Err(miette::miette!(code = "optml::input", "cannot pack {}: not a folder", args.dir.display()));
     }
-    let options = PackOptions {
-        level: args.level,
-        dereference: args.dereference,
-    };
-    let source = PackSource {
-        label: "",
-        dir: &args.dir,
-    };
-    let packed = pack(&[source], &args.output, options).map_err(|err| {
-        miette::miette!(
-            code = "optml::pack",
-            "cannot pack {}: {err}",
-            args.dir.display()
-        )
-    })?;
+    let options = PackOptions { level: args.level, dereference: args.dereference };
+    let source = PackSource { label: "", dir: &args.dir };
+    let packed = pack(&[source], &args.output, options).map_err(|err| miette::miette!(code = "optml::pack", "cannot pack {}: {err}", args.dir.display()))?;
     eprintln!(
         "packed {} file(s), {} into {} ({})",
         packed.files,

@@ -35,11 +35,7 @@ fn explain<'a>(ruleset: &'a Ruleset, rule: &'a Rule) -> Explanation<'a> {
         severity: rule.severity.as_str(),
         pack: &pack.name,
         check: rule.check_name(),
-        zones: rule
-            .zones
-            .iter()
-            .map(|&z| ruleset.layout.zones[z].name.as_str())
-            .collect(),
+        zones: rule.zones.iter().map(|&z| ruleset.layout.zones[z].name.as_str()).collect(),
         message: &rule.message,
         help: &rule.help,
         fix: rule.fix.as_deref(),
@@ -50,10 +46,7 @@ fn explain<'a>(ruleset: &'a Ruleset, rule: &'a Rule) -> Explanation<'a> {
 }
 
 fn text(e: &Explanation) -> String {
-    let mut out = format!(
-        "{} {} ({}, pack {})\n\n",
-        e.code, e.name, e.severity, e.pack
-    );
+    let mut out = format!("{} {} ({}, pack {})\n\n", e.code, e.name, e.severity, e.pack);
     out.push_str(&format!("Message: {}\n", e.message));
     out.push_str(&format!("Help:    {}\n", e.help));
     if let Some(fix) = e.fix {
@@ -62,11 +55,7 @@ fn text(e: &Explanation) -> String {
     if let Some(repair) = e.repair {
         out.push_str(&format!("Repair:  optml fix ({repair})\n"));
     }
-    let zones = if e.zones.is_empty() {
-        "whole input".to_string()
-    } else {
-        e.zones.join(", ")
-    };
+    let zones = if e.zones.is_empty() { "whole input".to_string() } else { e.zones.join(", ") };
     out.push_str(&format!("Check:   {} in {}\n", e.check, zones));
     out.push_str(&format!("Defined: {}\n\n{}\n", e.source, e.docs));
     out
@@ -80,36 +69,14 @@ pub fn markdown(ruleset: &Ruleset) -> String {
         if rules.is_empty() {
             continue;
         }
-        out.push_str(&format!(
-            "\n## Pack `{}`\n\n{}\n\nDefined in `{}`.\n",
-            pack.name,
-            pack.description.trim(),
-            pack.file
-        ));
+        out.push_str(&format!("\n## Pack `{}`\n\n{}\n\nDefined in `{}`.\n", pack.name, pack.description.trim(), pack.file));
         for rule in rules {
             let e = explain(ruleset, rule);
-            out.push_str(&format!(
-                "\n<a id=\"{}\"></a>\n### {} {}\n\n{} · check `{}`",
-                e.code.to_ascii_lowercase(),
-                e.code,
-                e.name,
-                e.severity,
-                e.check
-            ));
+            out.push_str(&format!("\n<a id=\"{}\"></a>\n### {} {}\n\n{} · check `{}`", e.code.to_ascii_lowercase(), e.code, e.name, e.severity, e.check));
             if !e.zones.is_empty() {
-                out.push_str(&format!(
-                    " in {}",
-                    e.zones
-                        .iter()
-                        .map(|z| format!("`{z}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                out.push_str(&format!(" in {}", e.zones.iter().map(|z| format!("`{z}`")).collect::<Vec<_>>().join(", ")));
             }
-            out.push_str(&format!(
-                " · `{}`\n\n{}\n\n> {}\n\nHelp: {}\n",
-                e.source, e.docs, e.message, e.help
-            ));
+            out.push_str(&format!(" · `{}`\n\n{}\n\n> {}\n\nHelp: {}\n", e.source, e.docs, e.message, e.help));
             if let Some(fix) = e.fix {
                 out.push_str(&format!("\nFix: `{fix}`\n"));
             }
@@ -125,27 +92,14 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
     let all: Vec<&str> = PACKS.iter().map(|p| p.name).collect();
     let ruleset = args.selection.load(&all)?;
     let rules: Vec<&Rule> = match &args.code {
-        Some(code) if !args.all => vec![ruleset.find(code).ok_or_else(|| {
-            miette::miette!(
-                help = "`optml rule --all` lists every code",
-                "no rule has code `{code}`"
-            )
-        })?],
+        Some(code) if !args.all => vec![ruleset.find(code).ok_or_else(|| miette::miette!(help = "`optml rule --all` lists every code", "no rule has code `{code}`"))?],
         _ => ruleset.rules.iter().collect(),
     };
     let output = match args.format {
-        RuleFormat::Text => rules
-            .iter()
-            .map(|r| text(&explain(&ruleset, r)))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        RuleFormat::Text => rules.iter().map(|r| text(&explain(&ruleset, r))).collect::<Vec<_>>().join("\n"),
         RuleFormat::Json => {
             let list: Vec<Explanation> = rules.iter().map(|r| explain(&ruleset, r)).collect();
-            let value = if args.all || args.code.is_none() {
-                serde_json::to_string_pretty(&list)
-            } else {
-                serde_json::to_string_pretty(&list[0])
-            };
+            let value = if args.all || args.code.is_none() { serde_json::to_string_pretty(&list) } else { serde_json::to_string_pretty(&list[0]) };
             value.expect("JSON of plain data") + "\n"
         }
         RuleFormat::Markdown => markdown(&ruleset),
@@ -159,16 +113,9 @@ pub fn packs() -> Result<ExitStatus, MietteReport> {
     let ruleset = load(builtin_texts(&all)?)?;
     let mut out = String::new();
     for pack in PACKS {
-        let index = ruleset
-            .pack_index(pack.name)
-            .expect("every built-in pack loaded");
+        let index = ruleset.pack_index(pack.name).expect("every built-in pack loaded");
         let count = ruleset.rules.iter().filter(|r| r.pack == index).count();
-        out.push_str(&format!(
-            "{:<22} {:>3} rules  {}\n",
-            pack.name,
-            count,
-            ruleset.packs[index].description.trim()
-        ));
+        out.push_str(&format!("{:<22} {:>3} rules  {}\n", pack.name, count, ruleset.packs[index].description.trim()));
     }
     print(&out);
     Ok(ExitStatus::Clean)

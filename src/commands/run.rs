@@ -26,11 +26,8 @@ use crate::source::{Role, Subject};
 
 /// `--stop-timeout` and `--max-run`: non-negative seconds, fractions allowed.
 pub fn seconds(text: &str) -> Result<Duration, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("`{text}`: expected a non-negative number of seconds"))
+    let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(value).map_err(|_| format!("`{text}`: expected a non-negative number of seconds"))
 }
 
 fn usage(message: String) -> MietteReport {
@@ -40,11 +37,7 @@ fn usage(message: String) -> MietteReport {
 /// The packs `check` would load, plus the harness pack whatever was selected (and the snapshot
 /// pack for `--snapshot`).
 fn load_rules(args: &RunArgs) -> Result<Ruleset, MietteReport> {
-    let extra: &[&str] = if args.snapshot.is_some() {
-        &[HARNESS_PACK, SNAPSHOT_PACK]
-    } else {
-        &[HARNESS_PACK]
-    };
+    let extra: &[&str] = if args.snapshot.is_some() { &[HARNESS_PACK, SNAPSHOT_PACK] } else { &[HARNESS_PACK] };
     Ok(args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?)
 }
 
@@ -56,11 +49,7 @@ fn job_spec(args: &RunArgs) -> Result<JobSpec, String> {
     for flag in &args.hp {
         hyperparameters.add_flag(flag)?;
     }
-    let channels = args
-        .channels
-        .iter()
-        .map(|flag| Channel::parse(flag))
-        .collect::<Result<Vec<_>, _>>()?;
+    let channels = args.channels.iter().map(|flag| Channel::parse(flag)).collect::<Result<Vec<_>, _>>()?;
     for (i, channel) in channels.iter().enumerate() {
         if channels[..i].iter().any(|c| c.name == channel.name) {
             return Err(format!("--channel {}: given twice", channel.name));
@@ -92,18 +81,10 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
 pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let started = Instant::now();
     let ruleset = load_rules(args)?;
-    let golden = args
-        .snapshot
-        .as_deref()
-        .map(|file| Golden::open(file, args.update_snapshots))
-        .transpose()?;
+    let golden = args.snapshot.as_deref().map(|file| Golden::open(file, args.update_snapshots)).transpose()?;
     let spec = job_spec(args).map_err(usage)?;
     let run_dir = RunDir::create(args.root.as_deref()).map_err(usage)?;
-    let bases: Vec<(String, std::path::PathBuf)> = spec
-        .hosts
-        .iter()
-        .map(|h| (h.clone(), run_dir.host(h)))
-        .collect();
+    let bases: Vec<(String, std::path::PathBuf)> = spec.hosts.iter().map(|h| (h.clone(), run_dir.host(h))).collect();
     for (host, base) in &bases {
         spec.create_host(base, host).map_err(usage)?;
     }
@@ -115,30 +96,15 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
         job_name: &args.job_name,
         machine: &machine,
         isolation: &isolation,
-        limits: Limits {
-            stop_timeout: args.stop_timeout,
-            max_run: args.max_run,
-        },
+        limits: Limits { stop_timeout: args.stop_timeout, max_run: args.max_run },
         stdout_to_stderr: args.format != Format::Human,
     };
     let hosts = run_all(&launch, &bases).map_err(usage)?;
-    let artifacts = pack_artifacts(
-        &run_dir,
-        &hosts,
-        args.output_archive,
-        PackOptions {
-            level: args.level,
-            dereference: args.dereference,
-        },
-    );
+    let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
 
     // Only the archives are recorded for a snapshot, so only they are hashed.
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
-    let options = |role: Role| CheckOptions {
-        role: Some(role),
-        phase: Phase::Finished,
-        digest: digest && role != Role::OptMl,
-    };
+    let options = |role: Role| CheckOptions { role: Some(role), phase: Phase::Finished, digest: digest && role != Role::OptMl };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_host = Vec::new();
@@ -150,32 +116,19 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     findings.extend(merge_host_findings(&ruleset, per_host));
     // Each archive is read once, for its check and for the snapshot. An archive of an empty
     // folder says nothing the tree check has not said already: it is read only for a snapshot.
-    let checks = |artifact: &Artifact| {
-        artifact
-            .result
-            .as_ref()
-            .is_ok_and(|packed| packed.files > 0)
-    };
+    let checks = |artifact: &Artifact| artifact.result.as_ref().is_ok_and(|packed| packed.files > 0);
     let mut archives: Vec<(&Artifact, Subject)> = Vec::new();
     for (artifact, role) in artifacts.iter().zip([Role::Model, Role::Output]) {
         if checks(artifact) || (artifact.result.is_ok() && golden.is_some()) {
-            let subject = scan(&ruleset, &artifact.path, options(role))
-                .map_err(super::check::cannot_check)?;
+            let subject = scan(&ruleset, &artifact.path, options(role)).map_err(super::check::cannot_check)?;
             archives.push((artifact, subject));
         }
     }
     let snapshot = match golden {
         Some(golden) => {
             // The artifacts folder as a job folder: both archives, one manifest.
-            let names: Vec<String> = archives
-                .iter()
-                .map(|(artifact, _)| artifact.file_name())
-                .collect();
-            let parts: Vec<(&str, &Subject)> = names
-                .iter()
-                .map(String::as_str)
-                .zip(archives.iter().map(|(_, subject)| subject))
-                .collect();
+            let names: Vec<String> = archives.iter().map(|(artifact, _)| artifact.file_name()).collect();
+            let parts: Vec<(&str, &Subject)> = names.iter().map(String::as_str).zip(archives.iter().map(|(_, subject)| subject)).collect();
             let job = Subject::job(run_dir.artifacts().to_string_lossy().into_owned(), &parts);
             let (outcome, found) = golden.verify(&ruleset, &job)?;
             findings.extend(found);
@@ -202,23 +155,13 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let script_failed = record.hosts.iter().any(|h| !h.outcome.succeeded());
     let trees: Vec<&crate::report::Checked> = checked.iter().take(bases.len()).collect();
     let run_json = summary::json(&ruleset, &record, &trees);
-    let report = Report {
-        run: Some(&run_json),
-        snapshot: snapshot.as_ref(),
-        ..Report::new(&ruleset, &checked, &mut findings)
-    };
+    let report = Report { run: Some(&run_json), snapshot: snapshot.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
     let color = args.color.enabled();
     print(&match args.format {
-        Format::Human => {
-            summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color)
-        }
+        Format::Human => summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color),
         other => report.render(other, color),
     });
     let errors = report.summary.errors;
     run_dir.finish(args.keep);
-    Ok(if script_failed {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::from_errors(errors)
-    })
+    Ok(if script_failed { ExitStatus::Findings } else { ExitStatus::from_errors(errors) })
 }

@@ -35,9 +35,7 @@ impl RecordArgs {
     /// The header to record with: from the options, else `existing`'s, else the default.
     pub fn header(&self, existing: Option<Manifest>) -> Result<Manifest, MietteReport> {
         Ok(match existing {
-            _ if self.given() => {
-                header_from_options(self.fields.as_deref(), &self.redact, self.config.as_deref())?
-            }
+            _ if self.given() => header_from_options(self.fields.as_deref(), &self.redact, self.config.as_deref())?,
             Some(manifest) => manifest.header_only(),
             None => default_manifest(),
         })
@@ -53,65 +51,29 @@ pub fn layout_only() -> Result<Ruleset, LoadError> {
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
 /// `verb` names the command in errors ("snapshot", "compare").
-pub fn open_input(
-    layout_only: &Ruleset,
-    path: &Path,
-    role: Option<RoleArg>,
-    digest: bool,
-    verb: &str,
-) -> Result<Subject, MietteReport> {
-    let subject = source::open(
-        path,
-        role.map(RoleArg::role),
-        &layout_only.layout.job_artifacts,
-        layout_only,
-        0,
-        digest,
-    )
-    .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
+pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, verb: &str) -> Result<Subject, MietteReport> {
+    let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
+        .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
-        return Err(miette::miette!(
-            code = "optml::input",
-            help = "`optml check` reports every problem of the input",
-            "cannot {verb} {}: {}",
-            subject.input,
-            problem.detail
-        ));
+        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot {verb} {}: {}", subject.input, problem.detail));
     }
     Ok(subject)
 }
 
 fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
-    let input = args
-        .input
-        .as_ref()
-        .expect("clap requires INPUT without a subcommand");
+    let input = args.input.as_ref().expect("clap requires INPUT without a subcommand");
     let existing = match &args.output {
         Some(file) => store::read(file)?,
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(
-        &layout_only()?,
-        input,
-        args.role,
-        base.header.fields.sha256,
-        "snapshot",
-    )?;
-    let manifest = Manifest {
-        lines: record(&subject, &base.header),
-        ..base
-    };
+    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256, "snapshot")?;
+    let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {
         Some(file) => {
             store::write(file, &text)?;
-            eprintln!(
-                "recorded {} lines of {} in {}",
-                manifest.lines.len(),
-                subject.input,
-                file.display()
-            );
+            eprintln!("recorded {} lines of {} in {}", manifest.lines.len(), subject.input, file.display());
         }
         None => {
             print(&text);
@@ -129,11 +91,7 @@ fn pending_files(args: &PendingArgs) -> Vec<PathBuf> {
     }
 }
 
-fn settle(
-    args: &PendingArgs,
-    verb: &str,
-    action: fn(&Path) -> Result<(), store::StoreError>,
-) -> Result<ExitStatus, MietteReport> {
+fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store::StoreError>) -> Result<ExitStatus, MietteReport> {
     let files = pending_files(args);
     if files.is_empty() {
         println!("no pending snapshots");
@@ -159,19 +117,12 @@ fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     for file in files {
         let pending = store::pending_path(&file);
         let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-        let diff = unified_diff(
-            &read(&file),
-            &read(&pending),
-            &file.to_string_lossy(),
-            &pending.to_string_lossy(),
-        );
+        let diff = unified_diff(&read(&file), &read(&pending), &file.to_string_lossy(), &pending.to_string_lossy());
         print!("{}", Delta::new(Vec::new(), Vec::new(), diff).human(color));
         loop {
             print!("{}: [a]ccept, [r]eject, [s]kip? ", file.display());
             let _ = std::io::stdout().flush();
-            let Some(Ok(answer)) = answers.next() else {
-                return Ok(ExitStatus::Clean);
-            };
+            let Some(Ok(answer)) = answers.next() else { return Ok(ExitStatus::Clean) };
             match answer.trim() {
                 "a" | "accept" => store::accept(&file)?,
                 "r" | "reject" => store::reject(&file)?,

@@ -10,22 +10,14 @@ pub struct BuiltinPack {
 
 impl BuiltinPack {
     pub fn text(&self) -> PackText {
-        PackText {
-            file: self.file.to_string(),
-            text: self.text.to_string(),
-            builtin: true,
-        }
+        PackText { file: self.file.to_string(), text: self.text.to_string(), builtin: true }
     }
 }
 
 /// A pack embedded from `rules/<name>.toml`.
 macro_rules! builtin {
     ($name:literal) => {
-        BuiltinPack {
-            name: $name,
-            file: concat!("rules/", $name, ".toml"),
-            text: include_str!(concat!("../../rules/", $name, ".toml")),
-        }
+        BuiltinPack { name: $name, file: concat!("rules/", $name, ".toml"), text: include_str!(concat!("../../rules/", $name, ".toml")) }
     };
 }
 

@@ -31,25 +31,11 @@ fn substitute(pattern: &str, env: &[(String, String)], glob: bool) -> Option<Str
             rest = &rest[start + len + 1..];
             continue;
         };
-        let (name, default) = spec
-            .split_once('|')
-            .map_or((spec, None), |(n, d)| (n, Some(d)));
-        let value = env
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, v)| v.as_str())
-            .or(default)?;
-        let value = if strip_py {
-            value.strip_suffix(".py").unwrap_or(value)
-        } else {
-            value
-        };
+        let (name, default) = spec.split_once('|').map_or((spec, None), |(n, d)| (n, Some(d)));
+        let value = env.iter().find(|(key, _)| key == name).map(|(_, v)| v.as_str()).or(default)?;
+        let value = if strip_py { value.strip_suffix(".py").unwrap_or(value) } else { value };
         out.push_str(&rest[..start]);
-        out.push_str(&if glob {
-            escape(value)
-        } else {
-            value.to_string()
-        });
+        out.push_str(&if glob { escape(value) } else { value.to_string() });
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);
@@ -79,25 +65,10 @@ mod tests {
     #[test]
     fn fills_values_defaults_and_modules() {
         let env = vec![("SAGEMAKER_PROGRAM".to_string(), "serve.py".to_string())];
-        assert_eq!(
-            fill("code/{env-module:SAGEMAKER_PROGRAM|inference}.py", &env).as_deref(),
-            Some("code/serve.py")
-        );
-        assert_eq!(
-            fill("code/{env-module:SAGEMAKER_PROGRAM|inference}.py", &[]).as_deref(),
-            Some("code/inference.py")
-        );
-        assert_eq!(
-            fill(
-                "{env:SAGEMAKER_TRITON_DEFAULT_MODEL_NAME}/config.pbtxt",
-                &[]
-            ),
-            None
-        );
-        assert_eq!(
-            fill("{env:X}", &[("X".into(), "a*b".into())]).as_deref(),
-            Some("a\\*b")
-        );
+        assert_eq!(fill("code/{env-module:SAGEMAKER_PROGRAM|inference}.py", &env).as_deref(), Some("code/serve.py"));
+        assert_eq!(fill("code/{env-module:SAGEMAKER_PROGRAM|inference}.py", &[]).as_deref(), Some("code/inference.py"));
+        assert_eq!(fill("{env:SAGEMAKER_TRITON_DEFAULT_MODEL_NAME}/config.pbtxt", &[]), None);
+        assert_eq!(fill("{env:X}", &[("X".into(), "a*b".into())]).as_deref(), Some("a\\*b"));
         assert_eq!(fill("{a,b}.py", &[]).as_deref(), Some("{a,b}.py"));
     }
 }

@@ -42,20 +42,8 @@ struct Evaluator<'a> {
 
 /// Run the rules of `ruleset` that are `enabled` (one flag per rule; missing flags, e.g. an
 /// empty slice, mean enabled) over `subject`.
-pub fn evaluate(
-    ruleset: &Ruleset,
-    subject: &Subject,
-    placed: &Placed,
-    phase: Phase,
-    enabled: &[bool],
-) -> Vec<Finding> {
-    let mut evaluator = Evaluator {
-        ruleset,
-        subject,
-        placed,
-        phase,
-        findings: Vec::new(),
-    };
+pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
+    let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
     for (index, rule) in ruleset.rules.iter().enumerate() {
         if enabled.get(index).copied().unwrap_or(true) {
             evaluator.run(index, rule);
@@ -68,12 +56,7 @@ pub fn evaluate(
 /// or below it, or the input as a whole (a wrapper folder explains "no model.pt at the root").
 fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Finding> {
     let related = |a: &str, b: &str| {
-        let below = |inner: &str, outer: &str| {
-            outer.is_empty()
-                || inner
-                    .strip_prefix(outer)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        };
+        let below = |inner: &str, outer: &str| outer.is_empty() || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'));
         a == b || below(a, b) || below(b, a)
     };
     let replaced: Vec<bool> = findings
@@ -81,39 +64,23 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
         .map(|finding| {
             findings.iter().any(|other| {
                 other.input == finding.input
-                    && ruleset.rules[other.rule]
-                        .supersedes
-                        .iter()
-                        .any(|code| code == &finding.code)
+                    && ruleset.rules[other.rule].supersedes.iter().any(|code| code == &finding.code)
                     && related(&finding.path, &other.path)
             })
         })
         .collect();
-    findings
-        .into_iter()
-        .zip(replaced)
-        .filter(|(_, replaced)| !replaced)
-        .map(|(finding, _)| finding)
-        .collect()
+    findings.into_iter().zip(replaced).filter(|(_, replaced)| !replaced).map(|(finding, _)| finding).collect()
 }
 
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its
 /// regex and field test.
 fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
-    subject
-        .entries
-        .iter()
-        .filter(|e| grep.paths.set.is_match(as_path(&e.path)))
-        .any(|e| {
-            e.content.as_ref().is_some_and(|c| {
-                grep.regex
-                    .as_ref()
-                    .map_or(true, |re| re.is_match(&c.text()))
-                    && grep.field.as_ref().map_or(true, |field| {
-                        field_holds(field, &c.text(), tables, parent_name(&e.path))
-                    })
-            })
+    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| {
+        e.content.as_ref().is_some_and(|c| {
+            grep.regex.as_ref().map_or(true, |re| re.is_match(&c.text()))
+                && grep.field.as_ref().map_or(true, |field| field_holds(field, &c.text(), tables, parent_name(&e.path)))
         })
+    })
 }
 
 /// The values at a field's key in `text`; `None` when the text is not valid in its format.
@@ -131,69 +98,36 @@ fn field_holds(field: &Field, text: &str, tables: &[Table], folder: &[u8]) -> bo
     let Some(values) = field_values(field, text) else {
         return false;
     };
-    if field.equals_folder.is_some_and(|equal| {
-        values.is_empty() || values.iter().any(|v| v.as_bytes() == folder) != equal
-    }) {
+    if field.equals_folder.is_some_and(|equal| values.is_empty() || values.iter().any(|v| v.as_bytes() == folder) != equal) {
         return false;
     }
-    if field
-        .present
-        .is_some_and(|present| values.is_empty() == present)
-    {
+    if field.present.is_some_and(|present| values.is_empty() == present) {
         return false;
     }
     let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|v| test(v));
-    if field
-        .matches
-        .as_ref()
-        .is_some_and(|re| !any(&|v| re.is_match(v)))
-    {
+    if field.matches.as_ref().is_some_and(|re| !any(&|v| re.is_match(v))) {
         return false;
     }
-    if field
-        .not_matches
-        .as_ref()
-        .is_some_and(|re| any(&|v| re.is_match(v)))
-    {
+    if field.not_matches.as_ref().is_some_and(|re| any(&|v| re.is_match(v))) {
         return false;
     }
-    if field
-        .in_table
-        .is_some_and(|t| !any(&|v| tables[t].lookup(v).is_some()))
-    {
+    if field.in_table.is_some_and(|t| !any(&|v| tables[t].lookup(v).is_some())) {
         return false;
     }
     // Not in the table: no value is in it, also when the key is absent (a lookup of nothing
     // fails); add `present = true` to require the key.
-    if field
-        .not_in_table
-        .is_some_and(|t| any(&|v| tables[t].lookup(v).is_some()))
-    {
+    if field.not_in_table.is_some_and(|t| any(&|v| tables[t].lookup(v).is_some())) {
         return false;
     }
     true
 }
 
 /// Whether a rule's (or a plan step's) `when` holds for this subject.
-pub fn when_holds(
-    ruleset: &Ruleset,
-    subject: &Subject,
-    placed: &Placed,
-    phase: Phase,
-    when: &When,
-) -> bool {
-    if when
-        .inputs
-        .as_ref()
-        .is_some_and(|inputs| !inputs.contains(&subject.kind))
-    {
+pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, when: &When) -> bool {
+    if when.inputs.as_ref().is_some_and(|inputs| !inputs.contains(&subject.kind)) {
         return false;
     }
-    if when
-        .phases
-        .as_ref()
-        .is_some_and(|phases| !phases.contains(&phase))
-    {
+    if when.phases.as_ref().is_some_and(|phases| !phases.contains(&phase)) {
         return false;
     }
     if let Some(flavours) = &when.flavours {
@@ -202,62 +136,30 @@ pub fn when_holds(
         }
     }
     let paths = || subject.entries.iter().map(|e| as_path(&e.path));
-    if !when
-        .exists
-        .iter()
-        .all(|set| paths().any(|p| set.is_match(p)))
-    {
+    if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
         return false;
     }
-    if when
-        .missing
-        .as_ref()
-        .is_some_and(|set| paths().any(|p| set.is_match(p)))
-    {
+    if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
         return false;
     }
-    if when
-        .contains
-        .as_ref()
-        .is_some_and(|grep| !grep_finds(grep, subject, &ruleset.tables))
-    {
+    if when.contains.as_ref().is_some_and(|grep| !grep_finds(grep, subject, &ruleset.tables)) {
         return false;
     }
-    if when
-        .lacks
-        .as_ref()
-        .is_some_and(|grep| grep_finds(grep, subject, &ruleset.tables))
-    {
+    if when.lacks.as_ref().is_some_and(|grep| grep_finds(grep, subject, &ruleset.tables)) {
         return false;
     }
-    if !when
-        .env_set
-        .iter()
-        .all(|name| ruleset.env_var(name).is_some())
-    {
+    if !when.env_set.iter().all(|name| ruleset.env_var(name).is_some()) {
         return false;
     }
-    if when
-        .env_unset
-        .iter()
-        .any(|name| ruleset.env_var(name).is_some())
-    {
+    if when.env_unset.iter().any(|name| ruleset.env_var(name).is_some()) {
         return false;
     }
-    when.env
-        .iter()
-        .all(|test| test.holds(ruleset.env_var(&test.name)))
+    when.env.iter().all(|test| test.holds(ruleset.env_var(&test.name)))
 }
 
 impl<'a> Evaluator<'a> {
     fn applies(&self, rule: &Rule) -> bool {
-        if !when_holds(
-            self.ruleset,
-            self.subject,
-            self.placed,
-            self.phase,
-            &rule.when,
-        ) {
+        if !when_holds(self.ruleset, self.subject, self.placed, self.phase, &rule.when) {
             return false;
         }
         // A rule about zones applies only where the input holds one of them.
@@ -266,13 +168,7 @@ impl<'a> Evaluator<'a> {
 
     /// Zones the rule looks in on this subject; `None` for a zone-less (root-relative) rule.
     fn zones(&self, rule: &Rule) -> Option<Vec<usize>> {
-        (!rule.zones.is_empty()).then(|| {
-            rule.zones
-                .iter()
-                .copied()
-                .filter(|&z| self.placed.covers(z))
-                .collect()
-        })
+        (!rule.zones.is_empty()).then(|| rule.zones.iter().copied().filter(|&z| self.placed.covers(z)).collect())
     }
 
     /// An entry's path relative to the rule's frame (`zones`, from [`Evaluator::zones`]): its
@@ -281,11 +177,9 @@ impl<'a> Evaluator<'a> {
         match zones {
             None => Some(&entry.path),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
-            Some(zones) => zones
-                .contains(&entry.zone)
-                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
-                .flatten()
-                .filter(|rel| !rel.is_empty()),
+            Some(zones) => {
+                zones.contains(&entry.zone).then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path)).flatten().filter(|rel| !rel.is_empty())
+            }
         }
     }
 
@@ -297,11 +191,7 @@ impl<'a> Evaluator<'a> {
             .iter()
             .filter_map(|entry| {
                 let rel = self.relative(zones.as_deref(), entry)?;
-                if rule
-                    .except
-                    .as_ref()
-                    .is_some_and(|except| except.set.is_match(as_path(rel)))
-                {
+                if rule.except.as_ref().is_some_and(|except| except.set.is_match(as_path(rel))) {
                     return None;
                 }
                 passes(&rule.filter, entry, rel, &self.ruleset.tables).then_some((entry, rel))
@@ -312,11 +202,7 @@ impl<'a> Evaluator<'a> {
     fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
         self.candidates(rule)
             .into_iter()
-            .filter(|(_, rel)| {
-                rule.paths
-                    .as_ref()
-                    .map_or(true, |p| p.set.is_match(as_path(rel)))
-            })
+            .filter(|(_, rel)| rule.paths.as_ref().map_or(true, |p| p.set.is_match(as_path(rel))))
             .map(|(entry, _)| entry)
             .collect()
     }
@@ -331,25 +217,16 @@ impl<'a> Evaluator<'a> {
                 self.per_entry(index, rule, matched);
             }
             Check::AllowOnly => {
-                let paths = rule
-                    .paths
-                    .as_ref()
-                    .expect("validated: allow-only has paths");
-                let outside: Vec<&Entry> = self
-                    .candidates(rule)
-                    .into_iter()
-                    .filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel)))
-                    .map(|(entry, _)| entry)
-                    .collect();
+                let paths = rule.paths.as_ref().expect("validated: allow-only has paths");
+                let outside: Vec<&Entry> =
+                    self.candidates(rule).into_iter().filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel))).map(|(entry, _)| entry).collect();
                 self.per_entry(index, rule, outside);
             }
             Check::Require => {
                 let paths = rule.paths.as_ref().expect("validated: require has paths");
                 let candidates = self.candidates(rule);
                 for (i, pattern) in paths.patterns.iter().enumerate() {
-                    let found = candidates
-                        .iter()
-                        .any(|(_, rel)| paths.set.matches(as_path(rel)).contains(&i));
+                    let found = candidates.iter().any(|(_, rel)| paths.set.matches(as_path(rel)).contains(&i));
                     if !found {
                         let mut vars = Vars::default();
                         vars.set("pattern", pattern.clone());
@@ -359,38 +236,24 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Check::RequireAny => {
-                let paths = rule
-                    .paths
-                    .as_ref()
-                    .expect("validated: require-any has paths");
-                if !self
-                    .candidates(rule)
-                    .iter()
-                    .any(|(_, rel)| paths.set.is_match(as_path(rel)))
-                {
+                let paths = rule.paths.as_ref().expect("validated: require-any has paths");
+                if !self.candidates(rule).iter().any(|(_, rel)| paths.set.is_match(as_path(rel))) {
                     let mut vars = Vars::default();
                     vars.set("pattern", paths.patterns.join(" or "));
                     let at = self.frame_path(rule, b"");
                     self.emit_at(index, rule, &at, vars);
                 }
             }
-            Check::Count {
-                min,
-                max,
-                top_folders,
-            } => {
+            Check::Count { min, max, top_folders } => {
                 let mut matched = self.matching(rule);
                 if *top_folders {
                     // One entry per top-level folder: the first match below (or of) it.
                     let zones = self.zones(rule);
                     let mut seen: HashSet<Vec<u8>> = HashSet::new();
                     matched.retain(|entry| {
-                        let rel = self
-                            .relative(zones.as_deref(), entry)
-                            .unwrap_or(&entry.path);
+                        let rel = self.relative(zones.as_deref(), entry).unwrap_or(&entry.path);
                         let top = rel.split(|&b| b == b'/').next().unwrap_or(rel);
-                        let is_folder =
-                            rel.len() > top.len() || entry.kind == crate::entry::EntryKind::Dir;
+                        let is_folder = rel.len() > top.len() || entry.kind == crate::entry::EntryKind::Dir;
                         is_folder && seen.insert(top.to_vec())
                     });
                 }
@@ -400,30 +263,16 @@ impl<'a> Evaluator<'a> {
                     let names: Vec<String> = matched
                         .iter()
                         .take(5)
-                        .map(|e| {
-                            if *top_folders {
-                                lossy(e.member.split(|&b| b == b'/').next().unwrap_or(&e.member))
-                            } else {
-                                lossy(&e.member)
-                            }
-                        })
+                        .map(|e| if *top_folders { lossy(e.member.split(|&b| b == b'/').next().unwrap_or(&e.member)) } else { lossy(&e.member) })
                         .collect();
-                    let listed = if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    };
+                    let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
                     vars.set("count", count.to_string()).set("pattern", listed);
                     let at = self.frame_path(rule, b"");
                     self.emit_at(index, rule, &at, vars);
                 }
             }
             Check::NonEmpty => {
-                if !self
-                    .matching(rule)
-                    .iter()
-                    .any(|e| e.kind != crate::entry::EntryKind::Dir)
-                {
+                if !self.matching(rule).iter().any(|e| e.kind != crate::entry::EntryKind::Dir) {
                     let at = self.frame_path(rule, b"");
                     self.emit_at(index, rule, &at, Vars::default());
                 }
@@ -431,10 +280,7 @@ impl<'a> Evaluator<'a> {
             Check::SingleFolder => {
                 let candidates = self.candidates(rule);
                 for zone in self.zones(rule).unwrap_or_default() {
-                    let members = candidates
-                        .iter()
-                        .filter(|(e, _)| e.zone == zone)
-                        .map(|(_, rel)| *rel);
+                    let members = candidates.iter().filter(|(e, _)| e.zone == zone).map(|(_, rel)| *rel);
                     if let Some(wrapper) = single_folder(members) {
                         let at = join(&self.ruleset.layout.zones[zone].root, &wrapper);
                         let mut vars = Vars::default();
@@ -472,11 +318,7 @@ impl<'a> Evaluator<'a> {
         let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
         for entry in entries {
             let path = entry.path.as_slice();
-            let below_reported = path
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'/')
-                .any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
             // A member stored twice is one cause (SM509 reports the duplicate): report it once.
             if below_reported || !reported.insert((entry.origin, path)) {
                 continue;
@@ -494,48 +336,22 @@ impl<'a> Evaluator<'a> {
         }
         if let Some(content) = &entry.content {
             let text = content.text();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
             let line: String = line.chars().take(200).collect();
             vars.set("first_line", line);
             if let Some(field) = &rule.filter.field {
                 let values = field_values(field, &text).unwrap_or_default();
-                vars.set(
-                    "field",
-                    values.first().cloned().unwrap_or_else(|| "(none)".into()),
-                );
+                vars.set("field", values.first().cloned().unwrap_or_else(|| "(none)".into()));
             }
             // `{match}`: the line where the rule's content pattern matched (the offending line).
-            if let Some(found) = rule
-                .filter
-                .content
-                .matches
-                .as_ref()
-                .and_then(|re| re.find(&text))
-            {
+            if let Some(found) = rule.filter.content.matches.as_ref().and_then(|re| re.find(&text)) {
                 let start = text[..found.start()].rfind('\n').map_or(0, |i| i + 1);
-                let end = text[found.start()..]
-                    .find('\n')
-                    .map_or(text.len(), |i| found.start() + i);
-                vars.set(
-                    "match",
-                    text[start..end]
-                        .trim()
-                        .chars()
-                        .take(200)
-                        .collect::<String>(),
-                );
+                let end = text[found.start()..].find('\n').map_or(text.len(), |i| found.start() + i);
+                vars.set("match", text[start..end].trim().chars().take(200).collect::<String>());
             }
         }
         let name = file_name(&entry.member);
-        let hint = rule
-            .hints
-            .iter()
-            .find(|h| h.names.is_match(as_path(name)))
-            .map(|h| h.text.clone());
+        let hint = rule.hints.iter().find(|h| h.names.is_match(as_path(name))).map(|h| h.text.clone());
         vars.set("hint", hint.unwrap_or_default());
         vars
     }
@@ -545,66 +361,35 @@ impl<'a> Evaluator<'a> {
         // Report it in the origin whose mapping holds the path (the longest prefix wins).
         let mut best: Option<(usize, usize)> = None;
         for (i, placement) in self.placed.origins.iter().enumerate() {
-            if strip_prefix(path, &placement.prefix).is_some()
-                && best.map_or(true, |(_, len)| placement.prefix.len() > len)
-            {
+            if strip_prefix(path, &placement.prefix).is_some() && best.map_or(true, |(_, len)| placement.prefix.len() > len) {
                 best = Some((i, placement.prefix.len()));
             }
         }
         match best {
             Some((origin, _)) => {
-                let member = strip_prefix(path, &self.placed.origins[origin].prefix)
-                    .unwrap_or(path)
-                    .to_vec();
+                let member = strip_prefix(path, &self.placed.origins[origin].prefix).unwrap_or(path).to_vec();
                 self.emit(index, rule, origin, &member, vars);
             }
             None => self.emit(index, rule, 0, path, vars),
         }
     }
 
-    fn emit(
-        &mut self,
-        index: usize,
-        rule: &Rule,
-        origin_index: usize,
-        member: &[u8],
-        mut vars: Vars,
-    ) {
+    fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
         let member = lossy(member);
         let path = lossy(&join(origin.path_prefix.as_bytes(), member.as_bytes()));
-        let archive = origin
-            .fs_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| subject.input.clone());
+        let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
         let name = member.rsplit('/').next().unwrap_or("").to_string();
-        vars.set(
-            "path",
-            if member.is_empty() {
-                archive.clone()
-            } else {
-                member.clone()
-            },
-        );
+        vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
         vars.set("name", name);
         vars.set("archive", archive);
-        vars.set(
-            "archive_path",
-            shell_quote(&origin.fs_path.to_string_lossy()),
-        );
+        vars.set("archive_path", shell_quote(&origin.fs_path.to_string_lossy()));
         vars.set("input", subject.input.clone());
-        let zone_name = rule
-            .zones
-            .first()
-            .map(|&z| self.ruleset.layout.zones[z].name.clone())
-            .unwrap_or_default();
+        let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
         let location = locate(&origin.label(&subject.input), &member);
-        let finding = self
-            .ruleset
-            .finding(index, &subject.input, location, path, &vars);
+        let finding = self.ruleset.finding(index, &subject.input, location, path, &vars);
         self.findings.push(finding);
     }
 
@@ -615,9 +400,7 @@ impl<'a> Evaluator<'a> {
         let Some(content) = &entry.content else {
             return;
         };
-        let Ok(serde_json::Value::Object(object)) =
-            serde_json::from_slice::<serde_json::Value>(&content.bytes)
-        else {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(&content.bytes) else {
             return;
         };
         for key in object.keys() {
@@ -625,12 +408,7 @@ impl<'a> Evaluator<'a> {
             // Pipe mode: a channel is a series of FIFOs `<channel>_<epoch>`.
             let pipe_prefix = [expected.as_slice(), b"_"].concat();
             let present = self.subject.entries.iter().any(|e| {
-                e.path == expected
-                    || e.path
-                        .strip_prefix(pipe_prefix.as_slice())
-                        .is_some_and(|epoch| {
-                            !epoch.is_empty() && epoch.iter().all(u8::is_ascii_digit)
-                        })
+                e.path == expected || e.path.strip_prefix(pipe_prefix.as_slice()).is_some_and(|epoch| !epoch.is_empty() && epoch.iter().all(u8::is_ascii_digit))
             });
             if !present {
                 let mut vars = Vars::default();
@@ -641,10 +419,7 @@ impl<'a> Evaluator<'a> {
         // The other direction: entries that should be keys (channel folders nobody declared).
         for entry in self.matching(rule) {
             let name = lossy(file_name(&entry.member));
-            let bare = name
-                .rsplit_once('_')
-                .filter(|(_, epoch)| epoch.chars().all(|c| c.is_ascii_digit()))
-                .map(|(b, _)| b);
+            let bare = name.rsplit_once('_').filter(|(_, epoch)| epoch.chars().all(|c| c.is_ascii_digit())).map(|(b, _)| b);
             if !object.contains_key(&name) && !bare.is_some_and(|b| object.contains_key(b)) {
                 let mut vars = self.entry_vars(rule, entry);
                 vars.set("key", name);
@@ -656,16 +431,10 @@ impl<'a> Evaluator<'a> {
 
 /// Whether an entry (at `rel` in the rule's frame) passes a rule's `where` filters.
 pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> bool {
-    if filter
-        .kinds
-        .as_ref()
-        .is_some_and(|kinds| !kinds.contains(&entry.kind))
-    {
+    if filter.kinds.as_ref().is_some_and(|kinds| !kinds.contains(&entry.kind)) {
         return false;
     }
-    if filter.size_min.is_some_and(|min| entry.size < min)
-        || filter.size_max.is_some_and(|max| entry.size > max)
-    {
+    if filter.size_min.is_some_and(|min| entry.size < min) || filter.size_max.is_some_and(|max| entry.size > max) {
         return false;
     }
     if filter.mode_any.is_some_and(|bits| entry.mode & bits == 0) {
@@ -679,56 +448,32 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
         (filter.duplicate, entry.duplicate),
         (filter.name_clash, entry.name_clash),
     ];
-    if flags
-        .iter()
-        .any(|(wanted, actual)| wanted.is_some_and(|w| w != *actual))
-    {
+    if flags.iter().any(|(wanted, actual)| wanted.is_some_and(|w| w != *actual)) {
         return false;
     }
-    if filter
-        .name_matches
-        .as_ref()
-        .is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member))))
-    {
+    if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member)))) {
         return false;
     }
     let rel_text = String::from_utf8_lossy(rel);
-    if filter
-        .path_matches
-        .as_ref()
-        .is_some_and(|re| !re.is_match(&rel_text))
-        || filter
-            .path_not_matches
-            .as_ref()
-            .is_some_and(|re| re.is_match(&rel_text))
-    {
+    if filter.path_matches.as_ref().is_some_and(|re| !re.is_match(&rel_text)) || filter.path_not_matches.as_ref().is_some_and(|re| re.is_match(&rel_text)) {
         return false;
     }
     if let Some(globs) = &filter.zip_missing {
         let lacks_one = match &entry.zip {
             Some(ZipLook::NotZip) => true,
-            Some(ZipLook::Members(names)) => (0..globs.patterns.len()).any(|i| {
-                !names
-                    .iter()
-                    .any(|n| globs.set.matches(as_path(n)).contains(&i))
-            }),
+            Some(ZipLook::Members(names)) => (0..globs.patterns.len()).any(|i| !names.iter().any(|n| globs.set.matches(as_path(n)).contains(&i))),
             Some(ZipLook::Unsure(_)) | None => false,
         };
         if !lacks_one {
             return false;
         }
     }
-    if filter
-        .zip_unsure
-        .is_some_and(|unsure| matches!(entry.zip, Some(ZipLook::Unsure(_))) != unsure)
-    {
+    if filter.zip_unsure.is_some_and(|unsure| matches!(entry.zip, Some(ZipLook::Unsure(_))) != unsure) {
         return false;
     }
     if let Some(field) = &filter.field {
         match &entry.content {
-            Some(captured)
-                if !captured.truncated
-                    && field_holds(field, &captured.text(), tables, parent_name(&entry.path)) => {}
+            Some(captured) if !captured.truncated && field_holds(field, &captured.text(), tables, parent_name(&entry.path)) => {}
             _ => return false,
         }
     }
@@ -741,10 +486,7 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
         return false;
     };
     let text = captured.text();
-    if content
-        .empty
-        .is_some_and(|empty| text.trim().is_empty() != empty)
-    {
+    if content.empty.is_some_and(|empty| text.trim().is_empty() != empty) {
         return false;
     }
     if let Some(limit) = content.longer_than {
@@ -754,24 +496,14 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
         }
     }
     if let Some(valid) = content.json {
-        if captured.truncated
-            || serde_json::from_slice::<serde_json::Value>(&captured.bytes).is_ok() != valid
-        {
+        if captured.truncated || serde_json::from_slice::<serde_json::Value>(&captured.bytes).is_ok() != valid {
             return false;
         }
     }
-    if content
-        .matches
-        .as_ref()
-        .is_some_and(|re| !re.is_match(&text))
-    {
+    if content.matches.as_ref().is_some_and(|re| !re.is_match(&text)) {
         return false;
     }
-    if content
-        .not_matches
-        .as_ref()
-        .is_some_and(|re| re.is_match(&text))
-    {
+    if content.not_matches.as_ref().is_some_and(|re| re.is_match(&text)) {
         return false;
     }
     true
@@ -779,10 +511,7 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
 
 /// `text` as one shell word: as is when it is made of safe characters, else single-quoted.
 fn shell_quote(text: &str) -> String {
-    let safe = !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
+    let safe = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
     if safe {
         text.to_string()
     } else {
@@ -800,45 +529,20 @@ mod tests {
 
     fn ruleset(rules: &str) -> Ruleset {
         let pack = format!("[pack]\nname = \"test\"\ndescription = \"unit test\"\n{rules}");
-        load(vec![
-            LAYOUT.text(),
-            PackText {
-                file: "test.toml".into(),
-                text: pack,
-                builtin: false,
-            },
-        ])
-        .expect("valid rules")
+        load(vec![LAYOUT.text(), PackText { file: "test.toml".into(), text: pack, builtin: false }]).expect("valid rules")
     }
 
     fn tree(paths: &[(&str, EntryKind)]) -> Subject {
-        let origin = Origin {
-            fs_path: "/opt/ml".into(),
-            path_prefix: String::new(),
-            role: Role::OptMl,
-            compression: None,
-            uncompressed_bytes: 0,
-            problems: Vec::new(),
-        };
-        let entries = paths
-            .iter()
-            .map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind))
-            .collect();
-        Subject {
-            input: "/opt/ml".into(),
-            kind: InputKind::Tree,
-            origins: vec![origin],
-            entries,
-        }
+        let origin =
+            Origin { fs_path: "/opt/ml".into(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+        let entries = paths.iter().map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind)).collect();
+        Subject { input: "/opt/ml".into(), kind: InputKind::Tree, origins: vec![origin], entries }
     }
 
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[])
-            .into_iter()
-            .map(|f| (f.code, f.path))
-            .collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code, f.path)).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -846,30 +550,18 @@ mod tests {
     #[test]
     fn forbid_collapses_descendants() {
         let rules = ruleset(&format!("[[rule]]\ncode = \"T1\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"**/ckpt*\"]\n{RULE}"));
-        let mut subject = tree(&[
-            ("model", EntryKind::Dir),
-            ("model/ckpt-1", EntryKind::Dir),
-            ("model/ckpt-1/ckpt-opt", EntryKind::File),
-            ("model/w.pt", EntryKind::File),
-        ]);
-        assert_eq!(
-            run(&rules, &mut subject),
-            vec![("T1".to_string(), "model/ckpt-1".to_string())]
-        );
+        let mut subject =
+            tree(&[("model", EntryKind::Dir), ("model/ckpt-1", EntryKind::Dir), ("model/ckpt-1/ckpt-opt", EntryKind::File), ("model/w.pt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T1".to_string(), "model/ckpt-1".to_string())]);
     }
 
     #[test]
     fn allow_only_is_closed_world() {
-        let rules = ruleset(&format!("[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"));
-        let mut subject = tree(&[
-            ("model/w.pt", EntryKind::File),
-            ("model/code/inference.py", EntryKind::File),
-            ("model/notes.txt", EntryKind::File),
-        ]);
-        assert_eq!(
-            run(&rules, &mut subject),
-            vec![("T2".to_string(), "model/notes.txt".to_string())]
-        );
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T2\"\nname = \"n\"\ncheck = \"allow-only\"\nzone = \"model\"\npaths = [\"*.pt\", \"code\", \"code/**\"]\n{RULE}"
+        ));
+        let mut subject = tree(&[("model/w.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File), ("model/notes.txt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T2".to_string(), "model/notes.txt".to_string())]);
     }
 
     #[test]
@@ -877,17 +569,8 @@ mod tests {
         let rules = ruleset(&format!(
             "[[rule]]\ncode = \"T3\"\nname = \"n\"\ncheck = \"count\"\nmax = 1\nzone = \"model\"\npaths = [\"*.pt\"]\n{RULE}\n[[rule]]\ncode = \"T4\"\nname = \"n\"\ncheck = \"require\"\nzone = \"model\"\npaths = [\"code/inference.py\", \"*.pt\"]\n{RULE}"
         ));
-        let mut subject = tree(&[
-            ("model/a.pt", EntryKind::File),
-            ("model/b.pt", EntryKind::File),
-        ]);
-        assert_eq!(
-            run(&rules, &mut subject),
-            vec![
-                ("T3".to_string(), "model".to_string()),
-                ("T4".to_string(), "model/code/inference.py".to_string())
-            ]
-        );
+        let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/b.pt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T3".to_string(), "model".to_string()), ("T4".to_string(), "model/code/inference.py".to_string())]);
     }
 
     #[test]
@@ -897,10 +580,7 @@ mod tests {
         ));
         let mut without = tree(&[("model/a.pt", EntryKind::File)]);
         assert_eq!(run(&rules, &mut without).len(), 1);
-        let mut with = tree(&[
-            ("model/a.pt", EntryKind::File),
-            ("model/code/inference.py", EntryKind::File),
-        ]);
+        let mut with = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
         assert!(run(&rules, &mut with).is_empty());
     }
 
@@ -910,10 +590,7 @@ mod tests {
         let mut subject = tree(&[("model/a.pt", EntryKind::File)]);
         subject.origins[0].role = Role::Model;
         subject.origins[0].compression = Some(crate::source::Compression::Gzip);
-        assert!(
-            run(&rules, &mut subject).is_empty(),
-            "a model archive holds no status markers"
-        );
+        assert!(run(&rules, &mut subject).is_empty(), "a model archive holds no status markers");
     }
 
     #[test]
@@ -922,20 +599,11 @@ mod tests {
             "[[rule]]\ncode = \"T7\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"*.pt\"]\nwhen = {{ lacks = {{ paths = [\"model/code/*.py\"], regex = \"def model_fn\" }}, env-unset = [\"HF_MODEL_ID\"] }}\n{RULE}"
         ));
         let handler = |text: &str| {
-            let mut subject = tree(&[
-                ("model/a.pt", EntryKind::File),
-                ("model/code/inference.py", EntryKind::File),
-            ]);
-            subject.entries[1].content = Some(crate::entry::Content {
-                bytes: text.as_bytes().to_vec(),
-                truncated: false,
-            });
+            let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
+            subject.entries[1].content = Some(crate::entry::Content { bytes: text.as_bytes().to_vec(), truncated: false });
             subject
         };
-        assert_eq!(
-            run(&rules, &mut handler("def predict_fn(x): pass")).len(),
-            1
-        );
+        assert_eq!(run(&rules, &mut handler("def predict_fn(x): pass")).len(), 1);
         assert!(run(&rules, &mut handler("def model_fn(d): pass")).is_empty());
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
@@ -944,14 +612,8 @@ mod tests {
 
     #[test]
     fn quotes_only_what_needs_it() {
-        assert_eq!(
-            shell_quote("job/output/model.tar.gz"),
-            "job/output/model.tar.gz"
-        );
-        assert_eq!(
-            shell_quote("my models/model.tar.gz"),
-            "'my models/model.tar.gz'"
-        );
+        assert_eq!(shell_quote("job/output/model.tar.gz"), "job/output/model.tar.gz");
+        assert_eq!(shell_quote("my models/model.tar.gz"), "'my models/model.tar.gz'");
         assert_eq!(shell_quote("it's.tar.gz"), "'it'\\''s.tar.gz'");
     }
 }

@@ -12,14 +12,8 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::builtin;
-use super::pack::{
-    DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef,
-    TableDef, WhenDef,
-};
-use super::rule::{
-    Check, ContentFilter, EnvTest, Field, Filter, Grep, Hint, Patterns, Phase, PlanStep, Repair,
-    Rule, Signal, Table, TableMatch, When,
-};
+use super::pack::{DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef, TableDef, WhenDef};
+use super::rule::{Check, ContentFilter, EnvTest, Field, Filter, Grep, Hint, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -81,10 +75,7 @@ pub enum LoadError {
     #[diagnostic(code(optml::rule_file))]
     Unreadable { file: String, cause: String },
     #[error("{count} problem(s) in rule files")]
-    #[diagnostic(
-        code(optml::rule_file),
-        help("see docs/rule-language.md for the rule file format")
-    )]
+    #[diagnostic(code(optml::rule_file), help("see docs/rule-language.md for the rule file format"))]
     Invalid {
         count: usize,
         #[related]
@@ -95,29 +86,16 @@ pub enum LoadError {
 /// Read a user rule file from disk.
 pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
     let file = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable {
-        file: file.clone(),
-        cause: err.to_string(),
-    })?;
-    Ok(PackText {
-        file,
-        text,
-        builtin: false,
-    })
+    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
+    Ok(PackText { file, text, builtin: false })
 }
 
 /// The texts for the named built-in packs (the layout always comes first).
 pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     let mut texts = vec![builtin::LAYOUT.text()];
     for name in names {
-        let pack = builtin::find(name).ok_or_else(|| LoadError::UnknownPack {
-            name: name.clone(),
-            available: builtin::PACKS
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        let pack = builtin::find(name)
+            .ok_or_else(|| LoadError::UnknownPack { name: name.clone(), available: builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ") })?;
         if !texts.iter().any(|t| t.file == pack.file) {
             texts.push(pack.text());
         }
@@ -152,14 +130,7 @@ struct Loader {
 }
 
 impl Loader {
-    fn problem(
-        &mut self,
-        text: &PackText,
-        span: Range<usize>,
-        message: impl Into<String>,
-        label: &str,
-        help: Option<String>,
-    ) {
+    fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
         self.problems.push(RuleFileProblem {
             message: format!("{}: {}", text.file, message.into()),
             src: NamedSource::new(&text.file, text.text.clone()),
@@ -171,19 +142,10 @@ impl Loader {
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
         // Env placeholders (`{env:NAME|default}`, rule paths only) are checked with the default filled in.
-        let filled: Vec<String> = patterns
-            .iter()
-            .map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default())
-            .collect();
+        let filled: Vec<String> = patterns.iter().map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default()).collect();
         for (pattern, filled) in patterns.iter().zip(&filled) {
             if let Err(err) = compile_set(&[filled]) {
-                self.problem(
-                    text,
-                    pattern.span(),
-                    format!("invalid glob `{}`", pattern.get_ref()),
-                    "this glob",
-                    Some(err.kind().to_string()),
-                );
+                self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
                 return None;
             }
         }
@@ -192,20 +154,10 @@ impl Loader {
 
     fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
         let set = self.globs(text, patterns)?;
-        Some(Patterns {
-            set,
-            patterns: patterns.iter().map(|p| p.get_ref().clone()).collect(),
-        })
+        Some(Patterns { set, patterns: patterns.iter().map(|p| p.get_ref().clone()).collect() })
     }
 
-    fn names<T>(
-        &mut self,
-        text: &PackText,
-        value: &Names,
-        what: &str,
-        choices: &[&str],
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Option<Vec<T>> {
+    fn names<T>(&mut self, text: &PackText, value: &Names, what: &str, choices: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
         let mut out = Vec::new();
         for item in value.get_ref().items() {
             match parse(item) {
@@ -252,13 +204,7 @@ impl Loader {
         match Regex::new(value.get_ref()) {
             Ok(regex) => Some(regex),
             Err(err) => {
-                self.problem(
-                    text,
-                    value.span(),
-                    "invalid regular expression",
-                    "this pattern",
-                    Some(err.to_string()),
-                );
+                self.problem(text, value.span(), "invalid regular expression", "this pattern", Some(err.to_string()));
                 None
             }
         }
@@ -269,12 +215,7 @@ impl Loader {
             let mut choices: Vec<&str> = EntryKind::ALL.iter().map(|kind| kind.as_str()).collect();
             choices.push("special");
             self.names(text, kinds, "entry type", &choices, |name| match name {
-                "special" => Some(
-                    EntryKind::ALL
-                        .into_iter()
-                        .filter(|kind| kind.is_special())
-                        .collect(),
-                ),
+                "special" => Some(EntryKind::ALL.into_iter().filter(|kind| kind.is_special()).collect()),
                 other => EntryKind::parse(other).map(|kind| vec![kind]),
             })
             .map(|nested| nested.into_iter().flatten().collect())
@@ -282,7 +223,13 @@ impl Loader {
         let mode_any = def.mode_any.as_ref().and_then(|mode| match u32::from_str_radix(mode.get_ref(), 8) {
             Ok(bits) if bits <= 0o7777 => Some(bits),
             _ => {
-                self.problem(text, mode.span(), format!("invalid mode `{}`", mode.get_ref()), "not octal permission bits", Some("write octal bits as a string, e.g. \"6000\" for setuid/setgid or \"0002\" for world-writable".into()));
+                self.problem(
+                    text,
+                    mode.span(),
+                    format!("invalid mode `{}`", mode.get_ref()),
+                    "not octal permission bits",
+                    Some("write octal bits as a string, e.g. \"6000\" for setuid/setgid or \"0002\" for world-writable".into()),
+                );
                 None
             }
         });
@@ -300,10 +247,7 @@ impl Loader {
             name_matches: self.regex(text, &def.name_matches),
             path_matches: self.regex(text, &def.path_matches),
             path_not_matches: self.regex(text, &def.path_not_matches),
-            zip_missing: def
-                .zip_missing
-                .as_ref()
-                .and_then(|globs| self.patterns(text, globs)),
+            zip_missing: def.zip_missing.as_ref().and_then(|globs| self.patterns(text, globs)),
             zip_unsure: def.zip_unsure,
             field: def.field.as_ref().and_then(|field| self.field(text, field)),
             content: ContentFilter {
@@ -319,63 +263,27 @@ impl Loader {
     fn when(&mut self, text: &PackText, def: &WhenDef) -> When {
         When {
             inputs: def.input.as_ref().and_then(|v| {
-                self.names(
-                    text,
-                    v,
-                    "input kind",
-                    &["tree", "archive", "job"],
-                    |n| match n {
-                        "tree" => Some(InputKind::Tree),
-                        "archive" => Some(InputKind::Archive),
-                        "job" => Some(InputKind::Job),
-                        _ => None,
-                    },
-                )
+                self.names(text, v, "input kind", &["tree", "archive", "job"], |n| match n {
+                    "tree" => Some(InputKind::Tree),
+                    "archive" => Some(InputKind::Archive),
+                    "job" => Some(InputKind::Job),
+                    _ => None,
+                })
             }),
-            phases: def
-                .phase
-                .as_ref()
-                .and_then(|v| self.names(text, v, "phase", &["running", "finished"], Phase::parse)),
-            flavours: def
-                .flavour
-                .as_ref()
-                .map(|v| v.get_ref().items().into_iter().cloned().collect()),
-            exists: def
-                .exists
-                .iter()
-                .flatten()
-                .filter_map(|glob| self.globs(text, std::slice::from_ref(glob)))
-                .collect(),
-            missing: def
-                .missing
-                .as_ref()
-                .and_then(|globs| self.globs(text, globs)),
+            phases: def.phase.as_ref().and_then(|v| self.names(text, v, "phase", &["running", "finished"], Phase::parse)),
+            flavours: def.flavour.as_ref().map(|v| v.get_ref().items().into_iter().cloned().collect()),
+            exists: def.exists.iter().flatten().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect(),
+            missing: def.missing.as_ref().and_then(|globs| self.globs(text, globs)),
             contains: def.contains.as_ref().and_then(|grep| self.grep(text, grep)),
             lacks: def.lacks.as_ref().and_then(|grep| self.grep(text, grep)),
-            env_set: def
-                .env_set
-                .as_ref()
-                .map(|names| self.env_names(text, names))
-                .unwrap_or_default(),
-            env_unset: def
-                .env_unset
-                .as_ref()
-                .map(|names| self.env_names(text, names))
-                .unwrap_or_default(),
-            env: def
-                .env
-                .iter()
-                .flatten()
-                .filter_map(|test| self.env_test(text, test))
-                .collect(),
+            env_set: def.env_set.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
+            env_unset: def.env_unset.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
+            env: def.env.iter().flatten().filter_map(|test| self.env_test(text, test)).collect(),
         }
     }
 
     fn env_test(&mut self, text: &PackText, def: &EnvDef) -> Option<EnvTest> {
-        let names = Spanned::new(
-            def.name.span(),
-            super::pack::OneOrMany::One(def.name.get_ref().clone()),
-        );
+        let names = Spanned::new(def.name.span(), super::pack::OneOrMany::One(def.name.get_ref().clone()));
         let before = self.problems.len();
         self.env_names(text, &names);
         let matches = def.matches.as_ref().map(|re| self.regex_of(text, re));
@@ -383,29 +291,14 @@ impl Loader {
         if self.problems.len() > before {
             return None;
         }
-        Some(EnvTest {
-            name: def.name.get_ref().clone(),
-            default: def.default.clone(),
-            matches: matches.flatten(),
-            not_matches: not_matches.flatten(),
-        })
+        Some(EnvTest { name: def.name.get_ref().clone(), default: def.default.clone(), matches: matches.flatten(), not_matches: not_matches.flatten() })
     }
 
     fn table_index(&mut self, text: &PackText, name: &Spanned<String>) -> Option<usize> {
         let index = self.tables.iter().position(|t| t == name.get_ref());
         if index.is_none() {
-            let known = if self.tables.is_empty() {
-                "none".to_string()
-            } else {
-                self.tables.join(", ")
-            };
-            self.problem(
-                text,
-                name.span(),
-                format!("unknown table `{}`", name.get_ref()),
-                "no loaded pack has this table",
-                Some(format!("tables: {known}")),
-            );
+            let known = if self.tables.is_empty() { "none".to_string() } else { self.tables.join(", ") };
+            self.problem(text, name.span(), format!("unknown table `{}`", name.get_ref()), "no loaded pack has this table", Some(format!("tables: {known}")));
         }
         index
     }
@@ -418,23 +311,14 @@ impl Loader {
                 def.format.span(),
                 format!("unknown format `{}`", def.format.get_ref()),
                 "not a format optml reads",
-                Some(format!(
-                    "expected one of: {}",
-                    crate::fields::Format::NAMES.join(", ")
-                )),
+                Some(format!("expected one of: {}", crate::fields::Format::NAMES.join(", "))),
             );
         }
         let before = self.problems.len();
         let matches = self.regex(text, &def.matches);
         let not_matches = self.regex(text, &def.not_matches);
-        let in_table = def
-            .in_table
-            .as_ref()
-            .and_then(|name| self.table_index(text, name));
-        let not_in_table = def
-            .not_in_table
-            .as_ref()
-            .and_then(|name| self.table_index(text, name));
+        let in_table = def.in_table.as_ref().and_then(|name| self.table_index(text, name));
+        let not_in_table = def.not_in_table.as_ref().and_then(|name| self.table_index(text, name));
         if self.problems.len() > before {
             return None;
         }
@@ -456,24 +340,14 @@ impl Loader {
         let field = def.field.as_ref().map(|field| self.field(text, field));
         if regex.is_none() && field.is_none() {
             let span = def.paths.first().map(|p| p.span()).unwrap_or(0..0);
-            self.problem(
-                text,
-                span,
-                "a content condition needs `regex` or `field`",
-                "in this condition",
-                None,
-            );
+            self.problem(text, span, "a content condition needs `regex` or `field`", "in this condition", None);
             return None;
         }
         // An invalid regex or field was reported: `Some(None)`.
         if matches!(regex, Some(None)) || matches!(field, Some(None)) {
             return None;
         }
-        Some(Grep {
-            paths: paths?,
-            regex: regex.flatten(),
-            field: field.flatten(),
-        })
+        Some(Grep { paths: paths?, regex: regex.flatten(), field: field.flatten() })
     }
 
     fn table(&mut self, text: &PackText, def: &TableDef) -> Option<Table> {
@@ -491,23 +365,11 @@ impl Loader {
                 return None;
             }
         };
-        Some(Table {
-            name: def.name.get_ref().clone(),
-            matching,
-            source: def.source.clone(),
-            rows: def.rows.clone(),
-        })
+        Some(Table { name: def.name.get_ref().clone(), matching, source: def.source.clone(), rows: def.rows.clone() })
     }
 
     fn plan_step(&mut self, text: &PackText, def: &PlanDef) -> Option<PlanStep> {
-        const ITEMS: [&str; 6] = [
-            "container",
-            "module",
-            "model-files",
-            "task",
-            "models",
-            "requirements",
-        ];
+        const ITEMS: [&str; 6] = ["container", "module", "model-files", "task", "models", "requirements"];
         let before = self.problems.len();
         if !ITEMS.contains(&def.item.get_ref().as_str()) {
             self.problem(
@@ -519,9 +381,7 @@ impl Loader {
             );
         }
         for placeholder in placeholders(def.value.get_ref()) {
-            let known = ["files", "field", "mapped"].contains(&placeholder)
-                || placeholder.starts_with("env:")
-                || placeholder.starts_with("env-module:");
+            let known = ["files", "field", "mapped"].contains(&placeholder) || placeholder.starts_with("env:") || placeholder.starts_with("env-module:");
             if !known {
                 self.problem(
                     text,
@@ -532,11 +392,7 @@ impl Loader {
                 );
             }
         }
-        let when = def
-            .when
-            .as_ref()
-            .map(|w| self.when(text, w))
-            .unwrap_or_default();
+        let when = def.when.as_ref().map(|w| self.when(text, w)).unwrap_or_default();
         let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
         let field = def.field.as_ref().and_then(|f| self.field(text, f));
         let table = def.table.as_ref().and_then(|t| self.table_index(text, t));
@@ -559,9 +415,7 @@ impl Loader {
     fn env_names(&mut self, text: &PackText, names: &Names) -> Vec<String> {
         let items: Vec<String> = names.get_ref().items().into_iter().cloned().collect();
         for name in &items {
-            let valid = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 self.problem(
                     text,
@@ -587,54 +441,21 @@ impl Loader {
             );
         }
         if def.paths.is_empty() {
-            self.problem(
-                text,
-                def.weight.span(),
-                "a [[detect]] signal needs at least one glob in `paths`",
-                "in this signal",
-                None,
-            );
+            self.problem(text, def.weight.span(), "a [[detect]] signal needs at least one glob in `paths`", "in this signal", None);
             return None;
         }
         let paths = self.patterns(text, &def.paths);
-        let with_all: Vec<GlobSet> = def
-            .with_all
-            .iter()
-            .filter_map(|glob| self.globs(text, std::slice::from_ref(glob)))
-            .collect();
-        let content = def
-            .content
-            .as_ref()
-            .and_then(|regex| self.regex_of(text, regex));
+        let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
+        let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
         // `None` when the globs are invalid (reported), `Some(None)` when there are none.
-        let except = if def.except.is_empty() {
-            Some(None)
-        } else {
-            self.globs(text, &def.except).map(Some)
-        };
-        if def.content.is_some() && content.is_none()
-            || with_all.len() != def.with_all.len()
-            || !(1..=100).contains(&weight)
-        {
+        let except = if def.except.is_empty() { Some(None) } else { self.globs(text, &def.except).map(Some) };
+        if def.content.is_some() && content.is_none() || with_all.len() != def.with_all.len() || !(1..=100).contains(&weight) {
             return None;
         }
-        Some(Signal {
-            paths: paths?,
-            with_all,
-            except: except?,
-            content,
-            weight,
-            why: def.why.clone(),
-        })
+        Some(Signal { paths: paths?, with_all, except: except?, content, weight, why: def.why.clone() })
     }
 
-    fn rule(
-        &mut self,
-        text: &PackText,
-        pack: usize,
-        def: &Spanned<RuleDef>,
-        layout: &LayoutBuilder,
-    ) -> Option<Rule> {
+    fn rule(&mut self, text: &PackText, pack: usize, def: &Spanned<RuleDef>, layout: &LayoutBuilder) -> Option<Rule> {
         let def = def.get_ref();
         let before = self.problems.len();
         let code = def.code.get_ref();
@@ -673,10 +494,7 @@ impl Loader {
                                 zones.span(),
                                 format!("unknown zone `{zone}`"),
                                 "no zone has this name",
-                                Some(
-                                    "zones are defined by [[zone]] tables in rules/layout.toml"
-                                        .into(),
-                                ),
+                                Some("zones are defined by [[zone]] tables in rules/layout.toml".into()),
                             );
                         }
                         index
@@ -691,10 +509,7 @@ impl Loader {
                 self.problem(
                     text,
                     code.span(),
-                    format!(
-                        "`supersedes` names `{}`, which is not a rule code",
-                        code.get_ref()
-                    ),
+                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
                     "not a code",
                     Some("e.g. \"SM401\"".into()),
                 );
@@ -704,33 +519,17 @@ impl Loader {
         let check = match check_name {
             "forbid" => Some(Check::Forbid),
             "require" | "require-any" | "allow-only" if def.paths.is_none() => {
-                self.problem(
-                    text,
-                    def.check.span(),
-                    format!("check `{check_name}` needs `paths`"),
-                    "this check",
-                    None,
-                );
+                self.problem(text, def.check.span(), format!("check `{check_name}` needs `paths`"), "this check", None);
                 None
             }
             "require" => Some(Check::Require),
             "require-any" => Some(Check::RequireAny),
             "allow-only" => Some(Check::AllowOnly),
             "count" if def.min.is_none() && def.max.is_none() => {
-                self.problem(
-                    text,
-                    def.check.span(),
-                    "check `count` needs `min` or `max`",
-                    "this check",
-                    None,
-                );
+                self.problem(text, def.check.span(), "check `count` needs `min` or `max`", "this check", None);
                 None
             }
-            "count" => Some(Check::Count {
-                min: def.min,
-                max: def.max,
-                top_folders: def.count_top_folders,
-            }),
+            "count" => Some(Check::Count { min: def.min, max: def.max, top_folders: def.count_top_folders }),
             "non-empty" => Some(Check::NonEmpty),
             "single-folder" => Some(Check::SingleFolder),
             "external" => Some(Check::External),
@@ -738,8 +537,7 @@ impl Loader {
                 Some(name) => match ProblemKind::parse(name.get_ref()) {
                     Some(kind) => Some(Check::Problem(kind)),
                     None => {
-                        let choices: Vec<&str> =
-                            ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
+                        let choices: Vec<&str> = ProblemKind::ALL.iter().map(|k| k.as_str()).collect();
                         self.problem(
                             text,
                             name.span(),
@@ -751,29 +549,14 @@ impl Loader {
                     }
                 },
                 None => {
-                    self.problem(
-                        text,
-                        def.check.span(),
-                        "check `problem` needs `problem = \"...\"`",
-                        "this check",
-                        None,
-                    );
+                    self.problem(text, def.check.span(), "check `problem` needs `problem = \"...\"`", "this check", None);
                     None
                 }
             },
             "json-keys" => match (&def.file, &def.key_path) {
-                (Some(file), Some(key_path)) => Some(Check::JsonKeys {
-                    file: file.get_ref().as_bytes().to_vec(),
-                    key_path: key_path.get_ref().clone(),
-                }),
+                (Some(file), Some(key_path)) => Some(Check::JsonKeys { file: file.get_ref().as_bytes().to_vec(), key_path: key_path.get_ref().clone() }),
                 _ => {
-                    self.problem(
-                        text,
-                        def.check.span(),
-                        "check `json-keys` needs `file` and `key-path`",
-                        "this check",
-                        None,
-                    );
+                    self.problem(text, def.check.span(), "check `json-keys` needs `file` and `key-path`", "this check", None);
                     None
                 }
             },
@@ -799,25 +582,14 @@ impl Loader {
                 );
             }
         }
-        let filter = def
-            .filter
-            .as_ref()
-            .map(|f| self.filter(text, f))
-            .unwrap_or_default();
-        let when = def
-            .when
-            .as_ref()
-            .map(|w| self.when(text, w))
-            .unwrap_or_default();
+        let filter = def.filter.as_ref().map(|f| self.filter(text, f)).unwrap_or_default();
+        let when = def.when.as_ref().map(|w| self.when(text, w)).unwrap_or_default();
         let hints = def
             .hint
             .iter()
             .filter_map(|hint| {
                 let names = compile_set(&hint.names).ok()?;
-                Some(Hint {
-                    names,
-                    text: hint.text.clone(),
-                })
+                Some(Hint { names, text: hint.text.clone() })
             })
             .collect();
         let repair = def.repair.as_ref().and_then(|name| {
@@ -861,9 +633,7 @@ impl Loader {
 
 /// Upper-case letters then digits: `SM101`, `PT101`.
 fn is_rule_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.chars().all(|c| c.is_ascii_alphanumeric())
-        && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+    !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
 }
 
 /// `{name}` placeholders in a template.
@@ -882,10 +652,7 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
-    let mut loader = Loader {
-        problems: Vec::new(),
-        tables: Vec::new(),
-    };
+    let mut loader = Loader { problems: Vec::new(), tables: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
     while let Some(text) = queue.pop_front() {
@@ -894,11 +661,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 // Packs named in `extends` load after the ones that name them, once each.
                 for name in &file.pack.extends {
                     let Some(pack) = builtin::find(name.get_ref()) else {
-                        let available = builtin::PACKS
-                            .iter()
-                            .map(|p| p.name)
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
                         loader.problem(
                             &text,
                             name.span(),
@@ -908,12 +671,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                         );
                         continue;
                     };
-                    let known = files
-                        .iter()
-                        .map(|(t, _)| &t.file)
-                        .chain(queue.iter().map(|t| &t.file))
-                        .any(|f| f == pack.file)
-                        || text.file == pack.file;
+                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
                     if !known {
                         queue.push_back(pack.text());
                     }
@@ -932,24 +690,14 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         for zone in &file.zone {
             let def = zone.get_ref();
             if layout.zone_index(def.name.get_ref()).is_some() {
-                loader.problem(
-                    text,
-                    def.name.span(),
-                    format!("zone `{}` is defined twice", def.name.get_ref()),
-                    "second definition",
-                    None,
-                );
+                loader.problem(text, def.name.span(), format!("zone `{}` is defined twice", def.name.get_ref()), "second definition", None);
                 continue;
             }
             if loader.globs(text, &def.paths).is_none() {
                 continue;
             }
             let globs: Vec<String> = def.paths.iter().map(|p| p.get_ref().clone()).collect();
-            let zone = Zone {
-                name: def.name.get_ref().clone(),
-                root: def.root.as_bytes().to_vec(),
-                description: def.description.clone(),
-            };
+            let zone = Zone { name: def.name.get_ref().clone(), root: def.root.as_bytes().to_vec(), description: def.description.clone() };
             // Each glob already compiled above; adding cannot fail.
             let _ = layout.add_zone(zone, &globs);
         }
@@ -973,22 +721,12 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 .filter_map(|zone| {
                     let index = layout.zone_index(zone.get_ref());
                     if index.is_none() {
-                        loader.problem(
-                            text,
-                            zone.span(),
-                            format!("unknown zone `{}`", zone.get_ref()),
-                            "no zone has this name",
-                            None,
-                        );
+                        loader.problem(text, zone.span(), format!("unknown zone `{}`", zone.get_ref()), "no zone has this name", None);
                     }
                     index
                 })
                 .collect();
-            let detect = if def.detect.is_empty() {
-                None
-            } else {
-                loader.globs(text, &def.detect)
-            };
+            let detect = if def.detect.is_empty() { None } else { loader.globs(text, &def.detect) };
             layout.add_mapping(ArchiveMapping {
                 role,
                 flavour: def.flavour.clone(),
@@ -1008,13 +746,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     for (text, file) in &files {
         for def in &file.table {
             if loader.tables.contains(def.name.get_ref()) {
-                loader.problem(
-                    text,
-                    def.name.span(),
-                    format!("table `{}` is defined twice", def.name.get_ref()),
-                    "second definition",
-                    None,
-                );
+                loader.problem(text, def.name.span(), format!("table `{}` is defined twice", def.name.get_ref()), "second definition", None);
             } else if let Some(table) = loader.table(text, def) {
                 loader.tables.push(table.name.clone());
                 tables.push(table);
@@ -1029,13 +761,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         let pack_index = packs.len();
         let name = file.pack.name.get_ref().clone();
         if let Some(other) = pack_names.insert(name.clone(), text.file.clone()) {
-            loader.problem(
-                text,
-                file.pack.name.span(),
-                format!("pack `{name}` is already loaded from {other}"),
-                "duplicate pack name",
-                None,
-            );
+            loader.problem(text, file.pack.name.span(), format!("pack `{name}` is already loaded from {other}"), "duplicate pack name", None);
         }
         for def in &file.rule {
             let code = def.get_ref().code.get_ref().clone();
@@ -1049,10 +775,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 );
                 continue;
             }
-            seen.insert(
-                code,
-                (text.file.clone(), def.get_ref().name.get_ref().clone()),
-            );
+            seen.insert(code, (text.file.clone(), def.get_ref().name.get_ref().clone()));
             if let Some(rule) = loader.rule(text, pack_index, def, &layout) {
                 rules.push(rule);
             }
@@ -1062,48 +785,23 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 loader.problem(
                     text,
                     code.span(),
-                    format!(
-                        "`supersedes` names `{}`, which is not a rule code",
-                        code.get_ref()
-                    ),
+                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
                     "not a code",
                     Some("e.g. \"SM606\"".into()),
                 );
             }
         }
-        let signals = file
-            .detect
-            .iter()
-            .filter_map(|def| loader.signal(text, def))
-            .collect();
-        let plan = file
-            .plan
-            .iter()
-            .filter_map(|def| loader.plan_step(text, def))
-            .collect();
+        let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
+        let plan = file.plan.iter().filter_map(|def| loader.plan_step(text, def)).collect();
         packs.push(Pack {
             name,
             description: file.pack.description.clone(),
             file: text.file.clone(),
             text: text.text.clone(),
             builtin: text.builtin,
-            docs: file
-                .pack
-                .docs
-                .clone()
-                .unwrap_or_else(|| "docs/rules.md".into()),
-            extends: file
-                .pack
-                .extends
-                .iter()
-                .map(|n| n.get_ref().clone())
-                .collect(),
-            supersedes: file
-                .pack
-                .supersedes
-                .iter()
-                .map(|c| c.get_ref().clone())
-                .collect(),
+            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+            extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
+            supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             signals,
             plan,
         });
@@ -1111,23 +809,14 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let layout = match layout.build() {
         Ok(layout) => layout,
         Err(err) => {
-            return Err(LoadError::Unreadable {
-                file: "layout".into(),
-                cause: err.to_string(),
-            });
+            return Err(LoadError::Unreadable { file: "layout".into(), cause: err.to_string() });
         }
     };
     if layout.zones.is_empty() && loader.problems.is_empty() {
-        return Err(LoadError::Unreadable {
-            file: "layout".into(),
-            cause: "no zones defined".into(),
-        });
+        return Err(LoadError::Unreadable { file: "layout".into(), cause: "no zones defined".into() });
     }
     if !loader.problems.is_empty() {
-        return Err(LoadError::Invalid {
-            count: loader.problems.len(),
-            problems: loader.problems,
-        });
+        return Err(LoadError::Invalid { count: loader.problems.len(), problems: loader.problems });
     }
     let mut ruleset = Ruleset::new(packs, rules, layout);
     ruleset.tables = tables;

@@ -49,18 +49,9 @@ pub struct Ruleset {
 impl Ruleset {
     pub fn new(packs: Vec<Pack>, rules: Vec<Rule>, layout: Layout) -> Ruleset {
         // Files `when` conditions grep and detection signals read are named from the /opt/ml root.
-        let mut globs: Vec<String> = rules
-            .iter()
-            .flat_map(Rule::grepped_patterns)
-            .cloned()
-            .collect();
+        let mut globs: Vec<String> = rules.iter().flat_map(Rule::grepped_patterns).cloned().collect();
         for pack in &packs {
-            globs.extend(
-                pack.signals
-                    .iter()
-                    .filter(|s| s.content.is_some())
-                    .flat_map(|s| s.paths.patterns.iter().cloned()),
-            );
+            globs.extend(pack.signals.iter().filter(|s| s.content.is_some()).flat_map(|s| s.paths.patterns.iter().cloned()));
         }
         for rule in rules.iter().filter(|rule| rule.needs_content()) {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
@@ -70,39 +61,19 @@ impl Ruleset {
         }
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
-        let tail_globs: Vec<String> = rules
-            .iter()
-            .filter(|rule| rule.filter.needs_tail())
-            .flat_map(|rule| rooted_paths(rule, &layout))
-            .collect();
+        let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
         let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
-        Ruleset {
-            packs,
-            rules,
-            layout,
-            applies,
-            env: Vec::new(),
-            tables: Vec::new(),
-            content,
-            tails,
-        }
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), tables: Vec::new(), content, tails }
     }
 
     /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
     pub fn set_env(&mut self, env: Vec<(String, String)>) {
         for rule in &mut self.rules {
-            for patterns in [rule.paths.as_mut(), rule.except.as_mut()]
-                .into_iter()
-                .flatten()
-            {
+            for patterns in [rule.paths.as_mut(), rule.except.as_mut()].into_iter().flatten() {
                 if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
                     // A variable without value or default leaves a glob that matches no path.
-                    let filled: Vec<String> = patterns
-                        .patterns
-                        .iter()
-                        .map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into()))
-                        .collect();
+                    let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
                     patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
                 }
             }
@@ -116,22 +87,13 @@ impl Ruleset {
 
     /// The value of `name` in the deployment environment.
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
     /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
     /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(
-        &self,
-        code: &str,
-        input: &str,
-        path: &str,
-        vars: &mut eval::Vars,
-    ) -> Option<Finding> {
+    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
         let index = self.rules.iter().position(|rule| rule.code == code)?;
         vars.set("path", path).set("input", input);
         Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
@@ -139,14 +101,7 @@ impl Ruleset {
 
     /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
     /// `path` are as in [`Finding`].
-    pub fn finding(
-        &self,
-        index: usize,
-        input: &str,
-        location: String,
-        path: String,
-        vars: &eval::Vars,
-    ) -> Finding {
+    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
         let rule = &self.rules[index];
         Finding {
             rule: index,
@@ -162,27 +117,18 @@ impl Ruleset {
     }
 
     pub fn find(&self, code: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|rule| rule.code.eq_ignore_ascii_case(code))
+        self.rules.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
     }
 
     /// Where a rule is documented: its pack's docs page, anchored at the code.
     pub fn docs_url(&self, rule: &Rule) -> String {
-        format!(
-            "{}#{}",
-            self.packs[rule.pack].docs,
-            rule.code.to_ascii_lowercase()
-        )
+        format!("{}#{}", self.packs[rule.pack].docs, rule.code.to_ascii_lowercase())
     }
 
     /// 1-based line of the rule's definition in its file.
     pub fn rule_line(&self, rule: &Rule) -> usize {
         let text = &self.packs[rule.pack].text;
-        text[..rule.span.start.min(text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        text[..rule.span.start.min(text.len())].matches('\n').count() + 1
     }
 }
 
@@ -190,26 +136,9 @@ impl Ruleset {
 /// relative to the /opt/ml root. Env placeholders become `*` here: the content is captured for
 /// whatever value the variable takes.
 fn rooted_paths(rule: &Rule, layout: &Layout) -> Vec<String> {
-    let roots: Vec<&[u8]> = if rule.zones.is_empty() {
-        vec![&b""[..]]
-    } else {
-        rule.zones
-            .iter()
-            .map(|&z| layout.zones[z].root.as_slice())
-            .collect()
-    };
+    let roots: Vec<&[u8]> = if rule.zones.is_empty() { vec![&b""[..]] } else { rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect() };
     let patterns: Vec<String> = match &rule.paths {
-        Some(paths) => paths
-            .patterns
-            .iter()
-            .map(|p| {
-                if env_subst::uses_env(p) {
-                    "**".to_string()
-                } else {
-                    p.clone()
-                }
-            })
-            .collect(),
+        Some(paths) => paths.patterns.iter().map(|p| if env_subst::uses_env(p) { "**".to_string() } else { p.clone() }).collect(),
         None => vec!["**".to_string()],
     };
     let mut globs = Vec::new();
@@ -232,16 +161,10 @@ pub fn locate(place: &str, member: &str) -> String {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout.candidate_prefixes(role).any(|prefix| {
-            self.content
-                .is_match(crate::entry::as_path(&join(prefix, member)))
-        })
+        self.layout.candidate_prefixes(role).any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 
     fn wants_tail(&self, role: Role, member: &[u8]) -> bool {
-        self.layout.candidate_prefixes(role).any(|prefix| {
-            self.tails
-                .is_match(crate::entry::as_path(&join(prefix, member)))
-        })
+        self.layout.candidate_prefixes(role).any(|prefix| self.tails.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }

@@ -20,11 +20,7 @@ pub enum Check {
     RequireAny,
     /// The number of selected entries (or, with `top_folders`, of the distinct top-level
     /// folders holding them) is within bounds.
-    Count {
-        min: Option<u64>,
-        max: Option<u64>,
-        top_folders: bool,
-    },
+    Count { min: Option<u64>, max: Option<u64>, top_folders: bool },
     /// The zone holds at least one entry that is not a directory.
     NonEmpty,
     /// Closed world: selected entries not matching `paths` are findings.
@@ -41,18 +37,8 @@ pub enum Check {
 }
 
 impl Check {
-    pub const NAMES: [&'static str; 10] = [
-        "forbid",
-        "require",
-        "require-any",
-        "count",
-        "non-empty",
-        "allow-only",
-        "single-folder",
-        "problem",
-        "json-keys",
-        "external",
-    ];
+    pub const NAMES: [&'static str; 10] =
+        ["forbid", "require", "require-any", "count", "non-empty", "allow-only", "single-folder", "problem", "json-keys", "external"];
 }
 
 /// A mechanical edit `optml fix` makes for a finding of a rule (`repair = "..."`).
@@ -81,14 +67,7 @@ impl Repair {
     }
 
     pub fn parse(name: &str) -> Option<Repair> {
-        [
-            Repair::Drop,
-            Repair::StripWrapper,
-            Repair::MoveToCode,
-            Repair::Dereference,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        [Repair::Drop, Repair::StripWrapper, Repair::MoveToCode, Repair::Dereference].into_iter().find(|r| r.as_str() == name)
     }
 }
 
@@ -174,13 +153,7 @@ impl EnvTest {
     /// Whether the test holds for the variable's value (`None`: unset).
     pub fn holds(&self, value: Option<&str>) -> bool {
         match value.or(self.default.as_deref()) {
-            Some(value) => {
-                self.matches.as_ref().map_or(true, |re| re.is_match(value))
-                    && self
-                        .not_matches
-                        .as_ref()
-                        .map_or(true, |re| !re.is_match(value))
-            }
+            Some(value) => self.matches.as_ref().map_or(true, |re| re.is_match(value)) && self.not_matches.as_ref().map_or(true, |re| !re.is_match(value)),
             None => self.matches.is_none(),
         }
     }
@@ -209,11 +182,7 @@ impl Table {
             TableMatch::Exact => value == key,
             TableMatch::Suffix => value.ends_with(key.as_str()),
         };
-        self.rows
-            .iter()
-            .rev()
-            .find(|(key, _)| hit(key))
-            .map(|(_, mapped)| mapped.as_str())
+        self.rows.iter().rev().find(|(key, _)| hit(key)).map(|(_, mapped)| mapped.as_str())
     }
 }
 
@@ -241,11 +210,7 @@ pub struct ContentFilter {
 
 impl ContentFilter {
     pub fn is_active(&self) -> bool {
-        self.empty.is_some()
-            || self.longer_than.is_some()
-            || self.json.is_some()
-            || self.matches.is_some()
-            || self.not_matches.is_some()
+        self.empty.is_some() || self.longer_than.is_some() || self.json.is_some() || self.matches.is_some() || self.not_matches.is_some()
     }
 }
 
@@ -336,18 +301,11 @@ impl Rule {
 
     /// Whether a rule reads file contents (so the source must capture them).
     pub fn needs_content(&self) -> bool {
-        self.filter.content.is_active()
-            || self.filter.field.is_some()
-            || self.message.contains("{first_line}")
-            || matches!(self.check, Check::JsonKeys { .. })
+        self.filter.content.is_active() || self.filter.field.is_some() || self.message.contains("{first_line}") || matches!(self.check, Check::JsonKeys { .. })
     }
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
     pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
-        self.when
-            .contains
-            .iter()
-            .chain(&self.when.lacks)
-            .flat_map(|grep| &grep.paths.patterns)
+        self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.paths.patterns)
     }
 }

@@ -22,9 +22,7 @@ pub enum Unfixable {
     Damaged { input: String, detail: String },
     /// A `..` member would be extracted outside /opt/ml/model; there is no safe place to move it.
     #[error("cannot fix {input}: member `{member}` has a `..` component and would be extracted outside the model folder")]
-    #[diagnostic(help(
-        "re-create the archive from its source folder (tar -C DIR -czf model.tar.gz .)"
-    ))]
+    #[diagnostic(help("re-create the archive from its source folder (tar -C DIR -czf model.tar.gz .)"))]
     ParentDir { input: String, member: String },
 }
 
@@ -35,22 +33,11 @@ pub fn check_fixable(input: &Path, subject: &Subject) -> Result<(), Unfixable> {
         return Err(Unfixable::NotAnArchive { input });
     }
     let damaged = |kind: ProblemKind| kind.stops_reading() || kind == ProblemKind::Empty;
-    if let Some(problem) = subject
-        .origins
-        .iter()
-        .flat_map(|o| &o.problems)
-        .find(|p| damaged(p.kind))
-    {
-        return Err(Unfixable::Damaged {
-            input,
-            detail: problem.detail.clone(),
-        });
+    if let Some(problem) = subject.origins.iter().flat_map(|o| &o.problems).find(|p| damaged(p.kind)) {
+        return Err(Unfixable::Damaged { input, detail: problem.detail.clone() });
     }
     if let Some(entry) = subject.entries.iter().find(|e| e.parent_dir) {
-        return Err(Unfixable::ParentDir {
-            input,
-            member: sanitize(&lossy(&entry.member)).into_owned(),
-        });
+        return Err(Unfixable::ParentDir { input, member: sanitize(&lossy(&entry.member)).into_owned() });
     }
     Ok(())
 }

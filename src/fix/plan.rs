@@ -63,11 +63,7 @@ impl Requests {
 
     /// The member's name after drops and the wrapper strip; `None` when it is left out.
     fn name_of(&self, member: &[u8]) -> Option<Vec<u8>> {
-        if self
-            .drops
-            .iter()
-            .any(|dropped| strip_prefix(member, dropped).is_some())
-        {
+        if self.drops.iter().any(|dropped| strip_prefix(member, dropped).is_some()) {
             return None;
         }
         match &self.wrapper {
@@ -83,10 +79,7 @@ pub fn plan(ruleset: &Ruleset, subject: &Subject, findings: &[Finding]) -> Plan 
     let requests = Requests::from_findings(ruleset, findings);
     let mut plan = Plan::default();
     if let Some(wrapper) = &requests.wrapper {
-        plan.changes.push(format!(
-            "stripped the wrapper folder `{}/`: its contents are now the archive root",
-            lossy(wrapper)
-        ));
+        plan.changes.push(format!("stripped the wrapper folder `{}/`: its contents are now the archive root", lossy(wrapper)));
     }
     for dropped in &requests.drops {
         plan.changes.push(format!("dropped `{}`", lossy(dropped)));
@@ -97,60 +90,31 @@ pub fn plan(ruleset: &Ruleset, subject: &Subject, findings: &[Finding]) -> Plan 
         if requests.moves.contains(&entry.member) || requests.dereferences.contains(&entry.member) {
             continue;
         }
-        let Some(name) = requests.name_of(&entry.member) else {
-            continue;
-        };
+        let Some(name) = requests.name_of(&entry.member) else { continue };
         plan.keep(entry, name, &mut taken);
     }
-    for entry in subject
-        .entries
-        .iter()
-        .filter(|e| requests.moves.contains(&e.member))
-    {
-        let Some(stays) = requests.name_of(&entry.member) else {
-            continue;
-        };
+    for entry in subject.entries.iter().filter(|e| requests.moves.contains(&e.member)) {
+        let Some(stays) = requests.name_of(&entry.member) else { continue };
         let target = join(b"code", file_name(&entry.member));
         if taken.contains_key(&target) {
-            plan.changes.push(format!(
-                "left `{}` where it is: `{}` already exists",
-                lossy(&entry.member),
-                lossy(&target)
-            ));
+            plan.changes.push(format!("left `{}` where it is: `{}` already exists", lossy(&entry.member), lossy(&target)));
             plan.keep(entry, stays, &mut taken);
         } else {
-            plan.changes.push(format!(
-                "moved `{}` to `{}`",
-                lossy(&entry.member),
-                lossy(&target)
-            ));
+            plan.changes.push(format!("moved `{}` to `{}`", lossy(&entry.member), lossy(&target)));
             plan.keep(entry, target, &mut taken);
         }
     }
-    for link in subject
-        .entries
-        .iter()
-        .filter(|e| requests.dereferences.contains(&e.member))
-    {
-        let Some(name) = requests.name_of(&link.member) else {
-            continue;
-        };
+    for link in subject.entries.iter().filter(|e| requests.dereferences.contains(&e.member)) {
+        let Some(name) = requests.name_of(&link.member) else { continue };
         match resolve_file(subject, link) {
             Some(target) => {
-                plan.changes.push(format!(
-                    "replaced the symlink `{}` with a copy of `{}`",
-                    lossy(&link.member),
-                    lossy(&target.member)
-                ));
+                plan.changes.push(format!("replaced the symlink `{}` with a copy of `{}`", lossy(&link.member), lossy(&target.member)));
                 taken.insert(name.clone(), link.index);
                 plan.copies.push((name, target.index));
             }
             None => {
                 let to = lossy(link.link_target.as_deref().unwrap_or_default());
-                plan.changes.push(format!(
-                    "left the symlink `{}` as it is: `{to}` is not a file inside the archive",
-                    lossy(&link.member)
-                ));
+                plan.changes.push(format!("left the symlink `{}` as it is: `{to}` is not a file inside the archive", lossy(&link.member)));
                 plan.keep(link, name, &mut taken);
             }
         }
@@ -167,22 +131,13 @@ impl Plan {
                 return;
             }
             self.kept.remove(&earlier);
-            self.changes.push(format!(
-                "kept only the last copy of the duplicate member `{}`",
-                lossy(&entry.member)
-            ));
+            self.changes.push(format!("kept only the last copy of the duplicate member `{}`", lossy(&entry.member)));
         }
         taken.insert(name.clone(), entry.index);
         if name != entry.member {
             self.renamed.insert(entry.member.clone(), name.clone());
         }
-        self.kept.insert(
-            entry.index,
-            Kept {
-                name,
-                kind: entry.kind,
-            },
-        );
+        self.kept.insert(entry.index, Kept { name, kind: entry.kind });
     }
 }
 
@@ -196,19 +151,11 @@ fn resolve_file<'a>(subject: &'a Subject, link: &'a Entry) -> Option<&'a Entry> 
         if current.kind != EntryKind::Symlink || current.link_escapes {
             return None;
         }
-        let parent = current
-            .member
-            .iter()
-            .rposition(|&b| b == b'/')
-            .map_or(&b""[..], |slash| &current.member[..slash]);
+        let parent = current.member.iter().rposition(|&b| b == b'/').map_or(&b""[..], |slash| &current.member[..slash]);
         let target = normalize_name(&join(parent, current.link_target.as_deref()?));
         let resolved = collapse_parents(&target.name)?;
         // The last member with a name is the one extraction leaves behind.
-        current = subject
-            .entries
-            .iter()
-            .rev()
-            .find(|e| e.member == resolved)?;
+        current = subject.entries.iter().rev().find(|e| e.member == resolved)?;
     }
     None
 }

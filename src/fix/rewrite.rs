@@ -53,9 +53,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
             io::copy(&mut member, &mut spool)?;
             spooled.insert(index, (spool, normalized_mode(EntryKind::File, mode)));
         }
-        let Some(kept) = plan.kept.get(&index) else {
-            continue;
-        };
+        let Some(kept) = plan.kept.get(&index) else { continue };
         // Names go out byte for byte (non-UTF-8 included); `lossy` is only for messages.
         let name = as_path(&kept.name);
         let new_mode = normalized_mode(kept.kind, mode);
@@ -69,17 +67,11 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
                 }
             },
             EntryKind::Symlink => {
-                let target = member
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target = member.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 writer.append_symlink(name, as_path(&target))?;
             }
             EntryKind::Hardlink => {
-                let target = member
-                    .link_name_bytes()
-                    .map(|t| normalize_name(&t).name)
-                    .unwrap_or_default();
+                let target = member.link_name_bytes().map(|t| normalize_name(&t).name).unwrap_or_default();
                 let target = plan.renamed.get(&target).cloned().unwrap_or(target);
                 writer.append_hardlink(name, as_path(&target))?;
             }
@@ -105,12 +97,7 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
 }
 
 /// Append a spooled file's bytes as `name`, reading it from the start (it may be copied again).
-fn append_spooled(
-    writer: &mut TarWriter,
-    name: &Path,
-    mode: u32,
-    spool: &mut std::fs::File,
-) -> io::Result<()> {
+fn append_spooled(writer: &mut TarWriter, name: &Path, mode: u32, spool: &mut std::fs::File) -> io::Result<()> {
     spool.seek(SeekFrom::Start(0))?;
     let size = spool.metadata()?.len();
     writer.append_file(name, mode, size, &mut *spool)

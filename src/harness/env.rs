@@ -29,15 +29,9 @@ impl Machine {
         Machine {
             num_cpus: u64::try_from(cpus).unwrap_or(1),
             num_gpus: command_output("nvidia-smi", &["--list-gpus"])
-                .map(|out| {
-                    out.split('\n')
-                        .filter(|line| line.starts_with("GPU "))
-                        .count() as u64
-                })
+                .map(|out| out.split('\n').filter(|line| line.starts_with("GPU ")).count() as u64)
                 .unwrap_or(0),
-            neuron_cores: command_output("neuron-ls", &["-j"])
-                .and_then(|out| neuron_cores(&out))
-                .unwrap_or(0),
+            neuron_cores: command_output("neuron-ls", &["-j"]).and_then(|out| neuron_cores(&out)).unwrap_or(0),
             smddprun: on_path("smddprun"),
             smddpmprun: on_path("smddpmprun"),
         }
@@ -45,31 +39,16 @@ impl Machine {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = Command::new(program).args(args).stderr(std::process::Stdio::null()).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn neuron_cores(json: &str) -> Option<u64> {
-    let Py::List(devices) = Py::from_json(json)? else {
-        return None;
-    };
-    Some(
-        devices
-            .iter()
-            .filter_map(|d| d.get("nc_count"))
-            .filter_map(|n| match n {
-                Py::Int(digits) => digits.parse::<u64>().ok(),
-                _ => None,
-            })
-            .sum(),
-    )
+    let Py::List(devices) = Py::from_json(json)? else { return None };
+    Some(devices.iter().filter_map(|d| d.get("nc_count")).filter_map(|n| match n {
+        Py::Int(digits) => digits.parse::<u64>().ok(),
+        _ => None,
+    }).sum())
 }
 
 /// What `which NAME` finds: an executable file in a `PATH` directory.
@@ -77,8 +56,7 @@ fn on_path(name: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(name))
-            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        std::fs::metadata(dir.join(name)).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
     })
 }
 
@@ -170,11 +148,7 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
     let hosts = or_default(resource, "hosts", Py::List(Vec::new()));
     let current_host = or_default(resource, "current_host", Py::None);
     let instance_type = or_default(resource, "current_instance_type", Py::Str("local".into()));
-    let current_group = or_default(
-        resource,
-        "current_group_name",
-        Py::Str("homogeneousCluster".into()),
-    );
+    let current_group = or_default(resource, "current_group_name", Py::Str("homogeneousCluster".into()));
     let num_neurons = match &instance_type {
         Py::Str(t) if t.contains("trn2.48xlarge") => 64,
         _ => inputs.machine.neuron_cores,
@@ -189,34 +163,16 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
         Some(name) => name.clone(),
         None => program_hp.clone().unwrap_or(Py::None).py_str(),
     };
-    let module_name = module_name
-        .strip_suffix(".py")
-        .map(str::to_string)
-        .unwrap_or(module_name);
+    let module_name = module_name.strip_suffix(".py").map(str::to_string).unwrap_or(module_name);
     let user_entry_point = match program_env.filter(|p| !p.is_empty()) {
         Some(name) => Py::Str(name),
         None => program_hp.unwrap_or(Py::None),
     };
-    let module_dir = Py::Str(
-        hps.sagemaker("sagemaker_submit_directory")
-            .cloned()
-            .unwrap_or(code_dir)
-            .py_str(),
-    );
-    let log_level = hps
-        .sagemaker("sagemaker_container_log_level")
-        .cloned()
-        .unwrap_or(Py::Int("20".into()));
-    let framework_module = lookup
-        .var("SAGEMAKER_TRAINING_MODULE")
-        .map(Py::Str)
-        .unwrap_or(Py::None);
+    let module_dir = Py::Str(hps.sagemaker("sagemaker_submit_directory").cloned().unwrap_or(code_dir).py_str());
+    let log_level = hps.sagemaker("sagemaker_container_log_level").cloned().unwrap_or(Py::Int("20".into()));
+    let framework_module = lookup.var("SAGEMAKER_TRAINING_MODULE").map(Py::Str).unwrap_or(Py::None);
 
-    let groups_config = string_list(&or_default(
-        resource,
-        "instance_groups",
-        Py::List(Vec::new()),
-    ));
+    let groups_config = string_list(&or_default(resource, "instance_groups", Py::List(Vec::new())));
     let group_name = |g: &Py| g.get("instance_group_name").cloned().unwrap_or(Py::None);
     let current_group_hosts = groups_config
         .iter()
@@ -224,23 +180,11 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
         .map(|g| g.get("hosts").cloned().unwrap_or(Py::None))
         .unwrap_or(Py::List(Vec::new()));
     let instance_groups = Py::List(groups_config.iter().map(group_name).collect());
-    let instance_groups_dict = Py::Dict(
-        groups_config
-            .iter()
-            .map(|g| (group_name(g).py_str(), g.clone()))
-            .collect(),
-    );
+    let instance_groups_dict = Py::Dict(groups_config.iter().map(|g| (group_name(g).py_str(), g.clone())).collect());
     let distribution_groups = match framework_py.get("sagemaker_distribution_instance_groups") {
         Some(groups) => groups.clone(),
-        None if DISTRIBUTION_FLAGS
-            .iter()
-            .any(|flag| framework_py.get(flag).is_some_and(Py::truthy)) =>
-        {
-            Py::List(vec![or_default(
-                resource,
-                "current_group_name",
-                Py::Str("homogeneousCluster".into()),
-            )])
+        None if DISTRIBUTION_FLAGS.iter().any(|flag| framework_py.get(flag).is_some_and(Py::truthy)) => {
+            Py::List(vec![or_default(resource, "current_group_name", Py::Str("homogeneousCluster".into()))])
         }
         None => Py::List(Vec::new()),
     };
@@ -253,11 +197,7 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
             .flat_map(|g| string_list(&g.get("hosts").cloned().unwrap_or(Py::None)))
             .collect()
     };
-    let master = distribution_hosts
-        .first()
-        .cloned()
-        .or_else(|| string_list(&hosts).first().cloned())
-        .unwrap_or(Py::None);
+    let master = distribution_hosts.first().cloned().or_else(|| string_list(&hosts).first().cloned()).unwrap_or(Py::None);
     let is_master = current_host == master;
     let modelparallel = match lookup.var("SM_HP_MP_PARAMETERS") {
         None => Py::None,
@@ -268,10 +208,7 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
         Py::Dict(items) => items.iter().map(|(k, _)| k.clone()).collect(),
         _ => Vec::new(),
     };
-    let channel_dirs: Vec<(String, Py)> = channels
-        .iter()
-        .map(|c| (c.clone(), path(&format!("input/data/{c}"))))
-        .collect();
+    let channel_dirs: Vec<(String, Py)> = channels.iter().map(|c| (c.clone(), path(&format!("input/data/{c}")))).collect();
     let mut sorted_channels = channels.clone();
     sorted_channels.sort();
     let topology = or_default(resource, "topology", Py::List(Vec::new()));
@@ -281,23 +218,14 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
 
     // `dict(self)`: every property of Environment (SM_TRAINING_ENV).
     let training_env = Py::Dict(vec![
-        (
-            "additional_framework_parameters".into(),
-            framework_py.clone(),
-        ),
+        ("additional_framework_parameters".into(), framework_py.clone()),
         ("channel_input_dirs".into(), Py::Dict(channel_dirs.clone())),
         ("current_host".into(), current_host.clone()),
         ("current_instance_group".into(), current_group.clone()),
-        (
-            "current_instance_group_hosts".into(),
-            current_group_hosts.clone(),
-        ),
+        ("current_instance_group_hosts".into(), current_group_hosts.clone()),
         ("current_instance_type".into(), instance_type.clone()),
         ("distribution_hosts".into(), Py::List(distribution_hosts)),
-        (
-            "distribution_instance_groups".into(),
-            distribution_groups.clone(),
-        ),
+        ("distribution_instance_groups".into(), distribution_groups.clone()),
         ("framework_module".into(), framework_module.clone()),
         ("hosts".into(), hosts.clone()),
         ("hyperparameters".into(), Py::Dict(user_hps.clone())),
@@ -309,10 +237,7 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
         ("is_hetero".into(), Py::Bool(groups_config.len() > 1)),
         ("is_master".into(), Py::Bool(is_master)),
         ("is_modelparallel_enabled".into(), modelparallel),
-        (
-            "is_smddpmprun_installed".into(),
-            Py::Bool(machine.smddpmprun),
-        ),
+        ("is_smddpmprun_installed".into(), Py::Bool(machine.smddpmprun)),
         ("is_smddprun_installed".into(), Py::Bool(machine.smddprun)),
         ("job_name".into(), Py::Str(inputs.job_name.to_string())),
         ("log_level".into(), log_level.clone()),
@@ -320,19 +245,13 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
         ("model_dir".into(), path("model")),
         ("module_dir".into(), module_dir.clone()),
         ("module_name".into(), Py::Str(module_name.clone())),
-        (
-            "network_interface_name".into(),
-            or_default(resource, "network_interface_name", Py::Str("eth0".into())),
-        ),
+        ("network_interface_name".into(), or_default(resource, "network_interface_name", Py::Str("eth0".into()))),
         ("num_cpus".into(), count(machine.num_cpus)),
         ("num_gpus".into(), count(machine.num_gpus)),
         ("num_neurons".into(), count(num_neurons)),
         ("output_data_dir".into(), path("output/data")),
         ("output_dir".into(), path("output")),
-        (
-            "output_intermediate_dir".into(),
-            path("output/intermediate"),
-        ),
+        ("output_intermediate_dir".into(), path("output/intermediate")),
         ("resource_config".into(), resource.clone()),
         ("topology".into(), topology.clone()),
         ("user_entry_point".into(), user_entry_point.clone()),
@@ -389,48 +308,26 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
     if topology.truthy() {
         env.push(("topology".into(), topology));
     }
-    env.extend(
-        channel_dirs
-            .into_iter()
-            .map(|(name, dir)| (format!("channel_{name}"), dir)),
-    );
-    env.extend(
-        user_hps
-            .iter()
-            .map(|(key, value)| (format!("hp_{key}"), value.clone())),
-    );
+    env.extend(channel_dirs.into_iter().map(|(name, dir)| (format!("channel_{name}"), dir)));
+    env.extend(user_hps.iter().map(|(key, value)| (format!("hp_{key}"), value.clone())));
 
-    let mut vars: Vec<(String, String)> = env
-        .iter()
-        .map(|(key, value)| (format!("SM_{}", key.to_uppercase()), env_value(value)))
-        .collect();
+    let mut vars: Vec<(String, String)> =
+        env.iter().map(|(key, value)| (format!("SM_{}", key.to_uppercase()), env_value(value))).collect();
     // Side effects of constructing Environment() in the toolkit process, which the script inherits.
     let region = hps
         .sagemaker("sagemaker_region")
         .map(Py::py_str)
         .or_else(|| lookup.var("AWS_DEFAULT_REGION"))
         .unwrap_or_default();
-    vars.push((
-        "SAGEMAKER_JOB_NAME".into(),
-        hps.sagemaker("sagemaker_job_name")
-            .map(Py::py_str)
-            .unwrap_or_default(),
-    ));
+    vars.push(("SAGEMAKER_JOB_NAME".into(), hps.sagemaker("sagemaker_job_name").map(Py::py_str).unwrap_or_default()));
     vars.push(("CURRENT_HOST".into(), current_host.py_str()));
     vars.push(("SAGEMAKER_REGION".into(), region));
-    ScriptEnv {
-        vars,
-        args: user_args,
-    }
+    ScriptEnv { vars, args: user_args }
 }
 
 /// Variables the platform (and `write_env_vars`) set around the toolkit's own: the sandbox as
 /// `SAGEMAKER_BASE_DIR`, the job name, the DNS-wait bypass and the code dir first on PYTHONPATH.
-pub fn platform_vars(
-    base_dir: &Path,
-    job_name: &str,
-    lookup: &dyn Lookup,
-) -> Vec<(String, String)> {
+pub fn platform_vars(base_dir: &Path, job_name: &str, lookup: &dyn Lookup) -> Vec<(String, String)> {
     let base = base_dir.to_string_lossy();
     let code = format!("{base}/code");
     let python_path = match lookup.var("PYTHONPATH").filter(|p| !p.is_empty()) {
@@ -462,13 +359,7 @@ mod tests {
     fn matches_the_recorded_toolkit_dump() {
         // Contract section 7.3 (host-dependent values aside).
         let mut raw = RawHyperparameters::default();
-        for flag in [
-            "epochs=3",
-            "learning-rate=0.01",
-            "use_amp=true",
-            "k=5",
-            "sagemaker_custom_thing=\"abc\"",
-        ] {
+        for flag in ["epochs=3", "learning-rate=0.01", "use_amp=true", "k=5", "sagemaker_custom_thing=\"abc\""] {
             raw.add_flag(flag).unwrap();
         }
         let hps = raw.decode();
@@ -479,51 +370,19 @@ mod tests {
         )
         .unwrap();
         let data = Py::from_json(r#"{"validation": {"TrainingInputMode": "File"}, "train": {"TrainingInputMode": "File"}}"#).unwrap();
-        let machine = Machine {
-            num_cpus: 2,
-            num_gpus: 0,
-            neuron_cores: 0,
-            smddprun: false,
-            smddpmprun: false,
-        };
-        let inputs = HostInputs {
-            base_dir: "/b",
-            resource_config: &resource,
-            input_data_config: &data,
-            hyperparameters: &hps,
-            machine: &machine,
-            job_name: "job",
-        };
+        let machine = Machine { num_cpus: 2, num_gpus: 0, neuron_cores: 0, smddprun: false, smddpmprun: false };
+        let inputs = HostInputs { base_dir: "/b", resource_config: &resource, input_data_config: &data, hyperparameters: &hps, machine: &machine, job_name: "job" };
         let env = script_env(&inputs, &NoEnv);
-        let get = |name: &str| {
-            env.vars
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap()
-        };
+        let get = |name: &str| env.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap();
         assert_eq!(get("SM_CHANNELS"), r#"["train","validation"]"#);
         assert_eq!(get("SM_CHANNEL_TRAIN"), "/b/input/data/train");
-        assert_eq!(
-            get("SM_CURRENT_INSTANCE_GROUP_HOSTS"),
-            r#"["algo-2","algo-1"]"#
-        );
+        assert_eq!(get("SM_CURRENT_INSTANCE_GROUP_HOSTS"), r#"["algo-2","algo-1"]"#);
         assert_eq!(get("SM_DISTRIBUTION_INSTANCE_GROUPS"), "[]");
-        assert_eq!(
-            get("SM_FRAMEWORK_PARAMS"),
-            r#"{"sagemaker_custom_thing":"abc"}"#
-        );
-        assert_eq!(
-            get("SM_HPS"),
-            r#"{"epochs":3,"k":5,"learning-rate":0.01,"use_amp":true}"#
-        );
+        assert_eq!(get("SM_FRAMEWORK_PARAMS"), r#"{"sagemaker_custom_thing":"abc"}"#);
+        assert_eq!(get("SM_HPS"), r#"{"epochs":3,"k":5,"learning-rate":0.01,"use_amp":true}"#);
         assert_eq!(get("SM_HP_LEARNING-RATE"), "0.01");
         assert_eq!(get("SM_HP_USE_AMP"), "true");
-        assert_eq!(
-            get("SM_USER_ARGS"),
-            r#"["--epochs","3","-k","5","--learning-rate","0.01","--use_amp","True"]"#
-        );
+        assert_eq!(get("SM_USER_ARGS"), r#"["--epochs","3","-k","5","--learning-rate","0.01","--use_amp","True"]"#);
         assert_eq!(get("SM_MODULE_NAME"), "None");
         assert_eq!(get("SM_USER_ENTRY_POINT"), "");
         assert_eq!(get("SM_MODULE_DIR"), "/b/code");

@@ -18,24 +18,12 @@ pub fn merge_host_findings(ruleset: &Ruleset, per_host: Vec<Vec<Finding>>) -> Ve
         let rule = &ruleset.rules[f.rule];
         rule.check == Check::NonEmpty
             && !rule.zones.is_empty()
-            && rule
-                .zones
-                .iter()
-                .all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
+            && rule.zones.iter().all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
     };
     let everywhere: Vec<String> = per_host
         .first()
         .map(|first| {
-            first
-                .iter()
-                .filter(|f| {
-                    aggregated(f)
-                        && per_host
-                            .iter()
-                            .all(|found| found.iter().any(|g| g.code == f.code))
-                })
-                .map(|f| f.code.clone())
-                .collect()
+            first.iter().filter(|f| aggregated(f) && per_host.iter().all(|found| found.iter().any(|g| g.code == f.code))).map(|f| f.code.clone()).collect()
         })
         .unwrap_or_default();
     let several = per_host.len() > 1;
@@ -43,9 +31,7 @@ pub fn merge_host_findings(ruleset: &Ruleset, per_host: Vec<Vec<Finding>>) -> Ve
         .into_iter()
         .enumerate()
         .flat_map(|(host, found)| found.into_iter().map(move |f| (host, f)))
-        .filter(|(host, f)| {
-            !several || !aggregated(f) || (*host == 0 && everywhere.contains(&f.code))
-        })
+        .filter(|(host, f)| !several || !aggregated(f) || (*host == 0 && everywhere.contains(&f.code)))
         .map(|(_, f)| f)
         .collect()
 }
@@ -60,12 +46,7 @@ pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
     };
     let root = record.root.to_string_lossy();
     if let Isolation::Unavailable(reason) = &record.isolation {
-        raise(
-            "RUN006",
-            &root,
-            "",
-            Vars::default().set("detail", reason.as_str()),
-        );
+        raise("RUN006", &root, "", Vars::default().set("detail", reason.as_str()));
     }
     for host in &record.hosts {
         let input = host.base.to_string_lossy();
@@ -74,47 +55,23 @@ pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
         vars.set("name", host.name.as_str());
         match (outcome.stopped, outcome.termination) {
             // A job that hits its time limit is stopped, however the script then exits.
-            (Some(StopCause::MaxRun(limit)), _) => raise(
-                "RUN003",
-                &input,
-                "",
-                vars.set("detail", format!("{}s", limit.as_secs_f64())),
-            ),
+            (Some(StopCause::MaxRun(limit)), _) => raise("RUN003", &input, "", vars.set("detail", format!("{}s", limit.as_secs_f64()))),
             (_, Termination::Exited(0)) => {}
-            (_, Termination::Signaled(signal)) => raise(
-                "RUN002",
-                &input,
-                "",
-                vars.set("detail", signal_name(signal)),
-            ),
-            (_, Termination::Exited(code)) => {
-                raise("RUN001", &input, "", vars.set("detail", code.to_string()))
-            }
+            (_, Termination::Signaled(signal)) => raise("RUN002", &input, "", vars.set("detail", signal_name(signal))),
+            (_, Termination::Exited(code)) => raise("RUN001", &input, "", vars.set("detail", code.to_string())),
         }
     }
     for artifact in &record.artifacts {
         let input = artifact.path.to_string_lossy();
         let name = artifact.file_name();
         match &artifact.result {
-            Err(err) => raise(
-                "RUN007",
-                &input,
-                "",
-                Vars::default()
-                    .set("archive", name.as_str())
-                    .set("detail", err.to_string()),
-            ),
+            Err(err) => raise("RUN007", &input, "", Vars::default().set("archive", name.as_str()).set("detail", err.to_string())),
             Ok(packed) => {
                 for collision in &packed.collisions {
-                    let code = if collision.identical {
-                        "RUN005"
-                    } else {
-                        "RUN004"
-                    };
+                    let code = if collision.identical { "RUN005" } else { "RUN004" };
                     let last = collision.labels.last().cloned().unwrap_or_default();
                     let mut vars = Vars::default();
-                    vars.set("detail", collision.labels.join(", "))
-                        .set("name", last);
+                    vars.set("detail", collision.labels.join(", ")).set("name", last);
                     raise(code, &input, &collision.member, &mut vars);
                 }
             }

@@ -45,15 +45,8 @@ struct Shared {
 }
 
 /// The environment and argv for `host`, plus the command line as text.
-fn prepare(
-    launch: &Launch,
-    shared: &Shared,
-    host: &str,
-    base: &Path,
-) -> Result<(Command, String), String> {
-    let base_str = base
-        .to_str()
-        .ok_or_else(|| format!("{}: the sandbox path is not UTF-8", base.display()))?;
+fn prepare(launch: &Launch, shared: &Shared, host: &str, base: &Path) -> Result<(Command, String), String> {
+    let base_str = base.to_str().ok_or_else(|| format!("{}: the sandbox path is not UTF-8", base.display()))?;
     let resource_config = launch.spec.resource_config(host);
     let inputs = HostInputs {
         base_dir: base_str,
@@ -69,18 +62,14 @@ fn prepare(
     let mut args: Vec<OsString> = fixed_args.to_vec();
     args.extend(env.args.iter().map(OsString::from));
     let mut command = match launch.isolation {
-        Isolation::Namespace => wrap(base, program, &args)
-            .map_err(|err| format!("cannot find the optml binary: {err}"))?,
+        Isolation::Namespace => wrap(base, program, &args).map_err(|err| format!("cannot find the optml binary: {err}"))?,
         _ => {
             let mut direct = Command::new(program);
             direct.args(&args);
             direct
         }
     };
-    for (name, value) in platform_vars(base, launch.job_name, lookup)
-        .into_iter()
-        .chain(env.vars)
-    {
+    for (name, value) in platform_vars(base, launch.job_name, lookup).into_iter().chain(env.vars) {
         if name.contains(['=', '\0']) || value.contains('\0') {
             return Err(format!("cannot set the environment variable {name:?}: it holds `=` or a NUL byte (from a hyperparameter or channel name)"));
         }
@@ -93,14 +82,8 @@ fn prepare(
 
 /// Run every host of `bases` (host name, /opt/ml folder) concurrently.
 pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostRun>, String> {
-    let shared = Shared {
-        hyperparameters: launch.spec.hyperparameters.decode(),
-        input_data_config: launch.spec.input_data_config(),
-    };
-    let prepared: Vec<(Command, String)> = bases
-        .iter()
-        .map(|(host, base)| prepare(launch, &shared, host, base))
-        .collect::<Result<_, _>>()?;
+    let shared = Shared { hyperparameters: launch.spec.hyperparameters.decode(), input_data_config: launch.spec.input_data_config() };
+    let prepared: Vec<(Command, String)> = bases.iter().map(|(host, base)| prepare(launch, &shared, host, base)).collect::<Result<_, _>>()?;
     let several = bases.len() > 1;
     let signals = StopSignals::catch();
     let runs = thread::scope(|scope| {
@@ -108,29 +91,17 @@ pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostR
             .into_iter()
             .zip(bases)
             .map(|((command, command_line), (host, base))| {
-                let route = OutputRoute {
-                    stdout_to_stderr: launch.stdout_to_stderr,
-                    label: several.then(|| host.clone()),
-                };
+                let route = OutputRoute { stdout_to_stderr: launch.stdout_to_stderr, label: several.then(|| host.clone()) };
                 let limits = launch.limits;
                 scope.spawn(move || {
                     let outcome = supervise(command, &route, limits);
-                    let marker = record(&base.join("output"), &outcome, &command_line)
-                        .map_err(|err| format!("{}: {err}", base.join("output").display()));
-                    HostRun {
-                        name: host.clone(),
-                        base: base.clone(),
-                        outcome,
-                        marker,
-                        command_line,
-                    }
+                    let marker = record(&base.join("output"), &outcome, &command_line).map_err(|err| format!("{}: {err}", base.join("output").display()));
+                    HostRun { name: host.clone(), base: base.clone(), outcome, marker, command_line }
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     });
     drop(signals);
-    runs.into_iter()
-        .map(|r| r.map_err(|_| "a host's supervisor thread panicked".to_string()))
-        .collect()
+    runs.into_iter().map(|r| r.map_err(|_| "a host's supervisor thread panicked".to_string())).collect()
 }

@@ -38,13 +38,9 @@ impl RawHyperparameters {
     /// other values are JSON-encoded the way the SageMaker SDK's framework estimators do it
     /// (`json.dumps`), because hyperparameters.json can only hold strings.
     pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
         let Some(Py::Dict(items)) = Py::from_json(&text) else {
-            return Err(format!(
-                "{}: not a JSON object of hyperparameters",
-                path.display()
-            ));
+            return Err(format!("{}: not a JSON object of hyperparameters", path.display()));
         };
         for (key, value) in items {
             let value = match value {
@@ -58,22 +54,14 @@ impl RawHyperparameters {
 
     /// Add `--hp KEY=VALUE`: VALUE is stored verbatim, exactly as hyperparameters.json holds it.
     pub fn add_flag(&mut self, flag: &str) -> Result<(), String> {
-        let (key, value) = flag
-            .split_once('=')
-            .ok_or_else(|| format!("--hp {flag}: expected KEY=VALUE"))?;
+        let (key, value) = flag.split_once('=').ok_or_else(|| format!("--hp {flag}: expected KEY=VALUE"))?;
         self.set(key.to_string(), value.to_string());
         Ok(())
     }
 
     /// The file's JSON text (`json.dump` style, keys in order).
     pub fn to_json(&self) -> String {
-        Py::Dict(
-            self.entries
-                .iter()
-                .map(|(k, v)| (k.clone(), Py::Str(v.clone())))
-                .collect(),
-        )
-        .spaced_json()
+        Py::Dict(self.entries.iter().map(|(k, v)| (k.clone(), Py::Str(v.clone()))).collect()).spaced_json()
     }
 
     /// `environment.read_hyperparameters()`: each value through `json.loads`, the raw string
@@ -82,12 +70,7 @@ impl RawHyperparameters {
         let all = self
             .entries
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone())),
-                )
-            })
+            .map(|(k, v)| (k.clone(), Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone()))))
             .collect();
         Hyperparameters { all }
     }
@@ -106,28 +89,17 @@ impl Hyperparameters {
 
     /// User hyperparameters (`env.hyperparameters`, `SM_HPS`).
     pub fn user(&self) -> Vec<(String, Py)> {
-        self.all
-            .iter()
-            .filter(|(k, _)| !Self::is_sagemaker(k))
-            .cloned()
-            .collect()
+        self.all.iter().filter(|(k, _)| !Self::is_sagemaker(k)).cloned().collect()
     }
 
     /// The `sagemaker_*` ones and the reserved keys.
     pub fn sagemaker(&self, key: &str) -> Option<&Py> {
-        self.all
-            .iter()
-            .find(|(k, _)| k == key && Self::is_sagemaker(k))
-            .map(|(_, v)| v)
+        self.all.iter().find(|(k, _)| k == key && Self::is_sagemaker(k)).map(|(_, v)| v)
     }
 
     /// `additional_framework_parameters` (`SM_FRAMEWORK_PARAMS`).
     pub fn framework(&self) -> Vec<(String, Py)> {
-        self.all
-            .iter()
-            .filter(|(k, _)| Self::is_sagemaker(k) && !RESERVED.contains(&k.as_str()))
-            .cloned()
-            .collect()
+        self.all.iter().filter(|(k, _)| Self::is_sagemaker(k) && !RESERVED.contains(&k.as_str())).cloned().collect()
     }
 }
 
@@ -148,11 +120,7 @@ pub fn to_cmd_args(user: &[(String, Py)]) -> Vec<String> {
             Py::Dict(items) => {
                 let mut items: Vec<&(String, Py)> = items.iter().collect();
                 items.sort_by(|a, b| a.0.cmp(&b.0));
-                items
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.py_str()))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                items.iter().map(|(k, v)| format!("{k}={}", v.py_str())).collect::<Vec<_>>().join(",")
             }
             other => other.py_str(),
         });
@@ -188,38 +156,13 @@ mod tests {
         assert_eq!(
             to_cmd_args(&hps.user()),
             [
-                "--bare",
-                "hello world",
-                "--empty",
-                "",
-                "--epochs",
-                "3",
-                "--flag_py",
-                "True",
-                "-k",
-                "5",
-                "--layers",
-                "[64, 128]",
-                "--learning-rate",
-                "0.01",
-                "--name",
-                "resnet",
-                "--nullish",
-                "",
-                "--opts",
-                "a=1,b=x",
-                "--use_amp",
-                "True"
+                "--bare", "hello world", "--empty", "", "--epochs", "3", "--flag_py", "True", "-k", "5", "--layers",
+                "[64, 128]", "--learning-rate", "0.01", "--name", "resnet", "--nullish", "", "--opts", "a=1,b=x",
+                "--use_amp", "True"
             ]
         );
-        assert_eq!(
-            hps.framework(),
-            vec![("sagemaker_custom_thing".to_string(), Py::Str("abc".into()))]
-        );
-        assert_eq!(
-            hps.sagemaker("sagemaker_program"),
-            Some(&Py::Str("train.py".into()))
-        );
+        assert_eq!(hps.framework(), vec![("sagemaker_custom_thing".to_string(), Py::Str("abc".into()))]);
+        assert_eq!(hps.sagemaker("sagemaker_program"), Some(&Py::Str("train.py".into())));
     }
 
     #[test]

@@ -31,8 +31,7 @@ pub enum Isolation {
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
 fn check(what: &str, result: libc::c_int) -> Result<(), String> {
@@ -43,25 +42,13 @@ fn check(what: &str, result: libc::c_int) -> Result<(), String> {
     }
 }
 
-fn mount(
-    source: &Path,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    what: &str,
-) -> Result<(), String> {
+fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, what: &str) -> Result<(), String> {
     let source = c_path(source).map_err(|err| format!("{what}: {err}"))?;
     let target = c_path(target).map_err(|err| format!("{what}: {err}"))?;
     let fstype = fstype.map(|t| CString::new(t).unwrap_or_default());
     // SAFETY: every pointer is a valid NUL-terminated string or null, alive for the call.
     let result = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
-            flags,
-            std::ptr::null(),
-        )
+        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()), flags, std::ptr::null())
     };
     check(what, result)
 }
@@ -73,13 +60,9 @@ fn unshare_mounts() -> Result<(), String> {
         return Ok(());
     }
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    check("unshare(CLONE_NEWUSER | CLONE_NEWNS)", unsafe {
-        libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)
-    })?;
+    check("unshare(CLONE_NEWUSER | CLONE_NEWNS)", unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) })?;
     // An unprivileged process may map only its own ids, and only after giving up setgroups.
-    let write = |file: &str, text: String| {
-        fs::write(file, text).map_err(|err| format!("writing {file}: {err}"))
-    };
+    let write = |file: &str, text: String| fs::write(file, text).map_err(|err| format!("writing {file}: {err}"));
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
     write("/proc/self/gid_map", format!("{gid} {gid} 1"))
@@ -95,17 +78,8 @@ fn overlay_opt() -> Result<(), String> {
         .collect();
     // The original /opt stays reachable through this descriptor once the tmpfs covers it.
     let original = fs::File::open(opt).map_err(|err| format!("opening /opt: {err}"))?;
-    let original_path = format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&original)
-    );
-    mount(
-        Path::new("tmpfs"),
-        opt,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        "mounting a tmpfs on /opt",
-    )?;
+    let original_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&original));
+    mount(Path::new("tmpfs"), opt, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, "mounting a tmpfs on /opt")?;
     for (name, file_type) in entries {
         let source = Path::new(&original_path).join(&name);
         let target = opt.join(&name);
@@ -119,13 +93,7 @@ fn overlay_opt() -> Result<(), String> {
         } else {
             fs::File::create(&target).map_err(at)?;
         }
-        mount(
-            &source,
-            &target,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            &format!("bind-mounting {}", target.display()),
-        )?;
+        mount(&source, &target, None, libc::MS_BIND | libc::MS_REC, &format!("bind-mounting {}", target.display()))?;
     }
     fs::create_dir(opt.join("ml")).map_err(|err| format!("creating /opt/ml on the tmpfs: {err}"))
 }
@@ -134,35 +102,20 @@ fn overlay_opt() -> Result<(), String> {
 pub fn enter(sandbox: &Path) -> Result<(), String> {
     unshare_mounts()?;
     // Nothing mounted from here on may leak back to the host.
-    mount(
-        Path::new("none"),
-        Path::new("/"),
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        "making mounts private",
-    )?;
+    mount(Path::new("none"), Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, "making mounts private")?;
     let opt_ml = Path::new("/opt/ml");
     match fs::symlink_metadata(opt_ml) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err("/opt/ml exists but is not a directory".into()),
         Err(_) if Path::new("/opt").is_dir() => overlay_opt()?,
-        Err(_) => {
-            return Err("/opt does not exist, and optml creates nothing outside the sandbox".into())
-        }
+        Err(_) => return Err("/opt does not exist, and optml creates nothing outside the sandbox".into()),
     }
-    mount(
-        sandbox,
-        opt_ml,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        "bind-mounting the sandbox at /opt/ml",
-    )
+    mount(sandbox, opt_ml, None, libc::MS_BIND | libc::MS_REC, "bind-mounting the sandbox at /opt/ml")
 }
 
 /// Try isolation in a throwaway process: `Ok` when `enter` works on this machine.
 pub fn probe(sandbox: &Path) -> Result<(), String> {
-    let exe =
-        std::env::current_exe().map_err(|err| format!("cannot find the optml binary: {err}"))?;
+    let exe = std::env::current_exe().map_err(|err| format!("cannot find the optml binary: {err}"))?;
     let output = Command::new(exe)
         .arg(SHIM)
         .arg("--probe")
@@ -180,12 +133,7 @@ pub fn probe(sandbox: &Path) -> Result<(), String> {
 /// The command line that runs `program args` isolated in `sandbox`.
 pub fn wrap(sandbox: &Path, program: &OsString, args: &[OsString]) -> io::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
-    command
-        .arg(SHIM)
-        .arg(sandbox)
-        .arg("--")
-        .arg(program)
-        .args(args);
+    command.arg(SHIM).arg(sandbox).arg("--").arg(program).args(args);
     Ok(command)
 }
 

@@ -43,24 +43,15 @@ impl RunDir {
     /// Use `root` (which must be empty or absent) or a new temp folder.
     pub fn create(root: Option<&Path>) -> Result<RunDir, String> {
         let Some(root) = root else {
-            let temp = tempfile::Builder::new()
-                .prefix("optml-run-")
-                .tempdir()
-                .map_err(|err| format!("cannot create a temp folder: {err}"))?;
-            return Ok(RunDir {
-                root: temp.path().to_path_buf(),
-                temp: Some(temp),
-            });
+            let temp = tempfile::Builder::new().prefix("optml-run-").tempdir().map_err(|err| format!("cannot create a temp folder: {err}"))?;
+            return Ok(RunDir { root: temp.path().to_path_buf(), temp: Some(temp) });
         };
         let at = |err: std::io::Error| format!("--root {}: {err}", root.display());
         if root.exists() && fs::read_dir(root).map_err(at)?.next().is_some() {
             return Err(format!("--root {}: the folder is not empty; a run needs a fresh sandbox (remove it or pick another)", root.display()));
         }
         fs::create_dir_all(root).map_err(at)?;
-        Ok(RunDir {
-            root: fs::canonicalize(root).map_err(at)?,
-            temp: None,
-        })
+        Ok(RunDir { root: fs::canonicalize(root).map_err(at)?, temp: None })
     }
 
     pub fn root(&self) -> &Path {
@@ -100,42 +91,24 @@ pub struct Artifact {
 impl Artifact {
     /// `model.tar.gz` or `output.tar.gz`.
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 
 /// Pack model/ and the output of every host into `artifacts/`, later hosts over earlier ones.
-pub fn pack_artifacts(
-    run_dir: &RunDir,
-    hosts: &[HostRun],
-    flavour: OutputArchive,
-    options: PackOptions,
-) -> [Artifact; 2] {
+pub fn pack_artifacts(run_dir: &RunDir, hosts: &[HostRun], flavour: OutputArchive, options: PackOptions) -> [Artifact; 2] {
     let output_rel = match flavour {
         OutputArchive::Cloud => "output/data",
         OutputArchive::Local => "output",
     };
     let make = |name: &str, rel: &str| {
         let dirs: Vec<PathBuf> = hosts.iter().map(|h| h.base.join(rel)).collect();
-        let sources: Vec<PackSource> = hosts
-            .iter()
-            .zip(&dirs)
-            .map(|(h, dir)| PackSource {
-                label: &h.name,
-                dir,
-            })
-            .collect();
+        let sources: Vec<PackSource> = hosts.iter().zip(&dirs).map(|(h, dir)| PackSource { label: &h.name, dir }).collect();
         let path = run_dir.artifacts().join(name);
         let result = pack(&sources, &path, options);
         Artifact { path, result }
     };
-    [
-        make("model.tar.gz", "model"),
-        make("output.tar.gz", output_rel),
-    ]
+    [make("model.tar.gz", "model"), make("output.tar.gz", output_rel)]
 }
 
 /// Everything a run did, for its findings and its summary.

@@ -59,9 +59,7 @@ pub enum PackError {
     Io { path: String, source: io::Error },
     #[error("{path} is a symlink to {target}, outside the folder being packed; pass --dereference to store the file it points to")]
     EscapingSymlink { path: String, target: String },
-    #[error(
-        "{path} is a {kind}; an archive for SageMaker can hold only files, folders and symlinks"
-    )]
+    #[error("{path} is a {kind}; an archive for SageMaker can hold only files, folders and symlinks")]
     Special { path: String, kind: &'static str },
 }
 
@@ -80,31 +78,16 @@ struct Member {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
-    move |source| PackError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| PackError::Io { path: path.display().to_string(), source }
 }
 
 /// List one source: member name (any bytes) -> what is there, walking in name order.
-fn list(
-    dir: &Path,
-    label: usize,
-    options: PackOptions,
-) -> Result<Vec<(Vec<u8>, Member)>, PackError> {
+fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(Vec<u8>, Member)>, PackError> {
     let mut members = Vec::new();
-    for item in WalkDir::new(dir)
-        .follow_links(options.dereference)
-        .follow_root_links(true)
-        .sort_by_file_name()
-        .min_depth(1)
-    {
+    for item in WalkDir::new(dir).follow_links(options.dereference).follow_root_links(true).sort_by_file_name().min_depth(1) {
         let item = item.map_err(|err| {
             let path = err.path().unwrap_or(dir).display().to_string();
-            PackError::Io {
-                path,
-                source: err.into(),
-            }
+            PackError::Io { path, source: err.into() }
         })?;
         let rel = item.path().strip_prefix(dir).unwrap_or(item.path());
         let name = rel.as_os_str().as_bytes().to_vec();
@@ -116,21 +99,12 @@ fn list(
             let mut entry = Entry::new(rel.as_os_str().as_bytes().to_vec(), EntryKind::Symlink);
             entry.link_target = Some(target.as_os_str().as_bytes().to_vec());
             if link_escapes(&entry, Role::Model) {
-                return Err(PackError::EscapingSymlink {
-                    path: item.path().display().to_string(),
-                    target: lossy(target.as_os_str().as_bytes()),
-                });
+                return Err(PackError::EscapingSymlink { path: item.path().display().to_string(), target: lossy(target.as_os_str().as_bytes()) });
             }
             Kind::Symlink(target)
         } else if file_type.is_file() {
-            let meta = item.metadata().map_err(|err| PackError::Io {
-                path: item.path().display().to_string(),
-                source: err.into(),
-            })?;
-            Kind::File {
-                size: meta.len(),
-                executable: meta.mode() & 0o111 != 0,
-            }
+            let meta = item.metadata().map_err(|err| PackError::Io { path: item.path().display().to_string(), source: err.into() })?;
+            Kind::File { size: meta.len(), executable: meta.mode() & 0o111 != 0 }
         } else {
             let kind = if file_type.is_fifo() {
                 "FIFO"
@@ -139,19 +113,9 @@ fn list(
             } else {
                 "device"
             };
-            return Err(PackError::Special {
-                path: item.path().display().to_string(),
-                kind,
-            });
+            return Err(PackError::Special { path: item.path().display().to_string(), kind });
         };
-        members.push((
-            name,
-            Member {
-                kind,
-                fs_path: item.path().to_path_buf(),
-                label,
-            },
-        ));
+        members.push((name, Member { kind, fs_path: item.path().to_path_buf(), label }));
     }
     Ok(members)
 }
@@ -170,11 +134,7 @@ fn same(a: &Member, b: &Member) -> Result<bool, PackError> {
 }
 
 /// Pack `sources` (merged in order) into `target`, atomically.
-pub fn pack(
-    sources: &[PackSource],
-    target: &Path,
-    options: PackOptions,
-) -> Result<Packed, PackError> {
+pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Result<Packed, PackError> {
     let mut merged: BTreeMap<Vec<u8>, Member> = BTreeMap::new();
     let mut collisions: BTreeMap<Vec<u8>, Collision> = BTreeMap::new();
     for (index, source) in sources.iter().enumerate() {
@@ -211,12 +171,7 @@ pub fn pack(
                 packed.bytes += size;
                 let file = File::open(path).map_err(io_error(path))?;
                 // A file that grew since it was listed must not overrun its header's size.
-                writer.append_file(
-                    name,
-                    if *executable { 0o755 } else { 0o644 },
-                    *size,
-                    file.take(*size),
-                )
+                writer.append_file(name, if *executable { 0o755 } else { 0o644 }, *size, file.take(*size))
             }
         }
         .map_err(io_error(path))?;

@@ -135,14 +135,7 @@ fn pump(mut pipe: impl Read, to_stderr: bool, label: Option<String>, tail: Optio
     let mut pending: Vec<u8> = Vec::new();
     let write = |bytes: &[u8]| {
         // A closed stdout (`optml run ... | head`) must not stop the child's supervision.
-        let _ = if to_stderr {
-            io::stderr().lock().write_all(bytes)
-        } else {
-            io::stdout()
-                .lock()
-                .write_all(bytes)
-                .and_then(|_| io::stdout().flush())
-        };
+        let _ = if to_stderr { io::stderr().lock().write_all(bytes) } else { io::stdout().lock().write_all(bytes).and_then(|_| io::stdout().flush()) };
     };
     loop {
         let n = match pipe.read(&mut buf) {
@@ -180,11 +173,7 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
     // Signals from here on are for this child: one may arrive before `wait` starts looking.
     let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     // SAFETY: prctl is async-signal-safe. If optml itself is killed (a CI timeout), the entry
     // point must not outlive it; the setting survives the isolation shim's exec.
     unsafe {
@@ -210,16 +199,8 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let (done_tx, done_rx) = mpsc::channel();
     let pipes: [(Option<Pipe>, bool, Option<Tail>); 2] = [
-        (
-            child.stdout.take().map(|p| Box::new(p) as Pipe),
-            route.stdout_to_stderr,
-            None,
-        ),
-        (
-            child.stderr.take().map(|p| Box::new(p) as Pipe),
-            true,
-            Some(tail.clone()),
-        ),
+        (child.stdout.take().map(|p| Box::new(p) as Pipe), route.stdout_to_stderr, None),
+        (child.stderr.take().map(|p| Box::new(p) as Pipe), true, Some(tail.clone())),
     ];
     for (pipe, to_stderr, keep) in pipes {
         let Some(pipe) = pipe else { continue };
@@ -231,38 +212,20 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
         });
     }
     drop(done_tx);
-    let (termination, stopped, killed_after_timeout) =
-        wait(&mut child, start, signals_before, limits);
+    let (termination, stopped, killed_after_timeout) = wait(&mut child, start, signals_before, limits);
     // The container is gone once its entry point exits: so is everything it started.
     send(-(child.id() as i32), libc::SIGKILL);
     let drain_until = Instant::now() + DRAIN;
     for _ in 0..2 {
-        if done_rx
-            .recv_timeout(drain_until.saturating_duration_since(Instant::now()))
-            .is_err()
-        {
+        if done_rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())).is_err() {
             break;
         }
     }
-    let stderr_tail = tail
-        .lock()
-        .map(|t| t.iter().copied().collect())
-        .unwrap_or_default();
-    Outcome {
-        termination,
-        stopped,
-        killed_after_timeout,
-        stderr_tail,
-        duration: start.elapsed(),
-    }
+    let stderr_tail = tail.lock().map(|t| t.iter().copied().collect()).unwrap_or_default();
+    Outcome { termination, stopped, killed_after_timeout, stderr_tail, duration: start.elapsed() }
 }
 
-fn wait(
-    child: &mut Child,
-    start: Instant,
-    mut signals_handled: usize,
-    limits: Limits,
-) -> (Termination, Option<StopCause>, bool) {
+fn wait(child: &mut Child, start: Instant, mut signals_handled: usize, limits: Limits) -> (Termination, Option<StopCause>, bool) {
     let pid = child.id() as i32;
     let mut stopped: Option<StopCause> = None;
     let mut kill_at: Option<Instant> = None;

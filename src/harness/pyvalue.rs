@@ -28,10 +28,7 @@ const INT_MAX_STR_DIGITS: usize = 4300;
 impl Py {
     /// `json.loads(text)`, or `None` where Python raises (the toolkit then keeps the raw string).
     pub fn from_json(text: &str) -> Option<Py> {
-        let mut parser = Parser {
-            bytes: text.as_bytes(),
-            pos: 0,
-        };
+        let mut parser = Parser { bytes: text.as_bytes(), pos: 0 };
         parser.skip_ws();
         let value = parser.value(0)?;
         parser.skip_ws();
@@ -86,9 +83,7 @@ impl Py {
             Py::Int(digits) => out.push_str(digits),
             Py::Float(f) => out.push_str(&float_repr(*f, "nan", "inf")),
             Py::Str(s) => repr_str(s, out),
-            Py::List(items) => write_seq(out, ('[', ']'), ", ", items, |out, item| {
-                item.write_repr(out)
-            }),
+            Py::List(items) => write_seq(out, ('[', ']'), ", ", items, |out, item| item.write_repr(out)),
             Py::Dict(items) => write_seq(out, ('{', '}'), ", ", items, |out, (key, value)| {
                 repr_str(key, out);
                 out.push_str(": ");
@@ -124,9 +119,7 @@ impl Py {
             Py::Int(digits) => out.push_str(digits),
             Py::Float(f) => out.push_str(&float_repr(*f, "NaN", "Infinity")),
             Py::Str(s) => json_str(s, out),
-            Py::List(items) => write_seq(out, ('[', ']'), item_sep, items, |out, item| {
-                item.write_json(out, style)
-            }),
+            Py::List(items) => write_seq(out, ('[', ']'), item_sep, items, |out, item| item.write_json(out, style)),
             Py::Dict(items) => {
                 let mut items: Vec<&(String, Py)> = items.iter().collect();
                 if style == JsonStyle::Compact {
@@ -151,13 +144,7 @@ enum JsonStyle {
 }
 
 /// `open` items joined by `separator`, `close`: the shape of every Python and JSON container.
-fn write_seq<T>(
-    out: &mut String,
-    (open, close): (char, char),
-    separator: &str,
-    items: impl IntoIterator<Item = T>,
-    mut each: impl FnMut(&mut String, T),
-) {
+fn write_seq<T>(out: &mut String, (open, close): (char, char), separator: &str, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut String, T)) {
     out.push(open);
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
@@ -175,11 +162,7 @@ fn float_repr(value: f64, nan: &str, inf: &str) -> String {
         return nan.to_string();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            inf.to_string()
-        } else {
-            format!("-{inf}")
-        };
+        return if value > 0.0 { inf.to_string() } else { format!("-{inf}") };
     }
     let sign = if value.is_sign_negative() { "-" } else { "" };
     // Rust's `{:e}` prints the shortest round-trip digits: `1.2345e3`, `1e-5`.
@@ -187,27 +170,15 @@ fn float_repr(value: f64, nan: &str, inf: &str) -> String {
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let digits = if value == 0.0 {
-        "0".to_string()
-    } else {
-        digits
-    };
+    let digits = if value == 0.0 { "0".to_string() } else { digits };
     // Python's decpt: value = 0.DIGITS * 10^decpt.
     let decpt = exponent + 1;
     let n = digits.len() as i32;
     let body = if decpt <= -4 || decpt > 16 {
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
+        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
         let exp = decpt - 1;
-        format!(
-            "{first}{fraction}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+        format!("{first}{fraction}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     } else if decpt <= 0 {
         format!("0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if decpt >= n {
@@ -221,11 +192,7 @@ fn float_repr(value: f64, nan: &str, inf: &str) -> String {
 
 /// Python `repr(str)`: single quotes unless the text holds `'` and no `"`.
 fn repr_str(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -402,8 +369,7 @@ impl Parser<'_> {
         }
         let int_end = self.pos;
         let mut is_float = false;
-        if self.peek() == Some(b'.') && self.bytes.get(self.pos + 1).is_some_and(u8::is_ascii_digit)
-        {
+        if self.peek() == Some(b'.') && self.bytes.get(self.pos + 1).is_some_and(u8::is_ascii_digit) {
             self.pos += 1;
             self.digits();
             is_float = true;
@@ -430,11 +396,7 @@ impl Parser<'_> {
         if magnitude.len() > INT_MAX_STR_DIGITS {
             return None;
         }
-        Some(Py::Int(if magnitude == b"0" {
-            "0".to_string()
-        } else {
-            text.to_string()
-        }))
+        Some(Py::Int(if magnitude == b"0" { "0".to_string() } else { text.to_string() }))
     }
 
     fn digits(&mut self) {
@@ -526,34 +488,16 @@ mod tests {
         assert_eq!(decode(""), Py::Str("".into()));
         assert_eq!(decode("null"), Py::None);
         assert_eq!(decode("1."), Py::Str("1.".into()));
-        assert_eq!(
-            decode("{\"a\": 1, \"a\": 2, \"b\": 3}"),
-            Py::Dict(vec![
-                ("a".into(), Py::Int("2".into())),
-                ("b".into(), Py::Int("3".into()))
-            ])
-        );
-        assert_eq!(
-            decode("123456789012345678901234567890").py_str(),
-            "123456789012345678901234567890"
-        );
+        assert_eq!(decode("{\"a\": 1, \"a\": 2, \"b\": 3}"), Py::Dict(vec![("a".into(), Py::Int("2".into())), ("b".into(), Py::Int("3".into()))]));
+        assert_eq!(decode("123456789012345678901234567890").py_str(), "123456789012345678901234567890");
     }
 
     #[test]
     fn formats_like_python_str() {
         assert_eq!(decode("[64, 128]").py_str(), "[64, 128]");
-        assert_eq!(
-            decode("[true, null, \"it's\", \"a\\nb\"]").py_str(),
-            "[True, None, \"it's\", 'a\\nb']"
-        );
-        assert_eq!(
-            decode("{\"a\": 1, \"b\": \"x\"}").py_str(),
-            "{'a': 1, 'b': 'x'}"
-        );
-        assert_eq!(
-            decode("[\"caf\\u00e9\", \"\\u00a0\"]").py_str(),
-            "['café', '\\xa0']"
-        );
+        assert_eq!(decode("[true, null, \"it's\", \"a\\nb\"]").py_str(), "[True, None, \"it's\", 'a\\nb']");
+        assert_eq!(decode("{\"a\": 1, \"b\": \"x\"}").py_str(), "{'a': 1, 'b': 'x'}");
+        assert_eq!(decode("[\"caf\\u00e9\", \"\\u00a0\"]").py_str(), "['café', '\\xa0']");
     }
 
     #[test]
@@ -573,22 +517,13 @@ mod tests {
         ] {
             assert_eq!(decode(json).py_str(), python, "{json}");
         }
-        assert_eq!(
-            decode("[1e-5, NaN, -Infinity]").compact_json(),
-            "[1e-05,NaN,-Infinity]"
-        );
+        assert_eq!(decode("[1e-5, NaN, -Infinity]").compact_json(), "[1e-05,NaN,-Infinity]");
     }
 
     #[test]
     fn compact_json_like_json_dumps() {
         let value = decode("{\"b\": [1, 2.5], \"a\": {\"é\": \"\\ud83d\\ude00\"}}");
-        assert_eq!(
-            value.compact_json(),
-            "{\"a\":{\"\\u00e9\":\"\\ud83d\\ude00\"},\"b\":[1,2.5]}"
-        );
-        assert_eq!(
-            decode("{\"a\": [1, true]}").spaced_json(),
-            "{\"a\": [1, true]}"
-        );
+        assert_eq!(value.compact_json(), "{\"a\":{\"\\u00e9\":\"\\ud83d\\ude00\"},\"b\":[1,2.5]}");
+        assert_eq!(decode("{\"a\": [1, true]}").spaced_json(), "{\"a\": [1, true]}");
     }
 }

@@ -33,26 +33,16 @@ pub struct Channel {
 impl Channel {
     /// Parse `NAME=PATH`; names follow the CreateTrainingJob pattern `[A-Za-z0-9.\-_]+`, 1-64 chars.
     pub fn parse(flag: &str) -> Result<Channel, String> {
-        let (name, path) = flag
-            .split_once('=')
-            .ok_or_else(|| format!("--channel {flag}: expected NAME=PATH"))?;
-        let valid = (1..=64).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let (name, path) = flag.split_once('=').ok_or_else(|| format!("--channel {flag}: expected NAME=PATH"))?;
+        let valid = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !valid {
-            return Err(format!(
-                "--channel {flag}: channel names are 1-64 letters, digits, `.`, `-` or `_`"
-            ));
+            return Err(format!("--channel {flag}: channel names are 1-64 letters, digits, `.`, `-` or `_`"));
         }
         let source = PathBuf::from(path);
         if !source.exists() {
             return Err(format!("--channel {flag}: {path} does not exist"));
         }
-        Ok(Channel {
-            name: name.to_string(),
-            source,
-        })
+        Ok(Channel { name: name.to_string(), source })
     }
 }
 
@@ -86,10 +76,7 @@ impl JobSpec {
         ]);
         Py::Dict(vec![
             ("current_host".into(), Py::Str(host.into())),
-            (
-                "current_instance_type".into(),
-                Py::Str(self.instance_type.clone()),
-            ),
+            ("current_instance_type".into(), Py::Str(self.instance_type.clone())),
             ("current_group_name".into(), Py::Str(GROUP.into())),
             ("hosts".into(), hosts),
             ("instance_groups".into(), Py::List(vec![group])),
@@ -101,18 +88,10 @@ impl JobSpec {
     pub fn input_data_config(&self) -> Py {
         let file_mode = Py::Dict(vec![
             ("TrainingInputMode".into(), Py::Str("File".into())),
-            (
-                "S3DistributionType".into(),
-                Py::Str("FullyReplicated".into()),
-            ),
+            ("S3DistributionType".into(), Py::Str("FullyReplicated".into())),
             ("RecordWrapperType".into(), Py::Str("None".into())),
         ]);
-        Py::Dict(
-            self.channels
-                .iter()
-                .map(|c| (c.name.clone(), file_mode.clone()))
-                .collect(),
-        )
+        Py::Dict(self.channels.iter().map(|c| (c.name.clone(), file_mode.clone())).collect())
     }
 
     /// Lay out `base` (an /opt/ml folder, created empty) for `host`.
@@ -127,32 +106,19 @@ impl JobSpec {
             fs::write(&path, text).map_err(at(&path))
         };
         write("hyperparameters.json", self.hyperparameters.to_json())?;
-        write(
-            "resourceconfig.json",
-            self.resource_config(host).spaced_json(),
-        )?;
-        write(
-            "inputdataconfig.json",
-            self.input_data_config().spaced_json(),
-        )?;
+        write("resourceconfig.json", self.resource_config(host).spaced_json())?;
+        write("inputdataconfig.json", self.input_data_config().spaced_json())?;
         if let Some(uri) = &self.checkpoint_uri {
             let local = base.join("checkpoints");
             fs::create_dir_all(&local).map_err(at(&local))?;
             let config = Py::Dict(vec![
-                (
-                    "LocalPath".into(),
-                    Py::Str(local.to_string_lossy().into_owned()),
-                ),
+                ("LocalPath".into(), Py::Str(local.to_string_lossy().into_owned())),
                 ("S3Uri".into(), Py::Str(uri.clone())),
             ]);
             write("checkpointconfig.json", config.spaced_json())?;
         }
         for channel in &self.channels {
-            copy_into(
-                &channel.source,
-                &base.join("input/data").join(&channel.name),
-                self.channel_mode,
-            )?;
+            copy_into(&channel.source, &base.join("input/data").join(&channel.name), self.channel_mode)?;
         }
         Ok(())
     }
@@ -167,28 +133,15 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> String + '_ {
 fn copy_into(source: &Path, target: &Path, mode: ChannelMode) -> Result<(), String> {
     fs::create_dir_all(target).map_err(at(target))?;
     let single_file = source.is_file();
-    for item in WalkDir::new(source)
-        .follow_root_links(true)
-        .sort_by_file_name()
-        .min_depth(usize::from(!single_file))
-    {
+    for item in WalkDir::new(source).follow_root_links(true).sort_by_file_name().min_depth(usize::from(!single_file)) {
         let item = item.map_err(|err| format!("{}: {err}", source.display()))?;
         let rel = if single_file {
             PathBuf::from(item.file_name())
         } else {
-            item.path()
-                .strip_prefix(source)
-                .unwrap_or(item.path())
-                .to_path_buf()
+            item.path().strip_prefix(source).unwrap_or(item.path()).to_path_buf()
         };
         let dest = target.join(rel);
-        let fail = |err: io::Error| {
-            format!(
-                "copying {} to {}: {err}",
-                item.path().display(),
-                dest.display()
-            )
-        };
+        let fail = |err: io::Error| format!("copying {} to {}: {err}", item.path().display(), dest.display());
         let kind = item.file_type();
         if kind.is_dir() {
             fs::create_dir_all(&dest).map_err(fail)?;

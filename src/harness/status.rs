@@ -39,26 +39,16 @@ pub fn record(output_dir: &Path, outcome: &Outcome, command: &str) -> io::Result
 pub fn failure_message(outcome: &Outcome, command: &str) -> String {
     let code = outcome.termination.return_code();
     let mut extra = match (outcome.stopped, outcome.termination) {
-        (Some(StopCause::MaxRun(limit)), _) => Some(format!(
-            "Stopped: the run exceeded --max-run {}s",
-            limit.as_secs_f64()
-        )),
-        (Some(StopCause::Forwarded(signal)), _) => {
-            Some(format!("Stopped: optml received {}", signal_name(signal)))
-        }
-        (None, Termination::Signaled(signal)) => {
-            Some(format!("Process killed by {}", signal_name(signal)))
-        }
+        (Some(StopCause::MaxRun(limit)), _) => Some(format!("Stopped: the run exceeded --max-run {}s", limit.as_secs_f64())),
+        (Some(StopCause::Forwarded(signal)), _) => Some(format!("Stopped: optml received {}", signal_name(signal))),
+        (None, Termination::Signaled(signal)) => Some(format!("Process killed by {}", signal_name(signal))),
         (None, Termination::Exited(_)) => None,
     };
     // The toolkit's own hint for a shell-reported SIGKILL.
     if code == 137 {
         extra = Some("OutOfMemory: Process killed by SIGKILL (signal 9)".into());
     }
-    let mut message = format!(
-        "ExecuteUserScriptError:\nExitCode {code}\nErrorMessage \"{}\"\n",
-        stderr_tail(&outcome.stderr_tail)
-    );
+    let mut message = format!("ExecuteUserScriptError:\nExitCode {code}\nErrorMessage \"{}\"\n", stderr_tail(&outcome.stderr_tail));
     if let Some(extra) = extra {
         message.push_str(&format!("ExtraInfo \"{extra}\"\n"));
     }
@@ -83,28 +73,16 @@ mod tests {
     use std::time::Duration;
 
     fn outcome(termination: Termination, stderr: &[u8]) -> Outcome {
-        Outcome {
-            termination,
-            stopped: None,
-            killed_after_timeout: false,
-            stderr_tail: stderr.to_vec(),
-            duration: Duration::ZERO,
-        }
+        Outcome { termination, stopped: None, killed_after_timeout: false, stderr_tail: stderr.to_vec(), duration: Duration::ZERO }
     }
 
     #[test]
     fn failure_message_like_the_toolkit() {
-        let message = failure_message(
-            &outcome(Termination::Exited(3), b"Traceback\nValueError: boom\n"),
-            "python train.py --epochs 3",
-        );
+        let message = failure_message(&outcome(Termination::Exited(3), b"Traceback\nValueError: boom\n"), "python train.py --epochs 3");
         assert_eq!(message, "ExecuteUserScriptError:\nExitCode 3\nErrorMessage \"Traceback\nValueError: boom\"\nCommand \"python train.py --epochs 3\"");
         let killed = failure_message(&outcome(Termination::Signaled(9), b""), "x");
         assert!(killed.contains("ExitCode -9\n"), "{killed}");
-        assert!(
-            killed.contains("ExtraInfo \"Process killed by SIGKILL (signal 9)\""),
-            "{killed}"
-        );
+        assert!(killed.contains("ExtraInfo \"Process killed by SIGKILL (signal 9)\""), "{killed}");
     }
 
     #[test]

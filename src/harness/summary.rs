@@ -44,12 +44,8 @@ fn zone_tallies(ruleset: &Ruleset, trees: &[&Checked]) -> Vec<(String, Vec<Tally
 fn ending(record: &RunRecord, index: usize) -> String {
     let outcome = &record.hosts[index].outcome;
     let how = match (outcome.stopped, outcome.termination) {
-        (Some(StopCause::MaxRun(_)), Termination::Signaled(signal)) => {
-            format!("stopped by --max-run (signal {signal})")
-        }
-        (Some(StopCause::MaxRun(_)), Termination::Exited(code)) => {
-            format!("stopped by --max-run, exit {code}")
-        }
+        (Some(StopCause::MaxRun(_)), Termination::Signaled(signal)) => format!("stopped by --max-run (signal {signal})"),
+        (Some(StopCause::MaxRun(_)), Termination::Exited(code)) => format!("stopped by --max-run, exit {code}"),
         (_, Termination::Signaled(signal)) => format!("killed by signal {signal}"),
         (_, Termination::Exited(code)) => format!("exit {code}"),
     };
@@ -59,53 +55,26 @@ fn ending(record: &RunRecord, index: usize) -> String {
         Ok(Marker::KeptScriptFailure) => "the script's output/failure kept".to_string(),
         Err(err) => format!("no status marker: {err}"),
     };
-    format!(
-        "{how} after {:.1} s, {marker}",
-        outcome.duration.as_secs_f64()
-    )
+    format!("{how} after {:.1} s, {marker}", outcome.duration.as_secs_f64())
 }
 
 fn isolation_text(isolation: &Isolation) -> String {
     match isolation {
         Isolation::Namespace => "private mount namespace, /opt/ml is the sandbox".into(),
-        Isolation::Disabled => {
-            "off (--no-isolate): only SM_* variables point at the sandbox".into()
-        }
-        Isolation::Unavailable(reason) => {
-            format!("unavailable ({reason}): only SM_* variables point at the sandbox")
-        }
+        Isolation::Disabled => "off (--no-isolate): only SM_* variables point at the sandbox".into(),
+        Isolation::Unavailable(reason) => format!("unavailable ({reason}): only SM_* variables point at the sandbox"),
     }
 }
 
 pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> String {
-    let mut out = format!(
-        "optml run: {}, isolation: {}\n",
-        plural(record.hosts.len(), "host"),
-        isolation_text(&record.isolation)
-    );
+    let mut out = format!("optml run: {}, isolation: {}\n", plural(record.hosts.len(), "host"), isolation_text(&record.isolation));
     for (index, host) in record.hosts.iter().enumerate() {
         out.push_str(&format!("  {:<8} {}\n", host.name, ending(record, index)));
     }
-    let names: Vec<String> = record
-        .hosts
-        .iter()
-        .map(|h| format!("{:<24}", h.name))
-        .collect();
-    out.push_str(&format!(
-        "{:<22} {}\n",
-        "files per zone",
-        names.join(" ").trim_end()
-    ));
+    let names: Vec<String> = record.hosts.iter().map(|h| format!("{:<24}", h.name)).collect();
+    out.push_str(&format!("{:<22} {}\n", "files per zone", names.join(" ").trim_end()));
     for (zone, tallies) in zone_tallies(ruleset, trees) {
-        let cells: Vec<String> = tallies
-            .iter()
-            .map(|t| {
-                format!(
-                    "{:<24}",
-                    format!("{}, {}", plural(t.files, "file"), human_size(t.bytes))
-                )
-            })
-            .collect();
+        let cells: Vec<String> = tallies.iter().map(|t| format!("{:<24}", format!("{}, {}", plural(t.files, "file"), human_size(t.bytes)))).collect();
         out.push_str(&format!("  {zone:<20} {}\n", cells.join(" ").trim_end()));
     }
     out.push_str("archives:\n");
@@ -121,16 +90,8 @@ pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Strin
             Err(_) => out.push_str(&format!("  {name:<20} not written (see RUN007)\n")),
         }
     }
-    let fate = if record.kept {
-        "kept"
-    } else {
-        "removed; --keep keeps it"
-    };
-    out.push_str(&format!(
-        "run folder: {} ({fate}), {:.1} s in all\n\n",
-        sanitize(&record.root.to_string_lossy()),
-        record.duration.as_secs_f64()
-    ));
+    let fate = if record.kept { "kept" } else { "removed; --keep keeps it" };
+    out.push_str(&format!("run folder: {} ({fate}), {:.1} s in all\n\n", sanitize(&record.root.to_string_lossy()), record.duration.as_secs_f64()));
     out
 }
 
@@ -156,15 +117,8 @@ pub fn json(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Value 
                 Ok(Marker::KeptScriptFailure) => Value::from("script-failure"),
                 Err(_) => Value::Null,
             };
-            let zones: serde_json::Map<String, Value> = tallies
-                .iter()
-                .map(|(zone, t)| {
-                    (
-                        zone.clone(),
-                        json!({"files": t[index].files, "bytes": t[index].bytes}),
-                    )
-                })
-                .collect();
+            let zones: serde_json::Map<String, Value> =
+                tallies.iter().map(|(zone, t)| (zone.clone(), json!({"files": t[index].files, "bytes": t[index].bytes}))).collect();
             json!({
                 "name": host.name,
                 "root": host.base.to_string_lossy(),

@@ -6,9 +6,7 @@ use crate::finding::Severity;
 
 /// Escape a message for a workflow command (data part).
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escape a workflow command property (also `:` and `,`).

@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
-};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 
 use super::sanitize::sanitize;
 use super::Report;
@@ -22,20 +20,13 @@ struct FindingDiagnostic<'a> {
 
 impl fmt::Debug for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FindingDiagnostic")
-            .field("code", &self.finding.code)
-            .finish()
+        f.debug_struct("FindingDiagnostic").field("code", &self.finding.code).finish()
     }
 }
 
 impl fmt::Display for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}\n{}",
-            sanitize(&self.finding.location),
-            sanitize(&self.finding.message)
-        )
+        write!(f, "{}\n{}", sanitize(&self.finding.location), sanitize(&self.finding.message))
     }
 }
 
@@ -43,10 +34,7 @@ impl std::error::Error for FindingDiagnostic<'_> {}
 
 impl Diagnostic for FindingDiagnostic<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(format!(
-            "{} {}",
-            self.finding.code, self.rule.name
-        )))
+        Some(Box::new(format!("{} {}", self.finding.code, self.rule.name)))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -75,25 +63,15 @@ impl Diagnostic for FindingDiagnostic<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.rule.span.clone();
-        let label = LabeledSpan::new_with_span(
-            Some(format!("{} is defined here", self.finding.code)),
-            span,
-        );
+        let label = LabeledSpan::new_with_span(Some(format!("{} is defined here", self.finding.code)), span);
         Some(Box::new(std::iter::once(label)))
     }
 }
 
 /// The graphical handler every human rendering uses: fixed width, no links, color optional.
 pub fn handler(color: bool) -> GraphicalReportHandler {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false)
-        .with_context_lines(1)
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false).with_context_lines(1)
 }
 
 pub fn render(report: &Report<'_>, color: bool) -> String {
@@ -102,11 +80,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         .packs
         .iter()
         .map(|pack| {
-            let name = if pack.builtin {
-                format!("{} (built-in)", pack.file)
-            } else {
-                pack.file.clone()
-            };
+            let name = if pack.builtin { format!("{} (built-in)", pack.file) } else { pack.file.clone() };
             NamedSource::new(name, pack.text.clone()).with_language("toml")
         })
         .collect();
@@ -115,12 +89,8 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     for checked in report.checked {
         let subject = &checked.subject;
         let entries = subject.entries.len();
-        let parts: Vec<String> = subject
-            .origins
-            .iter()
-            .zip(&checked.placed.origins)
-            .map(|(origin, placement)| describe_part(origin, &placement.flavour))
-            .collect();
+        let parts: Vec<String> =
+            subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
         out.push_str(&format!(
             "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),
@@ -133,12 +103,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         if !checked.plan.is_empty() {
             out.push_str("  serving plan:\n");
             for item in &checked.plan {
-                out.push_str(&format!(
-                    "    {:<14}{}  [{}]\n",
-                    format!("{}:", item.item),
-                    sanitize(&item.value),
-                    sanitize(&item.source)
-                ));
+                out.push_str(&format!("    {:<14}{}  [{}]\n", format!("{}:", item.item), sanitize(&item.value), sanitize(&item.source)));
             }
         }
     }
@@ -150,12 +115,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     let mut elision = crate::snapshot::report::Elision::default();
     for finding in report.findings.iter().filter(|f| elision.admit(&f.code)) {
         let rule = &ruleset.rules[finding.rule];
-        let diagnostic = FindingDiagnostic {
-            finding,
-            rule,
-            source: &sources[rule.pack],
-            url: ruleset.docs_url(rule),
-        };
+        let diagnostic = FindingDiagnostic { finding, rule, source: &sources[rule.pack], url: ruleset.docs_url(rule) };
         // Rendering into a String cannot fail.
         let _ = handler.render_report(&mut out, &diagnostic);
         out.push('\n');
@@ -173,11 +133,7 @@ fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
         (role, true) => format!("{} archive", role.as_str()),
         (role, false) => format!("{} folder", role.as_str()),
     };
-    let mut text = if origin.path_prefix.is_empty() {
-        what
-    } else {
-        format!("{} = {what}", origin.path_prefix)
-    };
+    let mut text = if origin.path_prefix.is_empty() { what } else { format!("{} = {what}", origin.path_prefix) };
     if origin.role == crate::source::Role::Output {
         text.push_str(&format!(", {flavour} flavour"));
     }

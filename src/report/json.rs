@@ -68,13 +68,7 @@ pub fn render(report: &Report<'_>) -> String {
                 path: &subject.input,
                 kind: subject.kind.as_str(),
                 entries: subject.entries.len(),
-                packs: ruleset
-                    .packs
-                    .iter()
-                    .zip(&checked.packs)
-                    .filter(|(_, &on)| on)
-                    .map(|(p, _)| p.name.as_str())
-                    .collect(),
+                packs: ruleset.packs.iter().zip(&checked.packs).filter(|(_, &on)| on).map(|(p, _)| p.name.as_str()).collect(),
                 detected: checked.detection.as_ref(),
                 plan: &checked.plan,
                 parts: subject
@@ -112,14 +106,7 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let document = Document {
-        version: 1,
-        inputs,
-        diagnostics,
-        summary: report.summary,
-        snapshot: report.snapshot,
-        run: report.run,
-    };
+    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run };
     let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
     text.push('\n');
     text

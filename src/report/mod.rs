@@ -48,21 +48,10 @@ pub struct Report<'a> {
 
 impl<'a> Report<'a> {
     /// Sort `findings` (deterministic output) and count them: how every command builds its report.
-    pub fn new(
-        ruleset: &'a Ruleset,
-        checked: &'a [Checked],
-        findings: &'a mut [Finding],
-    ) -> Report<'a> {
+    pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let findings: &'a [Finding] = findings;
-        Report {
-            ruleset,
-            checked,
-            findings,
-            summary: Summary::of(findings),
-            snapshot: None,
-            run: None,
-        }
+        Report { ruleset, checked, findings, summary: Summary::of(findings), snapshot: None, run: None }
     }
 
     pub fn render(&self, format: Format, color: bool) -> String {

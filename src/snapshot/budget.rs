@@ -45,18 +45,12 @@ pub struct Drift {
 
 impl Budget {
     pub fn new(glob: &str, matcher: GlobMatcher) -> Budget {
-        Budget {
-            glob: glob.to_string(),
-            matcher,
-            limits: Vec::new(),
-        }
+        Budget { glob: glob.to_string(), matcher, limits: Vec::new() }
     }
 
     /// `size=+10%`, `size=2GiB`, `count=100`, `count=+20%`.
     pub fn add_limit(&mut self, text: &str) -> Result<(), String> {
-        let usage = || {
-            format!("`{text}` is not a limit: use size=+10%, size=2GiB, count=100 or count=+20%")
-        };
+        let usage = || format!("`{text}` is not a limit: use size=+10%, size=2GiB, count=100 or count=+20%");
         let (key, value) = text.split_once('=').ok_or_else(usage)?;
         let metric = match key {
             "size" => Metric::Size,
@@ -76,16 +70,11 @@ impl Budget {
 
     /// How messages name the glob: `model/**` reads as `model/`.
     fn label(&self) -> &str {
-        self.glob
-            .strip_suffix("**")
-            .filter(|s| s.ends_with('/'))
-            .unwrap_or(&self.glob)
+        self.glob.strip_suffix("**").filter(|s| s.ends_with('/')).unwrap_or(&self.glob)
     }
 
     fn measure(&self, metric: Metric, lines: &[Line]) -> u64 {
-        let selected = lines
-            .iter()
-            .filter(|line| self.matcher.is_match(as_path(&line.path)));
+        let selected = lines.iter().filter(|line| self.matcher.is_match(as_path(&line.path)));
         match metric {
             Metric::Count => selected.filter(|line| line.kind != EntryKind::Dir).count() as u64,
             Metric::Size => selected
@@ -120,30 +109,10 @@ pub fn evaluate(budgets: &[Budget], golden: &[Line], actual: &[Line]) -> Vec<Dri
             let (exceeded, budget_text, message) = match limit {
                 Limit::Growth(percent) => {
                     let text = format!("+{percent}%");
-                    let change = if before == 0 {
-                        if after == 0 {
-                            0.0
-                        } else {
-                            f64::INFINITY
-                        }
-                    } else {
-                        (after as f64 - before as f64) * 100.0 / before as f64
-                    };
+                    let change = if before == 0 { if after == 0 { 0.0 } else { f64::INFINITY } } else { (after as f64 - before as f64) * 100.0 / before as f64 };
                     let verb = if change < 0.0 { "shrank" } else { "grew" };
-                    let amount = if change.is_infinite() {
-                        "from nothing".to_string()
-                    } else {
-                        format!("{:.0}%", change.abs())
-                    };
-                    (
-                        change > percent,
-                        text.clone(),
-                        format!(
-                            "{what} {verb} {amount} ({} -> {}), budget {text}",
-                            show(metric, before),
-                            show(metric, after)
-                        ),
-                    )
+                    let amount = if change.is_infinite() { "from nothing".to_string() } else { format!("{:.0}%", change.abs()) };
+                    (change > percent, text.clone(), format!("{what} {verb} {amount} ({} -> {}), budget {text}", show(metric, before), show(metric, after)))
                 }
                 Limit::Max(max) => {
                     let text = show(metric, max);
@@ -154,20 +123,8 @@ pub fn evaluate(budgets: &[Budget], golden: &[Line], actual: &[Line]) -> Vec<Dri
                     (after > max, text, message)
                 }
             };
-            let metric_name = if metric == Metric::Size {
-                "size"
-            } else {
-                "count"
-            };
-            drifts.push(Drift {
-                glob: budget.glob.clone(),
-                metric: metric_name,
-                budget: budget_text,
-                golden: before,
-                actual: after,
-                exceeded,
-                message,
-            });
+            let metric_name = if metric == Metric::Size { "size" } else { "count" };
+            drifts.push(Drift { glob: budget.glob.clone(), metric: metric_name, budget: budget_text, golden: before, actual: after, exceeded, message });
         }
     }
     drifts
@@ -181,24 +138,14 @@ mod tests {
 
     #[test]
     fn growth_and_counts() {
-        let mut budget = Budget::new(
-            "model/**",
-            compile_glob("model/**").unwrap().compile_matcher(),
-        );
+        let mut budget = Budget::new("model/**", compile_glob("model/**").unwrap().compile_matcher());
         budget.add_limit("size=+10%").unwrap();
         budget.add_limit("count=1").unwrap();
         assert!(budget.add_limit("size=lots").is_err());
         let golden = [file("model/a", 100)];
-        let actual = [
-            file("model/a", 100),
-            file("model/b", 38),
-            file("code/x", 1000),
-        ];
+        let actual = [file("model/a", 100), file("model/b", 38), file("code/x", 1000)];
         let drifts = evaluate(&[budget], &golden, &actual);
-        assert_eq!(
-            drifts[0].message,
-            "model/ content grew 38% (100 B -> 138 B), budget +10%"
-        );
+        assert_eq!(drifts[0].message, "model/ content grew 38% (100 B -> 138 B), budget +10%");
         assert!(drifts[0].exceeded);
         assert_eq!(drifts[1].message, "2 files in model/, budget 1");
         assert!(drifts[1].exceeded);

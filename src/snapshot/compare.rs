@@ -24,11 +24,7 @@ pub enum Difference {
     Missing(Line),
     /// In the input, not in the golden manifest.
     Extra(Line),
-    Changed {
-        expected: Line,
-        actual: Line,
-        changes: Vec<FieldChange>,
-    },
+    Changed { expected: Line, actual: Line, changes: Vec<FieldChange> },
 }
 
 impl Difference {
@@ -70,30 +66,15 @@ pub fn compare(header: &Header, expected: &[Line], actual: Vec<Line>) -> Compari
         };
         let e_end = e + expected[e..].iter().take_while(|l| l.path == path).count();
         let a_end = a + actual[a..].iter().take_while(|l| l.path == path).count();
-        compare_group(
-            header,
-            &expected[e..e_end],
-            &actual[a..a_end],
-            &mut differences,
-            &mut normalized,
-        );
+        compare_group(header, &expected[e..e_end], &actual[a..a_end], &mut differences, &mut normalized);
         (e, a) = (e_end, a_end);
     }
     super::manifest::Manifest::sort(&mut normalized);
-    Comparison {
-        differences,
-        actual: normalized,
-    }
+    Comparison { differences, actual: normalized }
 }
 
 /// Lines sharing one path: pair equal lines first, then the rest in order as changes.
-fn compare_group(
-    header: &Header,
-    expected: &[Line],
-    actual: &[Line],
-    differences: &mut Vec<Difference>,
-    normalized: &mut Vec<Line>,
-) {
+fn compare_group(header: &Header, expected: &[Line], actual: &[Line], differences: &mut Vec<Difference>, normalized: &mut Vec<Line>) {
     if let ([golden], [line]) = (expected, actual) {
         // The usual case, one line each, without the bookkeeping below.
         let changes = changes(header, golden, line);
@@ -101,21 +82,14 @@ fn compare_group(
             normalized.push(golden.clone());
         } else {
             normalized.push(line.clone());
-            differences.push(Difference::Changed {
-                expected: golden.clone(),
-                actual: line.clone(),
-                changes,
-            });
+            differences.push(Difference::Changed { expected: golden.clone(), actual: line.clone(), changes });
         }
         return;
     }
     let mut unmatched_expected: Vec<&Line> = expected.iter().collect();
     let mut unmatched_actual = Vec::new();
     for line in actual {
-        match unmatched_expected
-            .iter()
-            .position(|golden| changes(header, golden, line).is_empty())
-        {
+        match unmatched_expected.iter().position(|golden| changes(header, golden, line).is_empty()) {
             Some(index) => normalized.push(unmatched_expected.remove(index).clone()),
             None => unmatched_actual.push(line),
         }
@@ -124,11 +98,7 @@ fn compare_group(
     for line in unmatched_actual {
         normalized.push(line.clone());
         match golden.next() {
-            Some(expected) => differences.push(Difference::Changed {
-                expected: expected.clone(),
-                actual: line.clone(),
-                changes: changes(header, expected, line),
-            }),
+            Some(expected) => differences.push(Difference::Changed { expected: expected.clone(), actual: line.clone(), changes: changes(header, expected, line) }),
             None => differences.push(Difference::Extra(line.clone())),
         }
     }
@@ -138,33 +108,17 @@ fn compare_group(
 /// The fields that differ; a field only one side records is not compared.
 pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    let mut push = |field: &'static str, expected: String, actual: String| {
-        out.push(FieldChange {
-            field,
-            expected,
-            actual,
-        })
-    };
+    let mut push = |field: &'static str, expected: String, actual: String| out.push(FieldChange { field, expected, actual });
     if expected.kind != actual.kind {
-        push(
-            "type",
-            expected.kind.as_str().into(),
-            actual.kind.as_str().into(),
-        );
+        push("type", expected.kind.as_str().into(), actual.kind.as_str().into());
     }
     if let (Some(Size::Bytes(before)), Some(Size::Bytes(after))) = (expected.size, actual.size) {
         let tolerated = match header.size_treatment(&expected.path) {
-            Some(SizeTreatment::Tolerance(percent)) => {
-                (after as f64 - before as f64).abs() <= before as f64 * percent / 100.0
-            }
+            Some(SizeTreatment::Tolerance(percent)) => (after as f64 - before as f64).abs() <= before as f64 * percent / 100.0,
             _ => before == after,
         };
         if !tolerated {
-            push(
-                "size",
-                render_size(Size::Bytes(before)),
-                render_size(Size::Bytes(after)),
-            );
+            push("size", render_size(Size::Bytes(before)), render_size(Size::Bytes(after)));
         }
     }
     if let (Some(before), Some(after)) = (&expected.link, &actual.link) {
@@ -187,19 +141,9 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
 
 /// A unified diff of two manifest texts. Huge, very different manifests fall back to a coarser
 /// diff after a few seconds rather than stalling the report.
-pub fn unified_diff(
-    expected: &str,
-    actual: &str,
-    expected_name: &str,
-    actual_name: &str,
-) -> String {
-    let diff = TextDiff::configure()
-        .timeout(Duration::from_secs(5))
-        .diff_lines(expected, actual);
-    diff.unified_diff()
-        .context_radius(2)
-        .header(expected_name, actual_name)
-        .to_string()
+pub fn unified_diff(expected: &str, actual: &str, expected_name: &str, actual_name: &str) -> String {
+    let diff = TextDiff::configure().timeout(Duration::from_secs(5)).diff_lines(expected, actual);
+    diff.unified_diff().context_radius(2).header(expected_name, actual_name).to_string()
 }
 
 #[cfg(test)]
@@ -214,15 +158,8 @@ mod tests {
         let expected = vec![file("a.bin", 100), file("b", 1), file("c", 1)];
         let actual = vec![file("a.bin", 104), file("c", 2), file("d", 1)];
         let result = compare(&header, &expected, actual);
-        let kinds: Vec<(&str, &[u8])> = result
-            .differences
-            .iter()
-            .map(|d| (d.kind(), d.path()))
-            .collect();
-        assert_eq!(
-            kinds,
-            vec![("missing", &b"b"[..]), ("changed", b"c"), ("extra", b"d")]
-        );
+        let kinds: Vec<(&str, &[u8])> = result.differences.iter().map(|d| (d.kind(), d.path())).collect();
+        assert_eq!(kinds, vec![("missing", &b"b"[..]), ("changed", b"c"), ("extra", b"d")]);
         // a.bin is within tolerance: its golden size is kept.
         assert_eq!(result.actual[0], file("a.bin", 100));
     }
@@ -231,11 +168,7 @@ mod tests {
     fn redacted_duplicates_match_as_a_multiset() {
         let header = Header::default();
         let expected = vec![file("ckpt-[N]", 5), file("ckpt-[N]", 7)];
-        let actual = vec![
-            file("ckpt-[N]", 7),
-            file("ckpt-[N]", 5),
-            file("ckpt-[N]", 9),
-        ];
+        let actual = vec![file("ckpt-[N]", 7), file("ckpt-[N]", 5), file("ckpt-[N]", 9)];
         let result = compare(&header, &expected, actual);
         assert_eq!(result.differences.len(), 1);
         assert_eq!(result.differences[0].kind(), "extra");

@@ -28,12 +28,7 @@ pub struct Fields {
 
 impl Default for Fields {
     fn default() -> Fields {
-        Fields {
-            size: true,
-            link: true,
-            mode: false,
-            sha256: false,
-        }
+        Fields { size: true, link: true, mode: false, sha256: false }
     }
 }
 
@@ -56,22 +51,12 @@ impl Fields {
     }
 
     fn union(self, other: Fields) -> Fields {
-        Fields {
-            size: self.size || other.size,
-            link: self.link || other.link,
-            mode: self.mode || other.mode,
-            sha256: self.sha256 || other.sha256,
-        }
+        Fields { size: self.size || other.size, link: self.link || other.link, mode: self.mode || other.mode, sha256: self.sha256 || other.sha256 }
     }
 
     pub fn render(&self) -> String {
         let mut names = vec!["type"];
-        for (on, name) in [
-            (self.size, "size"),
-            (self.link, "link"),
-            (self.mode, "mode"),
-            (self.sha256, "sha256"),
-        ] {
+        for (on, name) in [(self.size, "size"), (self.link, "link"), (self.mode, "mode"), (self.sha256, "sha256")] {
             if on {
                 names.push(name);
             }
@@ -90,36 +75,19 @@ enum FieldSpec {
 impl FieldSpec {
     fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<FieldSpec, String> {
         let items: Vec<&str> = items.into_iter().filter(|s| !s.is_empty()).collect();
-        let relative = !items.is_empty()
-            && items
-                .iter()
-                .all(|i| i.starts_with('+') || i.starts_with('-'));
+        let relative = !items.is_empty() && items.iter().all(|i| i.starts_with('+') || i.starts_with('-'));
         let mut edits = Vec::new();
         for item in items {
             let (on, name) = match item.strip_prefix('-') {
                 Some(name) if relative => (false, name),
                 _ => (true, item.trim_start_matches('+')),
             };
-            let name = *Fields::NAMES.iter().find(|n| **n == name).ok_or_else(|| {
-                format!(
-                    "unknown field `{name}` (fields: {})",
-                    Fields::NAMES.join(", ")
-                )
-            })?;
+            let name = *Fields::NAMES.iter().find(|n| **n == name).ok_or_else(|| format!("unknown field `{name}` (fields: {})", Fields::NAMES.join(", ")))?;
             if name != "path" && name != "type" {
                 edits.push((name, on));
             }
         }
-        Ok(if relative {
-            FieldSpec::Edits(edits)
-        } else {
-            FieldSpec::Exact(FieldSpec::Edits(edits).apply(Fields {
-                size: false,
-                link: false,
-                mode: false,
-                sha256: false,
-            }))
-        })
+        Ok(if relative { FieldSpec::Edits(edits) } else { FieldSpec::Exact(FieldSpec::Edits(edits).apply(Fields { size: false, link: false, mode: false, sha256: false })) })
     }
 
     fn apply(&self, base: Fields) -> Fields {
@@ -176,20 +144,13 @@ impl Header {
     /// apply on top of earlier ones.
     pub fn fields_at(&self, path: &[u8]) -> Fields {
         let path = crate::entry::as_path(path);
-        self.field_rules
-            .iter()
-            .filter(|rule| rule.globs.iter().any(|g| g.is_match(path)))
-            .fold(self.global, |fields, rule| rule.spec.apply(fields))
+        self.field_rules.iter().filter(|rule| rule.globs.iter().any(|g| g.is_match(path))).fold(self.global, |fields, rule| rule.spec.apply(fields))
     }
 
     /// How sizes at `path` are treated: the last matching `/size` rule wins.
     pub fn size_treatment(&self, path: &[u8]) -> Option<SizeTreatment> {
         let path = crate::entry::as_path(path);
-        self.size_rules
-            .iter()
-            .rev()
-            .find(|rule| rule.globs.iter().any(|g| g.is_match(path)))
-            .map(|rule| rule.treatment)
+        self.size_rules.iter().rev().find(|rule| rule.globs.iter().any(|g| g.is_match(path))).map(|rule| rule.treatment)
     }
 
     /// Apply one `/directive` line starting at byte `at` of the text.
@@ -201,132 +162,69 @@ impl Header {
         let whole = at..at + line.len();
         match name {
             "/fields" => {
-                let split = args
-                    .iter()
-                    .position(|(_, t)| *t == "in")
-                    .unwrap_or(args.len());
+                let split = args.iter().position(|(_, t)| *t == "in").unwrap_or(args.len());
                 let (list, globs) = (&args[..split], args.get(split + 1..).unwrap_or_default());
-                let spec = FieldSpec::parse(list.iter().map(|(_, t)| *t))
-                    .map_err(|msg| Bad::new(whole.clone(), msg, "in this directive"))?;
+                let spec = FieldSpec::parse(list.iter().map(|(_, t)| *t)).map_err(|msg| Bad::new(whole.clone(), msg, "in this directive"))?;
                 if split == args.len() {
                     self.global = spec.apply(Fields::default());
                 } else if globs.is_empty() {
-                    return Err(Bad::new(whole, "`/fields ... in` names no glob", "here")
-                        .help("e.g. `/fields +sha256 in model/**`"));
+                    return Err(Bad::new(whole, "`/fields ... in` names no glob", "here").help("e.g. `/fields +sha256 in model/**`"));
                 } else {
-                    let globs = globs
-                        .iter()
-                        .map(|&g| glob(g.1, span(g)))
-                        .collect::<Result<_, _>>()?;
+                    let globs = globs.iter().map(|&g| glob(g.1, span(g))).collect::<Result<_, _>>()?;
                     self.field_rules.push(FieldRule { spec, globs });
                 }
-                self.fields = self.field_rules.iter().fold(self.global, |all, rule| {
-                    all.union(rule.spec.apply(self.global))
-                });
+                self.fields = self.field_rules.iter().fold(self.global, |all, rule| all.union(rule.spec.apply(self.global)));
             }
             "/redact" => {
                 if args.is_empty() {
-                    return Err(
-                        Bad::new(whole, "`/redact` names no preset", "here").help(preset_help())
-                    );
+                    return Err(Bad::new(whole, "`/redact` names no preset", "here").help(preset_help()));
                 }
                 for &arg in args {
                     let preset = PRESETS.iter().find(|p| p.name == arg.1).ok_or_else(|| {
-                        Bad::new(
-                            span(arg),
-                            format!("unknown redaction preset `{}`", arg.1),
-                            "this preset",
-                        )
-                        .help(preset_help())
+                        Bad::new(span(arg), format!("unknown redaction preset `{}`", arg.1), "this preset").help(preset_help())
                     })?;
                     self.redactor.add_preset(preset);
                     if !preset.size_ignore.is_empty() {
-                        let globs = preset
-                            .size_ignore
-                            .iter()
-                            .map(|g| {
-                                compile_glob(g)
-                                    .expect("preset globs are valid")
-                                    .compile_matcher()
-                            })
-                            .collect();
-                        self.size_rules.push(SizeRule {
-                            treatment: SizeTreatment::Ignore,
-                            globs,
-                        });
+                        let globs = preset.size_ignore.iter().map(|g| compile_glob(g).expect("preset globs are valid").compile_matcher()).collect();
+                        self.size_rules.push(SizeRule { treatment: SizeTreatment::Ignore, globs });
                     }
                 }
             }
             "/replace" => {
                 let [pattern, replacement] = args else {
-                    return Err(Bad::new(
-                        whole,
-                        "`/replace` takes a regex and a replacement",
-                        "here",
-                    )
-                    .help(
-                        "e.g. `/replace run-[0-9]+ run-[N]` (no spaces; write \\s in the regex)",
-                    ));
+                    return Err(Bad::new(whole, "`/replace` takes a regex and a replacement", "here").help("e.g. `/replace run-[0-9]+ run-[N]` (no spaces; write \\s in the regex)"));
                 };
-                self.redactor
-                    .add_regex(pattern.1, replacement.1)
-                    .map_err(|msg| Bad::new(span(*pattern), msg, "this regex"))?;
+                self.redactor.add_regex(pattern.1, replacement.1).map_err(|msg| Bad::new(span(*pattern), msg, "this regex"))?;
             }
             "/size" => {
-                let Some((&first, globs)) =
-                    args.split_first().filter(|(_, globs)| !globs.is_empty())
-                else {
-                    return Err(Bad::new(
-                        whole,
-                        "`/size` takes `ignore` or `tolerance=N%`, then globs",
-                        "here",
-                    )
-                    .help("e.g. `/size tolerance=5% model/**` or `/size ignore **/*.log`"));
+                let Some((&first, globs)) = args.split_first().filter(|(_, globs)| !globs.is_empty()) else {
+                    return Err(Bad::new(whole, "`/size` takes `ignore` or `tolerance=N%`, then globs", "here").help("e.g. `/size tolerance=5% model/**` or `/size ignore **/*.log`"));
                 };
                 let treatment = match first.1 {
                     "ignore" => SizeTreatment::Ignore,
                     other => SizeTreatment::Tolerance(
-                        other
-                            .strip_prefix("tolerance=")
-                            .and_then(parse_percent)
-                            .ok_or_else(|| {
-                                Bad::new(
-                                    span(first),
-                                    format!("`{other}` is neither `ignore` nor `tolerance=N%`"),
-                                    "here",
-                                )
-                                .help("e.g. tolerance=5% or tolerance=±5%")
-                            })?,
+                        other.strip_prefix("tolerance=").and_then(parse_percent).ok_or_else(|| {
+                            Bad::new(span(first), format!("`{other}` is neither `ignore` nor `tolerance=N%`"), "here").help("e.g. tolerance=5% or tolerance=±5%")
+                        })?,
                     ),
                 };
-                let globs = globs
-                    .iter()
-                    .map(|&g| glob(g.1, span(g)))
-                    .collect::<Result<_, _>>()?;
+                let globs = globs.iter().map(|&g| glob(g.1, span(g))).collect::<Result<_, _>>()?;
                 self.size_rules.push(SizeRule { treatment, globs });
             }
             "/budget" => {
-                let Some((&first, limits)) =
-                    args.split_first().filter(|(_, limits)| !limits.is_empty())
-                else {
+                let Some((&first, limits)) = args.split_first().filter(|(_, limits)| !limits.is_empty()) else {
                     return Err(Bad::new(whole, "`/budget` takes a glob, then limits", "here").help("e.g. `/budget model/** size=+10%` or `/budget output/data/** count=100`"));
                 };
                 let matcher = glob(first.1, span(first))?;
                 let mut budget = Budget::new(first.1, matcher);
                 for &limit in limits {
-                    budget
-                        .add_limit(limit.1)
-                        .map_err(|msg| Bad::new(span(limit), msg, "this limit"))?;
+                    budget.add_limit(limit.1).map_err(|msg| Bad::new(span(limit), msg, "this limit"))?;
                 }
                 self.budgets.push(budget);
             }
             other => {
-                return Err(Bad::new(
-                    span(tokens[0]),
-                    format!("unknown directive `{other}`"),
-                    "this directive",
-                )
-                .help("directives: /fields, /redact, /replace, /size, /budget"));
+                return Err(Bad::new(span(tokens[0]), format!("unknown directive `{other}`"), "this directive")
+                    .help("directives: /fields, /redact, /replace, /size, /budget"));
             }
         }
         Ok(())
@@ -339,20 +237,12 @@ fn preset_help() -> String {
 }
 
 fn glob(text: &str, span: std::ops::Range<usize>) -> Result<GlobMatcher, Bad> {
-    compile_glob(text)
-        .map(|g| g.compile_matcher())
-        .map_err(|err| {
-            Bad::new(span, format!("invalid glob `{text}`"), "this glob")
-                .help(err.kind().to_string())
-        })
+    compile_glob(text).map(|g| g.compile_matcher()).map_err(|err| Bad::new(span, format!("invalid glob `{text}`"), "this glob").help(err.kind().to_string()))
 }
 
 /// `5%`, `±5%`, `+-5%`, `+5%` -> 5.0.
 pub fn parse_percent(text: &str) -> Option<f64> {
-    let text = text
-        .trim_start_matches('±')
-        .trim_start_matches("+-")
-        .trim_start_matches('+');
+    let text = text.trim_start_matches('±').trim_start_matches("+-").trim_start_matches('+');
     let value: f64 = text.strip_suffix('%')?.parse().ok()?;
     (value.is_finite() && value >= 0.0).then_some(value)
 }
@@ -363,24 +253,8 @@ mod tests {
 
     #[test]
     fn fields_exact_and_relative() {
-        assert_eq!(
-            Fields::parse(["type", "size", "sha256"]).unwrap(),
-            Fields {
-                size: true,
-                link: false,
-                mode: false,
-                sha256: true
-            }
-        );
-        assert_eq!(
-            Fields::parse(["+mode", "-link"]).unwrap(),
-            Fields {
-                size: true,
-                link: false,
-                mode: true,
-                sha256: false
-            }
-        );
+        assert_eq!(Fields::parse(["type", "size", "sha256"]).unwrap(), Fields { size: true, link: false, mode: false, sha256: true });
+        assert_eq!(Fields::parse(["+mode", "-link"]).unwrap(), Fields { size: true, link: false, mode: true, sha256: false });
         assert!(Fields::parse(["colour"]).is_err());
         assert_eq!(Fields::default().render(), "type size link");
     }
@@ -389,33 +263,18 @@ mod tests {
     fn directives() {
         let mut header = Header::default();
         header.directive("/fields type size", 0).unwrap();
-        header
-            .directive("/fields +sha256 in model/** code/**", 0)
-            .unwrap();
+        header.directive("/fields +sha256 in model/** code/**", 0).unwrap();
         header.directive("/fields -size in **/*.log", 0).unwrap();
-        assert!(
-            header.fields.sha256 && header.fields.size && !header.fields.link,
-            "the union: {:?}",
-            header.fields
-        );
+        assert!(header.fields.sha256 && header.fields.size && !header.fields.link, "the union: {:?}", header.fields);
         assert!(header.fields_at(b"model/a.pt").sha256);
         assert!(!header.fields_at(b"other/a.pt").sha256);
-        assert!(
-            !header.fields_at(b"model/train.log").size
-                && header.fields_at(b"model/train.log").sha256
-        );
+        assert!(!header.fields_at(b"model/train.log").size && header.fields_at(b"model/train.log").sha256);
         assert!(header.directive("/fields +sha256 in", 0).is_err());
         assert!(header.directive("/fields +sha265 in model/**", 0).is_err());
         header.directive("/size tolerance=±5% model/**", 0).unwrap();
         header.directive("/size ignore **/*.log", 0).unwrap();
-        assert_eq!(
-            header.size_treatment(b"model/a.bin"),
-            Some(SizeTreatment::Tolerance(5.0))
-        );
-        assert_eq!(
-            header.size_treatment(b"model/train.log"),
-            Some(SizeTreatment::Ignore)
-        );
+        assert_eq!(header.size_treatment(b"model/a.bin"), Some(SizeTreatment::Tolerance(5.0)));
+        assert_eq!(header.size_treatment(b"model/train.log"), Some(SizeTreatment::Ignore));
         assert_eq!(header.size_treatment(b"code/x.py"), None);
         let err = header.directive("/redact tfevnets", 10).unwrap_err();
         assert_eq!(err.span, 18..26);

@@ -33,14 +33,7 @@ pub struct Line {
 
 impl Line {
     pub fn new(path: Vec<u8>, kind: EntryKind) -> Line {
-        Line {
-            path,
-            kind,
-            size: None,
-            link: None,
-            mode: None,
-            sha256: None,
-        }
+        Line { path, kind, size: None, link: None, mode: None, sha256: None }
     }
 
     /// Everything after the path, as written in the manifest.
@@ -90,20 +83,12 @@ impl Manifest {
     /// Sort lines the one way every manifest is sorted: by path bytes, then by the rest.
     pub fn sort(lines: &mut [Line]) {
         // Paths rarely tie (only after redaction), so the rest of the line is rendered rarely.
-        lines.sort_by(|a, b| {
-            a.path
-                .cmp(&b.path)
-                .then_with(|| a.render_fields().cmp(&b.render_fields()))
-        });
+        lines.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.render_fields().cmp(&b.render_fields())));
     }
 
     /// The same header, no entries: the start of a new recording with the same rules.
     pub fn header_only(&self) -> Manifest {
-        Manifest {
-            header: self.header.clone(),
-            header_text: self.header_text.clone(),
-            lines: Vec::new(),
-        }
+        Manifest { header: self.header.clone(), header_text: self.header_text.clone(), lines: Vec::new() }
     }
 
     pub fn render(&self) -> String {
@@ -150,11 +135,7 @@ impl Manifest {
                     }
                 }
                 None if config => {
-                    return Err(fail(Bad::new(
-                        start..start + line.len(),
-                        "a snapshot config holds only comments and /directives",
-                        "an entry line",
-                    )));
+                    return Err(fail(Bad::new(start..start + line.len(), "a snapshot config holds only comments and /directives", "an entry line")));
                 }
                 None => {
                     header_end = Some(start);
@@ -173,11 +154,7 @@ impl Manifest {
             header_text.push('\n');
         }
         Manifest::sort(&mut lines);
-        Ok(Manifest {
-            header,
-            header_text,
-            lines,
-        })
+        Ok(Manifest { header, header_text, lines })
     }
 }
 
@@ -192,12 +169,7 @@ pub struct Bad {
 
 impl Bad {
     pub fn new(span: Range<usize>, message: impl Into<String>, label: &'static str) -> Bad {
-        Bad {
-            span,
-            message: message.into(),
-            label,
-            help: None,
-        }
+        Bad { span, message: message.into(), label, help: None }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Bad {
@@ -263,32 +235,22 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
     let (path_at, path_token) = tokens[0];
     let span = |offset: usize, token: &str| at + offset..at + offset + token.len();
     if path_at != 0 {
-        return Err(Bad::new(
-            at..at + line.len(),
-            "an entry line starts with its path",
-            "leading whitespace",
-        ));
+        return Err(Bad::new(at..at + line.len(), "an entry line starts with its path", "leading whitespace"));
     }
-    let path = unescape(path_token)
-        .map_err(|msg| Bad::new(span(path_at, path_token), msg, "in this path"))?;
+    let path = unescape(path_token).map_err(|msg| Bad::new(span(path_at, path_token), msg, "in this path"))?;
     let mut entry = Line::new(path, EntryKind::Other);
     let mut seen: Vec<&str> = Vec::new();
     for &(offset, token) in &tokens[1..] {
-        let bad =
-            |message: String, label: &'static str| Bad::new(span(offset, token), message, label);
+        let bad = |message: String, label: &'static str| Bad::new(span(offset, token), message, label);
         let Some((key, value)) = token.split_once('=') else {
-            return Err(
-                bad(format!("`{token}` is not key=value",), "expected key=value")
-                    .help("spaces in paths are written as \\040"),
-            );
+            return Err(bad(format!("`{token}` is not key=value", ), "expected key=value")
+                .help("spaces in paths are written as \\040"));
         };
         if seen.contains(&key) {
             return Err(bad(format!("`{key}` given twice"), "again here"));
         }
         seen.push(key);
-        let invalid = |what: &str| {
-            bad(format!("invalid {key} `{value}`"), "this value").help(what.to_string())
-        };
+        let invalid = |what: &str| bad(format!("invalid {key} `{value}`"), "this value").help(what.to_string());
         match key {
             "type" => entry.kind = EntryKind::parse(value).ok_or_else(|| invalid("types: file, dir, symlink, hardlink, char-device, block-device, fifo, socket, other"))?,
             "size" if value == "*" => entry.size = Some(Size::Ignored),
@@ -300,12 +262,7 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
         }
     }
     if !seen.contains(&"type") {
-        return Err(Bad::new(
-            span(path_at, path_token),
-            "entry has no type=",
-            "this entry",
-        )
-        .help("every entry line records its type, e.g. `model.pth type=file size=12`"));
+        return Err(Bad::new(span(path_at, path_token), "entry has no type=", "this entry").help("every entry line records its type, e.g. `model.pth type=file size=12`"));
     }
     Ok(entry)
 }
@@ -326,8 +283,7 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 /// octal escapes of their bytes (as in mtree).
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
-    let octal =
-        |out: &mut String, raw: &[u8]| raw.iter().for_each(|b| out.push_str(&format!("\\{b:03o}")));
+    let octal = |out: &mut String, raw: &[u8]| raw.iter().for_each(|b| out.push_str(&format!("\\{b:03o}")));
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let leading = out.is_empty() && (c == '#' || c == '/');
@@ -357,9 +313,7 @@ pub fn unescape(token: &str) -> Result<Vec<u8>, String> {
             i += 1;
             continue;
         }
-        let digits = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let digits = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         let value = digits.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
         match value {
             Some(byte) => out.push(byte),
@@ -405,20 +359,10 @@ my\\040model.pth type=file size=5\n";
 
     #[test]
     fn escapes_what_would_break_a_line() {
-        let names: [&[u8]; 6] = [
-            b"a b",
-            b"back\\slash",
-            b"#hash",
-            b"tab\there",
-            b"caf\xc3\xa9",
-            b"bad\xff",
-        ];
+        let names: [&[u8]; 6] = [b"a b", b"back\\slash", b"#hash", b"tab\there", b"caf\xc3\xa9", b"bad\xff"];
         for name in names {
             let escaped = escape(name);
-            assert!(
-                !escaped.contains(' ') && !escaped.starts_with('#'),
-                "{escaped}"
-            );
+            assert!(!escaped.contains(' ') && !escaped.starts_with('#'), "{escaped}");
             assert_eq!(unescape(&escaped).unwrap(), name);
         }
         assert_eq!(escape("café".as_bytes()), "café");
@@ -429,10 +373,7 @@ my\\040model.pth type=file size=5\n";
     fn sorts_hand_edited_lines() {
         let text = format!("{MAGIC}\nb type=file size=1\na type=dir\n");
         let manifest = Manifest::parse("m", &text).unwrap();
-        assert_eq!(
-            manifest.render(),
-            format!("{MAGIC}\na type=dir\nb type=file size=1\n")
-        );
+        assert_eq!(manifest.render(), format!("{MAGIC}\na type=dir\nb type=file size=1\n"));
     }
 
     #[test]
@@ -443,20 +384,11 @@ my\\040model.pth type=file size=5\n";
         assert!(err.to_string().contains("invalid size `lots`"), "{err}");
         let late = format!("{MAGIC}\na type=dir\n/fields type\n");
         assert_eq!(Manifest::parse("m", &late).unwrap_err().line, 3);
-        assert!(Manifest::parse("m", "model.pth type=file\n")
-            .unwrap_err()
-            .to_string()
-            .contains("not an optml manifest"));
+        assert!(Manifest::parse("m", "model.pth type=file\n").unwrap_err().to_string().contains("not an optml manifest"));
         assert!(Manifest::parse("m", "#optml-manifest v10\n").is_err());
         assert!(Manifest::parse("m", "").is_err());
-        assert_eq!(
-            Manifest::parse("m", MAGIC).unwrap().render(),
-            format!("{MAGIC}\n")
-        );
+        assert_eq!(Manifest::parse("m", MAGIC).unwrap().render(), format!("{MAGIC}\n"));
         let missing_type = format!("{MAGIC}\na size=1\n");
-        assert!(Manifest::parse("m", &missing_type)
-            .unwrap_err()
-            .to_string()
-            .contains("no type="));
+        assert!(Manifest::parse("m", &missing_type).unwrap_err().to_string().contains("no type="));
     }
 }

@@ -27,11 +27,7 @@ use crate::source::{Problem, Subject};
 /// The first problem that stopped `subject` from being read completely (a truncated or corrupt
 /// archive, an unreadable folder): a manifest recorded from it would be partial.
 pub fn incomplete(subject: &Subject) -> Option<&Problem> {
-    subject
-        .origins
-        .iter()
-        .flat_map(|o| &o.problems)
-        .find(|p| p.kind.stops_reading())
+    subject.origins.iter().flat_map(|o| &o.problems).find(|p| p.kind.stops_reading())
 }
 
 /// An empty manifest with the default header (`/fields type size link`).
@@ -42,24 +38,14 @@ pub fn default_manifest() -> Manifest {
 
 /// The header `optml snapshot` / `optml diff` record with: a config file's directives (same
 /// syntax as a manifest header, magic line optional), then `--fields` and `--redact`.
-pub fn header_from_options(
-    fields: Option<&str>,
-    redact: &[String],
-    config: Option<&Path>,
-) -> Result<Manifest, StoreError> {
+pub fn header_from_options(fields: Option<&str>, redact: &[String], config: Option<&Path>) -> Result<Manifest, StoreError> {
     let mut text = format!("{MAGIC}\n");
     let mut config_has_fields = false;
     if let Some(path) = config {
         let name = path.to_string_lossy().into_owned();
-        let body = std::fs::read_to_string(path).map_err(|err| StoreError::Read {
-            file: name.clone(),
-            cause: err.to_string(),
-        })?;
+        let body = std::fs::read_to_string(path).map_err(|err| StoreError::Read { file: name.clone(), cause: err.to_string() })?;
         Manifest::parse_config(&name, &body)?;
-        let body = body
-            .strip_prefix(MAGIC)
-            .unwrap_or(&body)
-            .trim_start_matches(['\r', '\n']);
+        let body = body.strip_prefix(MAGIC).unwrap_or(&body).trim_start_matches(['\r', '\n']);
         config_has_fields = body.lines().any(|line| line.starts_with("/fields"));
         text.push_str(body);
         if !text.ends_with('\n') {
@@ -68,13 +54,10 @@ pub fn header_from_options(
     }
     match fields {
         Some(list) => {
-            let fields = Fields::parse(list.split(',').map(str::trim))
-                .map_err(|msg| StoreError::Options(format!("--fields {list}: {msg}")))?;
+            let fields = Fields::parse(list.split(',').map(str::trim)).map_err(|msg| StoreError::Options(format!("--fields {list}: {msg}")))?;
             text.push_str(&format!("/fields {}\n", fields.render()));
         }
-        None if !config_has_fields => {
-            text.push_str(&format!("/fields {}\n", Fields::default().render()))
-        }
+        None if !config_has_fields => text.push_str(&format!("/fields {}\n", Fields::default().render())),
         None => {}
     }
     if !redact.is_empty() {

@@ -23,11 +23,7 @@ use crate::source::{capture, tree, ScanOptions, Subject};
 
 /// What the other side records at each path, for the kinds the packing rules look for.
 fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
-    lines
-        .iter()
-        .filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir))
-        .map(|line| (line.path.clone(), line.kind))
-        .collect()
+    lines.iter().filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir)).map(|line| (line.path.clone(), line.kind)).collect()
 }
 
 /// How many links one pass of [`as_packed`] resolved.
@@ -44,11 +40,7 @@ impl ResolvedLinks {
     }
 
     fn add(&mut self, other: ResolvedLinks) {
-        (self.files, self.folders, self.hardlinks) = (
-            self.files + other.files,
-            self.folders + other.folders,
-            self.hardlinks + other.hardlinks,
-        );
+        (self.files, self.folders, self.hardlinks) = (self.files + other.files, self.folders + other.folders, self.hardlinks + other.hardlinks);
     }
 
     pub fn notes(&self, input: &str) -> Vec<String> {
@@ -60,10 +52,7 @@ impl ResolvedLinks {
             ));
         }
         if self.hardlinks > 0 {
-            notes.push(format!(
-                "{input}: {} hard link(s) compared as the file they name",
-                self.hardlinks
-            ));
+            notes.push(format!("{input}: {} hard link(s) compared as the file they name", self.hardlinks));
         }
         notes
     }
@@ -89,11 +78,7 @@ pub fn resolve_links(subject: &mut Subject, header: &Header, other: &[Line]) -> 
 /// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
 /// in below the link's path; links inside it are left for the next pass), and a hard link in an
 /// archive becomes the file it names.
-fn as_packed(
-    subject: &mut Subject,
-    header: &Header,
-    other: &HashMap<Vec<u8>, EntryKind>,
-) -> ResolvedLinks {
+fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
     let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
         .filter_map(|i| {
             let entry = &subject.entries[i];
@@ -110,12 +95,7 @@ fn as_packed(
     if wanted.is_empty() {
         return resolved;
     }
-    let by_member: HashMap<(usize, Vec<u8>), usize> = subject
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| ((e.origin, e.member.clone()), i))
-        .collect();
+    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
     let digest = ScanOptions::headers(header.fields.sha256);
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
@@ -132,8 +112,7 @@ fn as_packed(
             }
             let entry = &mut subject.entries[index];
             entry.kind = EntryKind::File;
-            (entry.size, entry.mode, entry.digest, entry.link_target) =
-                (target.size, target.mode, target.digest, None);
+            (entry.size, entry.mode, entry.digest, entry.link_target) = (target.size, target.mode, target.digest, None);
             resolved.hardlinks += 1;
             continue;
         }
@@ -177,28 +156,17 @@ fn whole_output(lines: &[Line]) -> bool {
 
 /// When exactly one side has the whole-output shape (local mode) and `output` says an output
 /// archive is involved, keep only that side's `data/`, re-rooted. Returns a note if it did.
-pub fn reconcile_output(
-    a: &mut Vec<Line>,
-    b: &mut Vec<Line>,
-    labels: [&str; 2],
-    output: bool,
-) -> Option<String> {
+pub fn reconcile_output(a: &mut Vec<Line>, b: &mut Vec<Line>, labels: [&str; 2], output: bool) -> Option<String> {
     let (whole_a, whole_b) = (whole_output(a), whole_output(b));
     if !output || whole_a == whole_b {
         return None;
     }
-    let (lines, label) = if whole_a {
-        (a, labels[0])
-    } else {
-        (b, labels[1])
-    };
+    let (lines, label) = if whole_a { (a, labels[0]) } else { (b, labels[1]) };
     let before = lines.len();
     let kept: Vec<Line> = lines
         .drain(..)
         .filter_map(|mut line| {
-            let rest = strip_prefix(&line.path, b"data")
-                .filter(|rest| !rest.is_empty())?
-                .to_vec();
+            let rest = strip_prefix(&line.path, b"data").filter(|rest| !rest.is_empty())?.to_vec();
             line.path = rest;
             Some(line)
         })

@@ -16,10 +16,7 @@ use crate::source::Subject;
 
 /// The path an entry is recorded under, before redaction.
 pub fn entry_path(subject: &Subject, entry: &Entry) -> Vec<u8> {
-    join(
-        subject.origins[entry.origin].path_prefix.as_bytes(),
-        &entry.member,
-    )
+    join(subject.origins[entry.origin].path_prefix.as_bytes(), &entry.member)
 }
 
 /// The path an entry is recorded under, redacted.
@@ -34,11 +31,7 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
         let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
         for (i, _) in entry.member.iter().enumerate().filter(|(_, &b)| b == b'/') {
             // Most parents were seen with a sibling: look up before allocating.
-            let parent: Cow<[u8]> = if prefix.is_empty() {
-                Cow::Borrowed(&entry.member[..i])
-            } else {
-                Cow::Owned(join(prefix, &entry.member[..i]))
-            };
+            let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member[..i]) } else { Cow::Owned(join(prefix, &entry.member[..i])) };
             if !by_path.contains_key(parent.as_ref()) {
                 let parent = parent.into_owned();
                 by_path.insert(parent.clone(), Line::new(parent, EntryKind::Dir));
@@ -48,10 +41,7 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
         let path = entry_path(subject, entry);
         by_path.insert(path.clone(), line_of(path, entry, header));
     }
-    let mut lines: Vec<Line> = by_path
-        .into_values()
-        .map(|line| finish(line, header))
-        .collect();
+    let mut lines: Vec<Line> = by_path.into_values().map(|line| finish(line, header)).collect();
     Manifest::sort(&mut lines);
     lines
 }
@@ -67,10 +57,7 @@ pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
         line.link = match entry.kind {
             EntryKind::Symlink => entry.link_target.clone(),
             // Hard link targets name other members, so they get the same `./` normalization.
-            EntryKind::Hardlink => entry
-                .link_target
-                .as_deref()
-                .map(|target| normalize_name(target).name),
+            EntryKind::Hardlink => entry.link_target.as_deref().map(|target| normalize_name(target).name),
             _ => None,
         };
     }

@@ -13,17 +13,11 @@ pub struct Preset {
     pub size_ignore: &'static [&'static str],
 }
 
-const TFEVENTS: (&str, &str) = (
-    r"(events\.out\.tfevents)\.[0-9]+\.[^/]*?(\.v2)?$",
-    "${1}.[TIME].[HOST]${2}",
-);
+const TFEVENTS: (&str, &str) = (r"(events\.out\.tfevents)\.[0-9]+\.[^/]*?(\.v2)?$", "${1}.[TIME].[HOST]${2}");
 const ALGO_HOSTS: (&str, &str) = (r"algo-[0-9]+", "algo-[N]");
 /// `name_from_base` (`base-2024-01-15-10-20-30-123`) and tuning jobs (`base-240115-1020-001-1a2b3c4d`).
 const JOB_TIMESTAMPS: [(&str, &str); 2] = [
-    (
-        r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{3}",
-        "[TIMESTAMP]",
-    ),
+    (r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{3}", "[TIMESTAMP]"),
     (r"[0-9]{6}-[0-9]{4}(-[0-9]{3}-[0-9a-f]{8})?", "[TIMESTAMP]"),
 ];
 /// `checkpoint-500/`, `global_step500/`, `ckpt-5.index`, `model-00001-of-00004.safetensors`.
@@ -60,10 +54,7 @@ pub struct Redactor {
 impl Redactor {
     pub fn add_preset(&mut self, preset: &Preset) {
         for (pattern, replacement) in preset.rules {
-            self.rules.push((
-                Regex::new(pattern).expect("preset regexes are valid"),
-                replacement.to_string(),
-            ));
+            self.rules.push((Regex::new(pattern).expect("preset regexes are valid"), replacement.to_string()));
         }
     }
 
@@ -96,31 +87,13 @@ mod tests {
 
     #[test]
     fn sagemaker_preset() {
-        assert_eq!(
-            sagemaker("output/tensorboard/events.out.tfevents.1700000000.algo-1.123.0.v2"),
-            "output/tensorboard/events.out.tfevents.[TIME].[HOST].v2"
-        );
-        assert_eq!(
-            sagemaker("events.out.tfevents.1700000000.ip-10-0-0-1.ec2.internal"),
-            "events.out.tfevents.[TIME].[HOST]"
-        );
+        assert_eq!(sagemaker("output/tensorboard/events.out.tfevents.1700000000.algo-1.123.0.v2"), "output/tensorboard/events.out.tfevents.[TIME].[HOST].v2");
+        assert_eq!(sagemaker("events.out.tfevents.1700000000.ip-10-0-0-1.ec2.internal"), "events.out.tfevents.[TIME].[HOST]");
         assert_eq!(sagemaker("model_algo-12"), "model_algo-[N]");
-        assert_eq!(
-            sagemaker("pytorch-training-2024-01-15-10-20-30-123/output"),
-            "pytorch-training-[TIMESTAMP]/output"
-        );
-        assert_eq!(
-            sagemaker("xgb-240115-1020-001-1a2b3c4d/model.tar.gz"),
-            "xgb-[TIMESTAMP]/model.tar.gz"
-        );
-        assert_eq!(
-            sagemaker("checkpoints/checkpoint-500/model-00001-of-00004.safetensors"),
-            "checkpoints/checkpoint-[N]/model-[N]-of-[M].safetensors"
-        );
-        assert_eq!(
-            sagemaker("global_step1000/mp_rank_00_model_states.pt"),
-            "global_step[N]/mp_rank_[N]_model_states.pt"
-        );
+        assert_eq!(sagemaker("pytorch-training-2024-01-15-10-20-30-123/output"), "pytorch-training-[TIMESTAMP]/output");
+        assert_eq!(sagemaker("xgb-240115-1020-001-1a2b3c4d/model.tar.gz"), "xgb-[TIMESTAMP]/model.tar.gz");
+        assert_eq!(sagemaker("checkpoints/checkpoint-500/model-00001-of-00004.safetensors"), "checkpoints/checkpoint-[N]/model-[N]-of-[M].safetensors");
+        assert_eq!(sagemaker("global_step1000/mp_rank_00_model_states.pt"), "global_step[N]/mp_rank_[N]_model_states.pt");
         assert_eq!(sagemaker("model/inference.py"), "model/inference.py");
     }
 }

@@ -35,17 +35,8 @@ pub struct Counts {
 impl Delta {
     pub fn new(differences: Vec<Difference>, budgets: Vec<Drift>, diff: String) -> Delta {
         let count = |kind: &str| differences.iter().filter(|d| d.kind() == kind).count();
-        let counts = Counts {
-            missing: count("missing"),
-            extra: count("extra"),
-            changed: count("changed"),
-        };
-        Delta {
-            counts,
-            differences,
-            budgets,
-            diff,
-        }
+        let counts = Counts { missing: count("missing"), extra: count("extra"), changed: count("changed") };
+        Delta { counts, differences, budgets, diff }
     }
 
     pub fn matches(&self) -> bool {
@@ -58,10 +49,7 @@ impl Delta {
 
     /// "2 missing, 1 extra, 0 changed".
     pub fn summary(&self) -> String {
-        format!(
-            "{} missing, {} extra, {} changed",
-            self.counts.missing, self.counts.extra, self.counts.changed
-        )
+        format!("{} missing, {} extra, {} changed", self.counts.missing, self.counts.extra, self.counts.changed)
     }
 
     /// The diff (colored if asked, cut after [`MAX_DIFF_LINES`]) and one line per budget.
@@ -84,10 +72,7 @@ impl Delta {
             }
         }
         if lines.len() > MAX_DIFF_LINES {
-            out.push_str(&format!(
-                "... {} more diff lines (the JSON report lists every difference)\n",
-                lines.len() - MAX_DIFF_LINES
-            ));
+            out.push_str(&format!("... {} more diff lines (the JSON report lists every difference)\n", lines.len() - MAX_DIFF_LINES));
         }
         for drift in &self.budgets {
             let verdict = if drift.exceeded { "EXCEEDED" } else { "ok" };
@@ -99,19 +84,8 @@ impl Delta {
 
 /// A field change as a message fragment: `size 12 -> 15`; digests shortened.
 pub fn describe_change(change: &FieldChange) -> String {
-    let short = |value: &str| {
-        if change.field == "sha256" {
-            format!("{}…", &value[..12.min(value.len())])
-        } else {
-            value.to_string()
-        }
-    };
-    format!(
-        "{} {} -> {}",
-        change.field,
-        short(&change.expected),
-        short(&change.actual)
-    )
+    let short = |value: &str| if change.field == "sha256" { format!("{}…", &value[..12.min(value.len())]) } else { value.to_string() };
+    format!("{} {} -> {}", change.field, short(&change.expected), short(&change.actual))
 }
 
 /// Caps how many difference findings a human report shows per code.
@@ -136,10 +110,7 @@ impl Elision {
         let mut out = String::new();
         for (code, &seen) in &self.shown {
             if seen > MAX_FINDINGS_PER_CODE {
-                out.push_str(&format!(
-                    "... and {} more {code} findings (the snapshot diff above lists them all)\n\n",
-                    seen - MAX_FINDINGS_PER_CODE
-                ));
+                out.push_str(&format!("... and {} more {code} findings (the snapshot diff above lists them all)\n\n", seen - MAX_FINDINGS_PER_CODE));
             }
         }
         out
@@ -186,21 +157,13 @@ struct DifferenceView<'a> {
     changes: &'a [FieldChange],
 }
 
-fn serialize_differences<S: serde::Serializer>(
-    differences: &[Difference],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_differences<S: serde::Serializer>(differences: &[Difference], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(differences.iter().map(|difference| {
-        let (expected, actual, changes): (Option<&Line>, Option<&Line>, &[FieldChange]) =
-            match difference {
-                Difference::Missing(line) => (Some(line), None, &[]),
-                Difference::Extra(line) => (None, Some(line), &[]),
-                Difference::Changed {
-                    expected,
-                    actual,
-                    changes,
-                } => (Some(expected), Some(actual), changes),
-            };
+        let (expected, actual, changes): (Option<&Line>, Option<&Line>, &[FieldChange]) = match difference {
+            Difference::Missing(line) => (Some(line), None, &[]),
+            Difference::Extra(line) => (None, Some(line), &[]),
+            Difference::Changed { expected, actual, changes } => (Some(expected), Some(actual), changes),
+        };
         DifferenceView {
             kind: difference.kind(),
             path: String::from_utf8_lossy(difference.path()).into_owned(),
@@ -219,19 +182,10 @@ mod tests {
     fn colors_and_caps_the_diff() {
         let diff = "--- golden\n+++ actual\n@@ -1 +1 @@\n-a type=dir\n+b type=dir\n".to_string();
         let colored = Delta::new(Vec::new(), Vec::new(), diff.clone()).human(true);
-        assert!(
-            colored.contains("\x1b[31m-a type=dir\x1b[0m")
-                && colored.contains("\x1b[32m+b type=dir\x1b[0m"),
-            "{colored}"
-        );
-        assert_eq!(
-            Delta::new(Vec::new(), Vec::new(), diff).human(false),
-            "--- golden\n+++ actual\n@@ -1 +1 @@\n-a type=dir\n+b type=dir\n"
-        );
+        assert!(colored.contains("\x1b[31m-a type=dir\x1b[0m") && colored.contains("\x1b[32m+b type=dir\x1b[0m"), "{colored}");
+        assert_eq!(Delta::new(Vec::new(), Vec::new(), diff).human(false), "--- golden\n+++ actual\n@@ -1 +1 @@\n-a type=dir\n+b type=dir\n");
         let long: String = (0..MAX_DIFF_LINES + 5).map(|i| format!("+{i}\n")).collect();
-        assert!(Delta::new(Vec::new(), Vec::new(), long)
-            .human(false)
-            .ends_with("... 5 more diff lines (the JSON report lists every difference)\n"));
+        assert!(Delta::new(Vec::new(), Vec::new(), long).human(false).ends_with("... 5 more diff lines (the JSON report lists every difference)\n"));
     }
 
     #[test]
@@ -240,9 +194,6 @@ mod tests {
         let shown = (0..5).filter(|_| elision.admit("SNAP002")).count();
         assert_eq!(shown, MAX_FINDINGS_PER_CODE);
         assert!(elision.admit("SM101"), "other codes are never elided");
-        assert_eq!(
-            elision.note(),
-            "... and 2 more SNAP002 findings (the snapshot diff above lists them all)\n\n"
-        );
+        assert_eq!(elision.note(), "... and 2 more SNAP002 findings (the snapshot diff above lists them all)\n\n");
     }
 }

@@ -30,10 +30,7 @@ pub enum StoreError {
     #[diagnostic(code(optml::usage), help("see `optml snapshot --help`"))]
     Options(String),
     #[error("no pending snapshot {0}")]
-    #[diagnostic(
-        code(optml::usage),
-        help("pending snapshots are written by `optml check --snapshot FILE` as FILE.new")
-    )]
+    #[diagnostic(code(optml::usage), help("pending snapshots are written by `optml check --snapshot FILE` as FILE.new"))]
     NotPending(String),
 }
 
@@ -55,11 +52,7 @@ pub enum UpdateMode {
 impl UpdateMode {
     /// The mode for this run. CI (the `CI` variable set to anything but `""`, `0` or `false`)
     /// never writes, whatever else is asked.
-    pub fn resolve(
-        update_flag: bool,
-        env_mode: Option<&str>,
-        ci: Option<&str>,
-    ) -> Result<UpdateMode, StoreError> {
+    pub fn resolve(update_flag: bool, env_mode: Option<&str>, ci: Option<&str>) -> Result<UpdateMode, StoreError> {
         let requested = match env_mode.map(str::trim) {
             None | Some("") | Some("auto") => UpdateMode::New,
             Some("always") => UpdateMode::Always,
@@ -77,11 +70,7 @@ impl UpdateMode {
 
     pub fn from_env(update_flag: bool) -> Result<UpdateMode, StoreError> {
         let env = |name: &str| std::env::var(name).ok();
-        UpdateMode::resolve(
-            update_flag,
-            env("OPTML_UPDATE").as_deref(),
-            env("CI").as_deref(),
-        )
+        UpdateMode::resolve(update_flag, env("OPTML_UPDATE").as_deref(), env("CI").as_deref())
     }
 }
 
@@ -103,26 +92,15 @@ pub fn golden_path(path: &Path) -> PathBuf {
 /// Read and parse a manifest; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
     let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Read {
-            file: display(path),
-            cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into(),
-        })?,
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(StoreError::Read {
-                file: display(path),
-                cause: err.to_string(),
-            })
-        }
+        Err(err) => return Err(StoreError::Read { file: display(path), cause: err.to_string() }),
     };
     Ok(Some(Manifest::parse(&display(path), &text)?))
 }
 
 pub fn write(path: &Path, text: &str) -> Result<(), StoreError> {
-    atomic::write(path, text.as_bytes()).map_err(|err| StoreError::Write {
-        file: display(path),
-        cause: err.to_string(),
-    })
+    atomic::write(path, text.as_bytes()).map_err(|err| StoreError::Write { file: display(path), cause: err.to_string() })
 }
 
 /// Remove a stale pending snapshot, if any.
@@ -131,10 +109,7 @@ pub fn discard_pending(golden: &Path) -> Result<bool, StoreError> {
     match fs::remove_file(&pending) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(StoreError::Write {
-            file: display(&pending),
-            cause: err.to_string(),
-        }),
+        Err(err) => Err(StoreError::Write { file: display(&pending), cause: err.to_string() }),
     }
 }
 
@@ -144,10 +119,7 @@ pub fn accept(golden: &Path) -> Result<(), StoreError> {
     if !pending.is_file() {
         return Err(StoreError::NotPending(display(&pending)));
     }
-    fs::rename(&pending, golden).map_err(|err| StoreError::Write {
-        file: display(golden),
-        cause: err.to_string(),
-    })
+    fs::rename(&pending, golden).map_err(|err| StoreError::Write { file: display(golden), cause: err.to_string() })
 }
 
 pub fn reject(golden: &Path) -> Result<(), StoreError> {
@@ -161,10 +133,7 @@ pub fn reject(golden: &Path) -> Result<(), StoreError> {
 /// Golden files with a pending `.new` below `root` (only files that are manifests; `.git` and
 /// `target` are skipped), sorted.
 pub fn find_pending(root: &Path) -> Vec<PathBuf> {
-    let walker = walkdir::WalkDir::new(root)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "target")));
+    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "target")));
     walker
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".new"))
@@ -177,10 +146,7 @@ pub fn find_pending(root: &Path) -> Vec<PathBuf> {
 pub fn is_manifest(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; MAGIC.len()];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == MAGIC.as_bytes()
+    fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == MAGIC.as_bytes()
 }
 
 #[cfg(test)]
@@ -189,42 +155,18 @@ mod tests {
 
     #[test]
     fn ci_never_writes() {
-        assert_eq!(
-            UpdateMode::resolve(true, Some("always"), Some("true")).unwrap(),
-            UpdateMode::No
-        );
-        assert_eq!(
-            UpdateMode::resolve(false, None, Some("1")).unwrap(),
-            UpdateMode::No
-        );
-        assert_eq!(
-            UpdateMode::resolve(false, None, Some("false")).unwrap(),
-            UpdateMode::New
-        );
-        assert_eq!(
-            UpdateMode::resolve(false, None, None).unwrap(),
-            UpdateMode::New
-        );
-        assert_eq!(
-            UpdateMode::resolve(true, Some("no"), None).unwrap(),
-            UpdateMode::Always
-        );
-        assert_eq!(
-            UpdateMode::resolve(false, Some("no"), None).unwrap(),
-            UpdateMode::No
-        );
+        assert_eq!(UpdateMode::resolve(true, Some("always"), Some("true")).unwrap(), UpdateMode::No);
+        assert_eq!(UpdateMode::resolve(false, None, Some("1")).unwrap(), UpdateMode::No);
+        assert_eq!(UpdateMode::resolve(false, None, Some("false")).unwrap(), UpdateMode::New);
+        assert_eq!(UpdateMode::resolve(false, None, None).unwrap(), UpdateMode::New);
+        assert_eq!(UpdateMode::resolve(true, Some("no"), None).unwrap(), UpdateMode::Always);
+        assert_eq!(UpdateMode::resolve(false, Some("no"), None).unwrap(), UpdateMode::No);
         assert!(UpdateMode::resolve(false, Some("sometimes"), None).is_err());
     }
 
     #[test]
     fn pending_names() {
-        assert_eq!(
-            pending_path(Path::new("a/golden.manifest")),
-            PathBuf::from("a/golden.manifest.new")
-        );
-        assert_eq!(
-            golden_path(Path::new("a/golden.manifest.new")),
-            PathBuf::from("a/golden.manifest")
-        );
+        assert_eq!(pending_path(Path::new("a/golden.manifest")), PathBuf::from("a/golden.manifest.new"));
+        assert_eq!(golden_path(Path::new("a/golden.manifest.new")), PathBuf::from("a/golden.manifest"));
     }
 }

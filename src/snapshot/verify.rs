@@ -59,72 +59,38 @@ pub struct Golden {
 impl Golden {
     /// Read the golden file and resolve the update policy (`--update-snapshots`, environment).
     pub fn open(file: &Path, update_flag: bool) -> Result<Golden, StoreError> {
-        Ok(Golden {
-            file: file.to_path_buf(),
-            manifest: store::read(file)?,
-            mode: UpdateMode::from_env(update_flag)?,
-        })
+        Ok(Golden { file: file.to_path_buf(), manifest: store::read(file)?, mode: UpdateMode::from_env(update_flag)? })
     }
 
     /// Whether the input must be hashed while it is read: the golden file records digests.
     pub fn needs_digest(&self) -> bool {
-        self.manifest
-            .as_ref()
-            .is_some_and(|m| m.header.fields.sha256)
+        self.manifest.as_ref().is_some_and(|m| m.header.fields.sha256)
     }
 
     /// Compare `subject` against the golden file and write what the update policy allows.
-    pub fn verify(
-        self,
-        ruleset: &Ruleset,
-        subject: &Subject,
-    ) -> Result<(Outcome, Vec<Finding>), StoreError> {
+    pub fn verify(self, ruleset: &Ruleset, subject: &Subject) -> Result<(Outcome, Vec<Finding>), StoreError> {
         verify(ruleset, subject, &self.file, self.manifest, self.mode)
     }
 }
 
 /// Compare `subject` against the golden file `file` (`golden` is its parsed content, `None` if
 /// it does not exist) and write what `mode` allows.
-fn verify(
-    ruleset: &Ruleset,
-    subject: &Subject,
-    file: &Path,
-    golden: Option<Manifest>,
-    mode: UpdateMode,
-) -> Result<(Outcome, Vec<Finding>), StoreError> {
+fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Manifest>, mode: UpdateMode) -> Result<(Outcome, Vec<Finding>), StoreError> {
     // Never write what a damaged input let us read: the check reports the damage itself.
-    let damaged = super::incomplete(subject).map(|problem| {
-        format!(
-            "the input could not be read completely ({})",
-            problem.kind.as_str()
-        )
-    });
-    let mode = if damaged.is_some() {
-        UpdateMode::No
-    } else {
-        mode
-    };
+    let damaged = super::incomplete(subject).map(|problem| format!("the input could not be read completely ({})", problem.kind.as_str()));
+    let mode = if damaged.is_some() { UpdateMode::No } else { mode };
     let name = file.to_string_lossy().into_owned();
     let pending = store::pending_path(file);
     let pending_name = pending.to_string_lossy().into_owned();
     let pending_note = format!("wrote the recorded snapshot to {pending_name} for review");
     let mut findings = Vec::new();
     let mut raise = |code: &str, path: &str, detail: String| {
-        findings.extend(ruleset.external_finding(
-            code,
-            &subject.input,
-            path,
-            Vars::default().set("detail", detail),
-        ));
+        findings.extend(ruleset.external_finding(code, &subject.input, path, Vars::default().set("detail", detail)));
     };
 
     let Some(golden) = golden else {
         let fresh = super::default_manifest();
-        let text = Manifest {
-            lines: record(subject, &fresh.header),
-            ..fresh
-        }
-        .render();
+        let text = Manifest { lines: record(subject, &fresh.header), ..fresh }.render();
         let (status, written) = match mode {
             UpdateMode::Always => {
                 store::write(file, &text)?;
@@ -138,22 +104,12 @@ fn verify(
                 ("missing", Some(pending_name))
             }
             UpdateMode::No => {
-                let why = damaged.unwrap_or_else(|| {
-                    "snapshots are never written under CI or with OPTML_UPDATE=no".into()
-                });
+                let why = damaged.unwrap_or_else(|| "snapshots are never written under CI or with OPTML_UPDATE=no".into());
                 raise("SNAP005", "", format!("{name} (not written: {why})"));
                 ("missing", None)
             }
         };
-        return Ok((
-            Outcome {
-                file: name,
-                status,
-                written,
-                delta: Delta::new(Vec::new(), Vec::new(), String::new()),
-            },
-            findings,
-        ));
+        return Ok((Outcome { file: name, status, written, delta: Delta::new(Vec::new(), Vec::new(), String::new()) }, findings));
     };
 
     let actual = record(subject, &golden.header);
@@ -163,12 +119,7 @@ fn verify(
     let (new_text, diff) = if comparison.differences.is_empty() {
         (String::new(), String::new())
     } else {
-        let text = Manifest {
-            header: Default::default(),
-            header_text: golden.header_text.clone(),
-            lines: comparison.actual,
-        }
-        .render();
+        let text = Manifest { header: Default::default(), header_text: golden.header_text.clone(), lines: comparison.actual }.render();
         let diff = unified_diff(&golden.render(), &text, &name, "actual");
         (text, diff)
     };
@@ -185,11 +136,7 @@ fn verify(
         (false, UpdateMode::Always) => {
             store::write(file, &new_text)?;
             store::discard_pending(file)?;
-            raise(
-                "SNAP007",
-                "",
-                format!("updated {name}: {}", delta.summary()),
-            );
+            raise("SNAP007", "", format!("updated {name}: {}", delta.summary()));
             ("updated", Some(name.clone()))
         }
         (false, mode) => {
@@ -206,15 +153,7 @@ fn verify(
             }
         }
     };
-    Ok((
-        Outcome {
-            file: name,
-            status,
-            written,
-            delta,
-        },
-        findings,
-    ))
+    Ok((Outcome { file: name, status, written, delta }, findings))
 }
 
 /// The rule code and `{detail}` of one difference.
@@ -222,13 +161,6 @@ fn describe(difference: &Difference) -> (&'static str, String) {
     match difference {
         Difference::Missing(line) => ("SNAP001", line.render_fields()),
         Difference::Extra(line) => ("SNAP002", line.render_fields()),
-        Difference::Changed { changes, .. } => (
-            "SNAP003",
-            changes
-                .iter()
-                .map(describe_change)
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        Difference::Changed { changes, .. } => ("SNAP003", changes.iter().map(describe_change).collect::<Vec<_>>().join(", ")),
     }
 }

@@ -101,10 +101,7 @@ impl<R: Read> Read for Tracked<R> {
 
 /// Whether a file name promises gzip (`.gz`, `.tgz`).
 pub fn named_gzip(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     name.ends_with(".gz") || name.ends_with(".tgz")
 }
 
@@ -126,52 +123,32 @@ pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let compression = Compression::sniff(reader.fill_buf()?);
-    let mut scan = Scan {
-        compression: Some(compression),
-        ..Scan::default()
-    };
+    let mut scan = Scan { compression: Some(compression), ..Scan::default() };
     let empty_input = reader.fill_buf()?.is_empty();
 
     if named_gzip(path) && compression != Compression::Gzip && !empty_input {
         scan.problems.push(Problem::new(
             ProblemKind::NotGzip,
-            format!(
-                "named like a gzip file, but its bytes are {}",
-                describe(compression)
-            ),
+            format!("named like a gzip file, but its bytes are {}", describe(compression)),
         ));
     }
     if compression == Compression::None && !named_gzip(path) && !empty_input {
-        scan.problems.push(Problem::new(
-            ProblemKind::Uncompressed,
-            "an uncompressed tar, not a gzip-compressed one".to_string(),
-        ));
+        scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
     }
     match compression {
         Compression::Gzip => {
-            let outer = Tracked {
-                inner: reader,
-                state: Rc::default(),
-            };
+            let outer = Tracked { inner: reader, state: Rc::default() };
             let compressed = outer.state.clone();
             let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, outer));
             // Inflate in large blocks: tar reads 512-byte headers, and one inflate call (and
             // CRC update) per header dominates archives of many small members.
-            read_compressed_tar(
-                BufReader::with_capacity(256 * 1024, decoder),
-                options,
-                &mut scan,
-                compressed,
-            );
+            read_compressed_tar(BufReader::with_capacity(256 * 1024, decoder), options, &mut scan, compressed);
         }
         Compression::None => read_plain_tar(reader, file_len, options, &mut scan),
         other => {
             scan.problems.push(Problem::new(
                 ProblemKind::UnsupportedCompression,
-                format!(
-                    "compressed with {}; SageMaker only unpacks gzip",
-                    other.as_str()
-                ),
+                format!("compressed with {}; SageMaker only unpacks gzip", other.as_str()),
             ));
         }
     }
@@ -186,23 +163,11 @@ fn describe(compression: Compression) -> String {
 }
 
 /// Stream a gzip-compressed tar: every byte is inflated once, then the gzip trailer is checked.
-fn read_compressed_tar<R: Read>(
-    reader: R,
-    options: &ScanOptions,
-    scan: &mut Scan,
-    compressed: Rc<TrackState>,
-) {
-    let tracked = Tracked {
-        inner: reader,
-        state: Rc::default(),
-    };
+fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Scan, compressed: Rc<TrackState>) {
+    let tracked = Tracked { inner: reader, state: Rc::default() };
     let stream = tracked.state.clone();
     let mut archive = tar::Archive::new(tracked);
-    let Some(last_name) = archive
-        .entries()
-        .ok()
-        .and_then(|entries| read_entries(entries, options, scan, &stream, Some(&compressed)))
-    else {
+    let Some(last_name) = archive.entries().ok().and_then(|entries| read_entries(entries, options, scan, &stream, Some(&compressed))) else {
         return;
     };
     // Read what follows the end-of-archive marker, so a corrupt or truncated gzip trailer
@@ -213,16 +178,9 @@ fn read_compressed_tar<R: Read>(
         // are not a gzip header. Python's tarfile never reads them, `tar -xzf` fails on them.
         if err.to_string().contains("invalid gzip header") {
             let detail = format!("bytes that are not gzip follow the compressed stream (read up to byte {} of the file)", compressed.bytes.get());
-            scan.problems
-                .push(Problem::new(ProblemKind::TrailingData, detail));
+            scan.problems.push(Problem::new(ProblemKind::TrailingData, detail));
         } else {
-            scan.problems.push(stop_problem(
-                ProblemKind::Truncated,
-                &err,
-                &stream,
-                Some(&compressed),
-                last_name.as_deref(),
-            ));
+            scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, Some(&compressed), last_name.as_deref()));
             return;
         }
     }
@@ -232,23 +190,14 @@ fn read_compressed_tar<R: Read>(
 /// Read a plain tar file, seeking over member data instead of reading it (as `tar -tf` does).
 /// Seeking past the end is not an error, so the file length is checked against the last member.
 fn read_plain_tar(reader: BufReader<File>, file_len: u64, options: &ScanOptions, scan: &mut Scan) {
-    let tracked = Tracked {
-        inner: reader,
-        state: Rc::default(),
-    };
+    let tracked = Tracked { inner: reader, state: Rc::default() };
     let stream = tracked.state.clone();
     let mut archive = tar::Archive::new(tracked);
     let entries = match archive.entries_with_seek() {
         Ok(entries) => entries,
-        Err(err) => {
-            return scan
-                .problems
-                .push(Problem::new(ProblemKind::NotTar, err.to_string()))
-        }
+        Err(err) => return scan.problems.push(Problem::new(ProblemKind::NotTar, err.to_string())),
     };
-    let Some(last_name) = read_entries(entries, options, scan, &stream, None) else {
-        return;
-    };
+    let Some(last_name) = read_entries(entries, options, scan, &stream, None) else { return };
     let needed = stream.end_of_data.get();
     if needed > file_len {
         let mut problem = Problem::new(
@@ -281,37 +230,22 @@ fn read_entries<R: Read>(
                 // A gzip stream that ended cleanly (its CRC checked) but held less than one tar
                 // header is complete data that is not a tar, not a truncated tar.
                 let short = truncated_first_block(stream) && compressed.is_none();
-                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short
-                {
+                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short {
                     ProblemKind::NotTar
                 } else {
                     ProblemKind::Truncated
                 };
-                scan.problems.push(stop_problem(
-                    kind,
-                    &err,
-                    stream,
-                    compressed,
-                    last_name.as_deref(),
-                ));
+                scan.problems.push(stop_problem(kind, &err, stream, compressed, last_name.as_deref()));
                 return None;
             }
         };
         let mut entry = to_entry(&member);
         entry.index = index;
         let name = String::from_utf8_lossy(&member.path_bytes()).into_owned();
-        stream
-            .end_of_data
-            .set(member.raw_file_position() + member.size());
+        stream.end_of_data.set(member.raw_file_position() + member.size());
         if entry.kind == EntryKind::File {
             if let Err(err) = capture(&mut member, &mut entry, options) {
-                scan.problems.push(stop_problem(
-                    ProblemKind::Truncated,
-                    &err,
-                    stream,
-                    compressed,
-                    Some(&name),
-                ));
+                scan.problems.push(stop_problem(ProblemKind::Truncated, &err, stream, compressed, Some(&name)));
                 scan.entries.push(entry);
                 return None;
             }
@@ -320,10 +254,7 @@ fn read_entries<R: Read>(
         scan.entries.push(entry);
     }
     if stream.failed.get() {
-        scan.problems.push(Problem::new(
-            ProblemKind::Truncated,
-            "the stream ended with a read error".into(),
-        ));
+        scan.problems.push(Problem::new(ProblemKind::Truncated, "the stream ended with a read error".into()));
         return None;
     }
     Some(last_name)
@@ -351,10 +282,7 @@ fn stop_problem(
     };
     if kind != ProblemKind::NotTar {
         if let Some(compressed) = compressed {
-            detail.push_str(&format!(
-                " (byte {} of the compressed file)",
-                compressed.bytes.get()
-            ));
+            detail.push_str(&format!(" (byte {} of the compressed file)", compressed.bytes.get()));
         }
         match last {
             Some(name) => detail.push_str(&format!(", after entry `{name}`")),
@@ -372,9 +300,7 @@ fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> Entry {
     let raw = member.path_bytes();
     let normalized = normalize_name(&raw);
     let kind = match header.entry_type() {
-        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            EntryKind::File
-        }
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => EntryKind::File,
         tar::EntryType::Directory => EntryKind::Dir,
         tar::EntryType::Symlink => EntryKind::Symlink,
         tar::EntryType::Link => EntryKind::Hardlink,
@@ -385,20 +311,12 @@ fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> Entry {
         _ if raw.ends_with(b"/") => EntryKind::Dir,
         _ => EntryKind::Other,
     };
-    let kind = if kind == EntryKind::File && raw.ends_with(b"/") {
-        EntryKind::Dir
-    } else {
-        kind
-    };
+    let kind = if kind == EntryKind::File && raw.ends_with(b"/") { EntryKind::Dir } else { kind };
     let mut entry = Entry::new(normalized.name, kind);
     entry.absolute = normalized.absolute;
     entry.parent_dir = normalized.parent_dir;
     entry.invalid_name = normalized.invalid;
-    entry.size = if kind == EntryKind::File {
-        member.size()
-    } else {
-        0
-    };
+    entry.size = if kind == EntryKind::File { member.size() } else { 0 };
     entry.mode = header.mode().unwrap_or(0) & 0o7777;
     entry.link_target = member.link_name_bytes().map(|target| target.into_owned());
     entry

@@ -38,11 +38,7 @@ impl Hasher {
             }
             sha.finalize().into()
         });
-        Hasher::Threaded {
-            chunks,
-            spares,
-            worker,
-        }
+        Hasher::Threaded { chunks, spares, worker }
     }
 
     /// Hash the first `len` bytes of `buf`. A threaded hasher takes the buffer and leaves a
@@ -76,9 +72,7 @@ mod tests {
 
     #[test]
     fn threaded_and_inline_agree() {
-        let data: Vec<u8> = (0..(THREADED_MIN as usize + 12345))
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let data: Vec<u8> = (0..(THREADED_MIN as usize + 12345)).map(|i| (i % 251) as u8).collect();
         let mut expected = Sha256::new();
         expected.update(&data);
         let expected: [u8; 32] = expected.finalize().into();

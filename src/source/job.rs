@@ -35,12 +35,7 @@ pub struct Part {
 
 impl Part {
     pub fn tree(path: &Path, prefix: &str, role: Role) -> Part {
-        Part {
-            fs_path: path.to_path_buf(),
-            path_prefix: prefix.to_string(),
-            is_archive: false,
-            role,
-        }
+        Part { fs_path: path.to_path_buf(), path_prefix: prefix.to_string(), is_archive: false, role }
     }
 }
 
@@ -60,12 +55,7 @@ pub fn detect(dir: &Path, artifacts: &[JobArtifact]) -> Option<Vec<Part>> {
             }
         } else if path.is_file() {
             has_archive = true;
-            parts.push(Part {
-                fs_path: path,
-                path_prefix: artifact.path.clone(),
-                is_archive: true,
-                role,
-            });
+            parts.push(Part { fs_path: path, path_prefix: artifact.path.clone(), is_archive: true, role });
         }
     }
     if is_opt_ml {

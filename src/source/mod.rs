@@ -52,10 +52,7 @@ impl Role {
     /// `optml check /opt/ml/model` (or an uncompressed model prefix) is checked as a model
     /// rather than as an /opt/ml root whose every file would be "lost".
     pub fn of_folder(dir: &Path) -> Role {
-        if ["model", "output", "input"]
-            .iter()
-            .any(|marker| dir.join(marker).is_dir())
-        {
+        if ["model", "output", "input"].iter().any(|marker| dir.join(marker).is_dir()) {
             Role::OptMl
         } else {
             Role::Model
@@ -68,10 +65,7 @@ impl Role {
     /// `*_source_code.tar.gz`, `user_code.tar.gz`, ModelTrainer's `code.tar.gz`) is code;
     /// anything else is a model archive.
     pub fn from_archive_name(path: &Path) -> Role {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let stem = name.split(".t").next().unwrap_or(&name);
         // Only the names the SDK and the toolkits give source bundles: `weights_in_code.tar.gz`
         // or `sklearn_code.tar.gz` may well be a model archive. `__` stands for a path separator
@@ -156,20 +150,12 @@ impl ProblemKind {
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
-        ProblemKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
+        ProblemKind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
     /// Reading stopped before the end (or never started): what was read is not all there is.
     pub fn stops_reading(self) -> bool {
-        matches!(
-            self,
-            ProblemKind::NotTar
-                | ProblemKind::Truncated
-                | ProblemKind::UnsupportedCompression
-                | ProblemKind::Unreadable
-        )
+        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable)
     }
 }
 
@@ -185,12 +171,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: String) -> Problem {
-        Problem {
-            kind,
-            detail,
-            path: Vec::new(),
-            offset: None,
-        }
+        Problem { kind, detail, path: Vec::new(), offset: None }
     }
 }
 
@@ -209,12 +190,7 @@ pub struct ScanOptions<'a> {
 impl ScanOptions<'_> {
     /// Options that read names and headers only (plus digests when `digest`).
     pub fn headers(digest: bool) -> ScanOptions<'static> {
-        ScanOptions {
-            wants_content: &|_| false,
-            content_limit: 0,
-            wants_tail: &|_| false,
-            digest,
-        }
+        ScanOptions { wants_content: &|_| false, content_limit: 0, wants_tail: &|_| false, digest }
     }
 
     /// Whether a regular file named `member` is read at all.
@@ -235,14 +211,9 @@ pub struct Scan {
 /// Read a regular file's bytes once: the first `content_limit` into `entry.content` when
 /// wanted, all of them through SHA-256 when digests are on, and its last bytes into a bounded
 /// tail when its zip listing is wanted.
-pub(crate) fn capture<R: Read>(
-    reader: &mut R,
-    entry: &mut Entry,
-    options: &ScanOptions,
-) -> io::Result<()> {
+pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &ScanOptions) -> io::Result<()> {
     let wants = (options.wants_content)(&entry.member);
-    let mut tail = (options.wants_tail)(&entry.member)
-        .then(|| ziptail::Tail::new(ziptail::TAIL_LIMIT, entry.size));
+    let mut tail = (options.wants_tail)(&entry.member).then(|| ziptail::Tail::new(ziptail::TAIL_LIMIT, entry.size));
     if !wants && !options.digest && tail.is_none() {
         return Ok(());
     }
@@ -275,13 +246,7 @@ pub(crate) fn capture<R: Read>(
             hasher.update(&mut buf, n);
         }
     }
-    entry.zip = tail.map(|tail| {
-        if read < entry.size {
-            ziptail::ZipLook::Unsure("the member ends early".into())
-        } else {
-            tail.look()
-        }
-    });
+    entry.zip = tail.map(|tail| if read < entry.size { ziptail::ZipLook::Unsure("the member ends early".into()) } else { tail.look() });
     entry.content = content;
     entry.digest = hasher.map(Hasher::finish);
     Ok(())
@@ -330,22 +295,11 @@ impl Subject {
     /// archive, already read), as [`open`] reads it, without reading the archives again. The
     /// entries keep what their own check set (paths, zones, facts): a job to record, not to check.
     pub fn job(input: String, parts: &[(&str, &Subject)]) -> Subject {
-        let mut job = Subject {
-            input,
-            kind: InputKind::Job,
-            origins: Vec::new(),
-            entries: Vec::new(),
-        };
+        let mut job = Subject { input, kind: InputKind::Job, origins: Vec::new(), entries: Vec::new() };
         for (prefix, part) in parts {
             let first = job.origins.len();
-            job.origins.extend(part.origins.iter().map(|origin| Origin {
-                path_prefix: prefix.to_string(),
-                ..origin.clone()
-            }));
-            job.entries.extend(part.entries.iter().map(|entry| Entry {
-                origin: first + entry.origin,
-                ..entry.clone()
-            }));
+            job.origins.extend(part.origins.iter().map(|origin| Origin { path_prefix: prefix.to_string(), ..origin.clone() }));
+            job.entries.extend(part.entries.iter().map(|entry| Entry { origin: first + entry.origin, ..entry.clone() }));
         }
         job
     }
@@ -379,60 +333,32 @@ pub fn open(
     digest: bool,
 ) -> Result<Subject, OpenError> {
     let display = input.to_string_lossy().into_owned();
-    let fail = |message: String| OpenError {
-        input: display.clone(),
-        message,
-    };
+    let fail = |message: String| OpenError { input: display.clone(), message };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
         match forced {
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
                 Some(parts) => (InputKind::Job, parts),
-                None => (
-                    InputKind::Tree,
-                    vec![job::Part::tree(input, "", Role::of_folder(input))],
-                ),
+                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::of_folder(input))]),
             },
         }
     } else if meta.is_file() {
         let role = forced.unwrap_or_else(|| Role::from_archive_name(input));
-        (
-            InputKind::Archive,
-            vec![job::Part {
-                fs_path: input.to_path_buf(),
-                path_prefix: String::new(),
-                is_archive: true,
-                role,
-            }],
-        )
+        (InputKind::Archive, vec![job::Part { fs_path: input.to_path_buf(), path_prefix: String::new(), is_archive: true, role }])
     } else {
-        return Err(fail(
-            "not a regular file or directory (FIFOs, devices and sockets are never opened)".into(),
-        ));
+        return Err(fail("not a regular file or directory (FIFOs, devices and sockets are never opened)".into()));
     };
 
-    let mut subject = Subject {
-        input: display.clone(),
-        kind,
-        origins: Vec::new(),
-        entries: Vec::new(),
-    };
+    let mut subject = Subject { input: display.clone(), kind, origins: Vec::new(), entries: Vec::new() };
     for part in parts {
         let role = part.role;
         let wants_content = |member: &[u8]| wants.wants(role, member);
         let wants_tail = |member: &[u8]| wants.wants_tail(role, member);
-        let options = ScanOptions {
-            wants_content: &wants_content,
-            content_limit,
-            wants_tail: &wants_tail,
-            digest,
-        };
+        let options = ScanOptions { wants_content: &wants_content, content_limit, wants_tail: &wants_tail, digest };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options).map_err(|err| OpenError {
-                input: part.fs_path.to_string_lossy().into_owned(),
-                message: describe_io(&err),
-            })?
+            archive::scan(&part.fs_path, &options)
+                .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?
         } else {
             tree::scan(&part.fs_path, &options)
         };
@@ -454,15 +380,7 @@ pub fn open(
             subject.entries.push(entry);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
-        if part.is_archive
-            && files == 0
-            && problems.iter().all(|p| {
-                matches!(
-                    p.kind,
-                    ProblemKind::TrailingData | ProblemKind::Uncompressed
-                )
-            })
-        {
+        if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
             let detail = match folders {
                 0 => "the archive holds no entries".to_string(),
                 n => format!("the archive holds only {n} empty folder(s)"),

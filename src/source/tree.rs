@@ -28,9 +28,7 @@ struct Stat {
 
 impl ParentDirs {
     fn new(root: &Path) -> ParentDirs {
-        ParentDirs {
-            fds: vec![open_dir(root).ok()],
-        }
+        ParentDirs { fds: vec![open_dir(root).ok()] }
     }
 
     /// Remember `path` (a directory at `depth`) as the parent of what follows.
@@ -44,43 +42,24 @@ impl ParentDirs {
         let parent = self.fds.get(depth.wrapping_sub(1)).and_then(Option::as_ref);
         let (Some(parent), Ok(name)) = (parent, CString::new(name.as_bytes())) else {
             let meta = fs::symlink_metadata(path)?;
-            return Ok(Stat {
-                mode: std::os::unix::fs::MetadataExt::mode(&meta),
-                size: meta.len(),
-            });
+            return Ok(Stat { mode: std::os::unix::fs::MetadataExt::mode(&meta), size: meta.len() });
         };
         let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: `parent` is an open directory descriptor, `name` is NUL-terminated, and
         // `stat` is written by the kernel before it is read.
-        let rc = unsafe {
-            libc::fstatat(
-                parent.as_raw_fd(),
-                name.as_ptr(),
-                stat.as_mut_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
+        let rc = unsafe { libc::fstatat(parent.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
         let stat = unsafe { stat.assume_init() };
-        Ok(Stat {
-            mode: stat.st_mode,
-            size: stat.st_size as u64,
-        })
+        Ok(Stat { mode: stat.st_mode, size: stat.st_size as u64 })
     }
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    let path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `path` is NUL-terminated; O_PATH opens without reading, so it never blocks.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -94,19 +73,13 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
     let mut scan = Scan::default();
     let mut parents = ParentDirs::new(root);
-    let walker = WalkDir::new(root)
-        .follow_links(false)
-        .follow_root_links(true)
-        .min_depth(1);
+    let walker = WalkDir::new(root).follow_links(false).follow_root_links(true).min_depth(1);
     for (index, item) in walker.into_iter().enumerate() {
         let dirent = match item {
             Ok(dirent) => dirent,
             Err(err) => {
                 let at = err.path().map(|p| relative(root, p)).unwrap_or_default();
-                let cause = err
-                    .io_error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| err.to_string());
+                let cause = err.io_error().map(|e| e.to_string()).unwrap_or_else(|| err.to_string());
                 scan.problems.push(unreadable(&at, &cause));
                 continue;
             }
@@ -150,8 +123,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
             }
         }
         if kind == EntryKind::File && options.reads(&entry.member) {
-            let read = File::open(dirent.path())
-                .and_then(|mut file| capture(&mut file, &mut entry, options));
+            let read = File::open(dirent.path()).and_then(|mut file| capture(&mut file, &mut entry, options));
             if let Err(err) = read {
                 scan.problems.push(unreadable(&member, &err.to_string()));
             }
@@ -165,18 +137,11 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
 }
 
 fn unreadable(member: &[u8], cause: &str) -> Problem {
-    let mut problem = Problem::new(
-        ProblemKind::Unreadable,
-        format!("cannot read `{}`: {cause}", String::from_utf8_lossy(member)),
-    );
+    let mut problem = Problem::new(ProblemKind::Unreadable, format!("cannot read `{}`: {cause}", String::from_utf8_lossy(member)));
     problem.path = member.to_vec();
     problem
 }
 
 fn relative(root: &Path, path: &Path) -> Vec<u8> {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .as_os_str()
-        .as_bytes()
-        .to_vec()
+    path.strip_prefix(root).unwrap_or(path).as_os_str().as_bytes().to_vec()
 }

@@ -32,11 +32,7 @@ pub struct Tail {
 
 impl Tail {
     pub fn new(limit: usize, expected: u64) -> Tail {
-        Tail {
-            ring: Vec::with_capacity((expected.min(limit as u64)) as usize),
-            limit,
-            written: 0,
-        }
+        Tail { ring: Vec::with_capacity((expected.min(limit as u64)) as usize), limit, written: 0 }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -86,21 +82,15 @@ impl Tail {
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at + 2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64)
+    bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64)
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
+    bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
 const EOCD: &[u8] = b"PK\x05\x06";
@@ -112,61 +102,35 @@ const CENTRAL: &[u8] = b"PK\x01\x02";
 pub fn look(tail: &[u8], start: u64) -> ZipLook {
     // The EOCD record (22 bytes + a comment of at most 65535) ends the file.
     let window = tail.len().saturating_sub(22 + 65_535);
-    let Some(eocd) = (window..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| &tail[i..i + 4] == EOCD)
-    else {
+    let Some(eocd) = (window..tail.len().saturating_sub(21)).rev().find(|&i| &tail[i..i + 4] == EOCD) else {
         return ZipLook::NotZip;
     };
-    let (mut entries, mut cd_size, mut cd_offset) = (
-        u16_at(tail, eocd + 10),
-        u32_at(tail, eocd + 12),
-        u32_at(tail, eocd + 16),
-    );
-    let zip64 =
-        entries == Some(0xFFFF) || cd_size == Some(0xFFFF_FFFF) || cd_offset == Some(0xFFFF_FFFF);
+    let (mut entries, mut cd_size, mut cd_offset) = (u16_at(tail, eocd + 10), u32_at(tail, eocd + 12), u32_at(tail, eocd + 16));
+    let zip64 = entries == Some(0xFFFF) || cd_size == Some(0xFFFF_FFFF) || cd_offset == Some(0xFFFF_FFFF);
     if zip64 {
-        let Some(locator) = eocd
-            .checked_sub(20)
-            .filter(|&l| tail.get(l..l + 4) == Some(EOCD64_LOCATOR))
-        else {
+        let Some(locator) = eocd.checked_sub(20).filter(|&l| tail.get(l..l + 4) == Some(EOCD64_LOCATOR)) else {
             return ZipLook::Unsure("a zip64 archive without its locator in the tail".into());
         };
-        let Some(record) = u64_at(tail, locator + 8)
-            .and_then(|offset| offset.checked_sub(start))
-            .map(|r| r as usize)
-        else {
+        let Some(record) = u64_at(tail, locator + 8).and_then(|offset| offset.checked_sub(start)).map(|r| r as usize) else {
             return ZipLook::Unsure("the zip64 end record is before the kept tail".into());
         };
         if tail.get(record..record + 4) != Some(EOCD64) {
             return ZipLook::Unsure("the zip64 end record is not where its locator says".into());
         }
-        (entries, cd_size, cd_offset) = (
-            u64_at(tail, record + 32),
-            u64_at(tail, record + 40),
-            u64_at(tail, record + 48),
-        );
+        (entries, cd_size, cd_offset) = (u64_at(tail, record + 32), u64_at(tail, record + 40), u64_at(tail, record + 48));
     }
     let (Some(entries), Some(_cd_size), Some(cd_offset)) = (entries, cd_size, cd_offset) else {
         return ZipLook::Unsure("a truncated end-of-central-directory record".into());
     };
     let Some(mut at) = cd_offset.checked_sub(start).map(|a| a as usize) else {
-        return ZipLook::Unsure(format!(
-            "its central directory starts {} bytes before the {} MiB optml keeps",
-            start - cd_offset,
-            TAIL_LIMIT / (1024 * 1024)
-        ));
+        return ZipLook::Unsure(format!("its central directory starts {} bytes before the {} MiB optml keeps", start - cd_offset, TAIL_LIMIT / (1024 * 1024)));
     };
     let mut names = Vec::new();
     for _ in 0..entries {
         if tail.get(at..at + 4) != Some(CENTRAL) {
             return ZipLook::Unsure("a damaged central directory".into());
         }
-        let (Some(name_len), Some(extra_len), Some(comment_len)) = (
-            u16_at(tail, at + 28),
-            u16_at(tail, at + 30),
-            u16_at(tail, at + 32),
-        ) else {
+        let (Some(name_len), Some(extra_len), Some(comment_len)) = (u16_at(tail, at + 28), u16_at(tail, at + 30), u16_at(tail, at + 32)) else {
             return ZipLook::Unsure("a truncated central directory".into());
         };
         let Some(name) = tail.get(at + 46..at + 46 + name_len as usize) else {
@@ -196,16 +160,9 @@ mod tests {
     fn the_ring_keeps_the_last_bytes_in_order() {
         let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
         for chunk in [1, 7, 333, 4096, 100_000] {
-            assert_eq!(
-                through_tail(&bytes, 4096, chunk),
-                (bytes[5000 - 4096..].to_vec(), 5000 - 4096),
-                "chunks of {chunk}"
-            );
+            assert_eq!(through_tail(&bytes, 4096, chunk), (bytes[5000 - 4096..].to_vec(), 5000 - 4096), "chunks of {chunk}");
         }
-        assert_eq!(
-            through_tail(&bytes[..100], 4096, 9),
-            (bytes[..100].to_vec(), 0)
-        );
+        assert_eq!(through_tail(&bytes[..100], 4096, 9), (bytes[..100].to_vec(), 0));
     }
 
     #[test]
@@ -213,10 +170,7 @@ mod tests {
         let mut empty = b"PK\x05\x06".to_vec();
         empty.extend_from_slice(&[0; 18]);
         assert_eq!(look(&empty, 0), ZipLook::Members(Vec::new()));
-        assert_eq!(
-            look(b"\x80\x02}q\x00(X\x05\x00\x00\x00layerq\x01.", 0),
-            ZipLook::NotZip
-        );
+        assert_eq!(look(b"\x80\x02}q\x00(X\x05\x00\x00\x00layerq\x01.", 0), ZipLook::NotZip);
         // A central directory that starts before the kept tail.
         let mut far = b"PK\x05\x06\0\0\0\0\x01\0\x01\0\x2e\0\0\0".to_vec();
         far.extend_from_slice(&10u32.to_le_bytes());

@@ -20,19 +20,11 @@ fn check_with(path: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
 
 fn assert_has(doc: &serde_json::Value, code: &str, path: &str) {
     let paths = paths_for(doc, code);
-    assert!(
-        paths.iter().any(|p| p == path),
-        "expected {code} at `{path}`, got {paths:?} in {:#}",
-        doc["diagnostics"]
-    );
+    assert!(paths.iter().any(|p| p == path), "expected {code} at `{path}`, got {paths:?} in {:#}", doc["diagnostics"]);
 }
 
 fn assert_lacks(doc: &serde_json::Value, code: &str) {
-    assert!(
-        paths_for(doc, code).is_empty(),
-        "did not expect {code}: {:#}",
-        doc["diagnostics"]
-    );
+    assert!(paths_for(doc, code).is_empty(), "did not expect {code}: {:#}", doc["diagnostics"]);
 }
 
 #[test]
@@ -79,21 +71,10 @@ fn sm103_job_failed_quotes_first_line() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
     fs::remove_file(root.join("output/success")).unwrap();
-    dir.file(
-        "ml/output/failure",
-        "\nExecuteUserScriptError:\nExitCode 3\n",
-    );
+    dir.file("ml/output/failure", "\nExecuteUserScriptError:\nExitCode 3\n");
     let (code, doc) = check(&root);
     assert_has(&doc, "SM103", "output/failure");
-    let message = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "SM103")
-        .unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM103").unwrap()["message"].as_str().unwrap().to_string();
     assert_eq!(message, "the job failed: ExecuteUserScriptError:");
     assert_lacks(&doc, "SM101");
     assert_eq!(code, 1);
@@ -132,29 +113,17 @@ fn sm105_failure_empty() {
 fn sm201_files_outside_uploaded_dirs_are_lost() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    dir.file("ml/columns.pkl", "x")
-        .file("ml/results/a.csv", "1")
-        .file("ml/results/b.csv", "2");
+    dir.file("ml/columns.pkl", "x").file("ml/results/a.csv", "1").file("ml/results/b.csv", "2");
     let (code, doc) = check(&root);
     assert_has(&doc, "SM201", "columns.pkl");
     // A lost folder is one finding, not one per file.
     assert_has(&doc, "SM201", "results");
     assert_eq!(paths_for(&doc, "SM201").len(), 2);
-    let message = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["path"] == "columns.pkl")
-        .unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["path"] == "columns.pkl").unwrap()["message"].as_str().unwrap().to_string();
     assert!(message.contains("belongs in /opt/ml/model"), "{message}");
     assert_eq!(code, 1);
     // Known folders are not lost.
-    dir.file("ml/checkpoints/c.pt", "x")
-        .file("ml/code/train.py", "x")
-        .file("ml/shared/x", "x");
+    dir.file("ml/checkpoints/c.pt", "x").file("ml/code/train.py", "x").file("ml/shared/x", "x");
     fs::remove_file(root.join("columns.pkl")).unwrap();
     fs::remove_dir_all(root.join("results")).unwrap();
     let (_, doc) = check(&root);
@@ -165,9 +134,7 @@ fn sm201_files_outside_uploaded_dirs_are_lost() {
 fn sm202_output_root_file() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    dir.file("ml/output/train.log", "x")
-        .file("ml/output/tensorboard/events", "x")
-        .file("ml/output/data/m.json", "{}");
+    dir.file("ml/output/train.log", "x").file("ml/output/tensorboard/events", "x").file("ml/output/data/m.json", "{}");
     let (code, doc) = check(&root);
     assert_eq!(paths_for(&doc, "SM202"), vec!["output/train.log"]);
     assert_eq!(code, 0, "a warning does not fail the check");
@@ -203,9 +170,7 @@ fn sm302_model_missing_or_empty() {
 fn sm303_checkpoints_in_model() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    dir.file("ml/model/checkpoint-500/pytorch_model.bin", "x")
-        .file("ml/model/checkpoint-500/optimizer.pt", "x")
-        .file("ml/model/last.ckpt", "x");
+    dir.file("ml/model/checkpoint-500/pytorch_model.bin", "x").file("ml/model/checkpoint-500/optimizer.pt", "x").file("ml/model/last.ckpt", "x");
     let (_, doc) = check(&root);
     let mut paths = paths_for(&doc, "SM303");
     paths.sort();
@@ -216,13 +181,9 @@ fn sm303_checkpoints_in_model() {
 fn sm304_weights_in_output_data() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    dir.file("ml/output/data/model.safetensors", "x")
-        .file("ml/output/data/metrics.json", "{}");
+    dir.file("ml/output/data/model.safetensors", "x").file("ml/output/data/metrics.json", "{}");
     let (_, doc) = check(&root);
-    assert_eq!(
-        paths_for(&doc, "SM304"),
-        vec!["output/data/model.safetensors"]
-    );
+    assert_eq!(paths_for(&doc, "SM304"), vec!["output/data/model.safetensors"]);
 }
 
 #[test]
@@ -255,10 +216,7 @@ fn sm401_sm402_sm403_junk() {
     assert_eq!(paths_for(&doc, "SM402"), vec!["model/.DS_Store"]);
     let mut dev = paths_for(&doc, "SM403");
     dev.sort();
-    assert_eq!(
-        dev,
-        vec!["model/code/__pycache__", "output/data/.ipynb_checkpoints"]
-    );
+    assert_eq!(dev, vec!["model/code/__pycache__", "output/data/.ipynb_checkpoints"]);
     assert_eq!(code, 0);
 }
 
@@ -267,24 +225,13 @@ fn sm401_sm402_sm403_junk() {
 #[test]
 fn sm501_sm502_unsafe_names_in_archives() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[
-            Member::File("/etc/cron.d/x", b"x"),
-            Member::File("../escape.py", b"x"),
-            Member::File("model.pt", &TORCHSCRIPT),
-        ],
-    );
+    let archive =
+        tar_gz(&dir, "model.tar.gz", &[Member::File("/etc/cron.d/x", b"x"), Member::File("../escape.py", b"x"), Member::File("model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check(&archive);
     assert_has(&doc, "SM501", "etc/cron.d/x");
     assert_has(&doc, "SM502", "../escape.py");
     assert_eq!(code, 1);
-    let good = tar_gz(
-        &dir,
-        "good/model.tar.gz",
-        &[Member::File("./model.pt", &TORCHSCRIPT)],
-    );
+    let good = tar_gz(&dir, "good/model.tar.gz", &[Member::File("./model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check(&good);
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -319,11 +266,7 @@ fn sm503_links_escaping_the_root() {
 #[test]
 fn sm504_special_files() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[Member::File("model.pt", &TORCHSCRIPT), Member::Fifo("pipe")],
-    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::Fifo("pipe")]);
     let (_, doc) = check(&archive);
     assert_has(&doc, "SM504", "pipe");
     // A FIFO in a live tree is never opened, and Pipe-mode channel FIFOs are expected.
@@ -340,25 +283,11 @@ fn sm504_special_files() {
 #[test]
 fn sm505_setuid_and_sm506_world_writable() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[
-            Member::Mode("run.sh", 0o4755),
-            Member::Mode("model.pt", 0o666),
-            Member::Mode("ok.bin", 0o644),
-        ],
-    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::Mode("run.sh", 0o4755), Member::Mode("model.pt", 0o666), Member::Mode("ok.bin", 0o644)]);
     let (_, doc) = check(&archive);
     assert_eq!(paths_for(&doc, "SM505"), vec!["run.sh"]);
     assert_eq!(paths_for(&doc, "SM506"), vec!["model.pt"]);
-    let severity = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "SM506")
-        .unwrap()["severity"]
-        .clone();
+    let severity = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM506").unwrap()["severity"].clone();
     assert_eq!(severity, "info");
 }
 
@@ -368,12 +297,7 @@ fn sm507_file_directory_clash_and_sm509_duplicates() {
     let archive = tar_gz(
         &dir,
         "model.tar.gz",
-        &[
-            Member::File("weights", b"a"),
-            Member::File("weights/part1", b"b"),
-            Member::File("model.pt", &TORCHSCRIPT),
-            Member::File("model.pt", &TORCHSCRIPT),
-        ],
+        &[Member::File("weights", b"a"), Member::File("weights/part1", b"b"), Member::File("model.pt", &TORCHSCRIPT), Member::File("model.pt", &TORCHSCRIPT)],
     );
     let (_, doc) = check(&archive);
     assert_eq!(paths_for(&doc, "SM507"), vec!["weights"]);
@@ -384,14 +308,7 @@ fn sm507_file_directory_clash_and_sm509_duplicates() {
 fn sm508_names_s3_rejects() {
     let dir = TestDir::new();
     let long = format!("{}.bin", "a".repeat(300));
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[
-            Member::File("a//b.bin", b"x"),
-            Member::File("model.pt", &TORCHSCRIPT),
-        ],
-    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("a//b.bin", b"x"), Member::File("model.pt", &TORCHSCRIPT)]);
     let (_, doc) = check(&archive);
     assert_eq!(paths_for(&doc, "SM508"), vec!["a/b.bin"]);
     // Over-long names need a GNU long-name record; build it with the tar crate's own writer.
@@ -428,21 +345,14 @@ fn sm601_named_gzip_but_plain_tar() {
     assert_eq!(code, 1);
     let (code, doc) = check_with(&tar, &["--as", "output"]);
     assert_eq!(code, 0);
-    assert!(
-        !codes(&doc).contains(&"MDL110".to_string()),
-        "an output archive is not a model"
-    );
+    assert!(!codes(&doc).contains(&"MDL110".to_string()), "an output archive is not a model");
 }
 
 #[test]
 fn sm602_unsupported_compression() {
     let dir = TestDir::new();
     let path = dir.join("model.tar.gz");
-    fs::write(
-        &path,
-        [&[0xfd, b'7', b'z', b'X', b'Z', 0][..], &[0u8; 64]].concat(),
-    )
-    .unwrap();
+    fs::write(&path, [&[0xfd, b'7', b'z', b'X', b'Z', 0][..], &[0u8; 64]].concat()).unwrap();
     let (code, doc) = check(&path);
     assert!(codes(&doc).contains(&"SM602".to_string()), "{doc:#}");
     assert_eq!(code, 1);
@@ -452,11 +362,7 @@ fn sm602_unsupported_compression() {
 fn sm603_not_a_tar() {
     let dir = TestDir::new();
     let path = dir.join("model.tar.gz");
-    fs::write(
-        &path,
-        gzip(&b"\x80\x04\x95 this is a pickle, not a tar ".repeat(40)),
-    )
-    .unwrap();
+    fs::write(&path, gzip(&b"\x80\x04\x95 this is a pickle, not a tar ".repeat(40))).unwrap();
     let (code, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM603"]);
     assert_eq!(code, 1);
@@ -475,25 +381,13 @@ fn sm603_not_a_tar() {
 #[test]
 fn sm604_truncated_archive_reports_offset_and_what_came_before() {
     let dir = TestDir::new();
-    let big: Vec<u8> = (0..200_000u32)
-        .flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes())
-        .collect();
-    let bytes = gzip(&tar_bytes(&[
-        Member::File("._model.pt", &TORCHSCRIPT),
-        Member::File("model.pt", &big),
-        Member::File("z.bin", b"z"),
-    ]));
+    let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes()).collect();
+    let bytes = gzip(&tar_bytes(&[Member::File("._model.pt", &TORCHSCRIPT), Member::File("model.pt", &big), Member::File("z.bin", b"z")]));
     let path = dir.join("model.tar.gz");
     fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let (code, doc) = check(&path);
     assert_eq!(code, 1);
-    let finding = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "SM604")
-        .expect("SM604")
-        .clone();
+    let finding = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM604").expect("SM604").clone();
     let message = finding["message"].as_str().unwrap();
     assert!(message.contains("reading stopped at byte"), "{message}");
     assert!(message.contains("model.pt"), "{message}");
@@ -521,10 +415,7 @@ fn sm605_empty_archives() {
         ("zero/model.tar.gz", Vec::new()),
         ("gzip-of-nothing/model.tar.gz", gzip(b"")),
         ("zeros/model.tar.gz", gzip(&[0u8; 10240])),
-        (
-            "only-root/model.tar.gz",
-            gzip(&tar_bytes(&[Member::Dir("./")])),
-        ),
+        ("only-root/model.tar.gz", gzip(&tar_bytes(&[Member::Dir("./")]))),
     ];
     for (name, bytes) in cases {
         let path = dir.join(name);
@@ -539,46 +430,18 @@ fn sm605_empty_archives() {
 #[test]
 fn sm606_wrapped_archive_names_the_fix() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[
-            Member::Dir("model/"),
-            Member::File("model/model.pt", &TORCHSCRIPT),
-            Member::File("._model", b"x"),
-        ],
-    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::Dir("model/"), Member::File("model/model.pt", &TORCHSCRIPT), Member::File("._model", b"x")]);
     // The training pack alone: by default sagemaker-model's MDL101 supersedes SM606 on models.
     let training = ["--pack", "sagemaker-training"];
     let (code, doc) = check_with(&archive, &training);
     assert_has(&doc, "SM606", "model");
-    let fix = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "SM606")
-        .unwrap()["fix"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fix = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM606").unwrap()["fix"].as_str().unwrap().to_string();
     // The archive's path as given (so the command works from where optml ran), and `tar -xf`,
     // which also reads a plain tar.
     let path = archive.to_string_lossy();
-    assert_eq!(
-        fix,
-        format!(
-            "mkdir unpacked && tar -xf {path} -C unpacked && tar -C unpacked/model -czf {path} ."
-        )
-    );
+    assert_eq!(fix, format!("mkdir unpacked && tar -xf {path} -C unpacked && tar -C unpacked/model -czf {path} ."));
     assert_eq!(code, 0, "a warning in the training pack");
-    let flat = tar_gz(
-        &dir,
-        "flat/model.tar.gz",
-        &[
-            Member::File("model.pt", &TORCHSCRIPT),
-            Member::File("code/inference.py", b"x"),
-        ],
-    );
+    let flat = tar_gz(&dir, "flat/model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("code/inference.py", b"x")]);
     let (_, doc) = check_with(&flat, &training);
     assert_lacks(&doc, "SM606");
 }
@@ -586,9 +449,7 @@ fn sm606_wrapped_archive_names_the_fix() {
 #[test]
 fn sm607_unreadable_directory_is_a_finding() {
     if unsafe { libc::geteuid() } == 0 {
-        eprintln!(
-            "running as root: permission bits do not stop root, so this case cannot be produced"
-        );
+        eprintln!("running as root: permission bits do not stop root, so this case cannot be produced");
         return;
     }
     let dir = TestDir::new();
@@ -608,29 +469,17 @@ fn sm701_sm702_sm703_input_configuration() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
     dir.file("ml/input/config/hyperparameters.json", "{\"epochs\": \"3\"")
-        .file(
-            "ml/input/config/inputdataconfig.json",
-            r#"{"train": {"TrainingInputMode": "File"}, "validation": {}}"#,
-        )
+        .file("ml/input/config/inputdataconfig.json", r#"{"train": {"TrainingInputMode": "File"}, "validation": {}}"#)
         .file("ml/input/data/train/part-0.csv", "1")
         .file("ml/input/data/extra/x.csv", "1");
     let (_, doc) = check(&root);
-    assert_eq!(
-        paths_for(&doc, "SM701"),
-        vec!["input/config/resourceconfig.json"]
-    );
-    assert_eq!(
-        paths_for(&doc, "SM702"),
-        vec!["input/config/hyperparameters.json"]
-    );
+    assert_eq!(paths_for(&doc, "SM701"), vec!["input/config/resourceconfig.json"]);
+    assert_eq!(paths_for(&doc, "SM702"), vec!["input/config/hyperparameters.json"]);
     let mut channels = paths_for(&doc, "SM703");
     channels.sort();
     assert_eq!(channels, vec!["input/data/extra", "input/data/validation"]);
     // Fixed: valid JSON, all files, matching channels (Pipe-mode FIFOs count as the channel).
-    dir.file("ml/input/config/hyperparameters.json", "{}").file(
-        "ml/input/config/resourceconfig.json",
-        r#"{"current_host": "algo-1", "hosts": ["algo-1"]}"#,
-    );
+    dir.file("ml/input/config/hyperparameters.json", "{}").file("ml/input/config/resourceconfig.json", r#"{"current_host": "algo-1", "hosts": ["algo-1"]}"#);
     fs::remove_dir_all(root.join("input/data/extra")).unwrap();
     dir.file("ml/input/data/validation_0", "");
     let (code, doc) = check(&root);
@@ -643,29 +492,14 @@ fn sm701_sm702_sm703_input_configuration() {
 #[test]
 fn output_archive_flavours() {
     let dir = TestDir::new();
-    let local = tar_gz(
-        &dir,
-        "local/output.tar.gz",
-        &[
-            Member::Dir("data/"),
-            Member::File("data/metrics.json", b"{}"),
-            Member::File("train.log", b"x"),
-        ],
-    );
+    let local = tar_gz(&dir, "local/output.tar.gz", &[Member::Dir("data/"), Member::File("data/metrics.json", b"{}"), Member::File("train.log", b"x")]);
     let (code, doc) = check(&local);
     assert_eq!(doc["inputs"][0]["parts"][0]["flavour"], "local");
     // Local mode packs all of output/: the missing marker and the stray log are visible.
     assert_has(&doc, "SM101", "");
     assert_has(&doc, "SM202", "train.log");
     assert_eq!(code, 1);
-    let cloud = tar_gz(
-        &dir,
-        "cloud/output.tar.gz",
-        &[
-            Member::File("metrics.json", b"{}"),
-            Member::File("model.pth", &TORCHSCRIPT),
-        ],
-    );
+    let cloud = tar_gz(&dir, "cloud/output.tar.gz", &[Member::File("metrics.json", b"{}"), Member::File("model.pth", &TORCHSCRIPT)]);
     let (code, doc) = check(&cloud);
     assert_eq!(doc["inputs"][0]["parts"][0]["flavour"], "cloud");
     assert_eq!(codes(&doc), vec!["SM304"]);
@@ -675,11 +509,7 @@ fn output_archive_flavours() {
 #[test]
 fn role_override_with_as() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "artifacts.tgz",
-        &[Member::File("metrics.json", b"{}")],
-    );
+    let archive = tar_gz(&dir, "artifacts.tgz", &[Member::File("metrics.json", b"{}")]);
     let (_, doc) = check_with(&archive, &["--as", "output"]);
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "output");
     let (_, doc) = check(&archive);
@@ -694,30 +524,15 @@ fn role_override_with_as() {
 #[test]
 fn job_folder_prefixes_paths_with_the_archive() {
     let dir = TestDir::new();
-    tar_gz(
-        &dir,
-        "job/output/model.tar.gz",
-        &[
-            Member::File("model.pt", &TORCHSCRIPT),
-            Member::File("._model.pt", &TORCHSCRIPT),
-        ],
-    );
-    tar_gz(
-        &dir,
-        "job/output/output.tar.gz",
-        &[Member::File("metrics.json", b"{}")],
-    );
+    tar_gz(&dir, "job/output/model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("._model.pt", &TORCHSCRIPT)]);
+    tar_gz(&dir, "job/output/output.tar.gz", &[Member::File("metrics.json", b"{}")]);
     let (code, doc) = check(&dir.join("job"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
     assert_eq!(doc["inputs"][0]["parts"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        paths_for(&doc, "SM401"),
-        vec!["output/model.tar.gz/._model.pt"]
-    );
+    assert_eq!(paths_for(&doc, "SM401"), vec!["output/model.tar.gz/._model.pt"]);
     assert_eq!(code, 0);
     // The uncompressed form: the model is a plain folder.
-    dir.file_bytes("job2/output/model/model.pt", &TORCHSCRIPT)
-        .file("job2/output/data/metrics.json", "{}");
+    dir.file_bytes("job2/output/model/model.pt", &TORCHSCRIPT).file("job2/output/data/metrics.json", "{}");
     let (code, doc) = check(&dir.join("job2"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
     assert_eq!(code, 0);
@@ -740,19 +555,8 @@ fn non_utf8_names_are_kept_and_shown_lossily() {
 #[test]
 fn terminal_escapes_in_names_are_neutralised() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[
-            Member::File("model.pt", &TORCHSCRIPT),
-            Member::File("._\u{1b}[31mred", b"x"),
-        ],
-    );
-    let output = optml()
-        .args(["check", "--color", "never"])
-        .arg(&archive)
-        .output()
-        .unwrap();
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("._\u{1b}[31mred", b"x")]);
+    let output = optml().args(["check", "--color", "never"]).arg(&archive).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains('\u{1b}'), "{stdout}");
     assert!(stdout.contains("\\u{1b}[31mred"), "{stdout}");
@@ -780,52 +584,28 @@ fn fifo_input_is_refused_without_hanging() {
     let fifo = dir.join("model.tar.gz");
     let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
-    let output = optml()
-        .arg("check")
-        .arg(&fifo)
-        .timeout(std::time::Duration::from_secs(20))
-        .output()
-        .unwrap();
+    let output = optml().arg("check").arg(&fifo).timeout(std::time::Duration::from_secs(20)).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("not a regular file"),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a regular file"), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 // ------------------------------------------------------------------ exit codes and options
 
 #[test]
 fn missing_input_is_exit_2_naming_it() {
-    let output = optml()
-        .args(["check", "/definitely/not/here.tar.gz"])
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "/definitely/not/here.tar.gz"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("/definitely/not/here.tar.gz") && stderr.contains("no such file"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("/definitely/not/here.tar.gz") && stderr.contains("no such file"), "{stderr}");
 }
 
 #[test]
 fn usage_errors_are_exit_2() {
-    let output = optml()
-        .args(["check", "--format", "yaml", "x"])
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--format", "yaml", "x"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let output = optml()
-        .args(["check", "--ignore", "NOPE1", "."])
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--ignore", "NOPE1", "."]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let output = optml()
-        .args(["check", "--pack", "no-such-pack", "."])
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--pack", "no-such-pack", "."]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -843,11 +623,7 @@ fn ignore_drops_a_code() {
 fn several_inputs_in_one_report() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[Member::File("model.pt", &TORCHSCRIPT)],
-    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check_json(&[root.as_os_str(), archive.as_os_str()]);
     assert_eq!(doc["inputs"].as_array().unwrap().len(), 2);
     assert_eq!(code, 0);
@@ -889,26 +665,10 @@ docs = "Team policy."
     );
     dir.file("ml/model/big.bin", &"x".repeat(2048));
     let rules = dir.join("team.toml");
-    let (code, doc) = check_with(
-        &root,
-        &[
-            "--pack",
-            "sagemaker-training",
-            "--rules",
-            rules.to_str().unwrap(),
-        ],
-    );
+    let (code, doc) = check_with(&root, &["--pack", "sagemaker-training", "--rules", rules.to_str().unwrap()]);
     assert_has(&doc, "TEAM001", "model/README.md");
     assert_has(&doc, "TEAM002", "model/big.bin");
-    let message = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "TEAM002")
-        .unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "TEAM002").unwrap()["message"].as_str().unwrap().to_string();
     assert_eq!(message, "model/big.bin is 2.0 KiB");
     assert_eq!(code, 1);
 }
@@ -934,57 +694,32 @@ help = "h"
 docs = "d"
 "#,
     );
-    let output = optml()
-        .args(["check", "--rules"])
-        .arg(dir.join("bad.toml"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--rules"]).arg(dir.join("bad.toml")).arg(dir.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let text = transcript(&output, dir.path());
-    crate::common::snapshot_settings("check")
-        .bind(|| insta::assert_snapshot!("invalid_rule_file", text));
+    crate::common::snapshot_settings("check").bind(|| insta::assert_snapshot!("invalid_rule_file", text));
 }
 
 #[test]
 fn human_report_snapshot() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    dir.file("ml/columns.pkl", "x")
-        .file("ml/output/train.log", "x")
-        .file("ml/model/._model.pth", "x");
-    let output = optml()
-        .args(["check", "--color", "never"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    dir.file("ml/columns.pkl", "x").file("ml/output/train.log", "x").file("ml/model/._model.pth", "x");
+    let output = optml().args(["check", "--color", "never"]).arg(&root).output().unwrap();
     let text = transcript(&output, dir.path());
-    crate::common::snapshot_settings("check")
-        .bind(|| insta::assert_snapshot!("human_report", text));
+    crate::common::snapshot_settings("check").bind(|| insta::assert_snapshot!("human_report", text));
 }
 
 #[test]
 fn sm604_truncated_plain_tar() {
     let dir = TestDir::new();
-    let bytes = tar_bytes(&[
-        Member::File("a.txt", b"a"),
-        Member::File("model.pt", &[7u8; 4096]),
-    ]);
+    let bytes = tar_bytes(&[Member::File("a.txt", b"a"), Member::File("model.pt", &[7u8; 4096])]);
     let path = dir.join("model.tar");
     // Cut inside the second member's data: headers still parse, the data is short.
     fs::write(&path, &bytes[..512 * 3 + 1000]).unwrap();
     let (code, doc) = check(&path);
-    let finding = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["rule"] == "SM604")
-        .expect("SM604")
-        .clone();
-    assert!(
-        finding["message"].as_str().unwrap().contains("model.pt"),
-        "{finding}"
-    );
+    let finding = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "SM604").expect("SM604").clone();
+    assert!(finding["message"].as_str().unwrap().contains("model.pt"), "{finding}");
     assert_eq!(code, 1);
 }
 
@@ -994,17 +729,11 @@ fn sm704_unknown_config_file_is_information() {
     let root = dir.opt_ml("ml");
     dir.file("ml/input/config/hyperparameters.json", "{}")
         .file("ml/input/config/inputdataconfig.json", "{}")
-        .file(
-            "ml/input/config/resourceconfig.json",
-            r#"{"current_host": "algo-1", "hosts": ["algo-1"]}"#,
-        )
+        .file("ml/input/config/resourceconfig.json", r#"{"current_host": "algo-1", "hosts": ["algo-1"]}"#)
         .file("ml/input/config/profilerconfig.json", "{}")
         .file("ml/input/config/my-settings.yaml", "a: 1");
     let (code, doc) = check(&root);
-    assert_eq!(
-        paths_for(&doc, "SM704"),
-        vec!["input/config/my-settings.yaml"]
-    );
+    assert_eq!(paths_for(&doc, "SM704"), vec!["input/config/my-settings.yaml"]);
     assert_eq!(code, 0);
 }
 
@@ -1013,14 +742,9 @@ fn github_annotations() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
     dir.file("ml/columns.pkl", "x");
-    let output = optml()
-        .args(["check", "--format", "github"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--format", "github"]).arg(&root).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&output.stdout)
-        .replace(&root.to_string_lossy().into_owned(), "[ROOT]");
+    let text = String::from_utf8_lossy(&output.stdout).replace(&root.to_string_lossy().into_owned(), "[ROOT]");
     assert!(text.starts_with("::error file=[ROOT],title=SM201 file-outside-uploaded-dirs::[ROOT]: columns.pkl: `columns.pkl` is outside"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
 }
@@ -1049,35 +773,18 @@ fn sm608_trailing_data_after_gzip() {
 #[test]
 fn sourcedir_bundles_are_code_not_models() {
     let dir = TestDir::new();
-    let script: &[Member] = &[
-        Member::File("train.py", b"def model_fn(model_dir):\n    pass\n"),
-        Member::File("requirements.txt", b"torch\n"),
-    ];
+    let script: &[Member] = &[Member::File("train.py", b"def model_fn(model_dir):\n    pass\n"), Member::File("requirements.txt", b"torch\n")];
     // sourcedir.tar.gz is unpacked into /opt/ml/code: no model rules, no framework detection.
-    for name in [
-        "sourcedir.tar.gz",
-        "pytorch_mnist_source_code.tar.gz",
-        "user_code.tar.gz",
-        "code.tar.gz",
-        "tests__data__script_mode__code.tar.gz",
-    ] {
+    for name in ["sourcedir.tar.gz", "pytorch_mnist_source_code.tar.gz", "user_code.tar.gz", "code.tar.gz", "tests__data__script_mode__code.tar.gz"] {
         let (code, doc) = check(&tar_gz(&dir, name, script));
         assert_eq!(code, 0, "{name}: {doc}");
         assert_eq!(doc["inputs"][0]["parts"][0]["role"], "code", "{name}");
         assert!(codes(&doc).is_empty(), "{name}: {:?}", codes(&doc));
-        assert!(
-            doc["inputs"][0].get("detected").is_none(),
-            "{name}: no serving detection on a source bundle"
-        );
+        assert!(doc["inputs"][0].get("detected").is_none(), "{name}: no serving detection on a source bundle");
     }
     // The same members named model.tar.gz (or anything else not named like a source bundle)
     // are still a model archive.
-    for name in [
-        "model.tar.gz",
-        "sklearn_code.tar.gz",
-        "weights_in_code.tar.gz",
-        "model_code.tar.gz",
-    ] {
+    for name in ["model.tar.gz", "sklearn_code.tar.gz", "weights_in_code.tar.gz", "model_code.tar.gz"] {
         let (code, doc) = check(&tar_gz(&dir, name, script));
         assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model", "{name}");
         assert_eq!(code, 1, "{name}");
@@ -1087,14 +794,7 @@ fn sourcedir_bundles_are_code_not_models() {
     let (code, doc) = check_with(&dir.join("model.tar.gz"), &["--as", "code"]);
     assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()));
     // A wrapped source bundle puts the entry point one folder too deep.
-    let wrapped = tar_gz(
-        &dir,
-        "sourcedir.tar.gz",
-        &[
-            Member::Dir("src/"),
-            Member::File("src/train.py", b"print(1)\n"),
-        ],
-    );
+    let wrapped = tar_gz(&dir, "sourcedir.tar.gz", &[Member::Dir("src/"), Member::File("src/train.py", b"print(1)\n")]);
     let (code, doc) = check(&wrapped);
     assert_eq!((code, codes(&doc)), (0, vec!["SM609".to_string()]));
     assert_eq!(paths_for(&doc, "SM609"), ["src"]);
@@ -1103,23 +803,12 @@ fn sourcedir_bundles_are_code_not_models() {
 #[test]
 fn sm610_output_archive_wrapped_in_output_folder() {
     let dir = TestDir::new();
-    let wrapped = tar_gz(
-        &dir,
-        "wrapped/output.tar.gz",
-        &[
-            Member::Dir("output/"),
-            Member::File("output/metrics.json", b"{}"),
-        ],
-    );
+    let wrapped = tar_gz(&dir, "wrapped/output.tar.gz", &[Member::Dir("output/"), Member::File("output/metrics.json", b"{}")]);
     let (code, doc) = check(&wrapped);
     assert_eq!(paths_for(&doc, "SM610"), vec!["output"]);
     assert_eq!(code, 0, "a warning");
     // A cloud output with its own subfolder of results is fine.
-    let logs = tar_gz(
-        &dir,
-        "logs/output.tar.gz",
-        &[Member::File("logs/train.log", b"x")],
-    );
+    let logs = tar_gz(&dir, "logs/output.tar.gz", &[Member::File("logs/train.log", b"x")]);
     let (_, doc) = check(&logs);
     assert_lacks(&doc, "SM610");
 }
@@ -1128,8 +817,7 @@ fn sm610_output_archive_wrapped_in_output_folder() {
 fn a_folder_without_opt_ml_markers_is_model_contents() {
     let dir = TestDir::new();
     // `optml check /opt/ml/model`: the model folder itself, not an /opt/ml root.
-    dir.file_bytes("model/model.pt", &TORCHSCRIPT)
-        .file("model/code/inference.py", "def model_fn(d):\n    pass\n");
+    dir.file_bytes("model/model.pt", &TORCHSCRIPT).file("model/code/inference.py", "def model_fn(d):\n    pass\n");
     let (code, doc) = check(&dir.join("model"));
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
     assert_lacks(&doc, "SM201");

@@ -12,10 +12,7 @@ use flate2::Compression;
 /// The optml binary with a fixed, colorless environment.
 pub fn optml() -> Command {
     let mut cmd = Command::cargo_bin("optml").expect("binary built");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "100");
+    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("NO_COLOR", "1").env("COLUMNS", "100");
     cmd
 }
 
@@ -26,9 +23,7 @@ pub struct TestDir {
 
 impl TestDir {
     pub fn new() -> TestDir {
-        TestDir {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        TestDir { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self) -> &Path {
@@ -116,18 +111,8 @@ pub fn zip_bytes(names: &[&str], body: &[u8], pad: usize) -> Vec<u8> {
 }
 
 /// A TorchScript file as `torch.jit.save` lays it out (member names are what optml reads).
-pub static TORCHSCRIPT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
-    zip_bytes(
-        &[
-            "model/data.pkl",
-            "model/constants.pkl",
-            "model/code/__torch__.py",
-            "model/version",
-        ],
-        b"x",
-        0,
-    )
-});
+pub static TORCHSCRIPT: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| zip_bytes(&["model/data.pkl", "model/constants.pkl", "model/code/__torch__.py", "model/version"], b"x", 0));
 
 /// Raw ustar bytes for `members` (names written verbatim, so `../x` and `/x` are possible).
 pub fn tar_bytes(members: &[Member]) -> Vec<u8> {
@@ -146,11 +131,7 @@ pub fn tar_bytes(members: &[Member]) -> Vec<u8> {
                 (name, b"")
             }
             Member::Symlink(name, target) | Member::Hardlink(name, target) => {
-                let kind = if matches!(member, Member::Symlink(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                };
+                let kind = if matches!(member, Member::Symlink(..)) { tar::EntryType::Symlink } else { tar::EntryType::Link };
                 header.set_entry_type(kind);
                 header.set_mode(0o777);
                 header.set_link_name(target).expect("link name");
@@ -200,32 +181,17 @@ pub fn tar_gz(dir: &TestDir, name: &str, members: &[Member]) -> PathBuf {
 
 /// Run `optml check --format json ARGS` and return (exit code, document).
 pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
-    let output = optml()
-        .arg("check")
-        .arg("--format")
-        .arg("json")
-        .args(args)
-        .output()
-        .expect("run optml");
+    let output = optml().arg("check").arg("--format").arg("json").args(args).output().expect("run optml");
     let code = output.status.code().expect("exit code");
     let doc = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "stdout is not JSON ({err}): {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        panic!("stdout is not JSON ({err}): {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
     });
     (code, doc)
 }
 
 /// The rule codes in a JSON report, sorted and deduplicated.
 pub fn codes(doc: &serde_json::Value) -> Vec<String> {
-    let mut codes: Vec<String> = doc["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .map(|d| d["rule"].as_str().expect("rule").to_string())
-        .collect();
+    let mut codes: Vec<String> = doc["diagnostics"].as_array().expect("diagnostics").iter().map(|d| d["rule"].as_str().expect("rule").to_string()).collect();
     codes.sort();
     codes.dedup();
     codes
@@ -233,13 +199,7 @@ pub fn codes(doc: &serde_json::Value) -> Vec<String> {
 
 /// Paths reported for one rule code.
 pub fn paths_for(doc: &serde_json::Value, code: &str) -> Vec<String> {
-    doc["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter(|d| d["rule"] == code)
-        .map(|d| d["path"].as_str().expect("path").to_string())
-        .collect()
+    doc["diagnostics"].as_array().expect("diagnostics").iter().filter(|d| d["rule"] == code).map(|d| d["path"].as_str().expect("path").to_string()).collect()
 }
 
 /// Exit code, stdout and stderr in one text, for snapshots; temp paths replaced by `[TMP]`.
@@ -256,11 +216,7 @@ pub fn transcript(output: &Output, tmp: &Path) -> String {
 /// Insta settings that put snapshots in `snapshots/<suite>/` at the repository root.
 pub fn snapshot_settings(suite: &str) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("snapshots")
-            .join(suite),
-    );
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(suite));
     settings.set_prepend_module_to_snapshot(false);
     settings
 }

@@ -12,11 +12,8 @@ fn corpus_dir() -> PathBuf {
 }
 
 pub fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(corpus_dir())
-        .expect("corpus dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e != "md"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        fs::read_dir(corpus_dir()).expect("corpus dir").map(|e| e.expect("entry").path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect();
     files.sort();
     files
 }
@@ -25,39 +22,20 @@ pub fn corpus_files() -> Vec<PathBuf> {
 #[test]
 fn corpus_verdicts() {
     let files = corpus_files();
-    assert!(
-        files.len() >= 20,
-        "the corpus sample is incomplete: {}",
-        files.len()
-    );
+    assert!(files.len() >= 20, "the corpus sample is incomplete: {}", files.len());
     let mut lines = Vec::new();
     for file in &files {
-        let output = optml()
-            .args(["check", "--format", "json", "--pack", "sagemaker-training"])
-            .arg(file)
-            .timeout(Duration::from_secs(30))
-            .output()
-            .expect("run optml");
+        let output =
+            optml().args(["check", "--format", "json", "--pack", "sagemaker-training"]).arg(file).timeout(Duration::from_secs(30)).output().expect("run optml");
         let code = output.status.code().expect("exited, not killed");
-        assert!(
-            code == 0 || code == 1,
-            "{}: exit {code}: {}",
-            file.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(code == 0 || code == 1, "{}: exit {code}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
         let part = &doc["inputs"][0]["parts"][0];
         let mut findings: Vec<String> = doc["diagnostics"]
             .as_array()
             .expect("diagnostics")
             .iter()
-            .map(|d| {
-                format!(
-                    "{}@{}",
-                    d["rule"].as_str().unwrap(),
-                    d["path"].as_str().unwrap()
-                )
-            })
+            .map(|d| format!("{}@{}", d["rule"].as_str().unwrap(), d["path"].as_str().unwrap()))
             .collect();
         findings.dedup();
         lines.push(format!(
@@ -77,32 +55,16 @@ fn corpus_verdicts() {
 fn corpus_human_reports() {
     let samples = [
         ("wrapped_appledouble", "AREP-2026-1__Taller02__model.tar.gz"),
-        (
-            "duplicate_member",
-            "aws-samples__easy-amazon-sagemaker-deployments__model.tar.gz",
-        ),
-        (
-            "gzipped_pickle",
-            "Jay2250__TelcoCustomerChurn__model.tar.gz",
-        ),
-        (
-            "zero_byte",
-            "ShreySharma07__aws-realtime-fraud-detection__infra__model.tar.gz",
-        ),
-        (
-            "local_mode_output",
-            "Ransaka__Sagemaker-Local-Mode-Example__model__output.tar.gz",
-        ),
+        ("duplicate_member", "aws-samples__easy-amazon-sagemaker-deployments__model.tar.gz"),
+        ("gzipped_pickle", "Jay2250__TelcoCustomerChurn__model.tar.gz"),
+        ("zero_byte", "ShreySharma07__aws-realtime-fraud-detection__infra__model.tar.gz"),
+        ("local_mode_output", "Ransaka__Sagemaker-Local-Mode-Example__model__output.tar.gz"),
     ];
     for (name, file) in samples {
         // Run inside the corpus folder: the report wraps at 100 columns, so the input's name
         // must not depend on where the repository is checked out.
-        let output = optml()
-            .current_dir(corpus_dir())
-            .args(["check", "--color", "never", "--pack", "sagemaker-training"])
-            .arg(file)
-            .output()
-            .expect("run optml");
+        let output =
+            optml().current_dir(corpus_dir()).args(["check", "--color", "never", "--pack", "sagemaker-training"]).arg(file).output().expect("run optml");
         let text = transcript(&output, &corpus_dir());
         snapshot_settings("corpus").bind(|| insta::assert_snapshot!(name, text));
     }

@@ -5,21 +5,9 @@ use std::path::Path;
 use crate::common::*;
 
 fn all_rules() -> Vec<serde_json::Value> {
-    let output = optml()
-        .args(["rule", "--all", "--format", "json"])
-        .output()
-        .expect("run optml");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice::<serde_json::Value>(&output.stdout)
-        .expect("JSON")
-        .as_array()
-        .expect("list")
-        .clone()
+    let output = optml().args(["rule", "--all", "--format", "json"]).output().expect("run optml");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON").as_array().expect("list").clone()
 }
 
 #[test]
@@ -28,15 +16,9 @@ fn every_rule_has_code_severity_message_help_and_docs() {
     assert!(rules.len() >= 30, "{} rules", rules.len());
     let mut codes: Vec<&str> = rules.iter().map(|r| r["code"].as_str().unwrap()).collect();
     for rule in &rules {
-        for field in [
-            "code", "name", "severity", "message", "help", "docs", "pack", "source",
-        ] {
+        for field in ["code", "name", "severity", "message", "help", "docs", "pack", "source"] {
             let value = rule[field].as_str().unwrap_or_default();
-            assert!(
-                !value.trim().is_empty(),
-                "rule {} has no {field}",
-                rule["code"]
-            );
+            assert!(!value.trim().is_empty(), "rule {} has no {field}", rule["code"]);
         }
         assert!(["error", "warning", "info"].contains(&rule["severity"].as_str().unwrap()));
     }
@@ -48,10 +30,7 @@ fn every_rule_has_code_severity_message_help_and_docs() {
 
 #[test]
 fn rules_reference_is_fresh() {
-    let output = optml()
-        .args(["rule", "--all", "--format", "markdown"])
-        .output()
-        .expect("run optml");
+    let output = optml().args(["rule", "--all", "--format", "markdown"]).output().expect("run optml");
     let generated = String::from_utf8(output.stdout).expect("UTF-8");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();

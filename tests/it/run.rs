@@ -11,9 +11,7 @@ use crate::common::*;
 /// The venv .ci/run installs sagemaker-training into (`$OPTML_TOOLKIT_VENV`). Tests that need
 /// it fail under CI when it is missing, and are skipped (with a message) elsewhere.
 fn toolkit_venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("OPTML_TOOLKIT_VENV")
-        .map(PathBuf::from)
-        .filter(|v| v.join("bin/train").exists());
+    let venv = std::env::var_os("OPTML_TOOLKIT_VENV").map(PathBuf::from).filter(|v| v.join("bin/train").exists());
     if venv.is_none() {
         let message = "the sagemaker-training venv is missing: set OPTML_TOOLKIT_VENV to a venv with `pip install sagemaker-training` (.ci/run does this)";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
@@ -24,39 +22,19 @@ fn toolkit_venv() -> Option<PathBuf> {
 
 /// `optml run --format json --root ROOT ARGS -- COMMAND`: exit code, report, stderr.
 fn run_json(root: &Path, args: &[&str], command: &[&str]) -> (i32, serde_json::Value, String) {
-    let output = optml()
-        .arg("run")
-        .arg("--format")
-        .arg("json")
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .arg("--")
-        .args(command)
-        .output()
-        .expect("run optml");
+    let output = optml().arg("run").arg("--format").arg("json").arg("--root").arg(root).args(args).arg("--").args(command).output().expect("run optml");
     parse(&output)
 }
 
 /// `optml run --root ROOT ARGS` with the human report.
 fn run_human(root: &Path, args: &[&str]) -> Output {
-    optml()
-        .arg("run")
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run optml")
+    optml().arg("run").arg("--root").arg(root).args(args).output().expect("run optml")
 }
 
 fn parse(output: &Output) -> (i32, serde_json::Value, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let doc = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "stdout is not JSON ({err}): {}\nstderr: {stderr}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    });
+    let doc = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {}\nstderr: {stderr}", String::from_utf8_lossy(&output.stdout)));
     (output.status.code().expect("exit code"), doc, stderr)
 }
 
@@ -68,16 +46,7 @@ fn read(path: PathBuf) -> String {
 fn members(archive: &Path) -> Vec<String> {
     let file = fs::File::open(archive).expect("archive");
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    tar.entries()
-        .expect("entries")
-        .map(|e| {
-            e.expect("entry")
-                .path()
-                .expect("path")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
+    tar.entries().expect("entries").map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned()).collect()
 }
 
 fn member_text(archive: &Path, name: &str) -> String {
@@ -101,53 +70,29 @@ fn successful_run_writes_success_packs_and_checks() {
     dir.file("data/train.csv", "1,2\n");
     let root = dir.join("run");
     let script = "echo model > \"$SM_MODEL_DIR/model.bin\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
-    let (code, doc, stderr) = run_json(
-        &root,
-        &[
-            "--channel",
-            &format!("train={}", dir.join("data").display()),
-        ],
-        &["sh", "-c", script],
-    );
+    let (code, doc, stderr) = run_json(&root, &["--channel", &format!("train={}", dir.join("data").display())], &["sh", "-c", script]);
     assert_eq!(code, 0, "{doc:#}\n{stderr}");
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert!(root.join("algo-1/output/success").exists());
-    assert_eq!(
-        read(root.join("algo-1/input/data/train/train.csv")),
-        "1,2\n"
-    );
+    assert_eq!(read(root.join("algo-1/input/data/train/train.csv")), "1,2\n");
     assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.bin"]);
-    assert_eq!(
-        members(&root.join("artifacts/output.tar.gz")),
-        ["metrics.json"]
-    );
+    assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["metrics.json"]);
     let run = &doc["run"];
     assert_eq!(run["hosts"][0]["exit_code"], 0);
     assert_eq!(run["hosts"][0]["marker"], "success");
     assert_eq!(run["hosts"][0]["zones"]["model"]["files"], 1);
     assert_eq!(run["artifacts"][0]["written"], true);
-    let paths: Vec<&str> = doc["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = doc["inputs"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
 }
 
 #[test]
 fn config_files_have_the_platform_shapes() {
     let dir = TestDir::new();
-    dir.file("a/x", "x").file("b/y", "y").file(
-        "hps.json",
-        r#"{"epochs": 3, "flag": true, "name": "resnet", "layers": [64, 128]}"#,
-    );
+    dir.file("a/x", "x").file("b/y", "y").file("hps.json", r#"{"epochs": 3, "flag": true, "name": "resnet", "layers": [64, 128]}"#);
     let root = dir.join("run");
     let hp_file = dir.join("hps.json");
-    let channels = [
-        format!("train={}", dir.join("a").display()),
-        format!("validation={}", dir.join("b").display()),
-    ];
+    let channels = [format!("train={}", dir.join("a").display()), format!("validation={}", dir.join("b").display())];
     let args = [
         "--hyperparameters",
         hp_file.to_str().unwrap(),
@@ -166,23 +111,14 @@ fn config_files_have_the_platform_shapes() {
     let (code, doc, _) = run_json(&root, &args, &["true"]);
     assert_eq!(code, 1, "empty model/ is an error finding: {doc:#}");
     let config = root.join("algo-2/input/config");
-    assert_eq!(
-        read(config.join("hyperparameters.json")),
-        r#"{"epochs": "5", "flag": "true", "name": "resnet", "layers": "[64, 128]"}"#
-    );
-    let resource: serde_json::Value =
-        serde_json::from_str(&read(config.join("resourceconfig.json"))).unwrap();
+    assert_eq!(read(config.join("hyperparameters.json")), r#"{"epochs": "5", "flag": "true", "name": "resnet", "layers": "[64, 128]"}"#);
+    let resource: serde_json::Value = serde_json::from_str(&read(config.join("resourceconfig.json"))).unwrap();
     assert_eq!(resource["current_host"], "algo-2");
     assert_eq!(resource["hosts"], serde_json::json!(["algo-1", "algo-2"]));
-    assert_eq!(
-        resource["instance_groups"][0]["instance_group_name"],
-        "homogeneousCluster"
-    );
-    let data: serde_json::Value =
-        serde_json::from_str(&read(config.join("inputdataconfig.json"))).unwrap();
+    assert_eq!(resource["instance_groups"][0]["instance_group_name"], "homogeneousCluster");
+    let data: serde_json::Value = serde_json::from_str(&read(config.join("inputdataconfig.json"))).unwrap();
     assert_eq!(data["validation"]["TrainingInputMode"], "File");
-    let checkpoints: serde_json::Value =
-        serde_json::from_str(&read(config.join("checkpointconfig.json"))).unwrap();
+    let checkpoints: serde_json::Value = serde_json::from_str(&read(config.join("checkpointconfig.json"))).unwrap();
     assert_eq!(checkpoints["S3Uri"], "s3://bucket/ckpt");
     assert!(root.join("algo-2/checkpoints").is_dir());
     assert!(root.join("algo-1/code").is_dir());
@@ -195,16 +131,9 @@ fn channel_link_mode_hard_links_the_data() {
     dir.file("data/part/a.csv", "1\n");
     let root = dir.join("run");
     let channel = format!("train={}", dir.join("data").display());
-    let (_, doc, _) = run_json(
-        &root,
-        &["--channel-mode", "link", "--channel", &channel],
-        &["true"],
-    );
+    let (_, doc, _) = run_json(&root, &["--channel-mode", "link", "--channel", &channel], &["true"]);
     let inode = |path: PathBuf| fs::metadata(path).unwrap().ino();
-    assert_eq!(
-        inode(root.join("algo-1/input/data/train/part/a.csv")),
-        inode(dir.join("data/part/a.csv"))
-    );
+    assert_eq!(inode(root.join("algo-1/input/data/train/part/a.csv")), inode(dir.join("data/part/a.csv")));
     assert!(paths_for(&doc, "SM503").is_empty(), "{doc:#}");
 }
 
@@ -212,11 +141,7 @@ fn channel_link_mode_hard_links_the_data() {
 fn failing_script_gets_an_execute_user_script_error() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let (code, doc, stderr) = run_json(
-        &root,
-        &["--hp", "epochs=2"],
-        &["sh", "-c", "echo boom >&2; exit 3", "script"],
-    );
+    let (code, doc, stderr) = run_json(&root, &["--hp", "epochs=2"], &["sh", "-c", "echo boom >&2; exit 3", "script"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("boom"), "stderr streamed: {stderr}");
     assert!(codes(&doc).contains(&"RUN001".to_string()), "{doc:#}");
@@ -229,15 +154,7 @@ fn failing_script_gets_an_execute_user_script_error() {
 fn a_failure_file_the_script_wrote_is_kept() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let (code, doc, _) = run_json(
-        &root,
-        &[],
-        &[
-            "sh",
-            "-c",
-            "printf 'my own reason' > \"$SM_OUTPUT_DIR/failure\"; exit 2",
-        ],
-    );
+    let (code, doc, _) = run_json(&root, &[], &["sh", "-c", "printf 'my own reason' > \"$SM_OUTPUT_DIR/failure\"; exit 2"]);
     assert_eq!(code, 1);
     assert_eq!(read(root.join("algo-1/output/failure")), "my own reason");
     assert_eq!(doc["run"]["hosts"][0]["marker"], "script-failure");
@@ -252,10 +169,7 @@ fn a_script_killed_by_a_signal_fails() {
     assert_eq!(doc["run"]["hosts"][0]["signal"], 9);
     assert!(codes(&doc).contains(&"RUN002".to_string()), "{doc:#}");
     let failure = read(root.join("algo-1/output/failure"));
-    assert!(
-        failure.starts_with("ExecuteUserScriptError:\nExitCode -9\n"),
-        "{failure}"
-    );
+    assert!(failure.starts_with("ExecuteUserScriptError:\nExitCode -9\n"), "{failure}");
     assert!(failure.contains("SIGKILL"), "{failure}");
 }
 
@@ -264,11 +178,7 @@ fn max_run_stops_a_script_that_never_exits() {
     let dir = TestDir::new();
     let root = dir.join("run");
     // The script ignores SIGTERM, so only the SIGKILL after --stop-timeout ends it.
-    let (code, doc, _) = run_json(
-        &root,
-        &["--max-run", "1", "--stop-timeout", "0.3"],
-        &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
-    );
+    let (code, doc, _) = run_json(&root, &["--max-run", "1", "--stop-timeout", "0.3"], &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]);
     assert_eq!(code, 1);
     let host = &doc["run"]["hosts"][0];
     assert_eq!(host["stopped"], "max-run");
@@ -282,8 +192,7 @@ fn max_run_stops_a_script_that_never_exits() {
 fn max_run_sigterm_lets_the_script_save_and_exit() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let script =
-        "trap 'echo saved > \"$SM_MODEL_DIR/ckpt\"; exit 0' TERM; while :; do sleep 0.05; done";
+    let script = "trap 'echo saved > \"$SM_MODEL_DIR/ckpt\"; exit 0' TERM; while :; do sleep 0.05; done";
     let (_, doc, _) = run_json(&root, &["--max-run", "1"], &["sh", "-c", script]);
     assert_eq!(doc["run"]["hosts"][0]["killed_after_stop_timeout"], false);
     assert_eq!(read(root.join("algo-1/model/ckpt")), "saved\n");
@@ -319,10 +228,7 @@ fn sigterm_to_optml_is_forwarded_to_the_script() {
     let (code, doc, _) = parse(&output);
     assert_eq!(read(root.join("algo-1/output/data/term")), "got-term\n");
     assert_eq!(doc["run"]["hosts"][0]["stopped"], "signal");
-    assert_eq!(
-        doc["run"]["hosts"][0]["exit_code"], 0,
-        "the script exited 0 after SIGTERM: {doc:#}"
-    );
+    assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0, "the script exited 0 after SIGTERM: {doc:#}");
     assert_eq!(code, 1, "its model/ is empty");
 }
 
@@ -331,27 +237,12 @@ fn hard_coded_opt_ml_paths_land_in_the_sandbox() {
     let dir = TestDir::new();
     let root = dir.join("run");
     let had_opt_ml = Path::new("/opt/ml").exists();
-    let (_, doc, _) = run_json(
-        &root,
-        &[],
-        &[
-            "sh",
-            "-c",
-            "echo w > /opt/ml/model/hard.bin && echo d > /opt/ml/output/data/hard.txt",
-        ],
-    );
+    let (_, doc, _) = run_json(&root, &[], &["sh", "-c", "echo w > /opt/ml/model/hard.bin && echo d > /opt/ml/output/data/hard.txt"]);
     match doc["run"]["isolation"]["mode"].as_str() {
         Some("namespace") => {
             assert_eq!(read(root.join("algo-1/model/hard.bin")), "w\n");
-            assert_eq!(
-                member_text(&root.join("artifacts/output.tar.gz"), "hard.txt"),
-                "d\n"
-            );
-            assert_eq!(
-                Path::new("/opt/ml").exists(),
-                had_opt_ml,
-                "nothing created outside the sandbox"
-            );
+            assert_eq!(member_text(&root.join("artifacts/output.tar.gz"), "hard.txt"), "d\n");
+            assert_eq!(Path::new("/opt/ml").exists(), had_opt_ml, "nothing created outside the sandbox");
         }
         // Where namespaces are refused, the fallback must be reported, not silent.
         _ => assert_eq!(paths_for(&doc, "RUN006").len(), 1, "{doc:#}"),
@@ -362,8 +253,7 @@ fn hard_coded_opt_ml_paths_land_in_the_sandbox() {
 fn root_with(program: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .any(|dir| dir.join(program).exists());
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join(program).exists());
     if !(root && found) {
         eprintln!("skipping: needs root and `{program}`");
     }
@@ -371,12 +261,7 @@ fn root_with(program: &str) -> bool {
 }
 
 /// `optml run --format json --root ROOT ARGS -- COMMAND`, started through `wrapper`.
-fn run_wrapped(
-    wrapper: &[&str],
-    root: &Path,
-    args: &[&str],
-    command: &[&str],
-) -> (i32, serde_json::Value, String) {
+fn run_wrapped(wrapper: &[&str], root: &Path, args: &[&str], command: &[&str]) -> (i32, serde_json::Value, String) {
     let output = std::process::Command::new(wrapper[0])
         .args(&wrapper[1..])
         .arg(env!("CARGO_BIN_EXE_optml"))
@@ -395,42 +280,22 @@ fn an_unprivileged_user_is_isolated_through_a_user_namespace() {
     if !root_with("setpriv") {
         return;
     }
-    let nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ];
-    let reachable = std::process::Command::new(nobody[0])
-        .args(&nobody[1..])
-        .arg(env!("CARGO_BIN_EXE_optml"))
-        .arg("--version")
-        .output();
+    let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    let reachable = std::process::Command::new(nobody[0]).args(&nobody[1..]).arg(env!("CARGO_BIN_EXE_optml")).arg("--version").output();
     if !reachable.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "skipping: user nobody cannot run {} (checkout in a private folder)",
-            env!("CARGO_BIN_EXE_optml")
-        );
+        eprintln!("skipping: user nobody cannot run {} (checkout in a private folder)", env!("CARGO_BIN_EXE_optml"));
         return;
     }
     let dir = TestDir::new();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let root = dir.join("run");
-    let (_, doc, stderr) = run_wrapped(
-        &nobody,
-        &root,
-        &[],
-        &["sh", "-c", "echo w > /opt/ml/model/hard.bin; id -u"],
-    );
+    let (_, doc, stderr) = run_wrapped(&nobody, &root, &[], &["sh", "-c", "echo w > /opt/ml/model/hard.bin; id -u"]);
     match doc["run"]["isolation"]["mode"].as_str() {
         Some("namespace") => assert_eq!(read(root.join("algo-1/model/hard.bin")), "w\n"),
         // Kernels that refuse unprivileged user namespaces: the fallback must be reported.
         _ => assert_eq!(paths_for(&doc, "RUN006").len(), 1, "{doc:#}"),
     }
-    assert!(
-        stderr.contains("65534"),
-        "the script keeps the caller's uid: {stderr}"
-    );
+    assert!(stderr.contains("65534"), "the script keeps the caller's uid: {stderr}");
 }
 
 #[test]
@@ -441,32 +306,13 @@ fn isolation_fallback_is_reported() {
     let dir = TestDir::new();
     let root = dir.join("run");
     // In a private mount namespace of its own, /opt/ml is a file: nothing can be mounted there.
-    let blocked = [
-        "unshare",
-        "--mount",
-        "sh",
-        "-c",
-        "mount -t tmpfs none /opt && touch /opt/ml && exec \"$@\"",
-        "sh",
-    ];
-    let (code, doc, stderr) = run_wrapped(
-        &blocked,
-        &root,
-        &[],
-        &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.bin\""],
-    );
+    let blocked = ["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /opt && touch /opt/ml && exec \"$@\"", "sh"];
+    let (code, doc, stderr) = run_wrapped(&blocked, &root, &[], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.bin\""]);
     assert_eq!(doc["run"]["isolation"]["mode"], "unavailable", "{doc:#}");
-    assert!(doc["run"]["isolation"]["detail"]
-        .as_str()
-        .unwrap()
-        .contains("not a directory"));
+    assert!(doc["run"]["isolation"]["detail"].as_str().unwrap().contains("not a directory"));
     assert_eq!(paths_for(&doc, "RUN006").len(), 1);
     assert!(stderr.contains("cannot isolate /opt/ml"), "{stderr}");
-    assert_eq!(
-        read(root.join("algo-1/model/model.bin")),
-        "m\n",
-        "the variables still point at the sandbox"
-    );
+    assert_eq!(read(root.join("algo-1/model/model.bin")), "m\n", "the variables still point at the sandbox");
     assert_eq!(code, 0, "an info finding does not fail the run: {doc:#}");
 }
 
@@ -474,15 +320,7 @@ fn isolation_fallback_is_reported() {
 fn no_isolate_leaves_opt_ml_alone() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let (_, doc, _) = run_json(
-        &root,
-        &["--no-isolate"],
-        &[
-            "sh",
-            "-c",
-            "test \"$SM_MODEL_DIR\" = \"$SAGEMAKER_BASE_DIR/model\"",
-        ],
-    );
+    let (_, doc, _) = run_json(&root, &["--no-isolate"], &["sh", "-c", "test \"$SM_MODEL_DIR\" = \"$SAGEMAKER_BASE_DIR/model\""]);
     assert_eq!(doc["run"]["isolation"]["mode"], "disabled");
     assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0);
 }
@@ -491,24 +329,9 @@ fn no_isolate_leaves_opt_ml_alone() {
 fn non_utf8_output_passes_through_byte_for_byte() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let output = run_human(
-        &root,
-        &[
-            "--",
-            "sh",
-            "-c",
-            "printf 'raw \\377\\376 bytes\\n'; printf 'err \\377\\n' >&2; exit 1",
-        ],
-    );
+    let output = run_human(&root, &["--", "sh", "-c", "printf 'raw \\377\\376 bytes\\n'; printf 'err \\377\\n' >&2; exit 1"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        output
-            .stdout
-            .windows(12)
-            .any(|w| w == b"raw \xff\xfe bytes"),
-        "{:?}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert!(output.stdout.windows(12).any(|w| w == b"raw \xff\xfe bytes"), "{:?}", String::from_utf8_lossy(&output.stdout));
     assert!(output.stderr.windows(5).any(|w| w == b"err \xff"));
     assert!(read(root.join("algo-1/output/failure")).contains("ErrorMessage \"err \u{fffd}\""));
 }
@@ -524,15 +347,8 @@ fn two_hosts_merge_and_report_collisions() {
     assert_eq!(paths_for(&doc, "RUN004"), ["weights.bin"]);
     assert_eq!(paths_for(&doc, "RUN005"), ["config.json"]);
     let model = root.join("artifacts/model.tar.gz");
-    assert_eq!(
-        members(&model),
-        ["config.json", "part-algo-1", "part-algo-2", "weights.bin"]
-    );
-    assert_eq!(
-        member_text(&model, "weights.bin"),
-        "algo-2\n",
-        "the later host wins"
-    );
+    assert_eq!(members(&model), ["config.json", "part-algo-1", "part-algo-2", "weights.bin"]);
+    assert_eq!(member_text(&model, "weights.bin"), "algo-2\n", "the later host wins");
     assert_eq!(doc["run"]["hosts"].as_array().unwrap().len(), 2);
     assert!(!codes(&doc).contains(&"SM302".to_string()), "{doc:#}");
     let _ = stderr;
@@ -542,19 +358,8 @@ fn two_hosts_merge_and_report_collisions() {
 fn output_archive_local_packs_all_of_output() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let (_, _, _) = run_json(
-        &root,
-        &["--output-archive", "local"],
-        &[
-            "sh",
-            "-c",
-            "echo m > \"$SM_MODEL_DIR/m\"; echo x > \"$SM_OUTPUT_DATA_DIR/x\"",
-        ],
-    );
-    assert_eq!(
-        members(&root.join("artifacts/output.tar.gz")),
-        ["data/", "data/x", "success"]
-    );
+    let (_, _, _) = run_json(&root, &["--output-archive", "local"], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/m\"; echo x > \"$SM_OUTPUT_DATA_DIR/x\""]);
+    assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["data/", "data/x", "success"]);
 }
 
 #[test]
@@ -571,8 +376,7 @@ fn a_command_that_cannot_start_fails_like_a_shell() {
 #[test]
 fn snapshot_compares_the_archives_with_a_golden_manifest() {
     let dir = TestDir::new();
-    let save =
-        "echo m > \"$SM_MODEL_DIR/model.bin\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let save = "echo m > \"$SM_MODEL_DIR/model.bin\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
     let golden = dir.join("golden.manifest");
     dir.file(
         "golden.manifest",
@@ -581,17 +385,10 @@ fn snapshot_compares_the_archives_with_a_golden_manifest() {
     let snapshot = ["--snapshot", golden.to_str().unwrap()];
     let (code, doc, _) = run_json(&dir.join("same"), &snapshot, &["sh", "-c", save]);
     assert_eq!(code, 0, "{doc:#}");
-    let (code, doc, _) = run_json(
-        &dir.join("changed"),
-        &snapshot,
-        &["sh", "-c", "echo m > \"$SM_MODEL_DIR/other.pth\""],
-    );
+    let (code, doc, _) = run_json(&dir.join("changed"), &snapshot, &["sh", "-c", "echo m > \"$SM_MODEL_DIR/other.pth\""]);
     assert_eq!(code, 1);
     assert_eq!(paths_for(&doc, "SNAP002"), ["model.tar.gz/other.pth"]);
-    assert_eq!(
-        paths_for(&doc, "SNAP001"),
-        ["model.tar.gz/model.bin", "output.tar.gz/metrics.json"]
-    );
+    assert_eq!(paths_for(&doc, "SNAP001"), ["model.tar.gz/model.bin", "output.tar.gz/metrics.json"]);
 }
 
 #[test]
@@ -606,12 +403,7 @@ fn usage_errors_exit_2() {
         vec!["--max-run", "-1", "--", "true"],
     ] {
         let output = optml().arg("run").args(&args).output().expect("run optml");
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
 
@@ -619,17 +411,7 @@ fn usage_errors_exit_2() {
 fn human_summary() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let output = run_human(
-        &root,
-        &[
-            "--hp",
-            "epochs=1",
-            "--",
-            "sh",
-            "-c",
-            "echo hello; echo m > \"$SM_MODEL_DIR/model.bin\"",
-        ],
-    );
+    let output = run_human(&root, &["--hp", "epochs=1", "--", "sh", "-c", "echo hello; echo m > \"$SM_MODEL_DIR/model.bin\""]);
     let mut settings = snapshot_settings("run");
     settings.add_filter(r"\d+\.\d s", "[SECONDS]");
     settings.add_filter(r"isolation: [^\n]*", "isolation: [MODE]");
@@ -644,8 +426,7 @@ fn human_summary() {
 fn toolkit_environment_and_argv_match_optml() {
     let Some(venv) = toolkit_venv() else { return };
     let dir = TestDir::new();
-    dir.file("train/a.csv", "1")
-        .file("validation-set/b.csv", "2");
+    dir.file("train/a.csv", "1").file("validation-set/b.csv", "2");
     dir.file(
         "dump.py",
         r#"import json, os, sys
@@ -658,10 +439,7 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host),
     json.dump(out, f)
 "#,
     );
-    dir.file(
-        "hps.json",
-        r#"{"from_file": 7, "file_list": [1, "two", null], "file_bool": false}"#,
-    );
+    dir.file("hps.json", r#"{"from_file": 7, "file_list": [1, "two", null], "file_bool": false}"#);
     let root = dir.join("run");
     let hp_file = dir.join("hps.json");
     let train = format!("train={}", dir.join("train").display());
@@ -688,34 +466,18 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host),
         "sagemaker_custom_thing=\"abc\"",
         "sagemaker_mpi_enabled=false",
     ];
-    let mut args = vec![
-        "--hosts",
-        "2",
-        "--channel",
-        &train,
-        "--channel",
-        &validation,
-        "--hyperparameters",
-        hp_file.to_str().unwrap(),
-    ];
+    let mut args = vec!["--hosts", "2", "--channel", &train, "--channel", &validation, "--hyperparameters", hp_file.to_str().unwrap()];
     for hp in &hps {
         args.extend(["--hp", hp]);
     }
     let python = venv.join("bin/python");
     let dump = dir.join("dump.py");
-    let (code, doc, stderr) = run_json(
-        &root,
-        &args,
-        &[python.to_str().unwrap(), dump.to_str().unwrap()],
-    );
+    let (code, doc, stderr) = run_json(&root, &args, &[python.to_str().unwrap(), dump.to_str().unwrap()]);
     assert_eq!(doc["run"]["hosts"][0]["exit_code"], 0, "{stderr}");
     assert_eq!(doc["run"]["hosts"][1]["exit_code"], 0, "{stderr}");
     let _ = code;
     for host in ["algo-1", "algo-2"] {
-        let dump: serde_json::Value = serde_json::from_str(&read(
-            root.join(format!("{host}/output/data/dump-{host}.json")),
-        ))
-        .unwrap();
+        let dump: serde_json::Value = serde_json::from_str(&read(root.join(format!("{host}/output/data/dump-{host}.json")))).unwrap();
         let expected = dump["expected_env"].as_object().unwrap();
         let given = dump["env"].as_object().unwrap();
         assert!(expected.len() > 40, "{expected:?}");
@@ -724,22 +486,12 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host),
         }
         // Every SM_ variable optml sets is one the toolkit sets, except the platform's own.
         for name in given.keys().filter(|k| k.starts_with("SM_")) {
-            assert!(
-                expected.contains_key(name) || name == "SM_STUDIO_LOCAL_MODE",
-                "{host}: optml sets {name}, the toolkit does not"
-            );
+            assert!(expected.contains_key(name) || name == "SM_STUDIO_LOCAL_MODE", "{host}: optml sets {name}, the toolkit does not");
         }
         assert_eq!(dump["argv"], dump["expected_args"], "{host}");
         assert_eq!(given["SM_CURRENT_HOST"], host);
-        assert_eq!(
-            given["SM_NUM_CPUS"].as_str().unwrap(),
-            dump["cpu_count"].to_string(),
-            "multiprocessing.cpu_count()"
-        );
-        assert_eq!(
-            given["SAGEMAKER_BASE_DIR"].as_str().unwrap(),
-            root.join(host).to_str().unwrap()
-        );
+        assert_eq!(given["SM_NUM_CPUS"].as_str().unwrap(), dump["cpu_count"].to_string(), "multiprocessing.cpu_count()");
+        assert_eq!(given["SAGEMAKER_BASE_DIR"].as_str().unwrap(), root.join(host).to_str().unwrap());
         assert_eq!(given["CURRENT_HOST"], host);
         assert_eq!(given["TRAINING_JOB_NAME"], "optml-run");
         assert_eq!(given["SM_STUDIO_LOCAL_MODE"], "true");
@@ -773,15 +525,7 @@ fn toolkit_train_and_optml_agree_on_verdicts() {
                 .env("SAGEMAKER_PROGRAM", "script.py")
                 .args(["run", "--format", "json", "--root"])
                 .arg(root)
-                .args([
-                    "--hp",
-                    "epochs=2",
-                    "--hp",
-                    "opts={\"a\": true}",
-                    "--hp",
-                    &submit,
-                    "--",
-                ])
+                .args(["--hp", "epochs=2", "--hp", "opts={\"a\": true}", "--hp", &submit, "--"])
                 .args(command)
                 .output()
                 .expect("run optml");
@@ -790,26 +534,12 @@ fn toolkit_train_and_optml_agree_on_verdicts() {
         let direct_root = dir.join("direct");
         let toolkit_root = dir.join("toolkit");
         let python = venv.join("bin/python");
-        let (direct_code, direct, _) = run(
-            &direct_root,
-            &[
-                python.to_str().unwrap(),
-                src.join("script.py").to_str().unwrap(),
-            ],
-        );
-        let (toolkit_code, toolkit, toolkit_stderr) =
-            run(&toolkit_root, &[venv.join("bin/train").to_str().unwrap()]);
-        assert_eq!(
-            direct_code, toolkit_code,
-            "{name}: optml's verdict\n{toolkit_stderr}"
-        );
+        let (direct_code, direct, _) = run(&direct_root, &[python.to_str().unwrap(), src.join("script.py").to_str().unwrap()]);
+        let (toolkit_code, toolkit, toolkit_stderr) = run(&toolkit_root, &[venv.join("bin/train").to_str().unwrap()]);
+        assert_eq!(direct_code, toolkit_code, "{name}: optml's verdict\n{toolkit_stderr}");
         for marker in ["success", "failure"] {
             let there = |root: &Path| root.join("algo-1/output").join(marker).exists();
-            assert_eq!(
-                there(&direct_root),
-                there(&toolkit_root),
-                "{name}: output/{marker}"
-            );
+            assert_eq!(there(&direct_root), there(&toolkit_root), "{name}: output/{marker}");
         }
         let failure = |root: &Path| fs::read_to_string(root.join("algo-1/output/failure")).ok();
         match name {
@@ -820,30 +550,14 @@ fn toolkit_train_and_optml_agree_on_verdicts() {
             "succeeds" => assert_eq!(direct["run"]["hosts"][0]["marker"], "success"),
             _ => {
                 // Class and exit code agree; the toolkit's `train` leaves ErrorMessage empty.
-                let head = |text: Option<String>| {
-                    text.unwrap_or_default()
-                        .lines()
-                        .take(2)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
-                assert_eq!(
-                    head(failure(&direct_root)),
-                    head(failure(&toolkit_root)),
-                    "{name}"
-                );
+                let head = |text: Option<String>| text.unwrap_or_default().lines().take(2).collect::<Vec<_>>().join("\n");
+                assert_eq!(head(failure(&direct_root)), head(failure(&toolkit_root)), "{name}");
             }
         }
-        let seen = |root: &Path| {
-            read(root.join("algo-1/output/data/seen.json"))
-                .replace(root.to_str().unwrap(), "<root>")
-        };
+        let seen = |root: &Path| read(root.join("algo-1/output/data/seen.json")).replace(root.to_str().unwrap(), "<root>");
         let direct_seen: serde_json::Value = serde_json::from_str(&seen(&direct_root)).unwrap();
         let toolkit_seen: serde_json::Value = serde_json::from_str(&seen(&toolkit_root)).unwrap();
-        assert_eq!(
-            direct_seen, toolkit_seen,
-            "{name}: environment and argv the script saw"
-        );
+        assert_eq!(direct_seen, toolkit_seen, "{name}: environment and argv the script saw");
         let _ = (direct, toolkit);
     }
 }

@@ -7,8 +7,7 @@ use std::ffi::OsStr;
 use crate::common::*;
 use Member::{Dir, File};
 
-const TORCH_HANDLER: &[u8] =
-    b"import torch\n\ndef model_fn(model_dir):\n    return torch.jit.load(model_dir + '/net.pt')\n";
+const TORCH_HANDLER: &[u8] = b"import torch\n\ndef model_fn(model_dir):\n    return torch.jit.load(model_dir + '/net.pt')\n";
 
 /// Check a model.tar.gz holding `members`, with extra arguments; returns (exit code, report).
 fn check_model(members: &[Member], args: &[&str]) -> (i32, serde_json::Value) {
@@ -20,9 +19,7 @@ fn check_model(members: &[Member], args: &[&str]) -> (i32, serde_json::Value) {
 }
 
 fn detected(doc: &serde_json::Value) -> Option<String> {
-    doc["inputs"][0]["detected"]["pack"]
-        .as_str()
-        .map(str::to_string)
+    doc["inputs"][0]["detected"]["pack"].as_str().map(str::to_string)
 }
 
 // ------------------------------------------------------------------ selection and detection
@@ -30,20 +27,8 @@ fn detected(doc: &serde_json::Value) -> Option<String> {
 #[test]
 fn auto_detects_each_framework() {
     let cases: Vec<(&str, Vec<Member>)> = vec![
-        (
-            "pytorch",
-            vec![
-                File("model.pth", &TORCHSCRIPT),
-                File("code/inference.py", TORCH_HANDLER),
-            ],
-        ),
-        (
-            "tensorflow-serving",
-            vec![
-                File("1/saved_model.pb", b"pb"),
-                File("1/variables/variables.index", b"i"),
-            ],
-        ),
+        ("pytorch", vec![File("model.pth", &TORCHSCRIPT), File("code/inference.py", TORCH_HANDLER)]),
+        ("tensorflow-serving", vec![File("1/saved_model.pb", b"pb"), File("1/variables/variables.index", b"i")]),
         (
             "huggingface",
             vec![
@@ -53,16 +38,7 @@ fn auto_detects_each_framework() {
             ],
         ),
         ("xgboost", vec![File("xgboost-model", b"m")]),
-        (
-            "sklearn",
-            vec![
-                File("model.joblib", b"w"),
-                File(
-                    "code/inference.py",
-                    b"import joblib\ndef model_fn(d): pass\n",
-                ),
-            ],
-        ),
+        ("sklearn", vec![File("model.joblib", b"w"), File("code/inference.py", b"import joblib\ndef model_fn(d): pass\n")]),
         (
             "mxnet",
             vec![
@@ -72,65 +48,27 @@ fn auto_detects_each_framework() {
                 File("code/inference.py", b"import mxnet\n"),
             ],
         ),
-        (
-            "triton",
-            vec![
-                File("m/config.pbtxt", b"c"),
-                File("m/1/model.pt", &TORCHSCRIPT),
-            ],
-        ),
-        (
-            "djl-lmi",
-            vec![File(
-                "serving.properties",
-                b"engine=Python\noption.model_id=gpt2\n",
-            )],
-        ),
+        ("triton", vec![File("m/config.pbtxt", b"c"), File("m/1/model.pt", &TORCHSCRIPT)]),
+        ("djl-lmi", vec![File("serving.properties", b"engine=Python\noption.model_id=gpt2\n")]),
     ];
     for (pack, members) in cases {
         let (code, doc) = check_model(&members, &[]);
         assert_eq!(detected(&doc).as_deref(), Some(pack), "{:#}", doc["inputs"]);
-        assert_eq!(
-            doc["inputs"][0]["detected"]["certain"], true,
-            "{:#}",
-            doc["inputs"]
-        );
-        let packs: Vec<&str> = doc["inputs"][0]["packs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            packs,
-            vec!["layout", "sagemaker-training", "sagemaker-model", pack]
-        );
+        assert_eq!(doc["inputs"][0]["detected"]["certain"], true, "{:#}", doc["inputs"]);
+        let packs: Vec<&str> = doc["inputs"][0]["packs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        assert_eq!(packs, vec!["layout", "sagemaker-training", "sagemaker-model", pack]);
         assert_eq!(code, 0, "{pack}: {:#}", doc["diagnostics"]);
     }
 }
 
 #[test]
 fn auto_never_picks_one_of_two_equally_likely_packs() {
-    let (_, doc) = check_model(
-        &[File("model.pth", &TORCHSCRIPT), File("model.joblib", b"w")],
-        &[],
-    );
+    let (_, doc) = check_model(&[File("model.pth", &TORCHSCRIPT), File("model.joblib", b"w")], &[]);
     assert_eq!(detected(&doc), None);
     let reason = doc["inputs"][0]["detected"]["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with("uncertain: pytorch and sklearn fit equally well"),
-        "{reason}"
-    );
-    let packs: Vec<&str> = doc["inputs"][0]["packs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        packs,
-        vec!["layout", "sagemaker-training", "sagemaker-model"]
-    );
+    assert!(reason.starts_with("uncertain: pytorch and sklearn fit equally well"), "{reason}");
+    let packs: Vec<&str> = doc["inputs"][0]["packs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(packs, vec!["layout", "sagemaker-training", "sagemaker-model"]);
 }
 
 #[test]
@@ -138,10 +76,7 @@ fn auto_says_when_it_is_unsure() {
     let (_, doc) = check_model(&[File("model.pkl", b"w")], &[]);
     assert_eq!(detected(&doc).as_deref(), Some("sklearn"));
     assert_eq!(doc["inputs"][0]["detected"]["certain"], false);
-    assert!(doc["inputs"][0]["detected"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("uncertain"));
+    assert!(doc["inputs"][0]["detected"]["reason"].as_str().unwrap().contains("uncertain"));
 }
 
 #[test]
@@ -151,10 +86,7 @@ fn training_trees_get_only_the_training_pack_by_default() {
     dir.file("ml/model/inference.py", "def model_fn(d): pass\n");
     let (_, doc) = check_json(&[root.as_os_str()]);
     assert!(doc["inputs"][0].get("detected").is_none());
-    assert_eq!(
-        doc["inputs"][0]["packs"],
-        serde_json::json!(["layout", "sagemaker-training"])
-    );
+    assert_eq!(doc["inputs"][0]["packs"], serde_json::json!(["layout", "sagemaker-training"]));
     // Asked for, auto looks at model/ of the tree too.
     let (_, doc) = check_json(&[OsStr::new("--pack"), OsStr::new("auto"), root.as_os_str()]);
     assert_eq!(paths_for(&doc, "MDL102"), vec!["model/inference.py"]);
@@ -163,26 +95,15 @@ fn training_trees_get_only_the_training_pack_by_default() {
 #[test]
 fn human_header_names_the_chosen_pack_and_why() {
     let dir = TestDir::new();
-    let archive = tar_gz(
-        &dir,
-        "model.tar.gz",
-        &[Dir("model/"), File("model/xgboost-model", b"m")],
-    );
-    let output = optml()
-        .args(["check", "--color", "never"])
-        .arg(&archive)
-        .output()
-        .unwrap();
+    let archive = tar_gz(&dir, "model.tar.gz", &[Dir("model/"), File("model/xgboost-model", b"m")]);
+    let output = optml().args(["check", "--color", "never"]).arg(&archive).output().unwrap();
     let text = transcript(&output, dir.path());
     snapshot_settings("serving").bind(|| insta::assert_snapshot!("human_auto_xgboost", text));
 }
 
 #[test]
 fn bad_env_argument_is_a_usage_error() {
-    let output = optml()
-        .args(["check", "--env", "NOEQUALS", "."])
-        .output()
-        .unwrap();
+    let output = optml().args(["check", "--env", "NOEQUALS", "."]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -226,9 +147,7 @@ const SERVING_CORPUS: &[&str] = &[
 ];
 
 pub fn corpus_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/corpus")
-        .join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus").join(name)
 }
 
 #[test]
@@ -242,75 +161,36 @@ fn corpus_detected_packs_and_verdicts() {
             (Some(pack), _) => format!("{pack}?"),
             (None, _) => "-".to_string(),
         };
-        let mut findings: Vec<String> = doc["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}@{}",
-                    d["rule"].as_str().unwrap(),
-                    d["path"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let mut findings: Vec<String> =
+            doc["diagnostics"].as_array().unwrap().iter().map(|d| format!("{}@{}", d["rule"].as_str().unwrap(), d["path"].as_str().unwrap())).collect();
         findings.dedup();
-        lines.push(format!(
-            "{name} | exit {code} | {pack} | {}",
-            findings.join(" ")
-        ));
+        lines.push(format!("{name} | exit {code} | {pack} | {}", findings.join(" ")));
     }
-    snapshot_settings("serving")
-        .bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
+    snapshot_settings("serving").bind(|| insta::assert_snapshot!("corpus_verdicts", lines.join("\n")));
 }
 
 #[test]
 fn a_job_folders_model_artifact_gets_the_serving_packs() {
     let dir = TestDir::new();
-    tar_gz(
-        &dir,
-        "job/output/model.tar.gz",
-        &[
-            File("model.pth", &TORCHSCRIPT),
-            File("inference.py", TORCH_HANDLER),
-        ],
-    );
-    tar_gz(
-        &dir,
-        "job/output/output.tar.gz",
-        &[File("metrics.json", b"{}")],
-    );
+    tar_gz(&dir, "job/output/model.tar.gz", &[File("model.pth", &TORCHSCRIPT), File("inference.py", TORCH_HANDLER)]);
+    tar_gz(&dir, "job/output/output.tar.gz", &[File("metrics.json", b"{}")]);
     let (_, doc) = check_json(&[dir.join("job").as_os_str()]);
     assert_eq!(doc["inputs"][0]["kind"], "job");
     assert_eq!(detected(&doc).as_deref(), Some("pytorch"));
-    assert_eq!(
-        paths_for(&doc, "MDL102"),
-        vec!["output/model.tar.gz/inference.py"]
-    );
+    assert_eq!(paths_for(&doc, "MDL102"), vec!["output/model.tar.gz/inference.py"]);
 }
 
 #[test]
 fn builtin_algorithm_outputs_are_not_mxnet_models() {
     // DeepAR writes model_algo-1-symbol.json / -0000.params / -config.json: MXNet-style files that
     // the DeepAR algorithm image serves, not the MXNet framework container (no MX101).
-    let deepar = [
-        File("model_algo-1-config.json", b"{}"),
-        File("model_algo-1-0000.params", b"p"),
-        File("model_algo-1-symbol.json", b"{}"),
-    ];
+    let deepar = [File("model_algo-1-config.json", b"{}"), File("model_algo-1-0000.params", b"p"), File("model_algo-1-symbol.json", b"{}")];
     let (code, doc) = check_model(&deepar, &[]);
     assert_eq!(code, 0, "{:#}", doc["diagnostics"]);
     assert_eq!(detected(&doc), None);
     assert!(paths_for(&doc, "MX101").is_empty());
     // A real MXNet Module checkpoint is still detected.
-    let (_, doc) = check_model(
-        &[
-            File("model-symbol.json", b"{}"),
-            File("model-0000.params", b"p"),
-            File("model-shapes.json", b"[]"),
-        ],
-        &[],
-    );
+    let (_, doc) = check_model(&[File("model-symbol.json", b"{}"), File("model-0000.params", b"p"), File("model-shapes.json", b"[]")], &[]);
     assert_eq!(detected(&doc).as_deref(), Some("mxnet"));
 }
 
@@ -326,30 +206,12 @@ fn supersedes() -> (Replacements, Replacements) {
         let text = std::fs::read_to_string(file.expect("entry").path()).expect("rule file");
         let doc: toml::Value = toml::from_str(&text).expect("rule file parses");
         let pack = doc["pack"]["name"].as_str().expect("pack name").to_string();
-        for code in doc["pack"]
-            .get("supersedes")
-            .and_then(|s| s.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for code in doc["pack"].get("supersedes").and_then(|s| s.as_array()).into_iter().flatten() {
             by_pack.push((pack.clone(), code.as_str().expect("code").to_string()));
         }
-        for rule in doc
-            .get("rule")
-            .and_then(|r| r.as_array())
-            .into_iter()
-            .flatten()
-        {
-            for code in rule
-                .get("supersedes")
-                .and_then(|s| s.as_array())
-                .into_iter()
-                .flatten()
-            {
-                by_rule.push((
-                    rule["code"].as_str().expect("code").to_string(),
-                    code.as_str().expect("code").to_string(),
-                ));
+        for rule in doc.get("rule").and_then(|r| r.as_array()).into_iter().flatten() {
+            for code in rule.get("supersedes").and_then(|s| s.as_array()).into_iter().flatten() {
+                by_rule.push((rule["code"].as_str().expect("code").to_string(), code.as_str().expect("code").to_string()));
             }
         }
     }
@@ -367,67 +229,35 @@ const ENTRY_PROPERTY_CODES: [&str; 2] = ["SM506", "SM509"];
 #[test]
 fn corpus_archives_get_one_finding_per_cause() {
     let (by_rule, by_pack) = supersedes();
-    let related = |a: &str, b: &str| {
-        a.is_empty()
-            || b.is_empty()
-            || a == b
-            || a.starts_with(&format!("{b}/"))
-            || b.starts_with(&format!("{a}/"))
-    };
+    let related = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"));
     let mut doubles = Vec::new();
     for archive in crate::corpus::corpus_files() {
         let (_, doc) = check_json(&[archive.as_os_str()]);
         let name = archive.file_name().unwrap().to_string_lossy().into_owned();
-        let findings: Vec<(String, String)> = doc["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["rule"].as_str().unwrap().to_string(),
-                    d["path"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let packs: Vec<&str> = doc["inputs"][0]["packs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap())
-            .collect();
+        let findings: Vec<(String, String)> =
+            doc["diagnostics"].as_array().unwrap().iter().map(|d| (d["rule"].as_str().unwrap().to_string(), d["path"].as_str().unwrap().to_string())).collect();
+        let packs: Vec<&str> = doc["inputs"][0]["packs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
         for (i, (code, path)) in findings.iter().enumerate() {
             if findings[..i].contains(&(code.clone(), path.clone())) {
                 doubles.push(format!("{name}: {code} twice on `{path}`"));
             }
             for (other, other_path) in &findings[..i] {
-                let independent = ENTRY_PROPERTY_CODES.contains(&code.as_str())
-                    || ENTRY_PROPERTY_CODES.contains(&other.as_str());
+                let independent = ENTRY_PROPERTY_CODES.contains(&code.as_str()) || ENTRY_PROPERTY_CODES.contains(&other.as_str());
                 if other_path == path && other != code && !independent {
                     doubles.push(format!("{name}: {other} and {code} on `{path}`"));
                 }
             }
             for (other, other_path) in &findings {
                 if by_rule.contains(&(other.clone(), code.clone())) && related(path, other_path) {
-                    doubles.push(format!(
-                        "{name}: {code}@{path} beside {other}@{other_path}, which supersedes it"
-                    ));
+                    doubles.push(format!("{name}: {code}@{path} beside {other}@{other_path}, which supersedes it"));
                 }
             }
-            if let Some((pack, _)) = by_pack
-                .iter()
-                .find(|(pack, superseded)| superseded == code && packs.contains(&pack.as_str()))
-            {
-                doubles.push(format!(
-                    "{name}: {code}@{path} although pack {pack} applied"
-                ));
+            if let Some((pack, _)) = by_pack.iter().find(|(pack, superseded)| superseded == code && packs.contains(&pack.as_str())) {
+                doubles.push(format!("{name}: {code}@{path} although pack {pack} applied"));
             }
         }
     }
-    assert!(
-        doubles.is_empty(),
-        "double findings for one cause:\n{}",
-        doubles.join("\n")
-    );
+    assert!(doubles.is_empty(), "double findings for one cause:\n{}", doubles.join("\n"));
 }
 
 // ------------------------------------------------------------------ uncertain detection, plan
@@ -435,93 +265,45 @@ fn corpus_archives_get_one_finding_per_cause() {
 #[test]
 fn uncertain_detection_turns_the_packs_errors_into_warnings() {
     // Tokenizer files alone hint at Hugging Face (weak evidence): HF101 is then a warning.
-    let members = [
-        File("tokenizer.json", b"{}"),
-        File("vocab.txt", b"a\n"),
-        File("weights.bin", b"w"),
-    ];
+    let members = [File("tokenizer.json", b"{}"), File("vocab.txt", b"a\n"), File("weights.bin", b"w")];
     let (code, doc) = check_model(&members, &[]);
     assert_eq!(detected(&doc).as_deref(), Some("huggingface"));
     assert_eq!(doc["inputs"][0]["detected"]["certain"], false);
-    let hf101: Vec<&serde_json::Value> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["rule"] == "HF101")
-        .collect();
+    let hf101: Vec<&serde_json::Value> = doc["diagnostics"].as_array().unwrap().iter().filter(|d| d["rule"] == "HF101").collect();
     assert_eq!(hf101.len(), 1, "{:#}", doc["diagnostics"]);
     assert_eq!(hf101[0]["severity"], "warning");
-    assert!(hf101[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("confirm with --pack huggingface"));
+    assert!(hf101[0]["message"].as_str().unwrap().contains("confirm with --pack huggingface"));
     assert_eq!(code, 0);
     // Confirmed with --pack, it is the error the container's behaviour makes it.
     let (code, doc) = check_model(&members, &["--pack", "huggingface"]);
-    let severities: Vec<&serde_json::Value> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["rule"] == "HF101")
-        .map(|d| &d["severity"])
-        .collect();
+    let severities: Vec<&serde_json::Value> = doc["diagnostics"].as_array().unwrap().iter().filter(|d| d["rule"] == "HF101").map(|d| &d["severity"]).collect();
     assert_eq!(severities, vec!["error"]);
     assert_eq!(code, 1);
 }
 
 /// The plan's items as `item: value`.
 fn plan(doc: &serde_json::Value) -> Vec<String> {
-    doc["inputs"][0]["plan"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            format!(
-                "{}: {}",
-                i["item"].as_str().unwrap(),
-                i["value"].as_str().unwrap()
-            )
-        })
-        .collect()
+    doc["inputs"][0]["plan"].as_array().into_iter().flatten().map(|i| format!("{}: {}", i["item"].as_str().unwrap(), i["value"].as_str().unwrap())).collect()
 }
 
 #[test]
 fn the_plan_states_what_the_container_will_do_and_follows_the_environment() {
     let members = [
-        File(
-            "config.json",
-            b"{\"architectures\": [\"DistilBertForSequenceClassification\"]}",
-        ),
+        File("config.json", b"{\"architectures\": [\"DistilBertForSequenceClassification\"]}"),
         File("model.safetensors", b"w"),
         File("code/requirements.txt", b"accelerate\n"),
     ];
     let (_, doc) = check_model(&members, &["--pack", "huggingface"]);
     let items = plan(&doc);
-    assert!(items.contains(&"task: text-classification (inferred from config.json architectures[0] = DistilBertForSequenceClassification)".to_string()), "{items:#?}");
     assert!(
-        items.contains(&"module: none: default handler".to_string()),
+        items.contains(&"task: text-classification (inferred from config.json architectures[0] = DistilBertForSequenceClassification)".to_string()),
         "{items:#?}"
     );
-    assert!(
-        items.contains(
-            &"requirements: pip install -r code/requirements.txt at start-up".to_string()
-        ),
-        "{items:#?}"
-    );
-    assert!(doc["inputs"][0]["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|i| !i["source"].as_str().unwrap().is_empty()));
-    let (_, doc) = check_model(
-        &members,
-        &["--pack", "huggingface", "--env", "HF_TASK=fill-mask"],
-    );
-    assert!(
-        plan(&doc).contains(&"task: fill-mask (HF_TASK)".to_string()),
-        "{:#?}",
-        plan(&doc)
-    );
+    assert!(items.contains(&"module: none: default handler".to_string()), "{items:#?}");
+    assert!(items.contains(&"requirements: pip install -r code/requirements.txt at start-up".to_string()), "{items:#?}");
+    assert!(doc["inputs"][0]["plan"].as_array().unwrap().iter().all(|i| !i["source"].as_str().unwrap().is_empty()));
+    let (_, doc) = check_model(&members, &["--pack", "huggingface", "--env", "HF_TASK=fill-mask"]);
+    assert!(plan(&doc).contains(&"task: fill-mask (HF_TASK)".to_string()), "{:#?}", plan(&doc));
     // A training tree has no model to serve: no plan.
     let dir = TestDir::new();
     let (_, doc) = check_json(&[dir.opt_ml("ml").as_os_str()]);

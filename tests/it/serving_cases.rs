@@ -65,18 +65,12 @@ const CASES: &str = "tests/fixtures/serving-cases.toml";
 fn cases() -> Vec<Case> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASES);
     let text = std::fs::read_to_string(&path).expect("read the serving cases");
-    toml::from_str::<Cases>(&text)
-        .unwrap_or_else(|err| panic!("{CASES}: {err}"))
-        .case
+    toml::from_str::<Cases>(&text).unwrap_or_else(|err| panic!("{CASES}: {err}")).case
 }
 
 fn content(file: &FileDef) -> Vec<u8> {
     match (&file.text, &file.zip) {
-        (_, Some(names)) => zip_bytes(
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-            b"x",
-            file.zip_pad,
-        ),
+        (_, Some(names)) => zip_bytes(&names.iter().map(String::as_str).collect::<Vec<_>>(), b"x", file.zip_pad),
         (Some(text), None) => text.clone().into_bytes(),
         (None, None) => b"x".to_vec(),
     }
@@ -137,16 +131,8 @@ fn every_serving_case_reports_what_its_row_says() {
     let mut failures = Vec::new();
     for case in cases() {
         let (doc, reported) = run(&case);
-        let missing: Vec<&String> = case
-            .fires
-            .iter()
-            .filter(|code| !reported.contains(*code))
-            .collect();
-        let unexpected: Vec<&String> = case
-            .silent
-            .iter()
-            .filter(|code| reported.contains(*code))
-            .collect();
+        let missing: Vec<&String> = case.fires.iter().filter(|code| !reported.contains(*code)).collect();
+        let unexpected: Vec<&String> = case.silent.iter().filter(|code| reported.contains(*code)).collect();
         if !missing.is_empty() || !unexpected.is_empty() {
             failures.push(format!(
                 "{} ({}): missing {missing:?}, unexpected {unexpected:?}; reported {reported:?}; plan {}",
@@ -154,56 +140,25 @@ fn every_serving_case_reports_what_its_row_says() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn every_serving_rule_has_a_case_on_each_side() {
     let cases = cases();
-    let packs = [
-        "sagemaker-model",
-        "pytorch",
-        "tensorflow-serving",
-        "huggingface",
-        "xgboost",
-        "sklearn",
-        "mxnet",
-        "triton",
-        "djl-lmi",
-    ];
+    let packs = ["sagemaker-model", "pytorch", "tensorflow-serving", "huggingface", "xgboost", "sklearn", "mxnet", "triton", "djl-lmi"];
     let mut uncovered = Vec::new();
     for pack in packs {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("rules/{pack}.toml")),
-        )
-        .expect("rule file");
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("rules/{pack}.toml"))).expect("rule file");
         let file: toml::Value = toml::from_str(&text).expect("rule file parses");
-        for rule in file
-            .get("rule")
-            .and_then(|r| r.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for rule in file.get("rule").and_then(|r| r.as_array()).into_iter().flatten() {
             let code = rule["code"].as_str().expect("code").to_string();
-            let fires = cases
-                .iter()
-                .any(|c| c.rule == code && c.fires.contains(&code));
-            let silent = cases
-                .iter()
-                .any(|c| c.rule == code && c.silent.contains(&code));
+            let fires = cases.iter().any(|c| c.rule == code && c.fires.contains(&code));
+            let silent = cases.iter().any(|c| c.rule == code && c.silent.contains(&code));
             if !fires || !silent {
                 uncovered.push(format!("{code} (fires: {fires}, silent: {silent})"));
             }
         }
     }
-    assert!(
-        uncovered.is_empty(),
-        "rules without a case on each side in {CASES}: {}",
-        uncovered.join(", ")
-    );
+    assert!(uncovered.is_empty(), "rules without a case on each side in {CASES}: {}", uncovered.join(", "));
 }
