@@ -62,11 +62,11 @@ rows = [
     ("model.tar.gz", "optml snapshot", f"{optml} snapshot {model}", "gzip -dc", f"gzip -dc {model}"),
     ("model.tar.gz", "optml snapshot --fields +sha256", f"{optml} snapshot --fields +sha256 {model}", "gzip -dc", f"gzip -dc {model}"),
     ("model.tar.gz", "optml snapshot --fields +sha256", f"{optml} snapshot --fields +sha256 {model}", "gzip -dc | sha256sum", f"gzip -dc {model} | sha256sum"),
-    ("model.tar.gz", "optml check --pack snapshot --snapshot (sha256)", f"{optml} check --as model --pack snapshot --snapshot {model_golden} {model}", "tar -tzf", f"tar -tzf {model}"),
+    ("model.tar.gz", "optml check --pack snapshot --snapshot (sha256)", f"{optml} check --as model --no-default-packs --pack snapshot --snapshot {model_golden} {model}", "tar -tzf", f"tar -tzf {model}"),
     (f"many-{many}.tar.gz", "optml snapshot", f"{optml} snapshot {many_path}", "tar -tzf", f"tar -tzf {many_path}"),
-    (f"many-{many}.tar.gz", "optml check --pack snapshot --snapshot", f"{optml} check --as model --pack snapshot --snapshot {many_golden} {many_path}", "tar -tzf", f"tar -tzf {many_path}"),
+    (f"many-{many}.tar.gz", "optml check --pack snapshot --snapshot", f"{optml} check --as model --no-default-packs --pack snapshot --snapshot {many_golden} {many_path}", "tar -tzf", f"tar -tzf {many_path}"),
     ("tree", "optml snapshot", f"{optml} snapshot {tree}", "find -printf '%s %m'", f"find {tree} -printf '%s %m\\n'"),
-    ("tree", "optml check --pack snapshot --snapshot", f"{optml} check --pack snapshot --snapshot {tree_golden} {tree}", "find -printf '%s %m'", f"find {tree} -printf '%s %m\\n'"),
+    ("tree", "optml check --pack snapshot --snapshot", f"{optml} check --no-default-packs --pack snapshot --snapshot {tree_golden} {tree}", "find -printf '%s %m'", f"find {tree} -printf '%s %m\\n'"),
     ("tree", "optml diff tree manifest", f"{optml} diff {tree_golden} {tree}", "find", f"find {tree}"),
 ]
 

@@ -1,10 +1,13 @@
 //! Atomic file writes: a temp file in the target's directory, synced, then renamed over the
-//! target. A crash leaves either the old file or the new one, never half of one.
+//! target. A crash leaves either the old file or the new one, never half of one; SIGINT,
+//! SIGTERM or SIGHUP during the write delete the temp file before optml exits with 128 + the
+//! signal number (130, 143, 129), as a shell reports a process the signal killed.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use tempfile::NamedTempFile;
 
@@ -12,6 +15,63 @@ use tempfile::NamedTempFile;
 pub struct AtomicFile {
     temp: NamedTempFile,
     target: PathBuf,
+    registration: Registration,
+}
+
+/// The slot of [`IN_PROGRESS`] naming a temp file for the signal handler, if one was free;
+/// dropped, the handler forgets the file (committed, or deleted by `NamedTempFile`).
+struct Registration(Option<usize>);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            IN_PROGRESS[slot].store(std::ptr::null_mut(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// Temp files being written, as NUL-terminated paths, for [`remove_and_exit`] to delete: a
+/// signal handler may only read atomics and call async-signal-safe functions (`unlink`,
+/// `_exit`). A path is leaked once registered (a few bytes per file written), so the handler
+/// never reads freed memory. optml writes one or two files at a time; 16 slots are plenty.
+static IN_PROGRESS: [AtomicPtr<libc::c_char>; 16] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 16];
+
+const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+extern "C" fn remove_and_exit(signal: libc::c_int) {
+    for slot in &IN_PROGRESS {
+        let path = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !path.is_null() {
+            // SAFETY: `path` is a leaked, NUL-terminated CString; unlink is async-signal-safe.
+            unsafe { libc::unlink(path) };
+        }
+    }
+    // SAFETY: _exit is async-signal-safe and ends the process at once.
+    unsafe { libc::_exit(128 + signal) };
+}
+
+/// Name `path` for the signal handler and make sure the handler is in place. Signals whose
+/// disposition is not the default are left alone: ignored ones (`nohup`) stay ignored, and a
+/// handler someone installed (the run harness forwarding stops to its children) stays.
+fn register(path: &Path) -> Registration {
+    let Ok(path) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else { return Registration(None) };
+    let path = path.into_raw();
+    let slot = IN_PROGRESS.iter().position(|slot| slot.compare_exchange(std::ptr::null_mut(), path, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+    for signal in CLEANUP_SIGNALS {
+        // SAFETY: sigaction with a zeroed struct reads the current disposition; the handler
+        // installed only touches atomics and calls unlink and _exit.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut current);
+            if current.sa_sigaction == libc::SIG_DFL {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = remove_and_exit as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+    }
+    Registration(slot)
 }
 
 impl AtomicFile {
@@ -24,7 +84,8 @@ impl AtomicFile {
         // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
         // usual permissions.
         let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
-        Ok(AtomicFile { temp, target: target.to_path_buf() })
+        let registration = register(temp.path());
+        Ok(AtomicFile { temp, target: target.to_path_buf(), registration })
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -37,7 +98,10 @@ impl AtomicFile {
         let mode = 0o666 & !current_umask();
         self.temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         self.temp.as_file().sync_all()?;
-        self.temp.persist(&self.target).map_err(|err| err.error)?;
+        // Once renamed, the temp path may name someone's next file: the handler forgets it first.
+        let AtomicFile { temp, target, registration } = self;
+        drop(registration);
+        temp.persist(&target).map_err(|err| err.error)?;
         Ok(())
     }
 }

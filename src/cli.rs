@@ -25,6 +25,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Explain a rule (or all rules) of the loaded packs.
     Rule(RuleArgs),
+    /// List every loaded rule: code, name, pack, severity after overrides, summary.
+    Rules(RulesArgs),
+    /// Write a commented starter optml.toml, or add [tool.optml] to an existing pyproject.toml.
+    Init(InitArgs),
     /// List the built-in rule packs.
     Packs,
     /// Record an input as a golden manifest; review, accept or reject pending snapshots.
@@ -34,8 +38,9 @@ pub enum Command {
     /// Write a corrected copy of a model archive: the mechanical repairs check findings name.
     Fix(FixArgs),
     /// Run a training entry point in an /opt/ml sandbox as SageMaker would, then pack and check
-    /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`.
-    Run(RunArgs),
+    /// what it produced: `optml run [OPTIONS] -- COMMAND [ARGS...]`. With a --format other than
+    /// human, the command's stdout goes to stderr.
+    Run(Box<RunArgs>),
     /// Pack a folder into a deterministic tar.gz (model.tar.gz, output.tar.gz), atomically.
     Pack(PackArgs),
     /// Internal: enter a private mount namespace with SANDBOX at /opt/ml, then exec COMMAND.
@@ -71,42 +76,120 @@ pub enum ColorArg {
     Never,
 }
 
-/// Which rules to load.
+/// Where settings come from: the config file (docs/configuration.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Read settings from this file (optml.toml, or a pyproject.toml with [tool.optml]) and do not
+    /// search for one. Default: the nearest optml.toml or pyproject.toml with [tool.optml], from
+    /// the current folder up.
+    #[arg(long, value_name = "FILE", conflicts_with = "isolated")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+}
+
+/// Config-file discovery, for commands whose `--config` means something else (snapshot, diff).
+#[derive(Debug, Args, Clone, Default)]
+pub struct DiscoveryArgs {
+    /// Ignore every config file: built-in defaults and flags only.
+    #[arg(long)]
+    pub isolated: bool,
+    /// Say which config file was used (on stderr).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Which rules to load and run. Flags beat the config file, which beats the built-in defaults.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RuleSelection {
-    /// Built-in rule pack to apply (repeatable); `auto` picks the serving pack that fits each
-    /// model from its content. Default: sagemaker-training, plus sagemaker-model and `auto` for
-    /// inputs that hold a model (model.tar.gz, a model folder, a job's model artifact).
+    /// Also apply this built-in rule pack (repeatable), next to the default packs: the training
+    /// pack, plus sagemaker-model and `auto` (the serving pack that fits each model) for inputs
+    /// that hold a model. Naming a serving pack turns `auto` off.
     #[arg(long = "pack", value_name = "NAME")]
     pub packs: Vec<String>,
-    /// Extra rule file to load (repeatable).
+    /// Also load this rule file (repeatable), next to the packs.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
+    /// Load only the packs named with --pack (and `packs` in config), not the defaults.
+    #[arg(long)]
+    pub no_default_packs: bool,
+    /// Run only these rules: codes or prefixes (SM4, MDL), comma-separated or repeated. Replaces
+    /// `select` in the config file.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Run these rules too: codes or prefixes, added to `select`.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub extend_select: Vec<String>,
+    /// Do not run these rules: codes or prefixes, added to `ignore` in the config file. The
+    /// longest matching code or prefix of select and ignore decides.
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// A variable of the environment the model will be deployed with, e.g. HF_MODEL_ID=gpt2
+    /// (repeatable); rules that depend on the container's environment read it.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// Which findings fail the run, and how much is printed.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExitArgs {
+    /// Exit 1 when a finding of this severity or worse is reported. Default: error.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Exit 0 even when findings are reported (2 still means optml could not do its job).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Print the findings only: no `checking` headers and no summary line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// The settings flags of every command that checks inputs (check, run, fix).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckSettings {
+    #[command(flatten)]
+    pub selection: RuleSelection,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub exit: ExitArgs,
+}
+
+/// The settings flags of the commands whose report is their output (check, run).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportSettings {
+    #[command(flatten)]
+    pub check: CheckSettings,
+    /// Output format. Default: `format` in the config file, else human.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A severity threshold for `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Inputs: an /opt/ml tree, an archive (.tar, .tar.gz, .tgz) or a job folder. Default: /opt/ml.
+    /// Inputs: an /opt/ml tree, an archive (.tar, .tar.gz, .tgz) or a job folder. Default:
+    /// `inputs` in the config file, else /opt/ml.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Read every input as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    pub settings: ReportSettings,
     /// Job phase: a running job has no status marker yet.
     #[arg(long, value_enum, default_value = "finished")]
     pub phase: PhaseArg,
-    /// A variable of the environment the model will be deployed with, e.g. HF_MODEL_ID=gpt2
-    /// (repeatable); rules that depend on the container's environment read it.
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
-    /// Do not report this rule code (repeatable).
-    #[arg(long = "ignore", value_name = "CODE")]
-    pub ignore: Vec<String>,
     /// Color in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,
@@ -116,6 +199,14 @@ pub struct CheckArgs {
     /// Overwrite the golden manifest from the input instead of writing FILE.new (never under CI).
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
+    /// Fail only on findings this baseline does not list; report how many it matched and which
+    /// of its entries no longer occur (docs/ci.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Record the current findings as a baseline in FILE (sorted, atomically), then exit 0
+    /// unless an input could not be read.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,10 +218,7 @@ pub struct FixArgs {
     #[arg(short = 'o', long = "output", value_name = "FIXED.tar.gz")]
     pub output: PathBuf,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    /// A variable of the environment the model will be deployed with (repeatable), as for check.
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
+    pub settings: CheckSettings,
     /// Print what would change and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -148,8 +236,8 @@ pub enum RuleFormat {
 
 #[derive(Debug, Args)]
 pub struct RuleArgs {
-    /// The rule code, e.g. SM101.
-    #[arg(value_name = "CODE", required_unless_present = "all")]
+    /// The rule code or name, e.g. SM101 or model-in-code-dir.
+    #[arg(value_name = "CODE|NAME", required_unless_present = "all")]
     pub code: Option<String>,
     /// Every rule of the loaded packs.
     #[arg(long)]
@@ -158,6 +246,32 @@ pub struct RuleArgs {
     pub format: RuleFormat,
     #[command(flatten)]
     pub selection: RuleSelection,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// One line per rule: code, name, pack, severity, summary.
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub selection: RuleSelection,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write the config in.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `NAME=VALUE` (the value may be empty).
@@ -200,6 +314,8 @@ pub struct SnapshotArgs {
     pub role: Option<RoleArg>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +348,8 @@ pub struct DiffArgs {
     pub role: Option<RoleArg>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
     #[arg(long, value_enum, default_value = "human")]
     pub format: DiffFormat,
     /// Color in human output.
@@ -307,10 +425,7 @@ pub struct RunArgs {
     #[arg(long, requires = "snapshot")]
     pub update_snapshots: bool,
     #[command(flatten)]
-    pub selection: RuleSelection,
-    /// Output format; with json the command's stdout goes to stderr.
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    pub settings: ReportSettings,
     /// Color in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,

@@ -39,7 +39,8 @@ pub struct Detection {
 #[derive(Debug)]
 pub struct Activation {
     pub packs: Vec<bool>,
-    /// One flag per rule of the ruleset: its pack applies and no applying pack supersedes it.
+    /// One flag per rule of the ruleset: the settings enable it, its pack applies and no
+    /// applying pack supersedes it.
     pub rules: Vec<bool>,
     pub detection: Option<Detection>,
 }
@@ -72,7 +73,9 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
     }
     let superseded: HashSet<&str> =
         ruleset.packs.iter().zip(&packs).filter(|(_, &on)| on).flat_map(|(pack, _)| pack.supersedes.iter().map(String::as_str)).collect();
-    let rules = ruleset.rules.iter().map(|rule| packs[rule.pack] && !superseded.contains(rule.code.as_str())).collect();
+    // The settings' select/ignore/`off` switch rules off here, so the evaluator never runs them.
+    let rules =
+        ruleset.rules.iter().zip(&ruleset.enabled).map(|(rule, &enabled)| enabled && packs[rule.pack] && !superseded.contains(rule.code.as_str())).collect();
     Activation { packs, rules, detection }
 }
 

@@ -1,8 +1,15 @@
 //! The one finding model every renderer reads.
 
 use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::entry::{join, lossy};
+use crate::snapshot::manifest::escape;
+use crate::source::{Origin, Role};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,7 +44,26 @@ impl fmt::Display for Severity {
     }
 }
 
-/// One problem found in one input.
+/// The tree or archive of an input a finding is in: the input itself, or one part of a job folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Where the part sits inside the input: "" for the input itself, `output/model.tar.gz` in a
+    /// job folder.
+    pub prefix: String,
+    pub role: Role,
+    /// The file or folder on disk: what an annotation or a SARIF artifact points at.
+    pub fs_path: PathBuf,
+    pub is_archive: bool,
+}
+
+impl Part {
+    pub fn of(origin: &Origin) -> Part {
+        Part { prefix: origin.path_prefix.clone(), role: origin.role, fs_path: origin.fs_path.clone(), is_archive: origin.is_archive() }
+    }
+}
+
+/// One problem found in one input. The place is kept as data (input, part, member bytes);
+/// renderers format it.
 #[derive(Clone, Debug)]
 pub struct Finding {
     /// Index of the rule in the ruleset that produced it.
@@ -46,19 +72,84 @@ pub struct Finding {
     pub severity: Severity,
     /// The input as the user named it.
     pub input: String,
-    /// What humans see as the place: `model.tar.gz` or `job/output/model.tar.gz`.
-    pub location: String,
-    /// Path relative to the input (JSON `path`); "" for the input as a whole.
-    pub path: String,
+    /// The tree or archive the finding is in; `None` when a subsystem reports on the input as a
+    /// whole (a snapshot of a job folder, a run's host).
+    pub part: Option<Part>,
+    /// The member path inside the part (or inside the input when there is no part), as the
+    /// archive or file system spells it; empty for the part or input as a whole.
+    pub member: Vec<u8>,
+    /// Byte range of the rule's definition (its `code = "..."` value) in its rule file.
+    pub definition: Range<usize>,
     pub message: String,
     pub help: String,
     pub fix: Option<String>,
 }
 
 impl Finding {
+    /// Path relative to the input (JSON `path`): the part's prefix joined with the member; ""
+    /// for the input as a whole.
+    pub fn path(&self) -> String {
+        let prefix = self.part.as_ref().map_or("", |part| part.prefix.as_str());
+        lossy(&join(prefix.as_bytes(), &self.member))
+    }
+
+    /// What humans see as the place: `model.tar.gz`, `job/output/model.tar.gz: code/x.py`.
+    pub fn location(&self) -> String {
+        let place = match &self.part {
+            Some(part) if !part.prefix.is_empty() => {
+                format!("{}/{}", self.input.trim_end_matches('/'), part.prefix)
+            }
+            _ => self.input.clone(),
+        };
+        if self.member.is_empty() {
+            place
+        } else {
+            format!("{place}: {}", lossy(&self.member))
+        }
+    }
+
+    /// The finding's identity across runs (baselines, SARIF fingerprints): never a line number
+    /// or the order of findings.
+    pub fn identity(&self) -> Identity {
+        let name = Path::new(&self.input).file_name().map_or_else(|| self.input.clone(), |name| name.to_string_lossy().into_owned());
+        Identity {
+            code: self.code.clone(),
+            role: self.part.as_ref().map_or(WHOLE_INPUT_ROLE, |part| part.role.as_str()).to_string(),
+            input: name,
+            member: escape(&join(self.part.as_ref().map_or(&b""[..], |part| part.prefix.as_bytes()), &self.member)),
+        }
+    }
+
     /// Sort key: input, path, severity, code: deterministic output.
-    pub fn sort_key(&self) -> (&str, &str, Severity, &str, &str) {
-        (&self.input, &self.path, self.severity, &self.code, &self.message)
+    pub fn sort_key(&self) -> (&str, Option<&str>, &[u8], Severity, &str, &str) {
+        (&self.input, self.part.as_ref().map(|part| part.prefix.as_str()), &self.member, self.severity, &self.code, &self.message)
+    }
+}
+
+/// The role an identity records for a finding about an input as a whole.
+const WHOLE_INPUT_ROLE: &str = "input";
+
+/// What makes two findings of different runs the same finding: the rule code, the role of the
+/// part it is in, the input's file name without folders, and the member path (with the part's
+/// prefix in a job folder), written as snapshot manifests write paths (octal escapes for bytes
+/// that are not printable UTF-8), so it is lossless.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    pub code: String,
+    pub role: String,
+    pub input: String,
+    pub member: String,
+}
+
+impl Identity {
+    /// A stable hex digest of the identity (SARIF `partialFingerprints`, JSON `fingerprint`).
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for field in [&self.code, &self.role, &self.input, &self.member] {
+            hasher.update(field.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.finalize()[..16].iter().map(|byte| format!("{byte:02x}")).collect()
     }
 }
 

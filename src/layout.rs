@@ -68,15 +68,11 @@ pub struct LayoutBuilder {
 
 impl Default for LayoutBuilder {
     fn default() -> LayoutBuilder {
-        LayoutBuilder::new()
+        LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
     }
 }
 
 impl LayoutBuilder {
-    pub fn new() -> LayoutBuilder {
-        LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
-    }
-
     pub fn zone_index(&self, name: &str) -> Option<usize> {
         self.layout.zones.iter().position(|zone| zone.name == name)
     }

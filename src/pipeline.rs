@@ -43,5 +43,5 @@ pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (
         crate::detect::downgrade_unsure(ruleset, detection, &mut findings);
     }
     let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &activation.packs);
-    (Checked { subject, placed, packs: activation.packs, detection: activation.detection, plan }, findings)
+    (Checked { subject, placed, packs: activation.packs, rules: activation.rules, detection: activation.detection, plan }, findings)
 }

@@ -1,18 +1,20 @@
 //! `optml check`: source -> layout -> rules -> findings -> report.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::Report as MietteReport;
 
+use crate::baseline;
 use crate::cli::{CheckArgs, ColorArg, PhaseArg, RoleArg};
-use crate::engine::builtin::{AUTO, DEFAULT_PACK};
+use crate::engine::builtin::SNAPSHOT_PACK;
 use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
 use crate::finding::Finding;
 use crate::pipeline::{check_input, CheckOptions};
-use crate::report::{Checked, Format, Report};
-use crate::snapshot::verify::{Golden, Outcome};
+use crate::report::{default_docs_base, Checked, Report};
+use crate::settings::{Flags, Settings};
+use crate::snapshot::verify::Golden;
 use crate::source::{OpenError, Role};
 
 impl RoleArg {
@@ -47,15 +49,10 @@ impl ColorArg {
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
-    let extra: &[&str] = if args.snapshot.is_some() { &["snapshot"] } else { &[] };
-    let mut ruleset = args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?;
-    ruleset.set_env(args.env.clone());
-    for code in &args.ignore {
-        if ruleset.find(code).is_none() {
-            return Err(miette::miette!(help = "`optml rule --all` lists the codes", "--ignore {code}: no loaded rule has this code"));
-        }
-    }
-    let inputs: Vec<PathBuf> = if args.inputs.is_empty() { vec![PathBuf::from("/opt/ml")] } else { args.inputs.clone() };
+    let settings = Settings::resolve(Flags::report(&args.settings, &args.inputs))?;
+    let extra: &[&str] = if args.snapshot.is_some() { &[SNAPSHOT_PACK] } else { &[] };
+    let ruleset = settings.ruleset(extra)?;
+    let inputs = &settings.inputs;
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
         Some(file) => Some(Golden::open(file, args.update_snapshots)?),
@@ -63,12 +60,24 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     };
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
     let options = CheckOptions { role: args.role.map(RoleArg::role), phase: args.phase.phase(), digest };
+    // Read before any input, so a bad baseline stops the run at once.
+    let baseline = baseline::Run::new(args.baseline.as_deref().or(settings.baseline.as_deref()), args.write_baseline.as_deref())?;
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
-    for input in &inputs {
-        let (one, found) = check(&ruleset, input, options)?;
-        checked.push(one);
-        findings.extend(found);
+    // One input that cannot be read does not hide the others' findings (exit 2 all the same).
+    let mut unreadable = Vec::new();
+    for input in inputs {
+        match check_input(&ruleset, input, options) {
+            Ok((one, found)) => {
+                checked.push(one);
+                findings.extend(found);
+            }
+            Err(err) if golden.is_some() || inputs.len() == 1 => return Err(cannot_check(err)),
+            Err(err) => unreadable.push(err),
+        }
+    }
+    if checked.is_empty() {
+        return Err(cannot_check(unreadable.remove(0)));
     }
     let mut snapshot = None;
     if let Some(golden) = golden {
@@ -76,8 +85,10 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         findings.extend(found);
         snapshot = Some(outcome);
     }
-    findings.retain(|f| !args.ignore.iter().any(|code| code.eq_ignore_ascii_case(&f.code)));
-    Ok(print_report(&ruleset, &checked, findings, snapshot.as_ref(), args.format, args.color.enabled()))
+    let (mut findings, comparison) = baseline.apply(findings)?;
+    let report =
+        Report { snapshot: snapshot.as_ref(), unreadable: &unreadable, baseline: comparison.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
+    print_report(&settings, report, args.color.enabled())
 }
 
 /// [`check_input`], its failure to open the input as the command's error.
@@ -90,9 +101,10 @@ pub fn cannot_check(err: OpenError) -> MietteReport {
     miette::miette!(code = "optml::input", "cannot check {err}")
 }
 
-/// Sort the findings, print the report to stdout, and return the exit status it implies.
-pub fn print_report(ruleset: &Ruleset, checked: &[Checked], mut findings: Vec<Finding>, snapshot: Option<&Outcome>, format: Format, color: bool) -> ExitStatus {
-    let report = Report { snapshot, ..Report::new(ruleset, checked, &mut findings) };
-    crate::report::print(&report.render(format, color));
-    ExitStatus::from_errors(report.summary.errors)
+/// Write the report where the settings say, as they say, and return the exit status it implies:
+/// 2 when an input could not be read, else as `fail-on` and `--exit-zero` decide.
+pub fn print_report(settings: &Settings, report: Report<'_>, color: bool) -> Result<ExitStatus, MietteReport> {
+    let report = Report { quiet: settings.quiet, fail_on: settings.fail_on, docs_base: settings.docs_url.as_deref().unwrap_or(default_docs_base()), ..report };
+    settings.emit(&report.render(settings.format, color))?;
+    Ok(if report.unreadable.is_empty() { settings.exit_status(&report.summary) } else { ExitStatus::Error })
 }

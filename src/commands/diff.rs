@@ -6,12 +6,13 @@ use std::path::Path;
 use miette::Report as MietteReport;
 use serde::Serialize;
 
-use super::snapshot::{layout_only, open_input};
+use super::snapshot::open_input;
 use crate::cli::{DiffArgs, DiffFormat, RoleArg};
 use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
 use crate::report::sanitize::sanitize;
+use crate::settings::{Flags, Settings};
 use crate::snapshot::budget;
 use crate::snapshot::compare::{compare, unified_diff};
 use crate::snapshot::header::Header;
@@ -77,6 +78,7 @@ struct Document<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
+    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), ..Flags::default() })?;
     let (a_manifest, b_manifest) = (Side::manifest(&args.a)?, Side::manifest(&args.b)?);
     // A manifest's header rules the comparison (the expected side's first); else the options.
     let base = match (&a_manifest, &b_manifest) {
@@ -86,7 +88,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     // Digests are computed only when the comparison records them.
     let digest = base.header.fields.sha256;
     // Reading an input needs the layout: loaded once for both sides, not at all for two manifests.
-    let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(layout_only()?) };
+    let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(settings.layout_only()?) };
     let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest)?;
     let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest)?;
     let header = &base.header;
@@ -102,14 +104,15 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let drifts = budget::evaluate(&header.budgets, &a_lines, &b_lines);
     let render = |lines: Vec<Line>| Manifest { header: Header::default(), header_text: base.header_text.clone(), lines }.render();
     let comparison = compare(header, &a_lines, b_lines);
-    let diff = if comparison.differences.is_empty() { String::new() } else { unified_diff(&render(a_lines), &render(comparison.actual), &labels[0], &labels[1]) };
+    let diff =
+        if comparison.differences.is_empty() { String::new() } else { unified_diff(&render(a_lines), &render(comparison.actual), &labels[0], &labels[1]) };
     let delta = Delta::new(comparison.differences, drifts, diff);
     let equal = delta.matches() && delta.exceeded().next().is_none();
 
     let text = match args.format {
         DiffFormat::Json => {
             let document = Document { version: 1, a: &labels[0], b: &labels[1], equal, notes: &notes, delta: &delta };
-            serde_json::to_string_pretty(&document).expect("JSON of plain data") + "\n"
+            crate::report::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data")) + "\n"
         }
         DiffFormat::Human => {
             let mut out = delta.human(args.color.enabled());

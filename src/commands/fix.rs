@@ -7,18 +7,21 @@ use miette::Report as MietteReport;
 
 use super::check::print_report;
 use crate::cli::FixArgs;
-use crate::engine::builtin::{AUTO, DEFAULT_PACK};
 use crate::engine::Phase;
 use crate::exit::ExitStatus;
 use crate::fix::check_fixable;
 use crate::fix::plan::plan;
 use crate::fix::rewrite::{rewrite, Written};
 use crate::pipeline::{check_input, CheckOptions};
-use crate::report::sanitize::sanitize;
+use crate::report::sanitize::{sanitize, shown};
+use crate::report::Report;
 use crate::report::{print, Format};
+use crate::settings::{Flags, Settings};
 pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
-    let mut ruleset = args.selection.load(&[DEFAULT_PACK, AUTO])?;
-    ruleset.set_env(args.env.clone());
+    // The report on the fixed archive is for a human reading what changed.
+    let flags = Flags { format: Some(Format::Human), ..Flags::check(&args.settings) };
+    let settings = Settings::resolve(flags)?;
+    let ruleset = settings.ruleset(&[])?;
     if same_file(&args.input, &args.output) {
         return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }
@@ -27,7 +30,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);
     if args.dry_run {
-        let mut out = format!("would fix {} (dry run, nothing written)\n", sanitize(&args.input.to_string_lossy()));
+        let mut out = format!("would fix {} (dry run, nothing written)\n", shown(&args.input));
         for change in &plan.changes {
             out.push_str(&format!("  - {}\n", sanitize(change)));
         }
@@ -37,7 +40,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     }
     let written = rewrite(&args.input, &args.output, &plan).map_err(|err| miette::miette!("cannot write {}: {err}", args.output.display()))?;
 
-    let mut out = format!("fixed {} -> {}\n", sanitize(&args.input.to_string_lossy()), sanitize(&args.output.to_string_lossy()));
+    let mut out = format!("fixed {} -> {}\n", shown(&args.input), shown(&args.output));
     for change in plan.changes.iter().chain(&normalization(&written)) {
         out.push_str(&format!("  - {}\n", sanitize(change)));
     }
@@ -47,8 +50,9 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // Re-check as what the input was read as: `-o fixed.tar.gz` must not turn an output archive
     // or a source bundle into a model archive because of its new name.
     let recheck = CheckOptions { role: checked.subject.origins.first().map(|o| o.role), ..options };
-    let (rechecked, refound) = check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
-    Ok(print_report(&ruleset, &[rechecked], refound, None, Format::Human, args.color.enabled()))
+    let (rechecked, mut refound) =
+        check_input(&ruleset, &args.output, recheck).map_err(|err| miette::miette!(code = "optml::input", "cannot re-check {err}"))?;
+    print_report(&settings, Report::new(&ruleset, &[rechecked], &mut refound), args.color.enabled())
 }
 
 /// What the writer normalized, as change lines.

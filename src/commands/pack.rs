@@ -5,6 +5,8 @@ use miette::Report as MietteReport;
 use crate::cli::PackArgs;
 use crate::exit::ExitStatus;
 use crate::harness::pack::{pack, PackOptions, PackSource};
+use crate::report::sanitize::shown;
+use crate::stdio;
 use crate::units::human_size;
 
 pub fn run(args: &PackArgs) -> Result<ExitStatus, MietteReport> {
@@ -14,12 +16,6 @@ pub fn run(args: &PackArgs) -> Result<ExitStatus, MietteReport> {
     let options = PackOptions { level: args.level, dereference: args.dereference };
     let source = PackSource { label: "", dir: &args.dir };
     let packed = pack(&[source], &args.output, options).map_err(|err| miette::miette!(code = "optml::pack", "cannot pack {}: {err}", args.dir.display()))?;
-    eprintln!(
-        "packed {} file(s), {} into {} ({})",
-        packed.files,
-        human_size(packed.bytes),
-        args.output.display(),
-        human_size(packed.archive_bytes)
-    );
+    stdio::err(&format!("packed {} file(s), {} into {} ({})\n", packed.files, human_size(packed.bytes), shown(&args.output), human_size(packed.archive_bytes)));
     Ok(ExitStatus::Clean)
 }

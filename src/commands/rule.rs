@@ -3,12 +3,13 @@
 use miette::Report as MietteReport;
 use serde::Serialize;
 
-use crate::cli::{RuleArgs, RuleFormat};
+use crate::cli::{ConfigArgs, ListFormat, RuleArgs, RuleFormat, RuleSelection, RulesArgs};
 use crate::engine::builtin::PACKS;
 use crate::engine::load::{builtin_texts, load};
 use crate::engine::{Rule, Ruleset};
 use crate::exit::ExitStatus;
-use crate::report::print;
+use crate::report::{print, sanitize};
+use crate::settings::{Flags, Settings};
 
 #[derive(Serialize)]
 struct Explanation<'a> {
@@ -27,12 +28,22 @@ struct Explanation<'a> {
     source: String,
 }
 
+/// The rule's severity after the settings' overrides, or `off` when they disable it.
+fn severity(ruleset: &Ruleset, rule: &Rule) -> &'static str {
+    let index = ruleset.rules.iter().position(|r| r.code == rule.code).expect("a rule of this ruleset");
+    if ruleset.enabled[index] {
+        rule.severity.as_str()
+    } else {
+        "off"
+    }
+}
+
 fn explain<'a>(ruleset: &'a Ruleset, rule: &'a Rule) -> Explanation<'a> {
     let pack = &ruleset.packs[rule.pack];
     Explanation {
         code: &rule.code,
         name: &rule.name,
-        severity: rule.severity.as_str(),
+        severity: severity(ruleset, rule),
         pack: &pack.name,
         check: rule.check_name(),
         zones: rule.zones.iter().map(|&z| ruleset.layout.zones[z].name.as_str()).collect(),
@@ -76,7 +87,8 @@ pub fn markdown(ruleset: &Ruleset) -> String {
             if !e.zones.is_empty() {
                 out.push_str(&format!(" in {}", e.zones.iter().map(|z| format!("`{z}`")).collect::<Vec<_>>().join(", ")));
             }
-            out.push_str(&format!(" · `{}`\n\n{}\n\n> {}\n\nHelp: {}\n", e.source, e.docs, e.message, e.help));
+            // The file, not the line: an edit to one rule must not shift every other rule's docs.
+            out.push_str(&format!(" · `{}`\n\n{}\n\n> {}\n\nHelp: {}\n", pack.file, e.docs, e.message, e.help));
             if let Some(fix) = e.fix {
                 out.push_str(&format!("\nFix: `{fix}`\n"));
             }
@@ -88,11 +100,20 @@ pub fn markdown(ruleset: &Ruleset) -> String {
     out
 }
 
-pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
+/// Every built-in pack and the configured rule files, with the settings' overrides applied.
+fn every_rule(selection: &RuleSelection, config: &ConfigArgs) -> Result<Ruleset, MietteReport> {
+    let settings = Settings::resolve(Flags { config: Some(config), selection: Some(selection), ..Flags::default() })?;
     let all: Vec<&str> = PACKS.iter().map(|p| p.name).collect();
-    let ruleset = args.selection.load(&all)?;
+    settings.ruleset(&all)
+}
+
+pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
+    let ruleset = every_rule(&args.selection, &args.config)?;
     let rules: Vec<&Rule> = match &args.code {
-        Some(code) if !args.all => vec![ruleset.find(code).ok_or_else(|| miette::miette!(help = "`optml rule --all` lists every code", "no rule has code `{code}`"))?],
+        Some(wanted) if !args.all => {
+            let rule = ruleset.find(wanted).or_else(|| ruleset.rules.iter().find(|rule| rule.name.eq_ignore_ascii_case(wanted)));
+            vec![rule.ok_or_else(|| miette::miette!(help = "`optml rules` lists every code and name", "no rule has code or name `{wanted}`"))?]
+        }
         _ => ruleset.rules.iter().collect(),
     };
     let output = match args.format {
@@ -100,9 +121,55 @@ pub fn run(args: &RuleArgs) -> Result<ExitStatus, MietteReport> {
         RuleFormat::Json => {
             let list: Vec<Explanation> = rules.iter().map(|r| explain(&ruleset, r)).collect();
             let value = if args.all || args.code.is_none() { serde_json::to_string_pretty(&list) } else { serde_json::to_string_pretty(&list[0]) };
-            value.expect("JSON of plain data") + "\n"
+            sanitize::inert_json(value.expect("JSON of plain data")) + "\n"
         }
         RuleFormat::Markdown => markdown(&ruleset),
+    };
+    // Rule files are input too: their text must not drive the terminal either.
+    print(&sanitize::sanitize_lines(&output));
+    Ok(ExitStatus::Clean)
+}
+
+/// One entry of `optml rules`.
+#[derive(Serialize)]
+struct Listed<'a> {
+    code: &'a str,
+    name: &'a str,
+    pack: &'a str,
+    severity: &'static str,
+    summary: String,
+}
+
+/// The first sentence of a rule's docs, on one line.
+fn summary(docs: &str) -> String {
+    let flat = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.find(". ") {
+        Some(end) => flat[..=end].to_string(),
+        None => flat,
+    }
+}
+
+/// `optml rules`: every loaded rule, one line each (or a JSON list).
+pub fn list(args: &RulesArgs) -> Result<ExitStatus, MietteReport> {
+    let ruleset = every_rule(&args.selection, &args.config)?;
+    let listed: Vec<Listed> = ruleset
+        .rules
+        .iter()
+        .map(|rule| Listed {
+            code: &rule.code,
+            name: &rule.name,
+            pack: &ruleset.packs[rule.pack].name,
+            severity: severity(&ruleset, rule),
+            summary: summary(&rule.docs),
+        })
+        .collect();
+    let output = match args.format {
+        ListFormat::Json => serde_json::to_string_pretty(&listed).expect("JSON of plain data") + "\n",
+        ListFormat::Text => {
+            let width = |field: fn(&Listed) -> usize| listed.iter().map(field).max().unwrap_or(0);
+            let (name, pack) = (width(|l| l.name.len()), width(|l| l.pack.len()));
+            listed.iter().map(|l| format!("{:<7} {:<name$}  {:<pack$}  {:<7}  {}\n", l.code, l.name, l.pack, l.severity, l.summary)).collect()
+        }
     };
     print(&output);
     Ok(ExitStatus::Clean)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use miette::Report as MietteReport;
 
 use crate::cli::RunArgs;
-use crate::engine::builtin::{AUTO, DEFAULT_PACK, HARNESS_PACK, SNAPSHOT_PACK};
+use crate::engine::builtin::{HARNESS_PACK, SNAPSHOT_PACK};
 use crate::engine::{Phase, Ruleset};
 use crate::exit::ExitStatus;
 use crate::finding::Finding;
@@ -20,7 +20,8 @@ use crate::harness::process::Limits;
 use crate::harness::sandbox::{Channel, JobSpec};
 use crate::harness::{pack_artifacts, summary, Artifact, RunDir, RunRecord};
 use crate::pipeline::{check_subject, scan, CheckOptions};
-use crate::report::{print, Format, Report};
+use crate::report::{Format, Report};
+use crate::settings::{Flags, Settings};
 use crate::snapshot::verify::Golden;
 use crate::source::{Role, Subject};
 
@@ -34,11 +35,14 @@ fn usage(message: String) -> MietteReport {
     miette::miette!(code = "optml::run", "{message}")
 }
 
-/// The packs `check` would load, plus the harness pack whatever was selected (and the snapshot
-/// pack for `--snapshot`).
-fn load_rules(args: &RunArgs) -> Result<Ruleset, MietteReport> {
+/// The settings `check` would resolve; the rules are its packs plus the harness pack whatever
+/// was selected (and the snapshot pack for `--snapshot`).
+fn load_rules(args: &RunArgs) -> Result<(Settings, Ruleset), MietteReport> {
+    let flags = Flags::report(&args.settings, &[]);
+    let settings = Settings::resolve(flags)?;
     let extra: &[&str] = if args.snapshot.is_some() { &[HARNESS_PACK, SNAPSHOT_PACK] } else { &[HARNESS_PACK] };
-    Ok(args.selection.load_with(&[DEFAULT_PACK, AUTO], extra)?)
+    let ruleset = settings.ruleset(extra)?;
+    Ok((settings, ruleset))
 }
 
 fn job_spec(args: &RunArgs) -> Result<JobSpec, String> {
@@ -72,7 +76,10 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
     match probe(sandbox) {
         Ok(()) => Isolation::Namespace,
         Err(reason) => {
-            eprintln!("optml: cannot isolate /opt/ml ({reason}); falling back to the SM_* variables alone");
+            crate::stdio::err(&format!(
+                "optml: cannot isolate /opt/ml ({}); falling back to the SM_* variables alone\n",
+                crate::report::sanitize::sanitize(&reason.to_string())
+            ));
             Isolation::Unavailable(reason)
         }
     }
@@ -80,7 +87,7 @@ fn isolation(args: &RunArgs, sandbox: &Path) -> Isolation {
 
 pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
     let started = Instant::now();
-    let ruleset = load_rules(args)?;
+    let (settings, ruleset) = load_rules(args)?;
     let golden = args.snapshot.as_deref().map(|file| Golden::open(file, args.update_snapshots)).transpose()?;
     let spec = job_spec(args).map_err(usage)?;
     let run_dir = RunDir::create(args.root.as_deref()).map_err(usage)?;
@@ -97,7 +104,7 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
         machine: &machine,
         isolation: &isolation,
         limits: Limits { stop_timeout: args.stop_timeout, max_run: args.max_run },
-        stdout_to_stderr: args.format != Format::Human,
+        stdout_to_stderr: settings.format != Format::Human,
     };
     let hosts = run_all(&launch, &bases).map_err(usage)?;
     let artifacts = pack_artifacts(&run_dir, &hosts, args.output_archive, PackOptions { level: args.level, dereference: args.dereference });
@@ -143,25 +150,21 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
             findings.extend(found);
         }
     }
-    let record = RunRecord {
-        root: run_dir.root().to_path_buf(),
-        kept: args.keep || args.root.is_some(),
-        isolation,
-        hosts,
-        artifacts,
-        duration: started.elapsed(),
-    };
+    let record =
+        RunRecord { root: run_dir.root().to_path_buf(), kept: args.keep || args.root.is_some(), isolation, hosts, artifacts, duration: started.elapsed() };
     findings.extend(harness_findings(&ruleset, &record));
     let script_failed = record.hosts.iter().any(|h| !h.outcome.succeeded());
     let trees: Vec<&crate::report::Checked> = checked.iter().take(bases.len()).collect();
     let run_json = summary::json(&ruleset, &record, &trees);
-    let report = Report { run: Some(&run_json), snapshot: snapshot.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
+    let report = Report { run: Some(&run_json), snapshot: snapshot.as_ref(), quiet: settings.quiet, ..Report::new(&ruleset, &checked, &mut findings) };
     let color = args.color.enabled();
-    print(&match args.format {
-        Format::Human => summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color),
+    let text = match settings.format {
+        Format::Human if !settings.quiet => summary::human(&ruleset, &record, &trees) + &report.render(Format::Human, color),
         other => report.render(other, color),
-    });
-    let errors = report.summary.errors;
+    };
+    let written = settings.emit(&text);
+    let status = settings.exit_status(&report.summary);
     run_dir.finish(args.keep);
-    Ok(if script_failed { ExitStatus::Findings } else { ExitStatus::from_errors(errors) })
+    written?;
+    Ok(if script_failed && !settings.exit_zero { ExitStatus::Findings } else { status })
 }

@@ -1,22 +1,24 @@
 //! `optml snapshot INPUT [-o FILE]` records a manifest; `optml snapshot review|accept|reject`
 //! handle the pending `FILE.new` snapshots that `optml check --snapshot` writes.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
-use crate::engine::load::{builtin_texts, load};
-use crate::engine::{LoadError, Ruleset};
+use crate::cli::{ColorArg, DiscoveryArgs, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
+use crate::report::sanitize::{sanitize, shown};
+use crate::settings::{Flags, Settings};
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
 use crate::source::{self, Subject};
+use crate::stdio;
 
 pub fn run(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     match &args.action {
@@ -43,9 +45,9 @@ impl RecordArgs {
 }
 
 /// The layout alone (zones, archive mappings, job-folder artifacts), no rules: what reading an
-/// input for a snapshot or diff needs.
-pub fn layout_only() -> Result<Ruleset, LoadError> {
-    load(builtin_texts(&[])?)
+/// input for a snapshot or diff needs, through the settings stage like every command.
+pub fn layout_only(discovery: &DiscoveryArgs) -> Result<Ruleset, MietteReport> {
+    Settings::resolve(Flags { discovery: Some(discovery), ..Flags::default() })?.layout_only()
 }
 
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
@@ -55,7 +57,13 @@ pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, dig
     let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
-        return Err(miette::miette!(code = "optml::input", help = "`optml check` reports every problem of the input", "cannot {verb} {}: {}", subject.input, problem.detail));
+        return Err(miette::miette!(
+            code = "optml::input",
+            help = "`optml check` reports every problem of the input",
+            "cannot {verb} {}: {}",
+            subject.input,
+            problem.detail
+        ));
     }
     Ok(subject)
 }
@@ -67,13 +75,13 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(&layout_only()?, input, args.role, base.header.fields.sha256, "snapshot")?;
+    let subject = open_input(&layout_only(&args.discovery)?, input, args.role, base.header.fields.sha256, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {
         Some(file) => {
             store::write(file, &text)?;
-            eprintln!("recorded {} lines of {} in {}", manifest.lines.len(), subject.input, file.display());
+            stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&subject.input), shown(file)));
         }
         None => {
             print(&text);
@@ -94,11 +102,11 @@ fn pending_files(args: &PendingArgs) -> Vec<PathBuf> {
 fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store::StoreError>) -> Result<ExitStatus, MietteReport> {
     let files = pending_files(args);
     if files.is_empty() {
-        println!("no pending snapshots");
+        print("no pending snapshots\n");
     }
     for file in files {
         action(&file)?;
-        println!("{verb} {}", store::pending_path(&file).display());
+        print(&format!("{verb} {}\n", shown(&store::pending_path(&file))));
     }
     Ok(ExitStatus::Clean)
 }
@@ -106,22 +114,25 @@ fn settle(args: &PendingArgs, verb: &str, action: fn(&Path) -> Result<(), store:
 /// Interactive: show each pending snapshot's diff, then accept, reject or skip it.
 fn review(args: &PendingArgs) -> Result<ExitStatus, MietteReport> {
     if !std::io::stdin().is_terminal() {
-        return Err(miette::miette!(code = "optml::usage", help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts", "`optml snapshot review` is interactive and needs a terminal"));
+        return Err(miette::miette!(
+            code = "optml::usage",
+            help = "use `optml snapshot accept [FILE...]` or `optml snapshot reject [FILE...]` in scripts",
+            "`optml snapshot review` is interactive and needs a terminal"
+        ));
     }
     let color = ColorArg::Auto.enabled();
     let files = pending_files(args);
     if files.is_empty() {
-        println!("no pending snapshots");
+        print("no pending snapshots\n");
     }
     let mut answers = std::io::stdin().lock().lines();
     for file in files {
         let pending = store::pending_path(&file);
-        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let read = |path: &Path| crate::open::read_text(path, crate::open::MANIFEST_LIMIT).unwrap_or_default();
         let diff = unified_diff(&read(&file), &read(&pending), &file.to_string_lossy(), &pending.to_string_lossy());
-        print!("{}", Delta::new(Vec::new(), Vec::new(), diff).human(color));
+        print(&Delta::new(Vec::new(), Vec::new(), diff).human(color));
         loop {
-            print!("{}: [a]ccept, [r]eject, [s]kip? ", file.display());
-            let _ = std::io::stdout().flush();
+            print(&format!("{}: [a]ccept, [r]eject, [s]kip? ", shown(&file)));
             let Some(Ok(answer)) = answers.next() else { return Ok(ExitStatus::Clean) };
             match answer.trim() {
                 "a" | "accept" => store::accept(&file)?,

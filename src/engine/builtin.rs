@@ -56,6 +56,9 @@ pub const AUTO: &str = "auto";
 
 pub const DEFAULT_PACK: &str = "sagemaker-training";
 
+/// The generic model checks, applied by default to inputs that hold a model.
+pub const MODEL_PACK: &str = "sagemaker-model";
+
 pub fn find(name: &str) -> Option<&'static BuiltinPack> {
     PACKS.iter().find(|pack| pack.name == name)
 }

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::rule::{Check, Field, Filter, Grep, Phase, Rule, Table, When};
-use super::{locate, Ruleset};
+use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
-use crate::finding::Finding;
+use crate::finding::{Finding, Part};
 use crate::layout::{single_folder, Placed};
 use crate::source::ziptail::ZipLook;
 use crate::source::Subject;
@@ -23,11 +23,27 @@ impl Vars {
         self
     }
 
+    /// Fill `{key}` placeholders in one pass: a value is never scanned again, so a member named
+    /// `{zone}` stays as named. Unknown placeholders are kept as written.
     pub fn render(&self, template: &str) -> String {
-        let mut out = template.to_string();
-        for (key, value) in &self.values {
-            out = out.replace(&format!("{{{key}}}"), value);
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let value = after.find('}').and_then(|close| Some((self.values.get(&after[..close])?, close)));
+            match value {
+                Some((value, close)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
+        out.push_str(rest);
         out
     }
 }
@@ -49,7 +65,11 @@ pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Ph
             evaluator.run(index, rule);
         }
     }
-    one_cause_one_finding(ruleset, evaluator.findings)
+    let mut findings = one_cause_one_finding(ruleset, evaluator.findings);
+    if !ruleset.path_ignores.is_empty() {
+        findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path()));
+    }
+    findings
 }
 
 /// Drop findings that a rule's `supersedes` replaces: same input, and the same entry, one above
@@ -65,7 +85,7 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
             findings.iter().any(|other| {
                 other.input == finding.input
                     && ruleset.rules[other.rule].supersedes.iter().any(|code| code == &finding.code)
-                    && related(&finding.path, &other.path)
+                    && related(&finding.path(), &other.path())
             })
         })
         .collect();
@@ -77,8 +97,8 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
 fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
     subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| {
         e.content.as_ref().is_some_and(|c| {
-            grep.regex.as_ref().map_or(true, |re| re.is_match(&c.text()))
-                && grep.field.as_ref().map_or(true, |field| field_holds(field, &c.text(), tables, parent_name(&e.path)))
+            grep.regex.as_ref().is_none_or(|re| re.is_match(&c.text()))
+                && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(&e.path)))
         })
     })
 }
@@ -200,11 +220,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
-        self.candidates(rule)
-            .into_iter()
-            .filter(|(_, rel)| rule.paths.as_ref().map_or(true, |p| p.set.is_match(as_path(rel))))
-            .map(|(entry, _)| entry)
-            .collect()
+        self.candidates(rule).into_iter().filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel)))).map(|(entry, _)| entry).collect()
     }
 
     fn run(&mut self, index: usize, rule: &'a Rule) {
@@ -361,7 +377,7 @@ impl<'a> Evaluator<'a> {
         // Report it in the origin whose mapping holds the path (the longest prefix wins).
         let mut best: Option<(usize, usize)> = None;
         for (i, placement) in self.placed.origins.iter().enumerate() {
-            if strip_prefix(path, &placement.prefix).is_some() && best.map_or(true, |(_, len)| placement.prefix.len() > len) {
+            if strip_prefix(path, &placement.prefix).is_some() && best.is_none_or(|(_, len)| placement.prefix.len() > len) {
                 best = Some((i, placement.prefix.len()));
             }
         }
@@ -377,19 +393,17 @@ impl<'a> Evaluator<'a> {
     fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
-        let member = lossy(member);
-        let path = lossy(&join(origin.path_prefix.as_bytes(), member.as_bytes()));
+        let shown = lossy(member);
         let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
-        let name = member.rsplit('/').next().unwrap_or("").to_string();
-        vars.set("path", if member.is_empty() { archive.clone() } else { member.clone() });
+        let name = shown.rsplit('/').next().unwrap_or("").to_string();
+        vars.set("path", if shown.is_empty() { archive.clone() } else { shown });
         vars.set("name", name);
         vars.set("archive", archive);
         vars.set("archive_path", shell_quote(&origin.fs_path.to_string_lossy()));
         vars.set("input", subject.input.clone());
         let zone_name = rule.zones.first().map(|&z| self.ruleset.layout.zones[z].name.clone()).unwrap_or_default();
         vars.set("zone", zone_name);
-        let location = locate(&origin.label(&subject.input), &member);
-        let finding = self.ruleset.finding(index, &subject.input, location, path, &vars);
+        let finding = self.ruleset.finding(index, &subject.input, Some(Part::of(origin)), member.to_vec(), &vars);
         self.findings.push(finding);
     }
 
@@ -542,7 +556,7 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code, f.path)).collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code.clone(), f.path())).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -608,6 +622,15 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
+    }
+
+    #[test]
+    fn templates_are_filled_in_one_pass() {
+        let mut vars = Vars::default();
+        vars.set("path", "{zone}/{size}").set("zone", "model").set("size", "1 B");
+        assert_eq!(vars.render("`{path}` in {zone} ({size})"), "`{zone}/{size}` in model (1 B)");
+        assert_eq!(vars.render("{unknown} {zone} {"), "{unknown} model {");
+        assert_eq!(vars.render("{{zone}}"), "{model}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use globset::GlobSet;
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::Diagnostic;
 use regex::Regex;
 use thiserror::Error;
 use toml::Spanned;
@@ -19,6 +19,7 @@ use crate::entry::EntryKind;
 use crate::finding::Severity;
 use crate::glob::compile_set;
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
+use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
 use crate::units::parse_size;
 
@@ -39,8 +40,9 @@ pub struct Pack {
     pub file: String,
     pub text: String,
     pub builtin: bool,
-    pub docs: String,
-    /// Built-in packs that apply whenever this one does.
+    /// The pack's documentation page (`docs`); rule anchors are appended.
+    pub docs: Option<String>,
+    /// Packs that apply whenever this one does.
     pub extends: Vec<String>,
     /// Rule codes not run while this pack applies.
     pub supersedes: Vec<String>,
@@ -48,21 +50,6 @@ pub struct Pack {
     pub signals: Vec<Signal>,
     /// The serving plan's steps, in file order.
     pub plan: Vec<PlanStep>,
-}
-
-/// One thing wrong in a rule file.
-#[derive(Debug, Error, Diagnostic)]
-#[error("{message}")]
-#[diagnostic(code(optml::rule_file))]
-pub struct RuleFileProblem {
-    message: String,
-    #[source_code]
-    src: NamedSource<String>,
-    #[label("{label}")]
-    span: SourceSpan,
-    label: String,
-    #[help]
-    help: Option<String>,
 }
 
 /// Why the rules could not be loaded.
@@ -79,14 +66,14 @@ pub enum LoadError {
     Invalid {
         count: usize,
         #[related]
-        problems: Vec<RuleFileProblem>,
+        problems: Vec<Located>,
     },
 }
 
 /// Read a user rule file from disk.
 pub fn read_user_pack(path: &Path) -> Result<PackText, LoadError> {
     let file = path.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
+    let text = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| LoadError::Unreadable { file: file.clone(), cause: err.to_string() })?;
     Ok(PackText { file, text, builtin: false })
 }
 
@@ -124,20 +111,14 @@ const PLACEHOLDERS: [&str; 17] = [
 ];
 
 struct Loader {
-    problems: Vec<RuleFileProblem>,
+    problems: Vec<Located>,
     /// Table names of every loaded pack, in ruleset order (indexes of [`Ruleset::tables`]).
     tables: Vec<String>,
 }
 
 impl Loader {
     fn problem(&mut self, text: &PackText, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
-        self.problems.push(RuleFileProblem {
-            message: format!("{}: {}", text.file, message.into()),
-            src: NamedSource::new(&text.file, text.text.clone()),
-            span: span.into(),
-            label: label.to_string(),
-            help,
-        });
+        self.problems.push(Located::new(FileKind::RuleFile, &text.file, &text.text, span, message, label).with_help(help));
     }
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
@@ -292,6 +273,16 @@ impl Loader {
             return None;
         }
         Some(EnvTest { name: def.name.get_ref().clone(), default: def.default.clone(), matches: matches.flatten(), not_matches: not_matches.flatten() })
+    }
+
+    /// `supersedes` (of a pack or a rule) must name rule codes.
+    fn superseded_codes(&mut self, text: &PackText, codes: &[Spanned<String>]) {
+        for code in codes {
+            if !is_rule_code(code.get_ref()) {
+                let message = format!("`supersedes` names `{}`, which is not a rule code", code.get_ref());
+                self.problem(text, code.span(), message, "not a code", Some("e.g. \"SM606\"".into()));
+            }
+        }
     }
 
     fn table_index(&mut self, text: &PackText, name: &Spanned<String>) -> Option<usize> {
@@ -504,17 +495,7 @@ impl Loader {
             .unwrap_or_default();
         let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
         let except = def.except.as_ref().and_then(|p| self.patterns(text, p));
-        for code in &def.supersedes {
-            if !is_rule_code(code.get_ref()) {
-                self.problem(
-                    text,
-                    code.span(),
-                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
-                    "not a code",
-                    Some("e.g. \"SM401\"".into()),
-                );
-            }
-        }
+        self.superseded_codes(text, &def.supersedes);
         let check_name = def.check.get_ref().as_str();
         let check = match check_name {
             "forbid" => Some(Check::Forbid),
@@ -650,42 +631,63 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     out
 }
 
+/// Where a pack named in `extends` comes from.
+enum Lookup {
+    /// One of the files being loaded (a user pack or a built-in) has this name.
+    Loaded,
+    Builtin(&'static builtin::BuiltinPack),
+    Unknown,
+}
+
+/// Resolve a pack name for `extends`: the packs being loaded (so user packs can extend each
+/// other), then the built-ins.
+fn lookup(files: &[(PackText, PackFile)], name: &str) -> Lookup {
+    if files.iter().any(|(_, file)| file.pack.name.get_ref() == name) {
+        return Lookup::Loaded;
+    }
+    builtin::find(name).map_or(Lookup::Unknown, Lookup::Builtin)
+}
+
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     let mut loader = Loader { problems: Vec::new(), tables: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
-    while let Some(text) = queue.pop_front() {
-        match toml::from_str::<PackFile>(&text.text) {
-            Ok(file) => {
-                // Packs named in `extends` load after the ones that name them, once each.
-                for name in &file.pack.extends {
-                    let Some(pack) = builtin::find(name.get_ref()) else {
-                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-                        loader.problem(
-                            &text,
-                            name.span(),
-                            format!("`extends` names unknown built-in pack `{}`", name.get_ref()),
-                            "no such pack",
-                            Some(format!("built-in packs: {available}")),
-                        );
-                        continue;
-                    };
-                    let known = files.iter().map(|(t, _)| &t.file).chain(queue.iter().map(|t| &t.file)).any(|f| f == pack.file) || text.file == pack.file;
-                    if !known {
-                        queue.push_back(pack.text());
-                    }
+    // Parse what was given, then resolve `extends` through [`lookup`] (packs being loaded
+    // first, then the built-ins), until no pack names one that is not loaded yet.
+    let mut resolved = 0;
+    loop {
+        while let Some(text) = queue.pop_front() {
+            match toml::from_str::<PackFile>(&text.text) {
+                Ok(file) => files.push((text, file)),
+                Err(err) => {
+                    let span = err.span().unwrap_or(0..0);
+                    loader.problem(&text, span, err.message().to_string(), "here", None);
                 }
-                files.push((text, file));
-            }
-            Err(err) => {
-                let span = err.span().unwrap_or(0..0);
-                loader.problem(&text, span, err.message().to_string(), "here", None);
             }
         }
+        if resolved == files.len() {
+            break;
+        }
+        for index in resolved..files.len() {
+            for name in &files[index].1.pack.extends {
+                match lookup(&files, name.get_ref()) {
+                    Lookup::Loaded => {}
+                    Lookup::Builtin(pack) if !queue.iter().any(|t| t.file == pack.file) => queue.push_back(pack.text()),
+                    Lookup::Builtin(_) => {}
+                    Lookup::Unknown => {
+                        let available = builtin::PACKS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+                        let help = format!("built-in packs: {available}; a pack of your own is found by its `name` when its file is loaded too (--rules FILE)");
+                        let message = format!("`extends` names unknown pack `{}`", name.get_ref());
+                        loader.problem(&files[index].0, name.span(), message, "no such pack", Some(help));
+                    }
+                }
+            }
+        }
+        resolved = files.len();
     }
 
-    let mut layout = LayoutBuilder::new();
+    let mut layout = LayoutBuilder::default();
     for (text, file) in &files {
         for zone in &file.zone {
             let def = zone.get_ref();
@@ -780,17 +782,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 rules.push(rule);
             }
         }
-        for code in &file.pack.supersedes {
-            if !is_rule_code(code.get_ref()) {
-                loader.problem(
-                    text,
-                    code.span(),
-                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
-                    "not a code",
-                    Some("e.g. \"SM606\"".into()),
-                );
-            }
-        }
+        loader.superseded_codes(text, &file.pack.supersedes);
         let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
         let plan = file.plan.iter().filter_map(|def| loader.plan_step(text, def)).collect();
         packs.push(Pack {
@@ -799,7 +791,8 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             file: text.file.clone(),
             text: text.text.clone(),
             builtin: text.builtin,
-            docs: file.pack.docs.clone().unwrap_or_else(|| "docs/rules.md".into()),
+            // Built-in packs are documented in docs/rules.md; a user pack only where it says.
+            docs: file.pack.docs.clone().or_else(|| text.builtin.then(|| "docs/rules.md".into())),
             extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
             supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             signals,

@@ -3,18 +3,20 @@
 pub mod builtin;
 pub mod env_subst;
 pub mod eval;
+pub mod external;
 pub mod load;
 pub mod pack;
 pub mod rule;
 
 use globset::GlobSet;
 
-use crate::entry::join;
-use crate::finding::Finding;
+use crate::entry::{join, lossy};
+use crate::finding::{Finding, Part};
 use crate::glob::compile_set;
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
+pub use external::ExternalCode;
 pub use load::{LoadError, Pack, PackText};
 pub use rule::{Phase, Rule};
 
@@ -25,6 +27,14 @@ pub struct Applies {
     pub model_inputs_only: bool,
     /// Only when `--pack auto` detection picks it.
     pub detected: bool,
+}
+
+/// `[per-path-ignores]`: entries matching `globs` are exempt from rules flagged in `rules`.
+#[derive(Debug)]
+pub struct PathIgnore {
+    pub globs: GlobSet,
+    /// One flag per rule of the ruleset.
+    pub rules: Vec<bool>,
 }
 
 /// Loaded packs, their compiled rules and the layout they share.
@@ -40,6 +50,11 @@ pub struct Ruleset {
     pub env: Vec<(String, String)>,
     /// Lookup tables of every loaded pack.
     pub tables: Vec<rule::Table>,
+    /// One per rule: whether the settings (select, ignore, severity `off`) let it run at all.
+    /// A disabled rule is never evaluated.
+    pub enabled: Vec<bool>,
+    /// Findings of these rules at these paths (inside the input) are not reported.
+    pub path_ignores: Vec<PathIgnore>,
     /// /opt/ml paths whose content some rule reads.
     content: GlobSet,
     /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
@@ -64,18 +79,19 @@ impl Ruleset {
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
         let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
-        Ruleset { packs, rules, layout, applies, env: Vec::new(), tables: Vec::new(), content, tails }
+        let enabled = vec![true; rules.len()];
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), tables: Vec::new(), enabled, path_ignores: Vec::new(), content, tails }
     }
 
     /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
     pub fn set_env(&mut self, env: Vec<(String, String)>) {
-        for rule in &mut self.rules {
-            for patterns in [rule.paths.as_mut(), rule.except.as_mut()].into_iter().flatten() {
-                if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
-                    // A variable without value or default leaves a glob that matches no path.
-                    let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
-                    patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
-                }
+        let plan_paths = self.packs.iter_mut().flat_map(|pack| pack.plan.iter_mut()).filter_map(|step| step.paths.as_mut());
+        let rule_paths = self.rules.iter_mut().flat_map(|rule| [rule.paths.as_mut(), rule.except.as_mut()]).flatten();
+        for patterns in rule_paths.chain(plan_paths) {
+            if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
+                // A variable without value or default leaves a glob that matches no path.
+                let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
+                patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
             }
         }
         self.env = env;
@@ -91,25 +107,27 @@ impl Ruleset {
     }
 
     /// A finding for an `external` rule, raised by a subsystem outside the evaluator, about
-    /// `path` inside `input` ("" for the input as a whole). `vars` fills the rule's templates.
-    /// Returns `None` when no loaded rule has `code` (its pack was not selected).
-    pub fn external_finding(&self, code: &str, input: &str, path: &str, vars: &mut eval::Vars) -> Option<Finding> {
-        let index = self.rules.iter().position(|rule| rule.code == code)?;
-        vars.set("path", path).set("input", input);
-        Some(self.finding(index, input, locate(input, path), path.to_string(), vars))
+    /// `member` of `part` of `input` (empty for the part or input as a whole). `vars` fills the
+    /// rule's templates. Returns `None` when no loaded rule has the code (its pack was not
+    /// selected), or the rule is disabled or ignored at this path.
+    pub fn external_finding(&self, code: ExternalCode, input: &str, part: Option<Part>, member: &[u8], vars: &mut eval::Vars) -> Option<Finding> {
+        let index = self.rules.iter().position(|rule| rule.code == code.code())?;
+        let finding = self.finding(index, input, part, member.to_vec(), vars.set("path", lossy(member)).set("input", input));
+        (self.enabled[index] && !self.path_ignored(index, &finding.path())).then_some(finding)
     }
 
-    /// A finding of rule `index`, its message, help and fix filled from `vars`; `location` and
-    /// `path` are as in [`Finding`].
-    pub fn finding(&self, index: usize, input: &str, location: String, path: String, vars: &eval::Vars) -> Finding {
+    /// A finding of rule `index` about `member` of `part` (as in [`Finding`]), its message,
+    /// help and fix filled from `vars`.
+    pub fn finding(&self, index: usize, input: &str, part: Option<Part>, member: Vec<u8>, vars: &eval::Vars) -> Finding {
         let rule = &self.rules[index];
         Finding {
             rule: index,
             code: rule.code.clone(),
             severity: rule.severity,
             input: input.to_string(),
-            location,
-            path,
+            part,
+            member,
+            definition: rule.span.clone(),
             message: vars.render(&rule.message),
             help: vars.render(&rule.help),
             fix: rule.fix.as_ref().map(|fix| vars.render(fix)),
@@ -120,9 +138,16 @@ impl Ruleset {
         self.rules.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
     }
 
-    /// Where a rule is documented: its pack's docs page, anchored at the code.
-    pub fn docs_url(&self, rule: &Rule) -> String {
-        format!("{}#{}", self.packs[rule.pack].docs, rule.code.to_ascii_lowercase())
+    /// Whether `[per-path-ignores]` exempts `path` (inside the input) from rule `index`.
+    pub fn path_ignored(&self, index: usize, path: &str) -> bool {
+        self.path_ignores.iter().any(|ignore| ignore.rules[index] && ignore.globs.is_match(path))
+    }
+
+    /// Where a rule is documented: its pack's docs page, anchored at the code. `None` for a
+    /// user pack that names no `docs` of its own.
+    pub fn docs_url(&self, rule: &Rule) -> Option<String> {
+        let docs = self.packs[rule.pack].docs.as_ref()?;
+        Some(format!("{docs}#{}", rule.code.to_ascii_lowercase()))
     }
 
     /// 1-based line of the rule's definition in its file.
@@ -148,15 +173,6 @@ fn rooted_paths(rule: &Rule, layout: &Layout) -> Vec<String> {
         }
     }
     globs
-}
-
-/// How humans see a place: `place` itself, or `place: member` for a member of it.
-pub fn locate(place: &str, member: &str) -> String {
-    if member.is_empty() {
-        place.to_string()
-    } else {
-        format!("{place}: {member}")
-    }
 }
 
 impl ContentWants for Ruleset {

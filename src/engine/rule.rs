@@ -153,7 +153,7 @@ impl EnvTest {
     /// Whether the test holds for the variable's value (`None`: unset).
     pub fn holds(&self, value: Option<&str>) -> bool {
         match value.or(self.default.as_deref()) {
-            Some(value) => self.matches.as_ref().map_or(true, |re| re.is_match(value)) && self.not_matches.as_ref().map_or(true, |re| !re.is_match(value)),
+            Some(value) => self.matches.as_ref().is_none_or(|re| re.is_match(value)) && self.not_matches.as_ref().is_none_or(|re| !re.is_match(value)),
             None => self.matches.is_none(),
         }
     }

@@ -32,7 +32,8 @@ pub fn check_fixable(input: &Path, subject: &Subject) -> Result<(), Unfixable> {
     if subject.kind != InputKind::Archive {
         return Err(Unfixable::NotAnArchive { input });
     }
-    let damaged = |kind: ProblemKind| kind.stops_reading() || kind == ProblemKind::Empty;
+    // A broken hard link would be written out broken again.
+    let damaged = |kind: ProblemKind| kind.stops_reading() || matches!(kind, ProblemKind::Empty | ProblemKind::BadHardlink);
     if let Some(problem) = subject.origins.iter().flat_map(|o| &o.problems).find(|p| damaged(p.kind)) {
         return Err(Unfixable::Damaged { input, detail: problem.detail.clone() });
     }

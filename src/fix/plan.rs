@@ -41,7 +41,8 @@ impl Requests {
     fn from_findings(ruleset: &Ruleset, findings: &[Finding]) -> Requests {
         let mut requests = Requests::default();
         for finding in findings {
-            let path = finding.path.as_bytes().to_vec();
+            // The member's own bytes: a non-UTF-8 name is repaired as the archive spells it.
+            let path = finding.member.clone();
             match ruleset.rules[finding.rule].repair {
                 Some(Repair::Drop) => requests.drops.push(path),
                 Some(Repair::StripWrapper) => {

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::plan::Plan;
 use crate::entry::{as_path, lossy, normalize_name, EntryKind};
-use crate::source::archive::tar_stream;
+use crate::source::archive;
+use crate::source::members::Stop;
 use crate::tarwriter::TarWriter;
 
 /// gzip level of fixed archives: the SDK's own repack uses 9, which is slow on big models.
@@ -42,18 +43,29 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     // Files that symlinks copy, spooled to disk: the link may come before its target.
     let mut spooled: HashMap<usize, (std::fs::File, u32)> = HashMap::new();
     let copied: HashSet<usize> = plan.copies.iter().map(|&(_, target)| target).collect();
-    let mut archive = tar::Archive::new(tar_stream(input)?);
-    for (index, item) in archive.entries()?.enumerate() {
-        let mut member = item?;
-        let header = member.header();
-        let mode = header.mode().unwrap_or(0) & 0o7777;
-        let owned_by_root = header.uid().unwrap_or(1) == 0 && header.gid().unwrap_or(1) == 0;
+    let mut members = archive::members(input)?;
+    let mut index = 0;
+    while let Some(member) = members.next_member().map_err(stopped)? {
+        index += 1;
+        let index = index - 1;
+        let mode = member.mode;
+        let owned_by_root = member.uid == 0 && member.gid == 0;
+        if member.sparse.is_some() && (copied.contains(&index) || plan.kept.contains_key(&index)) {
+            // Copying the stored segments would write a different file, and expanding the
+            // holes is unbounded: refuse, as for damaged archives.
+            let name = lossy(&member.name);
+            return Err(io::Error::other(format!(
+                "member `{name}` is a sparse file; optml fix does not rewrite sparse members (re-create the archive with tar -czf)"
+            )));
+        }
         if copied.contains(&index) {
             let mut spool = tempfile::tempfile()?;
-            io::copy(&mut member, &mut spool)?;
+            io::copy(&mut members.data(), &mut spool)?;
             spooled.insert(index, (spool, normalized_mode(EntryKind::File, mode)));
         }
-        let Some(kept) = plan.kept.get(&index) else { continue };
+        let Some(kept) = plan.kept.get(&index) else {
+            continue;
+        };
         // Names go out byte for byte (non-UTF-8 included); `lossy` is only for messages.
         let name = as_path(&kept.name);
         let new_mode = normalized_mode(kept.kind, mode);
@@ -61,17 +73,14 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
             EntryKind::Dir => writer.append_dir(name, new_mode)?,
             EntryKind::File => match spooled.get_mut(&index) {
                 Some((spool, _)) => append_spooled(&mut writer, name, new_mode, spool)?,
-                None => {
-                    let size = member.size();
-                    writer.append_file(name, new_mode, size, &mut member)?;
-                }
+                None => writer.append_file(name, new_mode, member.stored, &mut members.data())?,
             },
             EntryKind::Symlink => {
-                let target = member.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = member.link.clone().unwrap_or_default();
                 writer.append_symlink(name, as_path(&target))?;
             }
             EntryKind::Hardlink => {
-                let target = member.link_name_bytes().map(|t| normalize_name(&t).name).unwrap_or_default();
+                let target = member.link.as_deref().map(|t| normalize_name(t).name).unwrap_or_default();
                 let target = plan.renamed.get(&target).cloned().unwrap_or(target);
                 writer.append_hardlink(name, as_path(&target))?;
             }
@@ -94,6 +103,14 @@ pub fn rewrite(input: &Path, output: &Path, plan: &Plan) -> io::Result<Written> 
     }
     writer.finish()?;
     Ok(written)
+}
+
+/// The archive read cleanly during the check; reading it again can still fail (it changed).
+fn stopped(stop: Stop) -> io::Error {
+    match stop {
+        Stop::Io(err) => err,
+        other => io::Error::other(format!("the archive cannot be read again: {other:?}")),
+    }
 }
 
 /// Append a spooled file's bytes as `name`, reading it from the start (it may be copied again).

@@ -45,19 +45,23 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
 
 fn neuron_cores(json: &str) -> Option<u64> {
     let Py::List(devices) = Py::from_json(json)? else { return None };
-    Some(devices.iter().filter_map(|d| d.get("nc_count")).filter_map(|n| match n {
-        Py::Int(digits) => digits.parse::<u64>().ok(),
-        _ => None,
-    }).sum())
+    Some(
+        devices
+            .iter()
+            .filter_map(|d| d.get("nc_count"))
+            .filter_map(|n| match n {
+                Py::Int(digits) => digits.parse::<u64>().ok(),
+                _ => None,
+            })
+            .sum(),
+    )
 }
 
 /// What `which NAME` finds: an executable file in a `PATH` directory.
 fn on_path(name: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(name)).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    })
+    std::env::split_paths(&path).any(|dir| std::fs::metadata(dir.join(name)).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0))
 }
 
 /// Variables of the process environment the toolkit reads (`os.environ.get`).
@@ -174,11 +178,8 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
 
     let groups_config = string_list(&or_default(resource, "instance_groups", Py::List(Vec::new())));
     let group_name = |g: &Py| g.get("instance_group_name").cloned().unwrap_or(Py::None);
-    let current_group_hosts = groups_config
-        .iter()
-        .find(|g| group_name(g) == current_group)
-        .map(|g| g.get("hosts").cloned().unwrap_or(Py::None))
-        .unwrap_or(Py::List(Vec::new()));
+    let current_group_hosts =
+        groups_config.iter().find(|g| group_name(g) == current_group).map(|g| g.get("hosts").cloned().unwrap_or(Py::None)).unwrap_or(Py::List(Vec::new()));
     let instance_groups = Py::List(groups_config.iter().map(group_name).collect());
     let instance_groups_dict = Py::Dict(groups_config.iter().map(|g| (group_name(g).py_str(), g.clone())).collect());
     let distribution_groups = match framework_py.get("sagemaker_distribution_instance_groups") {
@@ -311,14 +312,9 @@ pub fn script_env(inputs: &HostInputs, lookup: &dyn Lookup) -> ScriptEnv {
     env.extend(channel_dirs.into_iter().map(|(name, dir)| (format!("channel_{name}"), dir)));
     env.extend(user_hps.iter().map(|(key, value)| (format!("hp_{key}"), value.clone())));
 
-    let mut vars: Vec<(String, String)> =
-        env.iter().map(|(key, value)| (format!("SM_{}", key.to_uppercase()), env_value(value))).collect();
+    let mut vars: Vec<(String, String)> = env.iter().map(|(key, value)| (format!("SM_{}", key.to_uppercase()), env_value(value))).collect();
     // Side effects of constructing Environment() in the toolkit process, which the script inherits.
-    let region = hps
-        .sagemaker("sagemaker_region")
-        .map(Py::py_str)
-        .or_else(|| lookup.var("AWS_DEFAULT_REGION"))
-        .unwrap_or_default();
+    let region = hps.sagemaker("sagemaker_region").map(Py::py_str).or_else(|| lookup.var("AWS_DEFAULT_REGION")).unwrap_or_default();
     vars.push(("SAGEMAKER_JOB_NAME".into(), hps.sagemaker("sagemaker_job_name").map(Py::py_str).unwrap_or_default()));
     vars.push(("CURRENT_HOST".into(), current_host.py_str()));
     vars.push(("SAGEMAKER_REGION".into(), region));
@@ -371,7 +367,8 @@ mod tests {
         .unwrap();
         let data = Py::from_json(r#"{"validation": {"TrainingInputMode": "File"}, "train": {"TrainingInputMode": "File"}}"#).unwrap();
         let machine = Machine { num_cpus: 2, num_gpus: 0, neuron_cores: 0, smddprun: false, smddpmprun: false };
-        let inputs = HostInputs { base_dir: "/b", resource_config: &resource, input_data_config: &data, hyperparameters: &hps, machine: &machine, job_name: "job" };
+        let inputs =
+            HostInputs { base_dir: "/b", resource_config: &resource, input_data_config: &data, hyperparameters: &hps, machine: &machine, job_name: "job" };
         let env = script_env(&inputs, &NoEnv);
         let get = |name: &str| env.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap();
         assert_eq!(get("SM_CHANNELS"), r#"["train","validation"]"#);

@@ -6,7 +6,7 @@ use super::process::{signal_name, StopCause, Termination};
 use super::RunRecord;
 use crate::engine::eval::Vars;
 use crate::engine::rule::Check;
-use crate::engine::Ruleset;
+use crate::engine::{ExternalCode, Ruleset};
 use crate::finding::Finding;
 
 /// Findings of every host's tree. With several hosts, whether a zone is empty is judged on
@@ -16,9 +16,7 @@ use crate::finding::Finding;
 pub fn merge_host_findings(ruleset: &Ruleset, per_host: Vec<Vec<Finding>>) -> Vec<Finding> {
     let aggregated = |f: &Finding| {
         let rule = &ruleset.rules[f.rule];
-        rule.check == Check::NonEmpty
-            && !rule.zones.is_empty()
-            && rule.zones.iter().all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
+        rule.check == Check::NonEmpty && !rule.zones.is_empty() && rule.zones.iter().all(|&z| AGGREGATED_ZONES.contains(&ruleset.layout.zones[z].name.as_str()))
     };
     let everywhere: Vec<String> = per_host
         .first()
@@ -41,12 +39,13 @@ const AGGREGATED_ZONES: [&str; 2] = ["model", "output-data"];
 
 pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut raise = |code: &str, input: &str, path: &str, vars: &mut Vars| {
-        findings.extend(ruleset.external_finding(code, input, path, vars));
+    // A run's findings are about a host's folder or a packed archive as a whole, or a member of it.
+    let mut raise = |code: ExternalCode, input: &str, member: &str, vars: &mut Vars| {
+        findings.extend(ruleset.external_finding(code, input, None, member.as_bytes(), vars));
     };
     let root = record.root.to_string_lossy();
     if let Isolation::Unavailable(reason) = &record.isolation {
-        raise("RUN006", &root, "", Vars::default().set("detail", reason.as_str()));
+        raise(ExternalCode::IsolationUnavailable, &root, "", Vars::default().set("detail", reason.as_str()));
     }
     for host in &record.hosts {
         let input = host.base.to_string_lossy();
@@ -55,20 +54,20 @@ pub fn harness_findings(ruleset: &Ruleset, record: &RunRecord) -> Vec<Finding> {
         vars.set("name", host.name.as_str());
         match (outcome.stopped, outcome.termination) {
             // A job that hits its time limit is stopped, however the script then exits.
-            (Some(StopCause::MaxRun(limit)), _) => raise("RUN003", &input, "", vars.set("detail", format!("{}s", limit.as_secs_f64()))),
+            (Some(StopCause::MaxRun(limit)), _) => raise(ExternalCode::MaxRunExceeded, &input, "", vars.set("detail", format!("{}s", limit.as_secs_f64()))),
             (_, Termination::Exited(0)) => {}
-            (_, Termination::Signaled(signal)) => raise("RUN002", &input, "", vars.set("detail", signal_name(signal))),
-            (_, Termination::Exited(code)) => raise("RUN001", &input, "", vars.set("detail", code.to_string())),
+            (_, Termination::Signaled(signal)) => raise(ExternalCode::EntryPointKilled, &input, "", vars.set("detail", signal_name(signal))),
+            (_, Termination::Exited(code)) => raise(ExternalCode::EntryPointFailed, &input, "", vars.set("detail", code.to_string())),
         }
     }
     for artifact in &record.artifacts {
         let input = artifact.path.to_string_lossy();
         let name = artifact.file_name();
         match &artifact.result {
-            Err(err) => raise("RUN007", &input, "", Vars::default().set("archive", name.as_str()).set("detail", err.to_string())),
+            Err(err) => raise(ExternalCode::PackFailed, &input, "", Vars::default().set("archive", name.as_str()).set("detail", err.to_string())),
             Ok(packed) => {
                 for collision in &packed.collisions {
-                    let code = if collision.identical { "RUN005" } else { "RUN004" };
+                    let code = if collision.identical { ExternalCode::HostFileDuplicate } else { ExternalCode::HostFileCollision };
                     let last = collision.labels.last().cloned().unwrap_or_default();
                     let mut vars = Vars::default();
                     vars.set("detail", collision.labels.join(", ")).set("name", last);

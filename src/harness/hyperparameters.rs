@@ -38,7 +38,7 @@ impl RawHyperparameters {
     /// other values are JSON-encoded the way the SageMaker SDK's framework estimators do it
     /// (`json.dumps`), because hyperparameters.json can only hold strings.
     pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let text = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| format!("{}: {err}", path.display()))?;
         let Some(Py::Dict(items)) = Py::from_json(&text) else {
             return Err(format!("{}: not a JSON object of hyperparameters", path.display()));
         };
@@ -67,11 +67,7 @@ impl RawHyperparameters {
     /// `environment.read_hyperparameters()`: each value through `json.loads`, the raw string
     /// where that fails.
     pub fn decode(&self) -> Hyperparameters {
-        let all = self
-            .entries
-            .iter()
-            .map(|(k, v)| (k.clone(), Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone()))))
-            .collect();
+        let all = self.entries.iter().map(|(k, v)| (k.clone(), Py::from_json(v).unwrap_or_else(|| Py::Str(v.clone())))).collect();
         Hyperparameters { all }
     }
 }
@@ -156,9 +152,28 @@ mod tests {
         assert_eq!(
             to_cmd_args(&hps.user()),
             [
-                "--bare", "hello world", "--empty", "", "--epochs", "3", "--flag_py", "True", "-k", "5", "--layers",
-                "[64, 128]", "--learning-rate", "0.01", "--name", "resnet", "--nullish", "", "--opts", "a=1,b=x",
-                "--use_amp", "True"
+                "--bare",
+                "hello world",
+                "--empty",
+                "",
+                "--epochs",
+                "3",
+                "--flag_py",
+                "True",
+                "-k",
+                "5",
+                "--layers",
+                "[64, 128]",
+                "--learning-rate",
+                "0.01",
+                "--name",
+                "resnet",
+                "--nullish",
+                "",
+                "--opts",
+                "a=1,b=x",
+                "--use_amp",
+                "True"
             ]
         );
         assert_eq!(hps.framework(), vec![("sagemaker_custom_thing".to_string(), Py::Str("abc".into()))]);

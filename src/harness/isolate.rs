@@ -47,9 +47,7 @@ fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulon
     let target = c_path(target).map_err(|err| format!("{what}: {err}"))?;
     let fstype = fstype.map(|t| CString::new(t).unwrap_or_default());
     // SAFETY: every pointer is a valid NUL-terminated string or null, alive for the call.
-    let result = unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()), flags, std::ptr::null())
-    };
+    let result = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()), flags, std::ptr::null()) };
     check(what, result)
 }
 
@@ -141,17 +139,17 @@ pub fn wrap(sandbox: &Path, program: &OsString, args: &[OsString]) -> io::Result
 /// Returns only on failure, with the process exit code to use.
 pub fn shim_main(probe: bool, sandbox: &Path, command: &[OsString]) -> u8 {
     if let Err(reason) = enter(sandbox) {
-        eprintln!("{reason}");
+        crate::stdio::err(&format!("{reason}\n"));
         return 1;
     }
     if probe {
         return 0;
     }
     let Some((program, args)) = command.split_first() else {
-        eprintln!("optml {SHIM}: no command");
+        crate::stdio::err(&format!("optml {SHIM}: no command\n"));
         return 127;
     };
     let err = Command::new(program).args(args).exec();
-    eprintln!("optml: cannot run {program:?}: {err}");
+    crate::stdio::err(&format!("optml: cannot run {program:?}: {err}\n"));
     127
 }

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -133,6 +133,15 @@ fn same(a: &Member, b: &Member) -> Result<bool, PackError> {
     }
 }
 
+/// The member name `target` has inside `dir`, when it lies there: `optml pack DIR -o
+/// DIR/model.tar.gz` must not pack the previous archive into the new one. (Its temp file is
+/// created after the listing, so it is never listed.)
+fn name_inside(dir: &Path, target: &Path) -> Option<Vec<u8>> {
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let below = parent.canonicalize().ok()?.strip_prefix(dir.canonicalize().ok()?).ok()?.to_path_buf();
+    Some(below.join(target.file_name()?).into_os_string().into_vec())
+}
+
 /// Pack `sources` (merged in order) into `target`, atomically.
 pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Result<Packed, PackError> {
     let mut merged: BTreeMap<Vec<u8>, Member> = BTreeMap::new();
@@ -141,7 +150,11 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
         if !source.dir.is_dir() {
             continue;
         }
+        let output = name_inside(source.dir, target);
         for (name, member) in list(source.dir, index, options)? {
+            if output.as_ref() == Some(&name) {
+                continue;
+            }
             if let Some(earlier) = merged.get(&name) {
                 let both_dirs = matches!((&earlier.kind, &member.kind), (Kind::Dir, Kind::Dir));
                 if !both_dirs {
@@ -169,7 +182,7 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
             Kind::File { size, executable } => {
                 packed.files += 1;
                 packed.bytes += size;
-                let file = File::open(path).map_err(io_error(path))?;
+                let file = crate::open::regular(path).map_err(io_error(path))?;
                 // A file that grew since it was listed must not overrun its header's size.
                 writer.append_file(name, if *executable { 0o755 } else { 0o644 }, *size, file.take(*size))
             }

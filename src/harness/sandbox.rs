@@ -111,10 +111,7 @@ impl JobSpec {
         if let Some(uri) = &self.checkpoint_uri {
             let local = base.join("checkpoints");
             fs::create_dir_all(&local).map_err(at(&local))?;
-            let config = Py::Dict(vec![
-                ("LocalPath".into(), Py::Str(local.to_string_lossy().into_owned())),
-                ("S3Uri".into(), Py::Str(uri.clone())),
-            ]);
+            let config = Py::Dict(vec![("LocalPath".into(), Py::Str(local.to_string_lossy().into_owned())), ("S3Uri".into(), Py::Str(uri.clone()))]);
             write("checkpointconfig.json", config.spaced_json())?;
         }
         for channel in &self.channels {
@@ -135,11 +132,7 @@ fn copy_into(source: &Path, target: &Path, mode: ChannelMode) -> Result<(), Stri
     let single_file = source.is_file();
     for item in WalkDir::new(source).follow_root_links(true).sort_by_file_name().min_depth(usize::from(!single_file)) {
         let item = item.map_err(|err| format!("{}: {err}", source.display()))?;
-        let rel = if single_file {
-            PathBuf::from(item.file_name())
-        } else {
-            item.path().strip_prefix(source).unwrap_or(item.path()).to_path_buf()
-        };
+        let rel = if single_file { PathBuf::from(item.file_name()) } else { item.path().strip_prefix(source).unwrap_or(item.path()).to_path_buf() };
         let dest = target.join(rel);
         let fail = |err: io::Error| format!("copying {} to {}: {err}", item.path().display(), dest.display());
         let kind = item.file_type();

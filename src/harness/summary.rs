@@ -9,7 +9,7 @@ use super::status::Marker;
 use super::RunRecord;
 use crate::engine::Ruleset;
 use crate::entry::EntryKind;
-use crate::report::sanitize::sanitize;
+use crate::report::sanitize::shown;
 use crate::report::Checked;
 use crate::units::{human_size, plural};
 
@@ -33,12 +33,7 @@ fn zone_tallies(ruleset: &Ruleset, trees: &[&Checked]) -> Vec<(String, Vec<Tally
             }
         }
     }
-    zones
-        .iter()
-        .zip(table)
-        .filter(|(_, tallies)| tallies.iter().any(|t| t.files > 0))
-        .map(|(zone, tallies)| (zone.name.clone(), tallies))
-        .collect()
+    zones.iter().zip(table).filter(|(_, tallies)| tallies.iter().any(|t| t.files > 0)).map(|(zone, tallies)| (zone.name.clone(), tallies)).collect()
 }
 
 fn ending(record: &RunRecord, index: usize) -> String {
@@ -81,17 +76,14 @@ pub fn human(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Strin
     for artifact in &record.artifacts {
         let name = artifact.file_name();
         match &artifact.result {
-            Ok(packed) => out.push_str(&format!(
-                "  {name:<20} {}, {} -> {}\n",
-                plural(packed.files, "file"),
-                human_size(packed.bytes),
-                human_size(packed.archive_bytes)
-            )),
+            Ok(packed) => {
+                out.push_str(&format!("  {name:<20} {}, {} -> {}\n", plural(packed.files, "file"), human_size(packed.bytes), human_size(packed.archive_bytes)))
+            }
             Err(_) => out.push_str(&format!("  {name:<20} not written (see RUN007)\n")),
         }
     }
     let fate = if record.kept { "kept" } else { "removed; --keep keeps it" };
-    out.push_str(&format!("run folder: {} ({fate}), {:.1} s in all\n\n", sanitize(&record.root.to_string_lossy()), record.duration.as_secs_f64()));
+    out.push_str(&format!("run folder: {} ({fate}), {:.1} s in all\n\n", shown(&record.root), record.duration.as_secs_f64()));
     out
 }
 

@@ -15,7 +15,7 @@ struct FindingDiagnostic<'a> {
     finding: &'a Finding,
     rule: &'a Rule,
     source: &'a NamedSource<String>,
-    url: String,
+    url: Option<String>,
 }
 
 impl fmt::Debug for FindingDiagnostic<'_> {
@@ -26,7 +26,7 @@ impl fmt::Debug for FindingDiagnostic<'_> {
 
 impl fmt::Display for FindingDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n{}", sanitize(&self.finding.location), sanitize(&self.finding.message))
+        write!(f, "{}\n{}", sanitize(&self.finding.location()), sanitize(&self.finding.message))
     }
 }
 
@@ -54,7 +54,7 @@ impl Diagnostic for FindingDiagnostic<'_> {
     }
 
     fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(&self.url))
+        self.url.as_ref().map(|url| Box::new(url) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -62,7 +62,7 @@ impl Diagnostic for FindingDiagnostic<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.rule.span.clone();
+        let span = self.finding.definition.clone();
         let label = LabeledSpan::new_with_span(Some(format!("{} is defined here", self.finding.code)), span);
         Some(Box::new(std::iter::once(label)))
     }
@@ -86,7 +86,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         .collect();
     let handler = handler(color);
     let mut out = String::new();
-    for checked in report.checked {
+    for checked in report.checked.iter().filter(|_| !report.quiet) {
         let subject = &checked.subject;
         let entries = subject.entries.len();
         let parts: Vec<String> =
@@ -107,7 +107,9 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
             }
         }
     }
-    out.push('\n');
+    if !report.quiet {
+        out.push('\n');
+    }
     if let Some(snapshot) = report.snapshot {
         out.push_str(&snapshot.human(color));
         out.push('\n');
@@ -121,7 +123,20 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&elision.note());
+    for problem in report.unreadable {
+        let _ = handler.render_report(&mut out, crate::commands::check::cannot_check(problem.clone()).as_ref());
+        out.push('\n');
+    }
+    if report.quiet {
+        return out;
+    }
+    if let Some(baseline) = report.baseline {
+        out.push_str(&sanitize(&baseline.human()));
+    }
     out.push_str(&summary_line(&report.summary, report.checked.len()));
+    if !report.unreadable.is_empty() {
+        out.push_str(&format!(" {} could not be read.", plural(report.unreadable.len(), "input")));
+    }
     out.push('\n');
     out
 }

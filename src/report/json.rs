@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::Report;
+use crate::entry::lossy;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -16,6 +17,18 @@ struct Document<'a> {
     /// What `optml run` did before checking (docs/run.md); absent for `optml check`.
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<&'a serde_json::Value>,
+    /// Inputs that could not be read at all (the exit status is then 2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<InputError<'a>>,
+    /// With `--baseline` or `--write-baseline`: `diagnostics` are then only the new findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a crate::baseline::Comparison>,
+}
+
+#[derive(Serialize)]
+struct InputError<'a> {
+    input: &'a str,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -49,12 +62,21 @@ struct Diagnostic<'a> {
     name: &'a str,
     severity: crate::finding::Severity,
     input: &'a str,
-    path: &'a str,
-    location: &'a str,
+    path: String,
+    location: String,
+    /// Where the part sits in the input ("" for the input itself); null when the finding is
+    /// about the input as a whole.
+    part: Option<&'a str>,
+    /// The part's role: "opt-ml" | "model" | "output" | "code"; null without a part.
+    role: Option<&'static str>,
+    /// The member inside the part ("" for the part itself).
+    member: String,
+    /// The finding's identity, hashed: stable across runs and machines (docs/ci.md).
+    fingerprint: String,
     message: &'a str,
     help: &'a str,
     fix: Option<&'a str>,
-    docs: String,
+    docs: Option<String>,
 }
 
 pub fn render(report: &Report<'_>) -> String {
@@ -97,8 +119,12 @@ pub fn render(report: &Report<'_>) -> String {
                 name: &rule.name,
                 severity: finding.severity,
                 input: &finding.input,
-                path: &finding.path,
-                location: &finding.location,
+                path: finding.path(),
+                location: finding.location(),
+                part: finding.part.as_ref().map(|part| part.prefix.as_str()),
+                role: finding.part.as_ref().map(|part| part.role.as_str()),
+                member: lossy(&finding.member),
+                fingerprint: finding.identity().fingerprint(),
                 message: &finding.message,
                 help: &finding.help,
                 fix: finding.fix.as_deref(),
@@ -106,8 +132,10 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let document = Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run };
-    let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
+    let errors = report.unreadable.iter().map(|problem| InputError { input: &problem.input, message: &problem.message }).collect();
+    let document =
+        Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run, errors, baseline: report.baseline };
+    let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text
 }

@@ -3,23 +3,52 @@
 pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod place;
 pub mod sanitize;
+pub mod sarif;
 
+use crate::baseline::Comparison;
 use crate::detect::Detection;
 use crate::engine::Ruleset;
-use crate::finding::{Finding, Summary};
+use crate::finding::{Finding, Severity, Summary};
 use crate::layout::Placed;
-use crate::source::Subject;
+use crate::source::{OpenError, Subject};
+
+/// Where docs/ lives online, from Cargo.toml's `repository` (else `homepage`); config
+/// `docs-url` overrides it. A rule's pack docs path (`docs/rules.md`) and anchor are appended.
+pub fn default_docs_base() -> &'static str {
+    const REPOSITORY: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/");
+    if env!("CARGO_PKG_REPOSITORY").is_empty() {
+        env!("CARGO_PKG_HOMEPAGE")
+    } else {
+        REPOSITORY
+    }
+}
+
+/// The absolute URL of `docs` (a pack's docs page, anchor included) under `base`; `None` when
+/// it is neither absolute already nor a built-in page that `base` can serve.
+pub fn absolute_docs_url(base: &str, docs: &str, builtin: bool) -> Option<String> {
+    if docs.starts_with("https://") || docs.starts_with("http://") {
+        return Some(docs.to_string());
+    }
+    (builtin && !base.is_empty()).then(|| format!("{}/{}", base.trim_end_matches('/'), docs.trim_start_matches("./")))
+}
 
 /// Output format for findings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// miette diagnostics and a summary line.
+    #[default]
     Human,
     /// One JSON document (schema: docs/json-schema.md).
     Json,
     /// GitHub Actions annotations (`::error file=...::message`).
     Github,
+    /// SARIF 2.1.0, for code scanning (docs/ci.md).
+    Sarif,
+    /// JUnit XML: a testsuite per input, a testcase per rule evaluated on it.
+    Junit,
 }
 
 /// Everything a renderer needs about one checked input.
@@ -28,6 +57,8 @@ pub struct Checked {
     pub placed: Placed,
     /// One flag per loaded pack: whether it applied to this input.
     pub packs: Vec<bool>,
+    /// One flag per rule of the ruleset: whether it was evaluated on this input (JUnit testcases).
+    pub rules: Vec<bool>,
     /// What `--pack auto` decided, when it ran.
     pub detection: Option<Detection>,
     /// What the serving container will do with the model (empty for inputs without one).
@@ -44,6 +75,16 @@ pub struct Report<'a> {
     pub snapshot: Option<&'a crate::snapshot::verify::Outcome>,
     /// What `optml run` did before checking (JSON `run` section, docs/run.md).
     pub run: Option<&'a serde_json::Value>,
+    /// Findings only: no per-input headers and no summary line (`--quiet`).
+    pub quiet: bool,
+    /// Inputs that could not be read at all (the exit status is then 2); the others are reported.
+    pub unreadable: &'a [OpenError],
+    /// The `--baseline` comparison: `findings` are then only the new ones.
+    pub baseline: Option<&'a Comparison>,
+    /// The base URL of the docs, for absolute links (SARIF `helpUri`).
+    pub docs_base: &'a str,
+    /// The lowest severity that fails (`fail-on`): a JUnit testcase with such findings fails.
+    pub fail_on: Severity,
 }
 
 impl<'a> Report<'a> {
@@ -51,7 +92,19 @@ impl<'a> Report<'a> {
     pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let findings: &'a [Finding] = findings;
-        Report { ruleset, checked, findings, summary: Summary::of(findings), snapshot: None, run: None }
+        Report {
+            ruleset,
+            checked,
+            findings,
+            summary: Summary::of(findings),
+            snapshot: None,
+            run: None,
+            quiet: false,
+            unreadable: &[],
+            baseline: None,
+            docs_base: default_docs_base(),
+            fail_on: Severity::Error,
+        }
     }
 
     pub fn render(&self, format: Format, color: bool) -> String {
@@ -59,13 +112,13 @@ impl<'a> Report<'a> {
             Format::Human => human::render(self, color),
             Format::Json => json::render(self),
             Format::Github => github::render(self),
+            Format::Sarif => sarif::render(self),
+            Format::Junit => junit::render(self),
         }
     }
 }
 
-/// Write a finished report to stdout. A closed pipe (`optml check | head`) is not an error
-/// worth a panic.
+/// Write a finished report to stdout (see [`crate::stdio`] for what a failed write means).
 pub fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    crate::stdio::out(text);
 }

@@ -109,7 +109,15 @@ pub fn evaluate(budgets: &[Budget], golden: &[Line], actual: &[Line]) -> Vec<Dri
             let (exceeded, budget_text, message) = match limit {
                 Limit::Growth(percent) => {
                     let text = format!("+{percent}%");
-                    let change = if before == 0 { if after == 0 { 0.0 } else { f64::INFINITY } } else { (after as f64 - before as f64) * 100.0 / before as f64 };
+                    let change = if before == 0 {
+                        if after == 0 {
+                            0.0
+                        } else {
+                            f64::INFINITY
+                        }
+                    } else {
+                        (after as f64 - before as f64) * 100.0 / before as f64
+                    };
                     let verb = if change < 0.0 { "shrank" } else { "grew" };
                     let amount = if change.is_infinite() { "from nothing".to_string() } else { format!("{:.0}%", change.abs()) };
                     (change > percent, text.clone(), format!("{what} {verb} {amount} ({} -> {}), budget {text}", show(metric, before), show(metric, after)))

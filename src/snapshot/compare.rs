@@ -9,6 +9,7 @@ use similar::TextDiff;
 
 use super::header::{Header, SizeTreatment};
 use super::manifest::{escape, hex, render_size, Line, Size};
+use crate::report::sanitize::sanitize;
 
 /// One field that differs between a golden line and an actual one.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -24,7 +25,11 @@ pub enum Difference {
     Missing(Line),
     /// In the input, not in the golden manifest.
     Extra(Line),
-    Changed { expected: Line, actual: Line, changes: Vec<FieldChange> },
+    Changed {
+        expected: Line,
+        actual: Line,
+        changes: Vec<FieldChange>,
+    },
 }
 
 impl Difference {
@@ -98,7 +103,9 @@ fn compare_group(header: &Header, expected: &[Line], actual: &[Line], difference
     for line in unmatched_actual {
         normalized.push(line.clone());
         match golden.next() {
-            Some(expected) => differences.push(Difference::Changed { expected: expected.clone(), actual: line.clone(), changes: changes(header, expected, line) }),
+            Some(expected) => {
+                differences.push(Difference::Changed { expected: expected.clone(), actual: line.clone(), changes: changes(header, expected, line) })
+            }
             None => differences.push(Difference::Extra(line.clone())),
         }
     }
@@ -140,10 +147,11 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
 }
 
 /// A unified diff of two manifest texts. Huge, very different manifests fall back to a coarser
-/// diff after a few seconds rather than stalling the report.
+/// diff after a few seconds rather than stalling the report. The names (paths as given) are
+/// sanitized here: a line break in one would split the `---`/`+++` header line.
 pub fn unified_diff(expected: &str, actual: &str, expected_name: &str, actual_name: &str) -> String {
     let diff = TextDiff::configure().timeout(Duration::from_secs(5)).diff_lines(expected, actual);
-    diff.unified_diff().context_radius(2).header(expected_name, actual_name).to_string()
+    diff.unified_diff().context_radius(2).header(&sanitize(expected_name), &sanitize(actual_name)).to_string()
 }
 
 #[cfg(test)]

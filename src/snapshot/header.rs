@@ -87,7 +87,11 @@ impl FieldSpec {
                 edits.push((name, on));
             }
         }
-        Ok(if relative { FieldSpec::Edits(edits) } else { FieldSpec::Exact(FieldSpec::Edits(edits).apply(Fields { size: false, link: false, mode: false, sha256: false })) })
+        Ok(if relative {
+            FieldSpec::Edits(edits)
+        } else {
+            FieldSpec::Exact(FieldSpec::Edits(edits).apply(Fields { size: false, link: false, mode: false, sha256: false }))
+        })
     }
 
     fn apply(&self, base: Fields) -> Fields {
@@ -180,9 +184,10 @@ impl Header {
                     return Err(Bad::new(whole, "`/redact` names no preset", "here").help(preset_help()));
                 }
                 for &arg in args {
-                    let preset = PRESETS.iter().find(|p| p.name == arg.1).ok_or_else(|| {
-                        Bad::new(span(arg), format!("unknown redaction preset `{}`", arg.1), "this preset").help(preset_help())
-                    })?;
+                    let preset = PRESETS
+                        .iter()
+                        .find(|p| p.name == arg.1)
+                        .ok_or_else(|| Bad::new(span(arg), format!("unknown redaction preset `{}`", arg.1), "this preset").help(preset_help()))?;
                     self.redactor.add_preset(preset);
                     if !preset.size_ignore.is_empty() {
                         let globs = preset.size_ignore.iter().map(|g| compile_glob(g).expect("preset globs are valid").compile_matcher()).collect();
@@ -192,28 +197,29 @@ impl Header {
             }
             "/replace" => {
                 let [pattern, replacement] = args else {
-                    return Err(Bad::new(whole, "`/replace` takes a regex and a replacement", "here").help("e.g. `/replace run-[0-9]+ run-[N]` (no spaces; write \\s in the regex)"));
+                    return Err(Bad::new(whole, "`/replace` takes a regex and a replacement", "here")
+                        .help("e.g. `/replace run-[0-9]+ run-[N]` (no spaces; write \\s in the regex)"));
                 };
                 self.redactor.add_regex(pattern.1, replacement.1).map_err(|msg| Bad::new(span(*pattern), msg, "this regex"))?;
             }
             "/size" => {
                 let Some((&first, globs)) = args.split_first().filter(|(_, globs)| !globs.is_empty()) else {
-                    return Err(Bad::new(whole, "`/size` takes `ignore` or `tolerance=N%`, then globs", "here").help("e.g. `/size tolerance=5% model/**` or `/size ignore **/*.log`"));
+                    return Err(Bad::new(whole, "`/size` takes `ignore` or `tolerance=N%`, then globs", "here")
+                        .help("e.g. `/size tolerance=5% model/**` or `/size ignore **/*.log`"));
                 };
                 let treatment = match first.1 {
                     "ignore" => SizeTreatment::Ignore,
-                    other => SizeTreatment::Tolerance(
-                        other.strip_prefix("tolerance=").and_then(parse_percent).ok_or_else(|| {
-                            Bad::new(span(first), format!("`{other}` is neither `ignore` nor `tolerance=N%`"), "here").help("e.g. tolerance=5% or tolerance=±5%")
-                        })?,
-                    ),
+                    other => SizeTreatment::Tolerance(other.strip_prefix("tolerance=").and_then(parse_percent).ok_or_else(|| {
+                        Bad::new(span(first), format!("`{other}` is neither `ignore` nor `tolerance=N%`"), "here").help("e.g. tolerance=5% or tolerance=±5%")
+                    })?),
                 };
                 let globs = globs.iter().map(|&g| glob(g.1, span(g))).collect::<Result<_, _>>()?;
                 self.size_rules.push(SizeRule { treatment, globs });
             }
             "/budget" => {
                 let Some((&first, limits)) = args.split_first().filter(|(_, limits)| !limits.is_empty()) else {
-                    return Err(Bad::new(whole, "`/budget` takes a glob, then limits", "here").help("e.g. `/budget model/** size=+10%` or `/budget output/data/** count=100`"));
+                    return Err(Bad::new(whole, "`/budget` takes a glob, then limits", "here")
+                        .help("e.g. `/budget model/** size=+10%` or `/budget output/data/** count=100`"));
                 };
                 let matcher = glob(first.1, span(first))?;
                 let mut budget = Budget::new(first.1, matcher);

@@ -4,11 +4,10 @@
 
 use std::ops::Range;
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
-use thiserror::Error;
-
 use super::header::Header;
 use crate::entry::EntryKind;
+use crate::located::{FileKind, Located};
+use crate::report::sanitize::is_dangerous;
 
 /// The first line of every manifest; also how `optml diff` tells a manifest from an archive.
 pub const MAGIC: &str = "#optml-manifest v1";
@@ -102,22 +101,26 @@ impl Manifest {
 
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited
     /// manifest need not be.
-    pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
+    pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<Located>> {
         if text.lines().next().map(|line| line.trim_end_matches('\r')) != Some(MAGIC) {
             let end = text.find('\n').unwrap_or(text.len());
-            return Err(Box::new(ManifestError::new(file, text, Bad::new(0..end, "not an optml manifest", "expected the first line here")
-                .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`")))));
+            return Err(Box::new(located(
+                file,
+                text,
+                Bad::new(0..end, "not an optml manifest", "expected the first line here")
+                    .help(format!("a manifest starts with `{MAGIC}`; record one with `optml snapshot INPUT -o FILE`")),
+            )));
         }
         Manifest::parse_text(file, text, false)
     }
 
     /// Parse a snapshot config: a header without entries, the magic line optional.
-    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, Box<ManifestError>> {
+    pub fn parse_config(file: &str, text: &str) -> Result<Manifest, Box<Located>> {
         Manifest::parse_text(file, text, true)
     }
 
-    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, Box<ManifestError>> {
-        let fail = |bad: Bad| Box::new(ManifestError::new(file, text, bad));
+    fn parse_text(file: &str, text: &str, config: bool) -> Result<Manifest, Box<Located>> {
+        let fail = |bad: Bad| Box::new(located(file, text, bad));
         let mut header = Header::default();
         let mut header_end = None;
         let mut lines = Vec::new();
@@ -143,8 +146,10 @@ impl Manifest {
                 }
                 Some(_) if blank => {}
                 Some(_) if is_header_line => {
-                    return Err(fail(Bad::new(start..start + line.len(), "directive or comment after the first entry", "move this line up")
-                        .help("the header (comments and /directives) comes before the first entry line")));
+                    return Err(fail(
+                        Bad::new(start..start + line.len(), "directive or comment after the first entry", "move this line up")
+                            .help("the header (comments and /directives) comes before the first entry line"),
+                    ));
                 }
                 Some(_) => lines.push(parse_line(line, start).map_err(fail)?),
             }
@@ -179,35 +184,8 @@ impl Bad {
 }
 
 /// A malformed manifest or snapshot config, pointing at the offending line.
-#[derive(Debug, Error, Diagnostic)]
-#[error("{file}:{line}: {message}")]
-#[diagnostic(code(optml::manifest), url("docs/snapshots.md"))]
-pub struct ManifestError {
-    pub file: String,
-    pub line: usize,
-    pub message: String,
-    #[source_code]
-    src: NamedSource<String>,
-    #[label("{label}")]
-    span: SourceSpan,
-    label: String,
-    #[help]
-    help: Option<String>,
-}
-
-impl ManifestError {
-    pub fn new(file: &str, text: &str, bad: Bad) -> ManifestError {
-        let start = bad.span.start.min(text.len());
-        ManifestError {
-            file: file.to_string(),
-            line: text[..start].matches('\n').count() + 1,
-            message: bad.message,
-            src: NamedSource::new(file, text.to_string()),
-            span: bad.span.into(),
-            label: bad.label.to_string(),
-            help: bad.help,
-        }
-    }
+fn located(file: &str, text: &str, bad: Bad) -> Located {
+    Located::new(FileKind::Manifest, file, text, bad.span, bad.message, bad.label).with_help(bad.help)
 }
 
 /// Split a line into whitespace-separated tokens with their byte offsets in the line.
@@ -243,8 +221,7 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
     for &(offset, token) in &tokens[1..] {
         let bad = |message: String, label: &'static str| Bad::new(span(offset, token), message, label);
         let Some((key, value)) = token.split_once('=') else {
-            return Err(bad(format!("`{token}` is not key=value", ), "expected key=value")
-                .help("spaces in paths are written as \\040"));
+            return Err(bad(format!("`{token}` is not key=value",), "expected key=value").help("spaces in paths are written as \\040"));
         };
         if seen.contains(&key) {
             return Err(bad(format!("`{key}` given twice"), "again here"));
@@ -252,17 +229,24 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
         seen.push(key);
         let invalid = |what: &str| bad(format!("invalid {key} `{value}`"), "this value").help(what.to_string());
         match key {
-            "type" => entry.kind = EntryKind::parse(value).ok_or_else(|| invalid("types: file, dir, symlink, hardlink, char-device, block-device, fifo, socket, other"))?,
+            "type" => {
+                entry.kind =
+                    EntryKind::parse(value).ok_or_else(|| invalid("types: file, dir, symlink, hardlink, char-device, block-device, fifo, socket, other"))?
+            }
             "size" if value == "*" => entry.size = Some(Size::Ignored),
             "size" => entry.size = Some(Size::Bytes(value.parse().map_err(|_| invalid("a size is a byte count, or * when not recorded"))?)),
             "link" => entry.link = Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?),
-            "mode" => entry.mode = Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?),
+            "mode" => {
+                entry.mode =
+                    Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?)
+            }
             "sha256" => entry.sha256 = Some(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?),
             _ => return Err(bad(format!("unknown key `{key}`"), "this key").help("keys: type, size, link, mode, sha256")),
         }
     }
     if !seen.contains(&"type") {
-        return Err(Bad::new(span(path_at, path_token), "entry has no type=", "this entry").help("every entry line records its type, e.g. `model.pth type=file size=12`"));
+        return Err(Bad::new(span(path_at, path_token), "entry has no type=", "this entry")
+            .help("every entry line records its type, e.g. `model.pth type=file size=12`"));
     }
     Ok(entry)
 }
@@ -287,7 +271,8 @@ pub fn escape(bytes: &[u8]) -> String {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let leading = out.is_empty() && (c == '#' || c == '/');
-            if leading || c == '\\' || c.is_whitespace() || c.is_control() || invisible(c) {
+            // The report's own test of what would drive a terminal or hide text in a review diff.
+            if leading || c == '\\' || c.is_whitespace() || is_dangerous(c) {
                 octal(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes());
             } else {
                 out.push(c);
@@ -296,11 +281,6 @@ pub fn escape(bytes: &[u8]) -> String {
         octal(&mut out, chunk.invalid());
     }
     out
-}
-
-/// Format characters that would hide or reorder text in a review diff.
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 pub fn unescape(token: &str) -> Result<Vec<u8>, String> {

@@ -43,7 +43,7 @@ pub fn header_from_options(fields: Option<&str>, redact: &[String], config: Opti
     let mut config_has_fields = false;
     if let Some(path) = config {
         let name = path.to_string_lossy().into_owned();
-        let body = std::fs::read_to_string(path).map_err(|err| StoreError::Read { file: name.clone(), cause: err.to_string() })?;
+        let body = crate::open::read_text(path, crate::open::CONFIG_LIMIT).map_err(|err| StoreError::Read { file: name.clone(), cause: err.to_string() })?;
         Manifest::parse_config(&name, &body)?;
         let body = body.strip_prefix(MAGIC).unwrap_or(&body).trim_start_matches(['\r', '\n']);
         config_has_fields = body.lines().any(|line| line.starts_with("/fields"));

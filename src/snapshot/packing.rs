@@ -1,5 +1,5 @@
 //! SageMaker's packing rules, so that `optml diff` calls a folder and the archive made from it
-//! equal (../shared/reference/sagemaker-contract.md section 4):
+//! equal (docs/sagemaker-contract.md section 4):
 //! - `./x` and `x` name the same member, and the root entry (`./`, `/`) is not content: the
 //!   sources already normalize both;
 //! - the SDK's `create_tar_file` (local mode, sourcedir.tar.gz) uses `dereference=True`: a
@@ -12,7 +12,6 @@
 //!   other does not, only the whole side's `data/` is compared.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 
 use super::header::Header;
@@ -126,7 +125,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             EntryKind::File if meta.is_file() => {
                 (entry.kind, entry.size, entry.link_target) = (EntryKind::File, meta.len(), None);
                 entry.mode = meta.mode() & 0o7777;
-                if let Ok(mut file) = File::open(&path) {
+                if let Ok(mut file) = crate::open::regular(&path) {
                     let _ = capture(&mut file, entry, &digest);
                 }
                 resolved.files += 1;

@@ -16,16 +16,11 @@ pub struct Preset {
 const TFEVENTS: (&str, &str) = (r"(events\.out\.tfevents)\.[0-9]+\.[^/]*?(\.v2)?$", "${1}.[TIME].[HOST]${2}");
 const ALGO_HOSTS: (&str, &str) = (r"algo-[0-9]+", "algo-[N]");
 /// `name_from_base` (`base-2024-01-15-10-20-30-123`) and tuning jobs (`base-240115-1020-001-1a2b3c4d`).
-const JOB_TIMESTAMPS: [(&str, &str); 2] = [
-    (r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{3}", "[TIMESTAMP]"),
-    (r"[0-9]{6}-[0-9]{4}(-[0-9]{3}-[0-9a-f]{8})?", "[TIMESTAMP]"),
-];
+const JOB_TIMESTAMPS: [(&str, &str); 2] =
+    [(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{3}", "[TIMESTAMP]"), (r"[0-9]{6}-[0-9]{4}(-[0-9]{3}-[0-9a-f]{8})?", "[TIMESTAMP]")];
 /// `checkpoint-500/`, `global_step500/`, `ckpt-5.index`, `model-00001-of-00004.safetensors`.
-const CHECKPOINT_SHARDS: [(&str, &str); 3] = [
-    (r"(checkpoint|ckpt|epoch|step)([-_]?)[0-9]+", "${1}${2}[N]"),
-    (r"[0-9]+-of-[0-9]+", "[N]-of-[M]"),
-    (r"(mp_rank|rank)_[0-9]+", "${1}_[N]"),
-];
+const CHECKPOINT_SHARDS: [(&str, &str); 3] =
+    [(r"(checkpoint|ckpt|epoch|step)([-_]?)[0-9]+", "${1}${2}[N]"), (r"[0-9]+-of-[0-9]+", "[N]-of-[M]"), (r"(mp_rank|rank)_[0-9]+", "${1}_[N]")];
 
 pub const PRESETS: &[Preset] = &[
     Preset {
@@ -35,8 +30,18 @@ pub const PRESETS: &[Preset] = &[
         size_ignore: &["**/events.out.tfevents.*"],
     },
     Preset { name: "algo-hosts", description: "`algo-1`, `algo-2`, ... host names of multi-instance jobs", rules: &[ALGO_HOSTS], size_ignore: &[] },
-    Preset { name: "job-timestamps", description: "job names with SDK timestamps (`-2024-01-15-10-20-30-123`, tuning `-240115-1020-001-1a2b3c4d`)", rules: &JOB_TIMESTAMPS, size_ignore: &[] },
-    Preset { name: "checkpoint-shards", description: "checkpoint and shard numbers (`checkpoint-500`, `global_step500`, `00001-of-00004`, `rank_0`)", rules: &CHECKPOINT_SHARDS, size_ignore: &[] },
+    Preset {
+        name: "job-timestamps",
+        description: "job names with SDK timestamps (`-2024-01-15-10-20-30-123`, tuning `-240115-1020-001-1a2b3c4d`)",
+        rules: &JOB_TIMESTAMPS,
+        size_ignore: &[],
+    },
+    Preset {
+        name: "checkpoint-shards",
+        description: "checkpoint and shard numbers (`checkpoint-500`, `global_step500`, `00001-of-00004`, `rank_0`)",
+        rules: &CHECKPOINT_SHARDS,
+        size_ignore: &[],
+    },
     Preset {
         name: "sagemaker",
         description: "all of the above",

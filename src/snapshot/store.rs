@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use super::manifest::{Manifest, ManifestError, MAGIC};
+use super::manifest::{Manifest, MAGIC};
 use crate::atomic;
+use crate::located::Located;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum StoreError {
@@ -22,9 +23,9 @@ pub enum StoreError {
     Write { file: String, cause: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Malformed(#[from] Box<ManifestError>),
-    #[error("OPTML_UPDATE={0} is not one of always, new, no")]
-    #[diagnostic(code(optml::usage), help("always: overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
+    Malformed(#[from] Box<Located>),
+    #[error("OPTML_UPDATE={0} is not one of always (or 1), new, no")]
+    #[diagnostic(code(optml::usage), help("always (or 1): overwrite the golden file; new: write FILE.new beside it (the local default); no: never write"))]
     BadMode(String),
     #[error("{0}")]
     #[diagnostic(code(optml::usage), help("see `optml snapshot --help`"))]
@@ -55,7 +56,8 @@ impl UpdateMode {
     pub fn resolve(update_flag: bool, env_mode: Option<&str>, ci: Option<&str>) -> Result<UpdateMode, StoreError> {
         let requested = match env_mode.map(str::trim) {
             None | Some("") | Some("auto") => UpdateMode::New,
-            Some("always") => UpdateMode::Always,
+            // `1` as well: the spelling of "yes" CI systems and pytest users reach for first.
+            Some("always" | "1") => UpdateMode::Always,
             Some("new") => UpdateMode::New,
             Some("no") => UpdateMode::No,
             Some(other) => return Err(StoreError::BadMode(other.to_string())),
@@ -91,8 +93,10 @@ pub fn golden_path(path: &Path) -> PathBuf {
 
 /// Read and parse a manifest; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
-    let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?,
+    let text = match crate::open::read_capped(path, crate::open::MANIFEST_LIMIT) {
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| StoreError::Read { file: display(path), cause: "not UTF-8 text (manifests escape non-UTF-8 names)".into() })?
+        }
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(StoreError::Read { file: display(path), cause: err.to_string() }),
     };
@@ -146,7 +150,7 @@ pub fn find_pending(root: &Path) -> Vec<PathBuf> {
 pub fn is_manifest(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; MAGIC.len()];
-    fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == MAGIC.as_bytes()
+    crate::open::regular(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == MAGIC.as_bytes()
 }
 
 #[cfg(test)]
@@ -161,6 +165,8 @@ mod tests {
         assert_eq!(UpdateMode::resolve(false, None, None).unwrap(), UpdateMode::New);
         assert_eq!(UpdateMode::resolve(true, Some("no"), None).unwrap(), UpdateMode::Always);
         assert_eq!(UpdateMode::resolve(false, Some("no"), None).unwrap(), UpdateMode::No);
+        assert_eq!(UpdateMode::resolve(false, Some("1"), None).unwrap(), UpdateMode::Always);
+        assert_eq!(UpdateMode::resolve(false, Some("1"), Some("true")).unwrap(), UpdateMode::No);
         assert!(UpdateMode::resolve(false, Some("sometimes"), None).is_err());
     }
 

@@ -12,13 +12,12 @@ use super::record::record;
 use super::report::{describe_change, Delta};
 use super::store::{self, StoreError, UpdateMode};
 use crate::engine::eval::Vars;
-use crate::engine::Ruleset;
-use crate::entry::lossy;
-use crate::finding::Finding;
+use crate::engine::{ExternalCode, Ruleset};
+use crate::finding::{Finding, Part};
 use crate::source::Subject;
 
 /// The codes of per-entry differences (a human report caps how many it shows).
-pub const DIFFERENCE_CODES: [&str; 3] = ["SNAP001", "SNAP002", "SNAP003"];
+pub const DIFFERENCE_CODES: [ExternalCode; 3] = [ExternalCode::SnapshotEntryMissing, ExternalCode::SnapshotEntryExtra, ExternalCode::SnapshotEntryChanged];
 
 /// What happened to one snapshot: the JSON report's `snapshot` object.
 #[derive(Serialize)]
@@ -84,8 +83,14 @@ fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Mani
     let pending_name = pending.to_string_lossy().into_owned();
     let pending_note = format!("wrote the recorded snapshot to {pending_name} for review");
     let mut findings = Vec::new();
-    let mut raise = |code: &str, path: &str, detail: String| {
-        findings.extend(ruleset.external_finding(code, &subject.input, path, Vars::default().set("detail", detail)));
+    // A snapshot of a single tree or archive is about that part; one of a job folder, about the
+    // folder as a whole (its paths carry the part's prefix).
+    let part = match subject.origins.as_slice() {
+        [origin] if origin.path_prefix.is_empty() => Some(Part::of(origin)),
+        _ => None,
+    };
+    let mut raise = |code: ExternalCode, path: &[u8], detail: String| {
+        findings.extend(ruleset.external_finding(code, &subject.input, part.clone(), path, Vars::default().set("detail", detail)));
     };
 
     let Some(golden) = golden else {
@@ -94,18 +99,18 @@ fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Mani
         let (status, written) = match mode {
             UpdateMode::Always => {
                 store::write(file, &text)?;
-                raise("SNAP007", "", format!("recorded a new snapshot at {name}"));
+                raise(ExternalCode::SnapshotWritten, b"", format!("recorded a new snapshot at {name}"));
                 ("created", Some(name.clone()))
             }
             UpdateMode::New => {
                 store::write(&pending, &text)?;
-                raise("SNAP005", "", name.clone());
-                raise("SNAP006", "", pending_note.clone());
+                raise(ExternalCode::SnapshotMissing, b"", name.clone());
+                raise(ExternalCode::SnapshotPending, b"", pending_note.clone());
                 ("missing", Some(pending_name))
             }
             UpdateMode::No => {
                 let why = damaged.unwrap_or_else(|| "snapshots are never written under CI or with OPTML_UPDATE=no".into());
-                raise("SNAP005", "", format!("{name} (not written: {why})"));
+                raise(ExternalCode::SnapshotMissing, b"", format!("{name} (not written: {why})"));
                 ("missing", None)
             }
         };
@@ -125,7 +130,7 @@ fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Mani
     };
     let delta = Delta::new(comparison.differences, drifts, diff);
     for drift in delta.exceeded() {
-        raise("SNAP004", &drift.glob, drift.message.clone());
+        raise(ExternalCode::SnapshotBudgetExceeded, drift.glob.as_bytes(), drift.message.clone());
     }
     let (status, written) = match (delta.matches(), mode) {
         (true, UpdateMode::No) => ("matched", None),
@@ -136,17 +141,17 @@ fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Mani
         (false, UpdateMode::Always) => {
             store::write(file, &new_text)?;
             store::discard_pending(file)?;
-            raise("SNAP007", "", format!("updated {name}: {}", delta.summary()));
+            raise(ExternalCode::SnapshotWritten, b"", format!("updated {name}: {}", delta.summary()));
             ("updated", Some(name.clone()))
         }
         (false, mode) => {
             for difference in &delta.differences {
                 let (code, detail) = describe(difference);
-                raise(code, &lossy(difference.path()), detail);
+                raise(code, difference.path(), detail);
             }
             if mode == UpdateMode::New {
                 store::write(&pending, &new_text)?;
-                raise("SNAP006", "", pending_note.clone());
+                raise(ExternalCode::SnapshotPending, b"", pending_note.clone());
                 ("mismatched", Some(pending_name))
             } else {
                 ("mismatched", None)
@@ -157,10 +162,10 @@ fn verify(ruleset: &Ruleset, subject: &Subject, file: &Path, golden: Option<Mani
 }
 
 /// The rule code and `{detail}` of one difference.
-fn describe(difference: &Difference) -> (&'static str, String) {
+fn describe(difference: &Difference) -> (ExternalCode, String) {
     match difference {
-        Difference::Missing(line) => ("SNAP001", line.render_fields()),
-        Difference::Extra(line) => ("SNAP002", line.render_fields()),
-        Difference::Changed { changes, .. } => ("SNAP003", changes.iter().map(describe_change).collect::<Vec<_>>().join(", ")),
+        Difference::Missing(line) => (ExternalCode::SnapshotEntryMissing, line.render_fields()),
+        Difference::Extra(line) => (ExternalCode::SnapshotEntryExtra, line.render_fields()),
+        Difference::Changed { changes, .. } => (ExternalCode::SnapshotEntryChanged, changes.iter().map(describe_change).collect::<Vec<_>>().join(", ")),
     }
 }

@@ -1,13 +1,16 @@
-//! Streams a tar, tar.gz (or a stream named like one) once, never extracting.
+//! Streams a tar, tar.gz (or a stream named like one) once, never extracting: any `Read`
+//! (a file, a layer blob, an HTTP body), seeking over member data when the input can seek.
+//! The tar headers are driven by [`super::members`], gzip is inflated by [`super::gzip`].
 
-use std::cell::Cell;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
-use flate2::bufread::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
+use super::gzip::{End, Inflated};
+use super::members::{Member, Seeking, Stop, Stream, TarReader};
 use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 
@@ -19,18 +22,31 @@ pub enum Compression {
     Bzip2,
     Xz,
     Zstd,
+    Lz4,
+    Lzip,
+    /// The legacy `.lzma` (xz-alone) format.
+    Lzma,
+    /// Unix `compress` (`.Z`).
+    Compress,
 }
 
 impl Compression {
+    /// Sniff the first bytes (up to 512) of the input.
     pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Compression::Xz
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
+        let magic: [(&[u8], Compression); 7] = [
+            (&[0x1f, 0x8b], Compression::Gzip),
+            (b"BZh", Compression::Bzip2),
+            (&[0xfd, b'7', b'z', b'X', b'Z', 0], Compression::Xz),
+            (&[0x28, 0xb5, 0x2f, 0xfd], Compression::Zstd),
+            (&[0x04, 0x22, 0x4d, 0x18], Compression::Lz4),
+            (b"LZIP", Compression::Lzip),
+            (&[0x1f, 0x9d], Compression::Compress),
+        ];
+        if let Some((_, compression)) = magic.iter().find(|(magic, _)| head.starts_with(magic)) {
+            return *compression;
+        }
+        if looks_like_lzma(head) {
+            Compression::Lzma
         } else {
             Compression::None
         }
@@ -43,60 +59,25 @@ impl Compression {
             Compression::Bzip2 => "bzip2",
             Compression::Xz => "xz",
             Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Lzip => "lzip",
+            Compression::Lzma => "lzma",
+            Compression::Compress => "compress",
         }
     }
 }
 
-/// Counts bytes handed out, and remembers whether the reader hit end of input or failed,
-/// so a tar error can be told apart as "truncated", "corrupt compression" or "not a tar".
-struct Tracked<R> {
-    inner: R,
-    state: Rc<TrackState>,
-}
-
-#[derive(Default)]
-struct TrackState {
-    /// Position in the stream (bytes read, or the offset after a seek).
-    bytes: Cell<u64>,
-    eof: Cell<bool>,
-    failed: Cell<bool>,
-    /// Where the data of the last member read ends.
-    end_of_data: Cell<u64>,
-}
-
-impl<R: Read + Seek> Seek for Tracked<BufReader<R>> {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let position = match pos {
-            // tar skips member data with relative seeks; `seek_relative` keeps the buffer when
-            // the target is inside it, where a plain seek would discard and refill it.
-            SeekFrom::Current(offset) => {
-                self.inner.seek_relative(offset)?;
-                self.state.bytes.get().saturating_add_signed(offset)
-            }
-            other => self.inner.seek(other)?,
-        };
-        self.state.bytes.set(position);
-        Ok(position)
+/// The `.lzma` header has no magic: a properties byte (lc/lp/pb, below 225), a dictionary size
+/// of 2^n or 2^n + 2^(n-1), and an uncompressed size that is unknown (all ones) or plausible,
+/// checked as libarchive and xz do. A tar's first bytes (a member name) never pass.
+fn looks_like_lzma(head: &[u8]) -> bool {
+    if head.len() < 13 || head[0] >= 225 {
+        return false;
     }
-}
-
-impl<R: Read> Read for Tracked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(0) if !buf.is_empty() => {
-                self.state.eof.set(true);
-                Ok(0)
-            }
-            Ok(n) => {
-                self.state.bytes.set(self.state.bytes.get() + n as u64);
-                Ok(n)
-            }
-            Err(err) => {
-                self.state.failed.set(true);
-                Err(err)
-            }
-        }
-    }
+    let dict = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+    let dict_ok = dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two());
+    let size = u64::from_le_bytes(head[5..13].try_into().unwrap_or_default());
+    dict_ok && dict >= 1 << 12 && (size == u64::MAX || size < 1 << 48)
 }
 
 /// Whether a file name promises gzip (`.gz`, `.tgz`).
@@ -105,53 +86,100 @@ pub fn named_gzip(path: &Path) -> bool {
     name.ends_with(".gz") || name.ends_with(".tgz")
 }
 
-/// The archive at `path` as a tar byte stream, gunzipped when its bytes are gzip: for a second
-/// pass that copies member data (`optml fix`). Members come in the same order, with the same
-/// indices, as in [`scan`].
-pub fn tar_stream(path: &Path) -> io::Result<Box<dyn Read>> {
-    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
-    Ok(match Compression::sniff(reader.fill_buf()?) {
-        Compression::Gzip => Box::new(MultiGzDecoder::new(reader)),
-        _ => Box::new(reader),
+/// Read up to 512 bytes, the most sniffing needs.
+fn read_head<R: Read>(input: &mut R) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    input.by_ref().take(512).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The members of the archive at `path`, in the order and with the indices [`scan`] gives
+/// them: for a second pass that copies member data (`optml fix`). Gzip is inflated on its own
+/// thread; the caller reads each member's data with [`TarReader::data`].
+pub fn members(path: &Path) -> io::Result<TarReader<Box<dyn Stream>>> {
+    let mut file = crate::open::regular(path)?;
+    let head = read_head(&mut file)?;
+    file.seek(SeekFrom::Start(0))?;
+    let stream: Box<dyn Stream> = match Compression::sniff(&head) {
+        Compression::Gzip => Box::new(Inflated::spawn(file)),
+        _ => Box::new(BufReader::with_capacity(256 * 1024, file)),
+    };
+    Ok(TarReader::new(stream))
+}
+
+impl Stream for Box<dyn Stream> {
+    fn fill(&mut self) -> io::Result<&[u8]> {
+        (**self).fill()
+    }
+    fn consume(&mut self, n: usize) {
+        (**self).consume(n)
+    }
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        (**self).skip(n)
+    }
+}
+
+/// Scan the archive file at `path`, seeking over plain-tar member data.
+pub fn scan_file(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
+    scan_seekable(crate::open::regular(path)?, path, options)
+}
+
+/// Scan an archive that can only be read forward (an HTTP body, a pipe). `name` is the name it
+/// goes by (a file name, an object key): a `.gz` name promises gzip.
+pub fn scan<R: Read + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
+    let head = read_head(&mut input)?;
+    let input = io::Cursor::new(head.clone()).chain(input);
+    scan_sniffed(&head, name, options, input, |input, options, scan| {
+        let mut reader = TarReader::new(BufReader::with_capacity(256 * 1024, input));
+        if read_members(&mut reader, options, scan, None) {
+            // The rest of the stream, read only to count it.
+            let rest = reader.offset() + reader.into_inner().skip(u64::MAX)?;
+            scan.uncompressed_bytes = rest;
+        }
+        Ok(())
     })
 }
 
-/// Stream every member of the archive at `path`. I/O errors opening the file are returned;
-/// everything wrong with the bytes themselves becomes a [`Problem`] in the scan.
-pub fn scan(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let compression = Compression::sniff(reader.fill_buf()?);
-    let mut scan = Scan { compression: Some(compression), ..Scan::default() };
-    let empty_input = reader.fill_buf()?.is_empty();
+/// Scan an archive that can seek (a file): plain-tar member data is skipped with a seek.
+pub fn scan_seekable<R: Read + Seek + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
+    let len = input.seek(SeekFrom::End(0))?;
+    input.seek(SeekFrom::Start(0))?;
+    let head = read_head(&mut input)?;
+    input.seek(SeekFrom::Start(0))?;
+    scan_sniffed(&head, name, options, input, |input, options, scan| {
+        let mut reader = TarReader::new(Seeking::new(input, len));
+        read_members(&mut reader, options, scan, None);
+        scan.uncompressed_bytes = len;
+        Ok(())
+    })
+}
 
-    if named_gzip(path) && compression != Compression::Gzip && !empty_input {
-        scan.problems.push(Problem::new(
-            ProblemKind::NotGzip,
-            format!("named like a gzip file, but its bytes are {}", describe(compression)),
-        ));
+/// Report what the name and the first bytes say, then read the tar: inflated on a second
+/// thread for gzip, by `plain` for an uncompressed tar.
+fn scan_sniffed<R: Read + Send + 'static>(
+    head: &[u8],
+    name: &Path,
+    options: &ScanOptions,
+    input: R,
+    plain: impl FnOnce(R, &ScanOptions, &mut Scan) -> io::Result<()>,
+) -> io::Result<Scan> {
+    let compression = Compression::sniff(head);
+    let mut scan = Scan { compression: Some(compression), ..Scan::default() };
+    let empty_input = head.is_empty();
+    if named_gzip(name) && compression != Compression::Gzip && !empty_input {
+        scan.problems.push(Problem::new(ProblemKind::NotGzip, format!("named like a gzip file, but its bytes are {}", describe(compression))));
     }
-    if compression == Compression::None && !named_gzip(path) && !empty_input {
+    if compression == Compression::None && !named_gzip(name) && !empty_input {
         scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
     }
     match compression {
-        Compression::Gzip => {
-            let outer = Tracked { inner: reader, state: Rc::default() };
-            let compressed = outer.state.clone();
-            let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, outer));
-            // Inflate in large blocks: tar reads 512-byte headers, and one inflate call (and
-            // CRC update) per header dominates archives of many small members.
-            read_compressed_tar(BufReader::with_capacity(256 * 1024, decoder), options, &mut scan, compressed);
-        }
-        Compression::None => read_plain_tar(reader, file_len, options, &mut scan),
+        Compression::Gzip => read_gzip_tar(Inflated::spawn(input), options, &mut scan),
+        Compression::None => plain(input, options, &mut scan)?,
         other => {
-            scan.problems.push(Problem::new(
-                ProblemKind::UnsupportedCompression,
-                format!("compressed with {}; SageMaker only unpacks gzip", other.as_str()),
-            ));
+            scan.problems.push(Problem::new(ProblemKind::UnsupportedCompression, format!("compressed with {}; SageMaker only unpacks gzip", other.as_str())))
         }
     }
+    resolve_hardlinks(&mut scan);
     Ok(scan)
 }
 
@@ -162,162 +190,187 @@ fn describe(compression: Compression) -> String {
     }
 }
 
-/// Stream a gzip-compressed tar: every byte is inflated once, then the gzip trailer is checked.
-fn read_compressed_tar<R: Read>(reader: R, options: &ScanOptions, scan: &mut Scan, compressed: Rc<TrackState>) {
-    let tracked = Tracked { inner: reader, state: Rc::default() };
-    let stream = tracked.state.clone();
-    let mut archive = tar::Archive::new(tracked);
-    let Some(last_name) = archive.entries().ok().and_then(|entries| read_entries(entries, options, scan, &stream, Some(&compressed))) else {
+/// Read the tar inside a gzip stream, then the rest of the stream, so a corrupt or truncated
+/// gzip trailer (CRC, length) after the end-of-archive marker is caught as `tar -xzf` would.
+fn read_gzip_tar(inflated: Inflated, options: &ScanOptions, scan: &mut Scan) {
+    let progress = inflated.progress.clone();
+    let mut reader = TarReader::new(inflated);
+    let complete = read_members(&mut reader, options, scan, Some(&progress.compressed));
+    let offset = reader.offset();
+    let mut inflated = reader.into_inner();
+    if !complete {
+        // Say what the gzip layer knows about why the tar stopped.
+        let end = inflated.end();
+        if let Some(problem) = scan.problems.last_mut().filter(|p| p.kind.stops_reading()) {
+            if let End::Corrupt(why) | End::Truncated(why) = &end {
+                problem.detail.push_str(&format!(" ({why})"));
+            } else if problem.kind == ProblemKind::Truncated && offset < 512 && matches!(end, End::Clean) {
+                // A whole, CRC-checked gzip stream shorter than one tar header is a gzipped
+                // file, not a truncated tar.
+                *problem = not_tar(true);
+            }
+        }
         return;
-    };
-    // Read what follows the end-of-archive marker, so a corrupt or truncated gzip trailer
-    // (CRC, length) is caught the way `tar -xzf` would catch it.
-    let mut rest = archive.into_inner();
-    if let Err(err) = io::copy(&mut rest, &mut io::sink()) {
+    }
+    let (end, unread) = inflated.finish();
+    scan.uncompressed_bytes = offset + unread;
+    let compressed = progress.compressed.load(Ordering::Relaxed);
+    match end {
+        End::Clean => {}
         // Every gzip member before this point passed its CRC check; what failed is bytes that
         // are not a gzip header. Python's tarfile never reads them, `tar -xzf` fails on them.
-        if err.to_string().contains("invalid gzip header") {
-            let detail = format!("bytes that are not gzip follow the compressed stream (read up to byte {} of the file)", compressed.bytes.get());
-            scan.problems.push(Problem::new(ProblemKind::TrailingData, detail));
-        } else {
-            scan.problems.push(stop_problem(ProblemKind::Truncated, &err, &stream, Some(&compressed), last_name.as_deref()));
-            return;
+        End::TrailingData(at) => scan
+            .problems
+            .push(Problem::new(ProblemKind::TrailingData, format!("bytes that are not gzip follow the compressed stream (from byte {at} of the file)"))),
+        End::Truncated(why) | End::Corrupt(why) => {
+            let mut problem = Problem::new(ProblemKind::Truncated, format!("the gzip stream after the end-of-archive marker is damaged: {why}"));
+            problem.offset = Some(compressed);
+            scan.problems.push(problem);
         }
+        End::Io(err) => scan.problems.push(Problem::new(ProblemKind::Truncated, format!("reading the archive failed: {err}"))),
     }
-    scan.uncompressed_bytes = stream.bytes.get();
 }
 
-/// Read a plain tar file, seeking over member data instead of reading it (as `tar -tf` does).
-/// Seeking past the end is not an error, so the file length is checked against the last member.
-fn read_plain_tar(reader: BufReader<File>, file_len: u64, options: &ScanOptions, scan: &mut Scan) {
-    let tracked = Tracked { inner: reader, state: Rc::default() };
-    let stream = tracked.state.clone();
-    let mut archive = tar::Archive::new(tracked);
-    let entries = match archive.entries_with_seek() {
-        Ok(entries) => entries,
-        Err(err) => return scan.problems.push(Problem::new(ProblemKind::NotTar, err.to_string())),
+fn not_tar(compressed: bool) -> Problem {
+    let detail = if compressed {
+        "gzip-compressed data that is not a tar archive (a gzipped file, not a gzipped folder)"
+    } else {
+        "not a tar archive: its first 512 bytes are not a valid tar header"
     };
-    let Some(last_name) = read_entries(entries, options, scan, &stream, None) else { return };
-    let needed = stream.end_of_data.get();
-    if needed > file_len {
-        let mut problem = Problem::new(
-            ProblemKind::Truncated,
-            format!(
-                "the file ends at byte {file_len} but entry `{}` needs {needed} bytes",
-                last_name.as_deref().unwrap_or_default()
-            ),
-        );
-        problem.offset = Some(file_len);
-        scan.problems.push(problem);
-    }
-    scan.uncompressed_bytes = file_len;
+    Problem::new(ProblemKind::NotTar, detail.to_string())
 }
 
-/// Turn tar members into entries until the end or the first error. Returns the last member's
-/// name, or `None` when reading stopped on an error (already recorded as a problem).
-fn read_entries<R: Read>(
-    entries: tar::Entries<'_, Tracked<R>>,
-    options: &ScanOptions,
-    scan: &mut Scan,
-    stream: &TrackState,
-    compressed: Option<&TrackState>,
-) -> Option<Option<String>> {
-    let mut last_name: Option<String> = None;
-    for (index, item) in entries.enumerate() {
-        let mut member = match item {
-            Ok(member) => member,
-            Err(err) => {
-                // A gzip stream that ended cleanly (its CRC checked) but held less than one tar
-                // header is complete data that is not a tar, not a truncated tar.
-                let short = truncated_first_block(stream) && compressed.is_none();
-                let kind = if index == 0 && !stream.failed.get() && stream.bytes.get() > 0 && !short {
-                    ProblemKind::NotTar
-                } else {
-                    ProblemKind::Truncated
-                };
-                scan.problems.push(stop_problem(kind, &err, stream, compressed, last_name.as_deref()));
-                return None;
+/// Turn members into entries until the end or the first error. Returns whether the
+/// end-of-archive marker (or a clean end of input) was reached; a stop is recorded as a problem.
+fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, scan: &mut Scan, compressed: Option<&std::sync::atomic::AtomicU64>) -> bool {
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let member = match reader.next_member() {
+            Ok(Some(member)) => member,
+            Ok(None) => return true,
+            Err(stop) => {
+                scan.problems.push(stop_problem(stop, reader.offset(), compressed, last.as_deref()));
+                return false;
             }
         };
         let mut entry = to_entry(&member);
-        entry.index = index;
-        let name = String::from_utf8_lossy(&member.path_bytes()).into_owned();
-        stream.end_of_data.set(member.raw_file_position() + member.size());
+        entry.index = scan.entries.len();
+        for warning in &member.warnings {
+            let mut problem = Problem::new(ProblemKind::MalformedHeader, format!("member `{}`: {warning}", String::from_utf8_lossy(&member.name)));
+            problem.path = member.name.clone();
+            problem.offset = Some(member.offset);
+            scan.problems.push(problem);
+        }
         if entry.kind == EntryKind::File {
-            if let Err(err) = capture(&mut member, &mut entry, options) {
-                scan.problems.push(stop_problem(ProblemKind::Truncated, &err, stream, compressed, Some(&name)));
+            if let Err(err) = capture(&mut reader.data(), &mut entry, options) {
+                let stop = if err.kind() == io::ErrorKind::UnexpectedEof { Stop::Truncated(err.to_string()) } else { Stop::Io(err) };
+                scan.problems.push(stop_problem(stop, reader.offset(), compressed, Some(&member.name)));
                 scan.entries.push(entry);
-                return None;
+                return false;
+            }
+            if let (Some(digest), Some(map)) = (entry.digest, &member.sparse) {
+                entry.digest = Some(sparse_digest(&digest, map));
             }
         }
-        last_name = Some(name);
+        last = Some(member.name);
         scan.entries.push(entry);
     }
-    if stream.failed.get() {
-        scan.problems.push(Problem::new(ProblemKind::Truncated, "the stream ended with a read error".into()));
-        return None;
+}
+
+/// A sparse member's digest covers its stored data and its map, never the expanded holes
+/// (which a hostile map can make petabytes long): SHA-256 of the data's SHA-256 followed by
+/// `offset,length` lines.
+fn sparse_digest(stored: &[u8; 32], map: &[(u64, u64)]) -> [u8; 32] {
+    let mut sha = Sha256::new();
+    sha.update(stored);
+    for (offset, length) in map {
+        sha.update(format!("{offset},{length}\n").as_bytes());
     }
-    Some(last_name)
+    sha.finalize().into()
 }
 
-/// A stream shorter than one 512-byte header block is a truncated (or empty) tar, not "not a tar".
-fn truncated_first_block(stream: &TrackState) -> bool {
-    stream.eof.get() && stream.bytes.get() < 512
-}
-
-fn stop_problem(
-    kind: ProblemKind,
-    err: &io::Error,
-    stream: &TrackState,
-    compressed: Option<&TrackState>,
-    last: Option<&str>,
-) -> Problem {
-    let mut detail = match kind {
-        // The tar crate's message quotes the garbage bytes it met; say what it means instead.
-        ProblemKind::NotTar => match compressed {
-            Some(_) => "gzip-compressed data that is not a tar archive (a gzipped file, not a gzipped folder)".to_string(),
-            None => "not a tar archive: its first 512 bytes are not a valid tar header".to_string(),
-        },
-        _ => format!("reading stopped at byte {} of the tar stream", stream.bytes.get()),
+fn stop_problem(stop: Stop, offset: u64, compressed: Option<&std::sync::atomic::AtomicU64>, last: Option<&[u8]>) -> Problem {
+    let (kind, why) = match stop {
+        Stop::NotTar => return not_tar(compressed.is_some()),
+        Stop::Truncated(why) | Stop::Corrupt(why) => (ProblemKind::Truncated, why),
+        Stop::TooLarge(why) => (ProblemKind::HeaderTooLarge, why),
+        Stop::Io(err) => (ProblemKind::Truncated, format!("read error: {err}")),
     };
-    if kind != ProblemKind::NotTar {
-        if let Some(compressed) = compressed {
-            detail.push_str(&format!(" (byte {} of the compressed file)", compressed.bytes.get()));
-        }
-        match last {
-            Some(name) => detail.push_str(&format!(", after entry `{name}`")),
-            None => detail.push_str(", before the first entry"),
-        }
-        detail.push_str(&format!(": {err}"));
+    let mut detail = format!("reading stopped at byte {offset} of the tar stream");
+    if let Some(compressed) = compressed {
+        detail.push_str(&format!(" (byte {} of the compressed file)", compressed.load(Ordering::Relaxed)));
     }
+    match last {
+        Some(name) => detail.push_str(&format!(", after entry `{}`", String::from_utf8_lossy(name))),
+        None => detail.push_str(", before the first entry"),
+    }
+    detail.push_str(&format!(": {why}"));
     let mut problem = Problem::new(kind, detail);
-    problem.offset = Some(stream.bytes.get());
+    problem.offset = Some(offset);
     problem
 }
 
-fn to_entry<R: Read>(member: &tar::Entry<'_, R>) -> Entry {
-    let header = member.header();
-    let raw = member.path_bytes();
-    let normalized = normalize_name(&raw);
-    let kind = match header.entry_type() {
-        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => EntryKind::File,
-        tar::EntryType::Directory => EntryKind::Dir,
-        tar::EntryType::Symlink => EntryKind::Symlink,
-        tar::EntryType::Link => EntryKind::Hardlink,
-        tar::EntryType::Char => EntryKind::CharDevice,
-        tar::EntryType::Block => EntryKind::BlockDevice,
-        tar::EntryType::Fifo => EntryKind::Fifo,
-        // Old tars mark directories only by a trailing slash on a regular entry.
-        _ if raw.ends_with(b"/") => EntryKind::Dir,
-        _ => EntryKind::Other,
-    };
-    let kind = if kind == EntryKind::File && raw.ends_with(b"/") { EntryKind::Dir } else { kind };
-    let mut entry = Entry::new(normalized.name, kind);
+/// A hard link must name a member that came before it, is not itself, and stays inside the
+/// archive: extraction fails otherwise (`tar: Cannot hard link`), and `optml fix` would write
+/// the broken link out again.
+fn resolve_hardlinks(scan: &mut Scan) {
+    if !scan.entries.iter().any(|e| e.kind == EntryKind::Hardlink) {
+        return;
+    }
+    let mut first: HashMap<&[u8], usize> = HashMap::new();
+    for (index, entry) in scan.entries.iter().enumerate() {
+        first.entry(&entry.member).or_insert(index);
+    }
+    for (index, entry) in scan.entries.iter().enumerate().filter(|(_, e)| e.kind == EntryKind::Hardlink) {
+        let target = normalize_name(entry.link_target.as_deref().unwrap_or_default());
+        let why = match first.get(target.name.as_slice()) {
+            _ if target.absolute || target.parent_dir => "its target is outside the archive".to_string(),
+            _ if target.name == entry.member => "it links to itself".to_string(),
+            Some(&at) if at < index => {
+                let target_entry = &scan.entries[at];
+                if target_entry.absolute || target_entry.parent_dir {
+                    "its target is a member that extracts outside the folder".to_string()
+                } else {
+                    continue;
+                }
+            }
+            Some(_) => "its target comes after it in the archive".to_string(),
+            None => "no member has its target's name".to_string(),
+        };
+        let name = String::from_utf8_lossy(&entry.member);
+        let target = String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or_default());
+        let mut problem = Problem::new(ProblemKind::BadHardlink, format!("hard link `{name}` -> `{target}`: {why}"));
+        problem.path = entry.member.clone();
+        scan.problems.push(problem);
+    }
+}
+
+fn to_entry(member: &Member) -> Entry {
+    let normalized = normalize_name(&member.name);
+    let mut entry = Entry::new(normalized.name, member.kind.entry_kind());
     entry.absolute = normalized.absolute;
     entry.parent_dir = normalized.parent_dir;
     entry.invalid_name = normalized.invalid;
-    entry.size = if kind == EntryKind::File { member.size() } else { 0 };
-    entry.mode = header.mode().unwrap_or(0) & 0o7777;
-    entry.link_target = member.link_name_bytes().map(|target| target.into_owned());
+    entry.size = if entry.kind == EntryKind::File { member.size } else { 0 };
+    entry.mode = member.mode;
+    entry.link_target = member.link.clone();
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressions_are_sniffed() {
+        let lzma = [0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+        assert_eq!(Compression::sniff(&lzma), Compression::Lzma);
+        assert_eq!(Compression::sniff(b"LZIP\x01"), Compression::Lzip);
+        assert_eq!(Compression::sniff(&[0x04, 0x22, 0x4d, 0x18, 0x64]), Compression::Lz4);
+        assert_eq!(Compression::sniff(&[0x1f, 0x9d, 0x90]), Compression::Compress);
+        let mut tar = tar::Header::new_gnu();
+        tar.set_path("model.pth").expect("path");
+        tar.set_cksum();
+        assert_eq!(Compression::sniff(tar.as_bytes()), Compression::None);
+    }
 }

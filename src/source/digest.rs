@@ -14,11 +14,7 @@ const QUEUE: usize = 4;
 
 pub enum Hasher {
     Inline(Sha256),
-    Threaded {
-        chunks: SyncSender<(Vec<u8>, usize)>,
-        spares: Receiver<Vec<u8>>,
-        worker: JoinHandle<[u8; 32]>,
-    },
+    Threaded { chunks: SyncSender<(Vec<u8>, usize)>, spares: Receiver<Vec<u8>>, worker: JoinHandle<[u8; 32]> },
 }
 
 impl Hasher {

@@ -2,7 +2,9 @@
 
 pub mod archive;
 mod digest;
+mod gzip;
 pub mod job;
+pub mod members;
 pub mod tree;
 pub mod ziptail;
 
@@ -108,7 +110,7 @@ impl InputKind {
 pub enum ProblemKind {
     /// Named `.gz`/`.tgz` but not gzip.
     NotGzip,
-    /// bzip2, xz or zstd: SageMaker only unpacks gzip.
+    /// bzip2, xz, zstd, lz4, lzip, lzma or Unix compress: SageMaker only unpacks gzip.
     UnsupportedCompression,
     NotTar,
     /// Truncated or corrupt: reading stopped before the end.
@@ -121,6 +123,15 @@ pub enum ProblemKind {
     Uncompressed,
     /// Permission denied or another I/O error on part of a tree.
     Unreadable,
+    /// A header read leniently or partly ignored: a NUL inside a long name, a malformed pax
+    /// record, a sparse map that does not describe the stored data. The member is listed.
+    MalformedHeader,
+    /// An extension header (long name, pax records, sparse map) over the reader's bound.
+    HeaderTooLarge,
+    /// A hard link to a missing, later, escaping member or to itself.
+    BadHardlink,
+    /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
+    Changed,
 }
 
 impl ProblemKind {
@@ -135,10 +146,14 @@ impl ProblemKind {
             ProblemKind::TrailingData => "trailing-data",
             ProblemKind::Uncompressed => "uncompressed",
             ProblemKind::Unreadable => "unreadable",
+            ProblemKind::MalformedHeader => "malformed-header",
+            ProblemKind::HeaderTooLarge => "header-too-large",
+            ProblemKind::BadHardlink => "bad-hardlink",
+            ProblemKind::Changed => "changed",
         }
     }
 
-    pub const ALL: [ProblemKind; 8] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -147,6 +162,10 @@ impl ProblemKind {
         ProblemKind::TrailingData,
         ProblemKind::Uncompressed,
         ProblemKind::Unreadable,
+        ProblemKind::MalformedHeader,
+        ProblemKind::HeaderTooLarge,
+        ProblemKind::BadHardlink,
+        ProblemKind::Changed,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
@@ -155,7 +174,10 @@ impl ProblemKind {
 
     /// Reading stopped before the end (or never started): what was read is not all there is.
     pub fn stops_reading(self) -> bool {
-        matches!(self, ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable)
+        matches!(
+            self,
+            ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable | ProblemKind::HeaderTooLarge
+        )
     }
 }
 
@@ -270,15 +292,6 @@ impl Origin {
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
-
-    /// How humans see a member of this origin: `model.tar.gz: code/inference.py`.
-    pub fn label(&self, input: &str) -> String {
-        if self.path_prefix.is_empty() {
-            input.to_string()
-        } else {
-            format!("{}/{}", input.trim_end_matches('/'), self.path_prefix)
-        }
-    }
 }
 
 /// One input as the user named it, scanned: every origin's entries in one list.
@@ -306,7 +319,7 @@ impl Subject {
 }
 
 /// optml could not read the input at all (exit 2), as opposed to problems inside it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{input}: {message}")]
 pub struct OpenError {
     pub input: String,
@@ -336,6 +349,9 @@ pub fn open(
     let fail = |message: String| OpenError { input: display.clone(), message };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
+        // An input folder that cannot be listed is optml failing its job (exit 2), like an
+        // unreadable archive; reading on would report a false "model/ is missing".
+        std::fs::read_dir(input).map_err(|err| fail(format!("cannot read the folder: {}", describe_io(&err))))?;
         match forced {
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
@@ -357,7 +373,7 @@ pub fn open(
         let wants_tail = |member: &[u8]| wants.wants_tail(role, member);
         let options = ScanOptions { wants_content: &wants_content, content_limit, wants_tail: &wants_tail, digest };
         let scan = if part.is_archive {
-            archive::scan(&part.fs_path, &options)
+            archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?
         } else {
             tree::scan(&part.fs_path, &options)

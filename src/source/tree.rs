@@ -12,12 +12,15 @@ use walkdir::WalkDir;
 
 use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
+use crate::open::Beneath;
 
 /// `lstat` relative to the parent directory's descriptor: walkdir's own `metadata()` resolves
 /// the full path for every entry, which costs more than the walk itself on deep trees.
 /// walkdir walks depth-first, so an entry's parent is the last directory seen one level up.
 struct ParentDirs {
     fds: Vec<Option<OwnedFd>>,
+    /// The root's device: a file on another one was mounted over the tree during the walk.
+    device: u64,
 }
 
 /// What `lstat` says about an entry: permission bits and size.
@@ -28,14 +31,25 @@ struct Stat {
 
 impl ParentDirs {
     fn new(root: &Path) -> ParentDirs {
-        ParentDirs { fds: vec![open_dir(root).ok()] }
+        // The root is followed if it is a symlink: the user named it.
+        ParentDirs { fds: vec![open_dir(root, 0).ok()], device: crate::open::device(root).unwrap_or(0) }
     }
 
-    /// Remember `path` (a directory at `depth`) as the parent of what follows.
+    /// Remember `path` (a directory at `depth`) as the parent of what follows. A directory
+    /// swapped for a symlink since the walk listed it is not followed: its files then fail to
+    /// open as "changed".
     fn enter(&mut self, depth: usize, path: &Path) {
         self.fds.truncate(depth);
         self.fds.resize_with(depth, || None);
-        self.fds.push(open_dir(path).ok());
+        self.fds.push(open_dir(path, libc::O_NOFOLLOW).ok());
+    }
+
+    /// Open the regular file `name` at `depth` through its parent's descriptor.
+    fn open(&self, depth: usize, name: &OsStr) -> Result<File, Beneath> {
+        let parent = self.fds.get(depth.wrapping_sub(1)).and_then(Option::as_ref);
+        let Some(parent) = parent else { return Err(Beneath::Changed("in a folder that changed".into())) };
+        let name = CString::new(name.as_bytes()).map_err(|_| Beneath::Io(io::Error::from(io::ErrorKind::InvalidInput)))?;
+        crate::open::beneath(parent, &name, self.device)
     }
 
     fn lstat(&self, depth: usize, path: &Path, name: &OsStr) -> io::Result<Stat> {
@@ -56,10 +70,10 @@ impl ParentDirs {
     }
 }
 
-fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+fn open_dir(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `path` is NUL-terminated; O_PATH opens without reading, so it never blocks.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -79,6 +93,10 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
             Ok(dirent) => dirent,
             Err(err) => {
                 let at = err.path().map(|p| relative(root, p)).unwrap_or_default();
+                if err.io_error().is_some_and(|e| e.kind() == io::ErrorKind::NotFound) {
+                    scan.problems.push(changed(&at, "vanished"));
+                    continue;
+                }
                 let cause = err.io_error().map(|e| e.to_string()).unwrap_or_else(|| err.to_string());
                 scan.problems.push(unreadable(&at, &cause));
                 continue;
@@ -114,18 +132,38 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
                     entry.size = stat.size;
                 }
             }
+            // Listed, then gone before it could be looked at: one problem, no entry.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                scan.problems.push(changed(&member, "vanished"));
+                continue;
+            }
             Err(err) => scan.problems.push(unreadable(&member, &err.to_string())),
         }
         if kind == EntryKind::Symlink {
             match fs::read_link(dirent.path()) {
                 Ok(target) => entry.link_target = Some(target.as_os_str().as_bytes().to_vec()),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    scan.problems.push(changed(&member, "vanished"));
+                    continue;
+                }
                 Err(err) => scan.problems.push(unreadable(&member, &err.to_string())),
             }
         }
         if kind == EntryKind::File && options.reads(&entry.member) {
-            let read = File::open(dirent.path()).and_then(|mut file| capture(&mut file, &mut entry, options));
-            if let Err(err) = read {
-                scan.problems.push(unreadable(&member, &err.to_string()));
+            match parents.open(dirent.depth(), dirent.file_name()) {
+                Ok(mut file) => {
+                    if let Err(err) = capture(&mut file, &mut entry, options) {
+                        scan.problems.push(unreadable(&member, &err.to_string()));
+                    }
+                }
+                Err(Beneath::Vanished) => {
+                    scan.problems.push(changed(&member, "vanished"));
+                    continue;
+                }
+                Err(Beneath::Changed(now)) => {
+                    scan.problems.push(changed(&member, &format!("is now {now}, not the regular file the walk listed; it was not read")))
+                }
+                Err(Beneath::Io(err)) => scan.problems.push(unreadable(&member, &err.to_string())),
             }
         }
         if kind == EntryKind::Dir {
@@ -142,6 +180,66 @@ fn unreadable(member: &[u8], cause: &str) -> Problem {
     problem
 }
 
+/// `member` vanished or changed between the walk listing it and optml reading it.
+fn changed(member: &[u8], how: &str) -> Problem {
+    let mut problem = Problem::new(ProblemKind::Changed, format!("`{}` changed during the check: {how}", String::from_utf8_lossy(member)));
+    problem.path = member.to_vec();
+    problem
+}
+
 fn relative(root: &Path, path: &Path) -> Vec<u8> {
     path.strip_prefix(root).unwrap_or(path).as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scan `root`, calling `meddle` with each file's name after the walk has listed and
+    /// `lstat`ed it and before it is opened: the window a racing writer has.
+    fn scan_meddling(root: &Path, meddle: impl Fn(&[u8])) -> Scan {
+        let wants = |member: &[u8]| {
+            meddle(member);
+            true
+        };
+        scan(root, &ScanOptions { wants_content: &wants, content_limit: 1 << 20, wants_tail: &|_| false, digest: false })
+    }
+
+    #[test]
+    fn a_file_swapped_between_walk_and_open_is_reported_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("config.json"), "{}").unwrap();
+        fs::write(dir.path().join("gone.json"), "{}").unwrap();
+        let scan = scan_meddling(dir.path(), |member| {
+            let path = dir.path().join(std::str::from_utf8(member).unwrap());
+            fs::remove_file(&path).unwrap();
+            if member == b"config.json" {
+                std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+            }
+        });
+        let details: Vec<&str> = scan.problems.iter().map(|p| p.detail.as_str()).collect();
+        assert_eq!(scan.problems.iter().filter(|p| p.kind == ProblemKind::Changed).count(), 2, "{details:?}");
+        assert!(
+            details.contains(&"`config.json` changed during the check: is now a symlink, not the regular file the walk listed; it was not read"),
+            "{details:?}"
+        );
+        assert!(details.contains(&"`gone.json` changed during the check: vanished"), "{details:?}");
+        let names: Vec<&[u8]> = scan.entries.iter().map(|e| e.member.as_slice()).collect();
+        assert_eq!(names, [b"config.json".as_slice()], "a vanished file is no entry");
+        assert!(scan.entries[0].content.is_none(), "nothing of /dev/zero was read");
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let scan = scan_meddling(dir.path(), |member| {
+            let path = dir.path().join(std::str::from_utf8(member).unwrap());
+            fs::remove_file(&path).unwrap();
+            let name = CString::new(path.as_os_str().as_bytes()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+        });
+        assert_eq!(scan.problems.len(), 1);
+        assert!(scan.problems[0].detail.contains("is now a FIFO"), "{:?}", scan.problems);
+    }
 }

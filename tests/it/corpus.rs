@@ -25,8 +25,12 @@ fn corpus_verdicts() {
     assert!(files.len() >= 20, "the corpus sample is incomplete: {}", files.len());
     let mut lines = Vec::new();
     for file in &files {
-        let output =
-            optml().args(["check", "--format", "json", "--pack", "sagemaker-training"]).arg(file).timeout(Duration::from_secs(30)).output().expect("run optml");
+        let output = optml()
+            .args(["check", "--format", "json", "--no-default-packs", "--pack", "sagemaker-training"])
+            .arg(file)
+            .timeout(Duration::from_secs(30))
+            .output()
+            .expect("run optml");
         let code = output.status.code().expect("exited, not killed");
         assert!(code == 0 || code == 1, "{}: exit {code}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
@@ -63,8 +67,12 @@ fn corpus_human_reports() {
     for (name, file) in samples {
         // Run inside the corpus folder: the report wraps at 100 columns, so the input's name
         // must not depend on where the repository is checked out.
-        let output =
-            optml().current_dir(corpus_dir()).args(["check", "--color", "never", "--pack", "sagemaker-training"]).arg(file).output().expect("run optml");
+        let output = optml()
+            .current_dir(corpus_dir())
+            .args(["check", "--color", "never", "--no-default-packs", "--pack", "sagemaker-training"])
+            .arg(file)
+            .output()
+            .expect("run optml");
         let text = transcript(&output, &corpus_dir());
         snapshot_settings("corpus").bind(|| insta::assert_snapshot!(name, text));
     }

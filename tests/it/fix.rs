@@ -178,7 +178,10 @@ fn fixed_corpus_archives_pass_and_keep_every_other_member() {
         let (_, stdout) = fix(&input, &output, &[]);
         let (_, doc) = check_json(&[output.as_os_str()]);
         for code in codes(&doc) {
-            assert!(!["MDL101", "MDL102", "MDL104", "MDL105", "SM401", "SM402", "SM403", "SM601", "SM606"].contains(&code.as_str()), "{name}: {code} left after the fix: {stdout}");
+            assert!(
+                !["MDL101", "MDL102", "MDL104", "MDL105", "SM401", "SM402", "SM403", "SM601", "SM606"].contains(&code.as_str()),
+                "{name}: {code} left after the fix: {stdout}"
+            );
         }
         let mut kept: Vec<(String, (char, Vec<u8>))> = manifest(&input).into_iter().filter(|(n, _)| !litter(n)).map(|(n, v)| (base(&n), v)).collect();
         let mut fixed: Vec<(String, (char, Vec<u8>))> = manifest(&output).into_iter().map(|(n, v)| (base(&n), v)).collect();

@@ -3,12 +3,18 @@
 mod common;
 
 mod check;
+mod config;
 mod corpus;
 mod fix;
+mod formats;
+mod hostile;
 mod pack;
+mod races;
+mod reader;
 mod readme;
 mod rules;
 mod run;
 mod serving;
 mod serving_cases;
 mod snapshot;
+mod writes;

@@ -38,7 +38,7 @@ fn stdout(output: &std::process::Output) -> String {
 /// `optml check INPUT --pack snapshot --snapshot FILE --format json` in `cwd`, with extra env.
 fn check_snapshot(cwd: &Path, input: &str, golden: &str, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
     let mut cmd = optml();
-    cmd.args(["check", "--as", "model", "--pack", "snapshot", "--format", "json", input, "--snapshot", golden]).current_dir(cwd);
+    cmd.args(["check", "--as", "model", "--no-default-packs", "--pack", "snapshot", "--format", "json", input, "--snapshot", golden]).current_dir(cwd);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -234,7 +234,20 @@ fn update_replaces_the_golden_file_atomically() {
     dir.file("model/new.txt", "x");
     fs::write(dir.join("golden.manifest.new"), "#optml-manifest v1\nstale type=file\n").unwrap();
     let output = optml()
-        .args(["check", "--as", "model", "--pack", "snapshot", "--format", "json", "model", "--snapshot", "golden.manifest", "--update-snapshots"])
+        .args([
+            "check",
+            "--as",
+            "model",
+            "--no-default-packs",
+            "--pack",
+            "snapshot",
+            "--format",
+            "json",
+            "model",
+            "--snapshot",
+            "golden.manifest",
+            "--update-snapshots",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -246,7 +259,11 @@ fn update_replaces_the_golden_file_atomically() {
     assert!(new.contains("new.txt type=file size=1\n"));
     assert_eq!(fs::read_to_string(dir.join("old.manifest")).unwrap(), old, "the old file was replaced by a rename, never rewritten");
     assert_ne!(fs::metadata(dir.join("golden.manifest")).unwrap().ino(), inode);
-    let leftovers: Vec<String> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".optml-") || n.ends_with(".new")).collect();
+    let leftovers: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".optml-") || n.ends_with(".new"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -318,7 +335,8 @@ fn human_report_shows_the_manifest_diff() {
     record(dir.path(), "model", "golden.manifest", &[]);
     dir.file("model/model.pth", "retrained weights");
     dir.file("model/code/.ipynb_checkpoints/inference-checkpoint.py", "x");
-    let output = run(&["check", "--as", "model", "--pack", "snapshot", "--color", "never", "model", "--snapshot", "golden.manifest"], dir.path());
+    let output =
+        run(&["check", "--as", "model", "--no-default-packs", "--pack", "snapshot", "--color", "never", "model", "--snapshot", "golden.manifest"], dir.path());
     let text = transcript(&output, dir.path());
     snapshot_settings("snapshot").bind(|| insta::assert_snapshot!("human_diff", text));
 }
@@ -371,7 +389,8 @@ fn size_tolerance_and_budgets() {
     assert_eq!(messages, ["weights.bin content grew 4% (1000 B -> 1.0 KiB), budget +3%"]);
     dir.file("model/data/b.csv", "b");
     let (_, doc) = check_snapshot(dir.path(), "model", "golden.manifest", &[]);
-    let budgets: Vec<&str> = doc["snapshot"]["budgets"].as_array().unwrap().iter().filter(|b| b["exceeded"] == true).map(|b| b["message"].as_str().unwrap()).collect();
+    let budgets: Vec<&str> =
+        doc["snapshot"]["budgets"].as_array().unwrap().iter().filter(|b| b["exceeded"] == true).map(|b| b["message"].as_str().unwrap()).collect();
     assert_eq!(budgets, ["weights.bin content grew 4% (1000 B -> 1.0 KiB), budget +3%", "2 files in data/, budget 1"]);
 }
 
@@ -394,7 +413,8 @@ fn diff_exit_codes_and_report() {
     snapshot_settings("snapshot").bind(|| insta::assert_snapshot!("diff_json", stdout(&json)));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["equal"], false);
-    let changed: Vec<&str> = doc["differences"].as_array().unwrap().iter().filter(|d| d["kind"] == "changed").map(|d| d["changes"][0]["field"].as_str().unwrap()).collect();
+    let changed: Vec<&str> =
+        doc["differences"].as_array().unwrap().iter().filter(|d| d["kind"] == "changed").map(|d| d["changes"][0]["field"].as_str().unwrap()).collect();
     assert_eq!(changed, ["size"]);
 }
 
@@ -403,14 +423,18 @@ fn diff_applies_sagemaker_packing_rules() {
     let dir = TestDir::new();
     // Local mode's packer stores the symlink as a copy of its target.
     model_tree(&dir, "model");
-    tar_gz(&dir, "model.tar.gz", &[
-        Member::File("model.pth", b"weights"),
-        Member::File("latest.pth", b"weights"),
-        Member::Dir("code"),
-        Member::File("code/inference.py", b"def model_fn(d): pass\n"),
-        Member::File("code/requirements.txt", b"torch\n"),
-        Member::Dir("empty"),
-    ]);
+    tar_gz(
+        &dir,
+        "model.tar.gz",
+        &[
+            Member::File("model.pth", b"weights"),
+            Member::File("latest.pth", b"weights"),
+            Member::Dir("code"),
+            Member::File("code/inference.py", b"def model_fn(d): pass\n"),
+            Member::File("code/requirements.txt", b"torch\n"),
+            Member::Dir("empty"),
+        ],
+    );
     let output = run(&["diff", "--color", "never", "model", "model.tar.gz"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).contains("1 symlink(s) to files and 0 to folders compared by their target"), "{}", stdout(&output));
@@ -420,12 +444,11 @@ fn diff_applies_sagemaker_packing_rules() {
     symlink("util.py", dir.join("shared/alias.py")).unwrap();
     dir.file("src/train.py", "t");
     symlink("../shared", dir.join("src/lib")).unwrap();
-    tar_gz(&dir, "sourcedir.tar.gz", &[
-        Member::File("train.py", b"t"),
-        Member::Dir("lib"),
-        Member::File("lib/util.py", b"u"),
-        Member::File("lib/alias.py", b"u"),
-    ]);
+    tar_gz(
+        &dir,
+        "sourcedir.tar.gz",
+        &[Member::File("train.py", b"t"), Member::Dir("lib"), Member::File("lib/util.py", b"u"), Member::File("lib/alias.py", b"u")],
+    );
     let output = run(&["diff", "--fields", "+sha256", "src", "sourcedir.tar.gz"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).contains("1 symlink(s) to files and 1 to folders"), "{}", stdout(&output));
