@@ -50,13 +50,17 @@ extern "C" fn remove_and_exit(signal: libc::c_int) {
     unsafe { libc::_exit(128 + signal) };
 }
 
-/// Name `path` for the signal handler and make sure the handler is in place. Signals whose
-/// disposition is not the default are left alone: ignored ones (`nohup`) stay ignored, and a
-/// handler someone installed (the run harness forwarding stops to its children) stays.
+/// Name `path` for the signal handler installed by [`install_handler`].
 fn register(path: &Path) -> Registration {
     let Ok(path) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else { return Registration(None) };
     let path = path.into_raw();
-    let slot = IN_PROGRESS.iter().position(|slot| slot.compare_exchange(std::ptr::null_mut(), path, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+    Registration(IN_PROGRESS.iter().position(|slot| slot.compare_exchange(std::ptr::null_mut(), path, Ordering::SeqCst, Ordering::SeqCst).is_ok()))
+}
+
+/// Make sure the cleanup handler is in place. Signals whose disposition is not the default are
+/// left alone: ignored ones (`nohup`) stay ignored, and a handler someone installed (the run
+/// harness forwarding stops to its children) stays.
+fn install_handler() {
     for signal in CLEANUP_SIGNALS {
         // SAFETY: sigaction with a zeroed struct reads the current disposition; the handler
         // installed only touches atomics and calls unlink and _exit.
@@ -71,7 +75,33 @@ fn register(path: &Path) -> Registration {
             }
         }
     }
-    Registration(slot)
+}
+
+/// The cleanup signals held back on this thread while a temp file is created and registered,
+/// so none lands between the two and leaves the file behind; a held signal arrives on drop.
+struct SignalsHeld(libc::sigset_t);
+
+impl SignalsHeld {
+    fn new() -> SignalsHeld {
+        // SAFETY: sigset_t is plain data, filled by sigemptyset/sigaddset before use.
+        unsafe {
+            let mut held: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut held);
+            for signal in CLEANUP_SIGNALS {
+                libc::sigaddset(&mut held, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &held, &mut previous);
+            SignalsHeld(previous)
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask read in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 impl AtomicFile {
@@ -83,8 +113,11 @@ impl AtomicFile {
         fs::create_dir_all(&dir)?;
         // Created 0600, so nobody reads it half-written; `commit` gives the finished file the
         // usual permissions.
+        install_handler();
+        let held = SignalsHeld::new();
         let temp = tempfile::Builder::new().prefix(".optml-").suffix(".tmp").tempfile_in(&dir)?;
         let registration = register(temp.path());
+        drop(held);
         Ok(AtomicFile { temp, target: target.to_path_buf(), registration })
     }
 
