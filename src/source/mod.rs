@@ -3,6 +3,7 @@
 pub mod archive;
 mod digest;
 mod gzip;
+pub mod image;
 pub mod job;
 pub mod members;
 pub mod tree;
@@ -92,6 +93,8 @@ pub enum InputKind {
     Tree,
     Archive,
     Job,
+    /// A container image (docker-archive or OCI layout), checked by the image gate.
+    Image,
 }
 
 impl InputKind {
@@ -100,6 +103,7 @@ impl InputKind {
             InputKind::Tree => "tree",
             InputKind::Archive => "archive",
             InputKind::Job => "job",
+            InputKind::Image => "image",
         }
     }
 }
