@@ -14,17 +14,7 @@ python3 bench/generate.py "$work" "$files" "$archive_mb"
 
 # median wall time of a command over $runs runs, in seconds
 measure() {
-  python3 - "$runs" "$@" <<'PY'
-import subprocess, sys, time
-runs = int(sys.argv[1]); cmd = sys.argv[2]
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    times.append(time.perf_counter() - t)
-times.sort()
-print(f"{times[len(times)//2]:.3f}")
-PY
+  python3 bench/median.py "$runs" "$1" | cut -d' ' -f1
 }
 
 row() { # name, baseline name, optml command, baseline command

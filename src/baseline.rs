@@ -147,27 +147,3 @@ fn offset(text: &str, line: usize, column: usize) -> usize {
     let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
     (start + column.saturating_sub(1)).min(text.len())
 }
-
-impl Comparison {
-    /// What a human report says about the baseline, after the findings.
-    pub fn human(&self) -> String {
-        let mut out = if self.written {
-            format!("baseline {}: wrote {}", self.file, crate::units::plural(self.matched, "finding"))
-        } else {
-            format!("baseline {}: {} matched (not reported)", self.file, crate::units::plural(self.matched, "known finding"))
-        };
-        if self.stale.is_empty() {
-            out.push_str(".\n");
-            return out;
-        }
-        out.push_str(&format!(
-            "; {} no longer occur (fixed; remove them, or rewrite it with --write-baseline):\n",
-            crate::units::plural(self.stale.len(), "entry")
-        ));
-        for identity in &self.stale {
-            let member = if identity.member.is_empty() { String::new() } else { format!(": {}", identity.member) };
-            out.push_str(&format!("  {} in {} ({}){member}\n", identity.code, identity.input, identity.role));
-        }
-        out
-    }
-}

@@ -155,6 +155,8 @@ pub struct CheckSettings {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub exit: ExitArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The settings flags of the commands whose report is their output (check, run).
@@ -176,6 +178,31 @@ pub enum FailOn {
     Error,
     Warning,
     Info,
+}
+
+/// Limits on the work one input may cause (docs/security.md). Each is also a config key
+/// (`max-entries`, ...); a flag wins over the config file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Stop reading an archive or tree after N entries, with a finding [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
+    /// Stop reading an archive that inflates past SIZE (e.g. 500GiB), with a finding [default: 256GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_limit_size)]
+    pub max_bytes: Option<u64>,
+    /// Stop reading an archive that inflates more than N:1 once past 16 MiB, with a finding [default: 200].
+    #[arg(long, value_name = "N")]
+    pub max_ratio: Option<u64>,
+    /// Report a member name longer than N bytes instead of reading it [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_path_bytes: Option<u64>,
+    /// Report a member name of more than N components instead of reading it [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_path_depth: Option<u64>,
+}
+
+fn parse_limit_size(text: &str) -> Result<u64, String> {
+    crate::units::parse_size(text).ok_or_else(|| format!("expected a size such as 100GiB or 5000000, got `{text}`"))
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +350,8 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
     pub discovery: DiscoveryArgs,
 }
 
@@ -356,6 +385,8 @@ pub struct DiffArgs {
     pub role: Option<RoleArg>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
     #[arg(long, value_enum, default_value = "human")]

@@ -21,6 +21,7 @@ pub struct CheckOptions {
     pub phase: Phase,
     /// Hash every regular file while streaming (snapshots).
     pub digest: bool,
+    pub limits: crate::source::Limits,
 }
 
 /// Open, scan, place and evaluate one input.
@@ -30,7 +31,7 @@ pub fn check_input(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Re
 
 /// Open and scan one input, capturing what the rules of `ruleset` read.
 pub fn scan(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<Subject, OpenError> {
-    source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest)
+    source::open(input, options.role, &ruleset.layout.job_artifacts, ruleset, CONTENT_LIMIT, options.digest, options.limits)
 }
 
 /// Place and evaluate an input [`scan`] read.

@@ -38,6 +38,19 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// `1 file`, `2 files`.
+/// `1999990` -> `"1,999,990"`.
+pub fn thousands(count: usize) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 pub fn plural(count: usize, word: &str) -> String {
     if count == 1 {
         format!("{count} {word}")
@@ -69,5 +82,7 @@ mod tests {
     fn plurals() {
         assert_eq!(plural(1, "input"), "1 input");
         assert_eq!(plural(0, "error"), "0 errors");
+        assert_eq!(thousands(1_999_990), "1,999,990");
+        assert_eq!(thousands(100), "100");
     }
 }

@@ -199,7 +199,7 @@ def check(
     ignore: Optional[Sequence[str]] = None,
 ) -> Report:
     """Check /opt/ml trees, archives (model.tar.gz, output.tar.gz) and job folders, as
-    `optml check` does.
+    `optml check` does. No inputs: `inputs` of the config file, else /opt/ml, as the CLI.
 
     - `packs`: built-in rule packs to apply next to the default ones (`--pack`), e.g.
       `["huggingface"]`;
@@ -213,8 +213,6 @@ def check(
     - `ignore`: rule codes or prefixes to drop (`SM606`, `SM4`).
 
     Raises OptmlError when optml cannot do its job (a missing input, a bad rule file)."""
-    if not inputs:
-        raise TypeError("check() needs at least one input (optml check alone reads /opt/ml: pass '/opt/ml')")
     args = ["check", *_paths(inputs), *_selection(packs, rules), "--phase", phase]
     args += [part for name, value in (env or {}).items() for part in ("--env", f"{name}={value}")]
     args += _repeat("--ignore", ignore)

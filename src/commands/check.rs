@@ -67,14 +67,14 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         extra.push(IMAGE_PACK);
     }
     let ruleset = settings.ruleset(&extra)?;
-    let pick = Pick { platform: args.platform.clone(), image: args.image.clone() };
+    let pick = Pick { platform: args.platform.clone(), image: args.image.clone(), limits: settings.limits };
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
         Some(file) => Some(Golden::open(file, args.update_snapshots)?),
         None => None,
     };
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
-    let options = CheckOptions { role: args.role.and_then(RoleArg::role), phase: args.phase.phase(), digest };
+    let options = CheckOptions { role: args.role.and_then(RoleArg::role), phase: args.phase.phase(), digest, limits: settings.limits };
     // Read before any input, so a bad baseline stops the run at once.
     let baseline = baseline::Run::new(args.baseline.as_deref().or(settings.baseline.as_deref()), args.write_baseline.as_deref())?;
     let mut checked = Vec::new();
@@ -131,7 +131,7 @@ pub fn check(ruleset: &Ruleset, input: &Path, options: CheckOptions) -> Result<(
 
 /// An input that cannot be opened, as the command's error.
 pub fn cannot_check(err: OpenError) -> MietteReport {
-    miette::miette!(code = "optml::input", "cannot check {err}")
+    crate::report::cannot_check_diagnostic(&err)
 }
 
 /// Write the report where the settings say, as they say, and return the exit status it implies:

@@ -21,6 +21,7 @@ use crate::snapshot::packing::{reconcile_output, resolve_links};
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::store;
+use crate::source::Limits;
 use crate::source::{Role, Subject};
 
 /// One side of the comparison, as given.
@@ -36,10 +37,17 @@ impl Side {
     }
 
     /// `layout` is loaded whenever a side is not a manifest.
-    fn open(path: &Path, manifest: Option<Manifest>, layout: Option<&Ruleset>, role: Option<RoleArg>, digest: bool) -> Result<Side, MietteReport> {
+    fn open(
+        path: &Path,
+        manifest: Option<Manifest>,
+        layout: Option<&Ruleset>,
+        role: Option<RoleArg>,
+        digest: bool,
+        limits: Limits,
+    ) -> Result<Side, MietteReport> {
         Ok(match manifest {
             Some(manifest) => Side::Manifest(manifest),
-            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, "compare")?),
+            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, limits, "compare")?),
         })
     }
 
@@ -78,7 +86,7 @@ struct Document<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
-    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), ..Flags::default() })?;
+    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), ..Flags::default() })?;
     let (a_manifest, b_manifest) = (Side::manifest(&args.a)?, Side::manifest(&args.b)?);
     // A manifest's header rules the comparison (the expected side's first); else the options.
     let base = match (&a_manifest, &b_manifest) {
@@ -89,8 +97,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let digest = base.header.fields.sha256;
     // Reading an input needs the layout: loaded once for both sides, not at all for two manifests.
     let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(settings.layout_only()?) };
-    let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest)?;
-    let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest)?;
+    let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest, settings.limits)?;
+    let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest, settings.limits)?;
     let header = &base.header;
     let mut notes = Vec::new();
     // Record each side once; re-record only a side the packing rules changed.

@@ -25,7 +25,7 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     if same_file(&args.input, &args.output) {
         return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }
-    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false };
+    let options = CheckOptions { role: None, phase: Phase::Finished, digest: false, limits: settings.limits };
     let (checked, findings) = check_input(&ruleset, &args.input, options).map_err(|err| miette::miette!(code = "optml::input", "cannot fix {err}"))?;
     check_fixable(&args.input, &checked.subject)?;
     let plan = plan(&ruleset, &checked.subject, &findings);

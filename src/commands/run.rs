@@ -111,7 +111,7 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
 
     // Only the archives are recorded for a snapshot, so only they are hashed.
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
-    let options = |role: Role| CheckOptions { role: Some(role), phase: Phase::Finished, digest: digest && role != Role::OptMl };
+    let options = |role: Role| CheckOptions { role: Some(role), phase: Phase::Finished, digest: digest && role != Role::OptMl, limits: settings.limits };
     let mut checked = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_host = Vec::new();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use miette::Report as MietteReport;
 
-use crate::cli::{ColorArg, DiscoveryArgs, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
+use crate::cli::{ColorArg, PendingArgs, RecordArgs, RoleArg, SnapshotAction, SnapshotArgs};
 use crate::engine::Ruleset;
 use crate::exit::ExitStatus;
 use crate::report::print;
@@ -17,6 +17,7 @@ use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
+use crate::source::Limits;
 use crate::source::{self, Subject};
 use crate::stdio;
 
@@ -44,16 +45,10 @@ impl RecordArgs {
     }
 }
 
-/// The layout alone (zones, archive mappings, job-folder artifacts), no rules: what reading an
-/// input for a snapshot or diff needs, through the settings stage like every command.
-pub fn layout_only(discovery: &DiscoveryArgs) -> Result<Ruleset, MietteReport> {
-    Settings::resolve(Flags { discovery: Some(discovery), ..Flags::default() })?.layout_only()
-}
-
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
 /// `verb` names the command in errors ("snapshot", "compare").
-pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, verb: &str) -> Result<Subject, MietteReport> {
+pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, limits: Limits, verb: &str) -> Result<Subject, MietteReport> {
     if role == Some(RoleArg::Image) || (role.is_none() && source::image::sniff(path)) {
         return Err(miette::miette!(
             code = "optml::usage",
@@ -61,7 +56,7 @@ pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, dig
             path.display()
         ));
     }
-    let subject = source::open(path, role.and_then(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest)
+    let subject = source::open(path, role.and_then(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest, limits)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
         return Err(miette::miette!(
@@ -82,7 +77,8 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let subject = open_input(&layout_only(&args.discovery)?, input, args.role, base.header.fields.sha256, "snapshot")?;
+    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), ..Flags::default() })?;
+    let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, settings.limits, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {

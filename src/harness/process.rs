@@ -247,13 +247,20 @@ fn wait(child: &mut Child, start: Instant, mut signals_handled: usize, limits: L
         if seen != signals_handled {
             signals_handled = seen;
             let signal = LAST_SIGNAL.load(Ordering::SeqCst);
-            send(pid, signal);
+            if matches!(stopped, Some(StopCause::Forwarded(_))) && !killed {
+                // A second Ctrl-C: the user does not want to wait for the stop timeout.
+                send(-pid, libc::SIGKILL);
+                killed = true;
+            } else {
+                // The whole process group: `sh -c '...; sleep 30'` would otherwise wait for its child.
+                send(-pid, signal);
+            }
             stopped.get_or_insert(StopCause::Forwarded(signal));
             kill_at.get_or_insert(now + limits.stop_timeout);
         }
         if let Some(max_run) = limits.max_run {
             if stopped.is_none() && now.duration_since(start) >= max_run {
-                send(pid, libc::SIGTERM);
+                send(-pid, libc::SIGTERM);
                 stopped = Some(StopCause::MaxRun(max_run));
                 kill_at = Some(now + limits.stop_timeout);
             }

@@ -4,7 +4,7 @@
 
 use super::place::{real_file, Workspace};
 use super::sanitize::sanitize;
-use super::Report;
+use super::{cannot_check, Report};
 use crate::finding::Severity;
 
 /// Escape the message (data) of a workflow command: `%`, CR and LF, then the terminal and bidi
@@ -40,7 +40,10 @@ pub fn render(report: &Report<'_>) -> String {
     }
     for problem in report.unreadable {
         let file = workspace.relative(std::path::Path::new(&problem.input));
-        out.push_str(&format!("::error file={},title=optml::cannot check {}\n", escape_property(&file.to_string_lossy()), escape_data(&problem.to_string())));
+        out.push_str(&format!("::error file={},title=optml::{}\n", escape_property(&file.to_string_lossy()), escape_data(&cannot_check(problem))));
+    }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&format!("::notice title=optml::{}\n", escape_data(&line)));
     }
     out
 }

@@ -7,6 +7,7 @@ use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Na
 
 use super::sanitize::sanitize;
 use super::Report;
+use crate::baseline::Comparison;
 use crate::engine::{Rule, Ruleset};
 use crate::finding::{Finding, Severity, Summary};
 use crate::units::{human_size, plural};
@@ -118,14 +119,18 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     }
     out.push_str(&elision.note());
     for problem in report.unreadable {
-        let _ = handler.render_report(&mut out, crate::commands::check::cannot_check(problem.clone()).as_ref());
+        let _ = handler.render_report(&mut out, super::cannot_check_diagnostic(problem).as_ref());
         out.push('\n');
+    }
+    for line in super::elided_lines(&report.elided) {
+        out.push_str(&line);
+        out.push_str("\n\n");
     }
     if report.quiet {
         return out;
     }
     if let Some(baseline) = report.baseline {
-        out.push_str(&sanitize(&baseline.human()));
+        out.push_str(&baseline_lines(baseline));
     }
     out.push_str(&summary_line(&report.summary, report.checked.len()));
     if !report.unreadable.is_empty() {
@@ -154,6 +159,29 @@ fn describe_part(kind: crate::source::InputKind, origin: &crate::source::Origin,
         text.push_str(&format!(" ({})", compression.as_str()));
     }
     text
+}
+
+/// What the baseline matched, written, and which of its entries no longer occur.
+fn baseline_lines(baseline: &Comparison) -> String {
+    let file = sanitize(&baseline.file);
+    let mut out = if baseline.written {
+        format!("baseline {file}: wrote {}", plural(baseline.matched, "finding"))
+    } else {
+        format!("baseline {file}: {} matched (not reported)", plural(baseline.matched, "known finding"))
+    };
+    match baseline.stale.len() {
+        0 => out.push_str(".\n"),
+        count => {
+            let verb = if count == 1 { "occurs" } else { "occur" };
+            out.push_str(&format!("; {} no longer {verb} (fixed: remove it from the file, or rewrite it with --write-baseline):\n", plural(count, "entry")));
+        }
+    }
+    for identity in &baseline.stale {
+        // The member is already escaped as manifests escape paths: one line, printable.
+        let member = if identity.member.is_empty() { String::new() } else { format!(": {}", identity.member) };
+        out.push_str(&format!("  {} in {} ({}){member}\n", sanitize(&identity.code), sanitize(&identity.input), sanitize(&identity.role)));
+    }
+    out
 }
 
 pub fn summary_line(summary: &Summary, inputs: usize) -> String {

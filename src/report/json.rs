@@ -23,12 +23,21 @@ struct Document<'a> {
     /// With `--baseline` or `--write-baseline`: `diagnostics` are then only the new findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<&'a crate::baseline::Comparison>,
+    /// Findings beyond the first 100 of one rule, counted per rule and not listed (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    elided: Vec<Elided<'a>>,
 }
 
 #[derive(Serialize)]
 struct InputError<'a> {
     input: &'a str,
     message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Elided<'a> {
+    rule: &'a str,
+    count: usize,
 }
 
 #[derive(Serialize)]
@@ -129,8 +138,18 @@ pub fn render(report: &Report<'_>) -> String {
         })
         .collect();
     let errors = report.unreadable.iter().map(|problem| InputError { input: &problem.input, message: &problem.message }).collect();
-    let document =
-        Document { version: 1, inputs, diagnostics, summary: report.summary, snapshot: report.snapshot, run: report.run, errors, baseline: report.baseline };
+    let elided = report.elided.iter().map(|(rule, count)| Elided { rule, count: *count }).collect();
+    let document = Document {
+        version: 1,
+        inputs,
+        diagnostics,
+        summary: report.summary,
+        snapshot: report.snapshot,
+        run: report.run,
+        errors,
+        baseline: report.baseline,
+        elided,
+    };
     let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text

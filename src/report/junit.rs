@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
-use super::Report;
+use super::{cannot_check, Report};
 use crate::finding::Finding;
 
 /// Text as an XML attribute value. Characters XML 1.0 cannot carry at all (controls other
@@ -120,7 +120,7 @@ pub fn render(report: &Report<'_>) -> String {
             suites,
             "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n    <testcase classname=\"optml\" name=\"read input\">\n      <error type=\"optml::input\" message=\"{}\"/>\n    </testcase>\n  </testsuite>\n",
             xml(&problem.input),
-            xml(&format!("cannot check {problem}")),
+            xml(&cannot_check(problem)),
         );
     }
     let errors = report.unreadable.len();

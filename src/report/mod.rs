@@ -35,6 +35,17 @@ pub fn absolute_docs_url(base: &str, docs: &str, builtin: bool) -> Option<String
     (builtin && !base.is_empty()).then(|| format!("{}/{}", base.trim_end_matches('/'), docs.trim_start_matches("./")))
 }
 
+/// What every format says about an input that could not be read at all.
+pub fn cannot_check(problem: &OpenError) -> String {
+    format!("cannot check {problem}")
+}
+
+/// [`cannot_check`] as a diagnostic: the human report's, and the command's error when no
+/// input could be read.
+pub fn cannot_check_diagnostic(problem: &OpenError) -> miette::Report {
+    miette::miette!(code = "optml::input", "{}", cannot_check(problem))
+}
+
 /// Output format for findings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -83,18 +94,47 @@ pub struct Report<'a> {
     pub docs_base: &'a str,
     /// The lowest severity that fails (`fail-on`): a JUnit testcase with such findings fails.
     pub fail_on: Severity,
+    /// Per rule code, the findings beyond [`PER_RULE`] left out of `findings` (counted in `summary`).
+    pub elided: Vec<(String, usize)>,
+}
+
+/// Findings of one rule code rendered, in every format; the rest are counted. Two million copies
+/// of one header must not become two million annotations (or 900 MB of JSON).
+pub const PER_RULE: usize = 100;
+
+/// Keep the first [`PER_RULE`] findings of each code at the front of `findings`, in order;
+/// returns how many are kept and the count left out per code.
+fn elide(findings: &mut [Finding]) -> (usize, Vec<(String, usize)>) {
+    let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut kept = 0;
+    for index in 0..findings.len() {
+        let count = seen.entry(findings[index].code.clone()).or_default();
+        *count += 1;
+        if *count <= PER_RULE {
+            findings.swap(kept, index);
+            kept += 1;
+        }
+    }
+    (kept, seen.into_iter().filter(|(_, n)| *n > PER_RULE).map(|(code, n)| (code, n - PER_RULE)).collect())
+}
+
+/// "… and 1,999,990 more SM505 findings", one line per code left out.
+pub fn elided_lines(elided: &[(String, usize)]) -> Vec<String> {
+    elided.iter().map(|(code, count)| format!("… and {} more {code} findings (the summary counts them all)", crate::units::thousands(*count))).collect()
 }
 
 impl<'a> Report<'a> {
     /// Sort `findings` (deterministic output) and count them: how every command builds its report.
     pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        let findings: &'a [Finding] = findings;
+        let summary = Summary::of(findings);
+        let (kept, elided) = elide(findings);
+        let findings: &'a [Finding] = &findings[..kept];
         Report {
             ruleset,
             checked,
             findings,
-            summary: Summary::of(findings),
+            summary,
             snapshot: None,
             run: None,
             quiet: false,
@@ -102,6 +142,7 @@ impl<'a> Report<'a> {
             baseline: None,
             docs_base: default_docs_base(),
             fail_on: Severity::Error,
+            elided,
         }
     }
 

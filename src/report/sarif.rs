@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::place::{real_file, uri, Workspace};
-use super::{absolute_docs_url, Report};
+use super::{absolute_docs_url, cannot_check, Report};
 use crate::engine::Rule;
 use crate::entry::{file_name, lossy};
 use crate::finding::{Finding, Severity};
@@ -218,7 +218,7 @@ pub fn render(report: &Report<'_>) -> String {
             let file = workspace.relative(Path::new(&problem.input));
             let location =
                 Location { physical_location: PhysicalLocation { artifact_location: ArtifactLocation::of(&file, None) }, logical_locations: Vec::new() };
-            Notification { level: "error", message: Text { text: format!("cannot check {problem}") }, locations: [location] }
+            Notification { level: "error", message: Text { text: cannot_check(problem) }, locations: [location] }
         })
         .collect();
     let mut root = uri(workspace.root());

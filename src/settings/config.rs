@@ -46,6 +46,13 @@ pub struct Values {
     pub baseline: Option<String>,
     /// Where rule documentation is published; rule anchors are appended.
     pub docs_url: Option<String>,
+    /// The work limits (docs/security.md), as the `--max-*` flags.
+    pub max_entries: Option<u64>,
+    /// A size: bytes, or a string such as "500GiB".
+    pub max_bytes: Option<Spanned<toml::Value>>,
+    pub max_ratio: Option<u64>,
+    pub max_path_bytes: Option<u64>,
+    pub max_path_depth: Option<u64>,
 }
 
 #[derive(Deserialize)]

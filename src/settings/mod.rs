@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use globset::GlobSet;
 use miette::Report as MietteReport;
 
-use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, ReportSettings, RuleSelection};
+use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, ReportSettings, RuleSelection};
 use crate::engine::builtin::{self, AUTO, DEFAULT_PACK, MODEL_PACK, ON_DEMAND, PACKS};
 use crate::engine::load::{builtin_texts, load, read_user_pack};
 use crate::engine::{Applies, PathIgnore, Ruleset};
@@ -20,6 +20,7 @@ use crate::exit::ExitStatus;
 use crate::finding::{Severity, Summary};
 use crate::glob::compile_set;
 use crate::report::Format;
+use crate::source::Limits;
 use config::ConfigFile;
 use select::{longest, nearest, selected, Origin, Selector};
 
@@ -38,12 +39,13 @@ pub struct Flags<'a> {
     pub inputs: &'a [PathBuf],
     pub format: Option<Format>,
     pub output: Option<&'a Path>,
+    pub limits: Option<&'a LimitArgs>,
 }
 
 impl<'a> Flags<'a> {
     /// The flags of a command that checks inputs.
     pub fn check(args: &'a CheckSettings) -> Flags<'a> {
-        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), ..Flags::default() }
+        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), limits: Some(&args.limits), ..Flags::default() }
     }
 
     /// The flags of a command whose report on `inputs` is its output.
@@ -84,6 +86,8 @@ pub struct Settings {
     pub baseline: Option<PathBuf>,
     /// The base URL rule documentation is published at (`docs-url` in config).
     pub docs_url: Option<String>,
+    /// How much work one input may cause (`max-*` in config, `--max-*` flags).
+    pub limits: Limits,
 }
 
 impl From<FailOn> for Severity {
@@ -139,6 +143,7 @@ impl Settings {
             output: None,
             baseline: None,
             docs_url: None,
+            limits: Limits::default(),
         };
         if let Some(file) = &config {
             settings.apply_file(file)?;
@@ -210,6 +215,27 @@ impl Settings {
         self.inputs = values.inputs.iter().map(|input| file.resolve(input)).collect();
         self.baseline = values.baseline.as_deref().map(|path| file.resolve(path));
         self.docs_url = values.docs_url.clone();
+        let limits = &mut self.limits;
+        for (value, limit) in [
+            (values.max_entries, &mut limits.entries),
+            (values.max_ratio, &mut limits.ratio),
+            (values.max_path_bytes, &mut limits.path_bytes),
+            (values.max_path_depth, &mut limits.path_depth),
+        ] {
+            if let Some(value) = value {
+                *limit = value;
+            }
+        }
+        if let Some(value) = &values.max_bytes {
+            let bytes = match value.get_ref() {
+                toml::Value::Integer(n) => u64::try_from(*n).ok(),
+                toml::Value::String(text) => crate::units::parse_size(text),
+                _ => None,
+            };
+            limits.bytes = bytes.ok_or_else(|| {
+                located(file.problem(value.span(), "max-bytes is not a size", "not a size", Some("a number of bytes, or a string such as \"500GiB\"".into())))
+            })?;
+        }
         Ok(())
     }
 
@@ -250,6 +276,20 @@ impl Settings {
             self.format = format;
         }
         self.output = flags.output.map(Path::to_path_buf);
+        if let Some(args) = flags.limits {
+            let limits = &mut self.limits;
+            for (flag, limit) in [
+                (args.max_entries, &mut limits.entries),
+                (args.max_bytes, &mut limits.bytes),
+                (args.max_ratio, &mut limits.ratio),
+                (args.max_path_bytes, &mut limits.path_bytes),
+                (args.max_path_depth, &mut limits.path_depth),
+            ] {
+                if let Some(value) = flag {
+                    *limit = value;
+                }
+            }
+        }
     }
 
     /// Which built-in packs to load, which of them the user named (named packs apply to every

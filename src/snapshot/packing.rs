@@ -95,7 +95,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
         return resolved;
     }
     let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
-    let digest = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: header.fields.sha256 };
+    let digest = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: header.fields.sha256, limits: crate::source::Limits::default() };
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
         let entry = &subject.entries[index];

@@ -29,13 +29,16 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
     let mut by_path: BTreeMap<Vec<u8>, Line> = BTreeMap::new();
     for entry in &subject.entries {
         let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
-        for (i, _) in entry.member.iter().enumerate().filter(|(_, &b)| b == b'/') {
+        // Deepest parent first: once one is recorded, so are all of its own parents (a sibling
+        // or an earlier line put them there), so most entries look up one key, not one per level.
+        for (i, _) in entry.member.iter().enumerate().rev().filter(|(_, &b)| b == b'/') {
             // Most parents were seen with a sibling: look up before allocating.
             let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member[..i]) } else { Cow::Owned(join(prefix, &entry.member[..i])) };
-            if !by_path.contains_key(parent.as_ref()) {
-                let parent = parent.into_owned();
-                by_path.insert(parent.clone(), Line::new(parent, EntryKind::Dir));
+            if by_path.contains_key(parent.as_ref()) {
+                break;
             }
+            let parent = parent.into_owned();
+            by_path.insert(parent.clone(), Line::new(parent, EntryKind::Dir));
         }
         // A name listed twice in an archive: extraction keeps the last one.
         let path = entry_path(subject, entry);

@@ -10,8 +10,9 @@ use std::sync::atomic::Ordering;
 use sha2::{Digest, Sha256};
 
 use super::gzip::{End, Inflated};
+use super::limits::{Limit, Limits};
 use super::members::{Member, Seeking, Stop, Stream, TarReader};
-use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
+use super::{capture, name_too_long, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 
 /// How the archive bytes are compressed, sniffed from magic bytes, never from the name.
@@ -244,15 +245,45 @@ fn not_tar(compressed: bool) -> Problem {
 /// end-of-archive marker (or a clean end of input) was reached; a stop is recorded as a problem.
 fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, scan: &mut Scan, compressed: Option<&std::sync::atomic::AtomicU64>) -> bool {
     let mut last: Option<Vec<u8>> = None;
+    let limits = options.limits;
     loop {
         let member = match reader.next_member() {
             Ok(Some(member)) => member,
-            Ok(None) => return true,
+            Ok(None) => {
+                // A single member that inflated past the ratio is only seen at the end.
+                let over = compressed.and_then(|c| limits.inflation(reader.offset(), c.load(Ordering::Relaxed)));
+                scan.problems.extend(over.map(|limit| limit_problem(&limits, limit, reader.offset())));
+                return over.is_none();
+            }
             Err(stop) => {
                 scan.problems.push(stop_problem(stop, reader.offset(), compressed, last.as_deref()));
                 return false;
             }
         };
+        // Checked before the member's data is read or skipped (inflated): the entry count, the
+        // bytes the data would inflate to, and the ratio so far.
+        let over = if scan.entries.len() as u64 >= limits.entries {
+            Some(Limit::Entries)
+        } else if let Some(compressed) = compressed {
+            let end = reader.offset().saturating_add(member.stored);
+            if end > limits.bytes {
+                Some(Limit::Bytes)
+            } else {
+                limits.inflation(reader.offset(), compressed.load(Ordering::Relaxed))
+            }
+        } else {
+            None
+        };
+        if let Some(limit) = over {
+            scan.problems.push(limit_problem(&limits, limit, reader.offset()));
+            return false;
+        }
+        // A name past the caps is reported, and costs nothing further: no entry, no layout work.
+        if let Some(detail) = limits.name_problem(&member.name) {
+            scan.problems.push(name_too_long(&member.name, detail));
+            last = Some(member.name);
+            continue;
+        }
         let mut entry = to_entry(&member);
         entry.index = scan.entries.len();
         for warning in &member.warnings {
@@ -275,6 +306,13 @@ fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, sca
         last = Some(member.name);
         scan.entries.push(entry);
     }
+}
+
+/// A limit reached at `offset` of the tar stream, as the problem that stops reading.
+fn limit_problem(limits: &Limits, limit: Limit, offset: u64) -> Problem {
+    let mut problem = Problem::new(ProblemKind::Limit, limits.reached(limit));
+    problem.offset = Some(offset);
+    problem
 }
 
 /// A sparse member's digest covers its stored data and its map, never the expanded holes

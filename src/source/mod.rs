@@ -5,6 +5,7 @@ mod digest;
 mod gzip;
 pub mod image;
 pub mod job;
+pub mod limits;
 pub mod members;
 pub mod tree;
 
@@ -15,6 +16,7 @@ use crate::entry::{Content, Entry};
 use digest::Hasher;
 
 pub use archive::Compression;
+pub use limits::Limits;
 
 /// What an input holds, before the layout stage maps it into /opt/ml.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +137,10 @@ pub enum ProblemKind {
     BadHardlink,
     /// A file of a tree vanished, or stopped being what the walk saw, before it was read.
     Changed,
+    /// A limit on the work one input may cause (`--max-entries`, `--max-bytes`, `--max-ratio`).
+    Limit,
+    /// A member name beyond `--max-path-bytes` or `--max-path-depth`: reported, not read.
+    NameTooLong,
 }
 
 impl ProblemKind {
@@ -153,10 +159,12 @@ impl ProblemKind {
             ProblemKind::HeaderTooLarge => "header-too-large",
             ProblemKind::BadHardlink => "bad-hardlink",
             ProblemKind::Changed => "changed",
+            ProblemKind::Limit => "limit",
+            ProblemKind::NameTooLong => "name-too-long",
         }
     }
 
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::NotGzip,
         ProblemKind::UnsupportedCompression,
         ProblemKind::NotTar,
@@ -169,6 +177,8 @@ impl ProblemKind {
         ProblemKind::HeaderTooLarge,
         ProblemKind::BadHardlink,
         ProblemKind::Changed,
+        ProblemKind::Limit,
+        ProblemKind::NameTooLong,
     ];
 
     pub fn parse(name: &str) -> Option<ProblemKind> {
@@ -179,7 +189,12 @@ impl ProblemKind {
     pub fn stops_reading(self) -> bool {
         matches!(
             self,
-            ProblemKind::NotTar | ProblemKind::Truncated | ProblemKind::UnsupportedCompression | ProblemKind::Unreadable | ProblemKind::HeaderTooLarge
+            ProblemKind::NotTar
+                | ProblemKind::Truncated
+                | ProblemKind::UnsupportedCompression
+                | ProblemKind::Unreadable
+                | ProblemKind::HeaderTooLarge
+                | ProblemKind::Limit
         )
     }
 }
@@ -207,6 +222,15 @@ pub struct ScanOptions<'a> {
     pub content_limit: usize,
     /// Compute a SHA-256 of every regular file while streaming.
     pub digest: bool,
+    pub limits: Limits,
+}
+
+/// A member name beyond the path caps, as a problem about (the start of) that name.
+pub(crate) fn name_too_long(name: &[u8], detail: String) -> Problem {
+    let mut problem = Problem::new(ProblemKind::NameTooLong, detail);
+    // Enough of the name to find it; all of it could be megabytes.
+    problem.path = name[..name.len().min(200)].to_vec();
+    problem
 }
 
 /// The entries and problems of one tree or archive.
@@ -319,6 +343,7 @@ pub fn open(
     wants: &dyn ContentWants,
     content_limit: usize,
     digest: bool,
+    limits: Limits,
 ) -> Result<Subject, OpenError> {
     let display = input.to_string_lossy().into_owned();
     let fail = |message: String| OpenError { input: display.clone(), message };
@@ -345,7 +370,7 @@ pub fn open(
     for part in parts {
         let role = part.role;
         let wants_content = |member: &[u8]| wants.wants(role, member);
-        let options = ScanOptions { wants_content: &wants_content, content_limit, digest };
+        let options = ScanOptions { wants_content: &wants_content, content_limit, digest, limits };
         let scan = if part.is_archive {
             archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
-use super::{capture, Problem, ProblemKind, Scan, ScanOptions};
+use super::limits::Limit;
+use super::{capture, name_too_long, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 use crate::open::Beneath;
 
@@ -87,8 +88,14 @@ fn open_dir(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
 pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
     let mut scan = Scan::default();
     let mut parents = ParentDirs::new(root);
-    let walker = WalkDir::new(root).follow_links(false).follow_root_links(true).min_depth(1);
+    let limits = options.limits;
+    // One level past the depth cap is listed, to be reported; nothing deeper is walked.
+    let walker = WalkDir::new(root).follow_links(false).follow_root_links(true).min_depth(1).max_depth(limits.path_depth.saturating_add(1) as usize);
     for (index, item) in walker.into_iter().enumerate() {
+        if index as u64 >= limits.entries {
+            scan.problems.push(Problem::new(ProblemKind::Limit, limits.reached(Limit::Entries)));
+            break;
+        }
         let dirent = match item {
             Ok(dirent) => dirent,
             Err(err) => {
@@ -103,6 +110,10 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
             }
         };
         let member = relative(root, dirent.path());
+        if let Some(detail) = limits.name_problem(&member) {
+            scan.problems.push(name_too_long(&member, detail));
+            continue;
+        }
         let file_type = dirent.file_type();
         let kind = if file_type.is_dir() {
             EntryKind::Dir
@@ -202,7 +213,7 @@ mod tests {
             meddle(member);
             true
         };
-        scan(root, &ScanOptions { wants_content: &wants, content_limit: 1 << 20, digest: false })
+        scan(root, &ScanOptions { wants_content: &wants, content_limit: 1 << 20, digest: false, limits: Default::default() })
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bombs;
 mod check;
 mod config;
 mod corpus;

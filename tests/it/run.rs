@@ -561,3 +561,51 @@ fn toolkit_train_and_optml_agree_on_verdicts() {
         let _ = (direct, toolkit);
     }
 }
+
+/// Start `optml run -- sh -c SCRIPT` (SCRIPT touches `ready` when it is running), send `signals`
+/// to optml once the script runs, one per 200 ms, and return optml's JSON report.
+fn signalled_run(dir: &TestDir, script: &str, signals: &[i32]) -> serde_json::Value {
+    let ready = dir.join("ready");
+    let script = format!("touch {}; {script}", ready.display());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_optml"))
+        .args(["run", "--no-isolate", "--format", "json", "--stop-timeout", "600", "--max-run", "900", "--root"])
+        .arg(dir.join("run"))
+        .args(["--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start optml");
+    for _ in 0..1500 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for &signal in signals {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output().expect("optml ends")));
+    // Far below the 600 s stop timeout: the signal must have reached the whole group.
+    let output = finished.recv_timeout(std::time::Duration::from_secs(120)).expect("optml ended after the signals, not at the stop timeout");
+    parse(&output).1
+}
+
+#[test]
+fn sigint_reaches_the_whole_process_group() {
+    let dir = TestDir::new();
+    // sh waits for its foreground `sleep` before it acts on SIGINT: only a signal to the whole
+    // group ends the sleep, and with it the script.
+    let doc = signalled_run(&dir, "sleep 300; exit 0", &[libc::SIGINT]);
+    assert_eq!(doc["run"]["hosts"][0]["killed_after_stop_timeout"], false, "{doc:#}");
+}
+
+#[test]
+fn a_second_ctrl_c_kills_at_once() {
+    let dir = TestDir::new();
+    // The script ignores SIGINT: the first Ctrl-C asks, the second one kills.
+    let doc = signalled_run(&dir, "trap '' INT; while :; do sleep 0.05; done", &[libc::SIGINT, libc::SIGINT]);
+    assert_eq!(doc["run"]["hosts"][0]["signal"], 9, "{doc:#}");
+}

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::store::Blob;
 use crate::entry::{file_name, EntryKind};
+use crate::source::limits::Limits;
 use crate::source::{archive, Compression, ScanOptions};
 
 /// A file of the image as the layers leave it.
@@ -43,7 +44,7 @@ pub struct Expected<'a> {
 }
 
 /// Read `blob` as layer `layer` and apply it to `files`, keeping only paths `keep` accepts.
-pub fn apply(blob: Blob, layer: usize, expected: &Expected, keep: &dyn Fn(&[u8]) -> bool, files: &mut Files) -> Result<(), LayerError> {
+pub fn apply(blob: Blob, layer: usize, expected: &Expected, keep: &dyn Fn(&[u8]) -> bool, limits: Limits, files: &mut Files) -> Result<(), LayerError> {
     let Blob { mut file, start, len } = blob;
     let mut head = [0u8; 512];
     let got = read_up_to(&mut (&file).take(len), &mut head).map_err(|err| LayerError::Broken(format!("cannot be read: {err}")))?;
@@ -62,7 +63,7 @@ pub fn apply(blob: Blob, layer: usize, expected: &Expected, keep: &dyn Fn(&[u8])
         _ => Box::new(raw),
     };
     let no_content = |_: &[u8]| false;
-    let options = ScanOptions { wants_content: &no_content, content_limit: 0, digest: false };
+    let options = ScanOptions { wants_content: &no_content, content_limit: 0, digest: false, limits };
     let scan = archive::scan(plain, Path::new("layer.tar"), &options).map_err(|err| LayerError::Broken(format!("cannot be read: {err}")))?;
     if let Some(problem) = scan.problems.iter().find(|p| p.kind.stops_reading()) {
         return Err(LayerError::Broken(format!("is not a readable tar: {}", problem.detail)));

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::source::limits::Limits;
 use layer::{Expected, LayerError};
 pub use layer::{Files, Node};
 use store::Store;
@@ -23,6 +24,8 @@ pub struct Pick {
     pub platform: Option<String>,
     /// `name:tag` of a docker-archive entry (or an OCI `ref.name` annotation).
     pub image: Option<String>,
+    /// Bounds on each layer, as on any archive (docs/security.md).
+    pub limits: Limits,
 }
 
 /// What an image is made of and how it starts.
@@ -125,7 +128,7 @@ pub fn open(path: &Path, pick: &Pick) -> Result<Vec<Image>, std::io::Error> {
     let manifests = if store.has("index.json") { oci_manifests(&store, pick) } else { docker_manifests(&store, pick) };
     Ok(match manifests {
         Ok(manifests) if manifests.is_empty() => vec![broken("", "the image archive lists no image".to_string())],
-        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest)).collect(),
+        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest, pick.limits)).collect(),
         Err(problem) => vec![Image { problems: vec![problem], ..Image::default() }],
     })
 }
@@ -278,7 +281,7 @@ fn collect_manifests(
     Ok(())
 }
 
-fn read_image(store: &Store, manifest: Manifest) -> Image {
+fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
     let mut image = Image { name: manifest.name, note: manifest.note, ..Image::default() };
     let config = match store.json(&manifest.config) {
         Ok(config) => config,
@@ -332,7 +335,7 @@ fn read_image(store: &Store, manifest: Manifest) -> Image {
                 continue;
             }
         };
-        if let Err(error) = layer::apply(blob, index, &expected, &keep, &mut image.files) {
+        if let Err(error) = layer::apply(blob, index, &expected, &keep, limits, &mut image.files) {
             let (kind, detail) = match error {
                 LayerError::Broken(detail) => (ProblemKind::Broken, detail),
                 LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
