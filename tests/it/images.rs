@@ -408,3 +408,23 @@ fn a_real_saved_image_is_read_where_a_container_runtime_exists() {
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(paths_for(&doc, "IMG101"), ["/opt/ml/model/model.pt"], "{doc:#}");
 }
+
+#[test]
+fn a_symlinked_opt_ml_is_checked_at_its_target() {
+    let dir = TestDir::new();
+    let mut layers = good_layers();
+    // good_layers bakes /opt/ml/code; a real folder there would hide the link, so start over.
+    layers.truncate(1);
+    layers.push(layer("RUN ln -s /srv/ml /opt/ml", vec![Member::Dir("opt/"), Member::Symlink("opt/ml", "/srv/ml")]));
+    layers.push(gz(layer("COPY model.pt /srv/ml/model/", vec![Member::File("srv/ml/model/model.pt", b"w"), Member::File("srv/ml/code/train.py", b"x")])));
+    let image = docker_archive(&dir, &layers, &good_config());
+    let (code, doc) = check(&image, &[]);
+    assert_eq!((code, codes(&doc)), (1, vec!["IMG101".to_string(), "IMG102".to_string()]), "{doc:#}");
+    assert_eq!(paths_for(&doc, "IMG101"), ["/opt/ml/model/model.pt"]);
+    let human = optml().arg("check").arg(&image).output().expect("run");
+    assert!(String::from_utf8_lossy(&human.stdout).contains("/opt/ml is a symlink to /srv/ml"), "{}", String::from_utf8_lossy(&human.stdout));
+    // The link alone, with nothing at its target, bakes nothing.
+    layers.pop();
+    let (code, doc) = check(&docker_archive(&dir, &layers, &json!({})), &[]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()), "{doc:#}");
+}

@@ -305,46 +305,94 @@ fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
         .filter(|step| !step.get("empty_layer").and_then(Value::as_bool).unwrap_or(false))
         .map(|step| instruction(step.get("created_by").and_then(Value::as_str).unwrap_or_default()))
         .collect();
-    let keep_dirs = image.config.path_dirs();
-    let keep = |path: &[u8]| keeps(path, &keep_dirs);
+    let mut plan = Vec::new();
     for (index, (blob, descriptor, media)) in manifest.layers.into_iter().enumerate() {
-        let layer = Layer { instruction: instructions.get(index).filter(|i| !i.is_empty()).cloned(), blob };
+        // `docker save` names layers by their digest since Docker 25.
+        let blob_digest = descriptor.or_else(|| blob.strip_prefix("blobs/sha256/").map(str::to_string));
+        let diff_id = diff_ids.get(index).cloned().flatten();
+        plan.push(Planned { zstd: media.contains("zstd").then_some(media), blob_digest, diff_id });
+        image.layers.push(Layer { instruction: instructions.get(index).filter(|i| !i.is_empty()).cloned(), blob });
+    }
+    let path_dirs = image.config.path_dirs();
+    let (files, problems) = apply_layers(store, &image.layers, &plan, &|path| keeps(path, &path_dirs), limits);
+    image.files = files;
+    image.problems = problems;
+    // A symlinked /opt/ml (`/opt/ml -> /srv/ml`): its target is only known now, so the layers
+    // are read once more, keeping the target, and its files are checked as /opt/ml.
+    if let Some(target) = symlinked_opt_ml(&image.files) {
+        let under_target = |path: &[u8]| path.starts_with(&target) && (path.len() == target.len() || path[target.len()] == b'/');
+        let (files, _) = apply_layers(store, &image.layers, &plan, &|path| under_target(path), limits);
+        image.files.remove(&b"opt/ml"[..]);
+        for (path, node) in files {
+            image.files.insert([&b"opt/ml"[..], &path[target.len()..]].concat(), node);
+        }
+        let note = format!("/opt/ml is a symlink to /{}, checked there", String::from_utf8_lossy(&target));
+        image.note = Some(image.note.take().map_or(note.clone(), |other| format!("{other}; {note}")));
+    }
+    image
+}
+
+/// What a layer's blob must be: its digests, and the media type when it is zstd.
+struct Planned {
+    zstd: Option<String>,
+    blob_digest: Option<String>,
+    diff_id: Option<String>,
+}
+
+/// Apply every layer in order, keeping the paths `keep` accepts; problems name the layer.
+fn apply_layers(store: &Store, layers: &[Layer], plan: &[Planned], keep: &dyn Fn(&[u8]) -> bool, limits: Limits) -> (Files, Vec<Problem>) {
+    let mut files = Files::new();
+    let mut problems = Vec::new();
+    for (index, (layer, planned)) in layers.iter().zip(plan).enumerate() {
         let name = layer.describe(index);
         let part = layer.blob.clone();
-        image.layers.push(layer);
-        if media.contains("zstd") {
-            image.problems.push(Problem {
-                kind: ProblemKind::UnsupportedCompression,
-                part,
-                detail: format!("{name} is zstd-compressed ({media}); optml reads only gzip and uncompressed layers"),
-            });
+        if let Some(media) = &planned.zstd {
+            let detail = format!("{name} is zstd-compressed ({media}); optml reads only gzip and uncompressed layers");
+            problems.push(Problem { kind: ProblemKind::UnsupportedCompression, part, detail });
             continue;
         }
-        // `docker save` names layers by their digest since Docker 25.
-        let from_name = part.strip_prefix("blobs/sha256/").map(str::to_string);
-        let blob_digest = descriptor.or(from_name);
-        let expected = Expected { blob: blob_digest.as_deref(), diff_id: diff_ids.get(index).and_then(Option::as_deref) };
+        let expected = Expected { blob: planned.blob_digest.as_deref(), diff_id: planned.diff_id.as_deref() };
         let blob = match store.open(&part) {
             Ok(Some(blob)) => blob,
             Ok(None) => {
-                image.problems.push(bad(&part, format!("{name} is missing from the image archive")));
+                problems.push(bad(&part, format!("{name} is missing from the image archive")));
                 continue;
             }
             Err(err) => {
-                image.problems.push(bad(&part, format!("{name} cannot be read: {err}")));
+                problems.push(bad(&part, format!("{name} cannot be read: {err}")));
                 continue;
             }
         };
-        if let Err(error) = layer::apply(blob, index, &expected, &keep, limits, &mut image.files) {
+        if let Err(error) = layer::apply(blob, index, &expected, keep, limits, &mut files) {
             let (kind, detail) = match error {
                 LayerError::Broken(detail) => (ProblemKind::Broken, detail),
                 LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
                 LayerError::Mismatch(detail) => (ProblemKind::DigestMismatch, detail),
             };
-            image.problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
+            problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
         }
     }
-    image
+    (files, problems)
+}
+
+/// The image path (no leading `/`) that a symlinked /opt/ml points to, resolved against /opt
+/// when relative; `None` when /opt/ml is not a symlink or points outside the image's tree.
+fn symlinked_opt_ml(files: &Files) -> Option<Vec<u8>> {
+    let node = files.get(&b"opt/ml"[..]).filter(|node| node.kind == crate::entry::EntryKind::Symlink)?;
+    let target = node.link_target.as_deref()?;
+    let joined = if target.starts_with(b"/") { target.to_vec() } else { [&b"opt/"[..], target].concat() };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in joined.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    let resolved = parts.join(&b'/');
+    (!resolved.is_empty() && resolved != b"opt/ml").then_some(resolved)
 }
 
 fn parse_config(doc: &Value) -> Config {
