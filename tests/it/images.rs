@@ -428,3 +428,24 @@ fn a_symlinked_opt_ml_is_checked_at_its_target() {
     let (code, doc) = check(&docker_archive(&dir, &layers, &json!({})), &[]);
     assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()), "{doc:#}");
 }
+
+#[test]
+fn images_work_with_every_format_select_and_baselines() {
+    let dir = TestDir::new();
+    let mut layers = good_layers();
+    layers.push(layer("COPY model.pt /opt/ml/model/", vec![Member::File("opt/ml/model/model.pt", b"w")]));
+    let image = docker_archive(&dir, &layers, &good_config());
+    let junit = optml().args(["check", "--format", "junit"]).arg(&image).output().expect("run");
+    assert_eq!(junit.status.code(), Some(1));
+    let junit = String::from_utf8_lossy(&junit.stdout);
+    assert!(junit.contains(r#"classname="optml.sagemaker-image" name="IMG101 baked-under-mount""#) && !junit.contains("SM101"), "{junit}");
+    let github = optml().args(["check", "--format", "github"]).arg(&image).output().expect("run");
+    assert!(String::from_utf8_lossy(&github.stdout).contains("::error file=") && String::from_utf8_lossy(&github.stdout).contains("IMG101"));
+    let (code, doc) = check(&image, &["--ignore", "IMG101"]);
+    assert_eq!((code, codes(&doc)), (0, vec!["IMG102".to_string()]));
+    let baseline = dir.join("baseline.json");
+    optml().args(["check", "--write-baseline"]).arg(&baseline).arg(&image).assert().code(0);
+    optml().args(["check", "--baseline"]).arg(&baseline).arg(&image).assert().code(0);
+    // Snapshots of images are not done yet: a usage error, not a model archive's manifest.
+    optml().arg("snapshot").arg(&image).assert().code(2);
+}
