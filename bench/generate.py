@@ -3,12 +3,14 @@
 The archive mixes many small files with a few big ones of poorly compressible data, so gzip
 inflation (not tar parsing) dominates, as in real model archives.
 """
+import io
 import os
 import random
 import sys
 import tarfile
 
 work, files, archive_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+small_files = int(sys.argv[4]) if len(sys.argv) > 4 else 200000
 os.makedirs(work, exist_ok=True)
 rng = random.Random(42)
 
@@ -49,3 +51,13 @@ if not os.path.exists(tar_path):
         os.remove(small)
 if not os.path.exists(os.path.join(work, "model.tar.gz")):
     os.system(f"gzip -k -1 {tar_path}")
+
+# Many small files: tar parsing, not inflation, is the work (the case `tar -tzf` is slow at).
+small_path = os.path.join(work, f"small-{small_files}.tar.gz")
+if not os.path.exists(small_path):
+    with tarfile.open(small_path, "w:gz", compresslevel=6, format=tarfile.GNU_FORMAT) as tar:
+        for i in range(small_files):
+            data = (b'{"step": %d, "loss": 0.%04d}\n' % (i, rng.randrange(10000))) * (1 + i % 8)
+            info = tarfile.TarInfo(f"model/assets/{i // 1000:03d}/{i:07d}.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::engine::rule::Signal;
 use crate::engine::Ruleset;
 use crate::entry::as_path;
+use crate::finding::{Finding, Severity};
 use crate::source::{Role, Subject};
 
 /// A pack wins outright with at least this many points and twice the runner-up's.
@@ -76,6 +77,20 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
     let rules =
         ruleset.rules.iter().zip(&ruleset.enabled).map(|(rule, &enabled)| enabled && packs[rule.pack] && !superseded.contains(rule.code.as_str())).collect();
     Activation { packs, rules, detection }
+}
+
+/// When `--pack auto` picked a pack without certainty, that pack's errors are warnings that say
+/// so: a guess must not fail a build. Its extended packs' rules are untouched (they apply to
+/// every model anyway); naming the pack (`--pack NAME`) restores the errors.
+pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut [Finding]) {
+    let Some(pack) = detection.pack.as_deref().filter(|_| !detection.certain).and_then(|name| ruleset.pack_index(name)) else {
+        return;
+    };
+    let name = &ruleset.packs[pack].name;
+    for finding in findings.iter_mut().filter(|f| ruleset.rules[f.rule].pack == pack && f.severity == Severity::Error) {
+        finding.severity = Severity::Warning;
+        finding.message.push_str(&format!(" (a warning, not an error: --pack auto was unsure that this is a {name} model; confirm with --pack {name})"));
+    }
 }
 
 fn fires(signal: &Signal, subject: &Subject) -> bool {

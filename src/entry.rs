@@ -92,6 +92,8 @@ pub struct Entry {
     /// A name SageMaker rejects for uncompressed models: empty component, NUL, component > 255 bytes.
     pub invalid_name: bool,
     pub content: Option<Content>,
+    /// The zip listing read from the file's tail, when a rule asked for it.
+    pub zip: Option<crate::source::ziptail::ZipLook>,
     pub digest: Option<[u8; 32]>,
     /// Index into the layout's zones, set by the layout stage.
     pub zone: usize,
@@ -118,6 +120,7 @@ impl Entry {
             parent_dir: false,
             invalid_name: false,
             content: None,
+            zip: None,
             digest: None,
             zone: 0,
             duplicate: false,

@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::rule::{Check, Filter, Grep, Phase, Rule};
+use super::rule::{Check, Field, Filter, Grep, Phase, Rule, Table, When};
 use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
 use crate::finding::{Finding, Part};
 use crate::layout::{single_folder, Placed};
+use crate::source::ziptail::ZipLook;
 use crate::source::Subject;
 use crate::units::human_size;
 
@@ -64,49 +65,121 @@ pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Ph
             evaluator.run(index, rule);
         }
     }
-    let mut findings = evaluator.findings;
+    let mut findings = one_cause_one_finding(ruleset, evaluator.findings);
     if !ruleset.path_ignores.is_empty() {
         findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path()));
     }
     findings
 }
 
-/// Whether some entry whose /opt/ml path matches the grep's globs has content matching its regex.
-fn grep_finds(grep: &Grep, subject: &Subject) -> bool {
-    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| e.content.as_ref().is_some_and(|c| grep.regex.is_match(&c.text())))
+/// Drop findings that a rule's `supersedes` replaces: same input, and the same entry, one above
+/// or below it, or the input as a whole (a wrapper folder explains "no model.pt at the root").
+fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Finding> {
+    let related = |a: &str, b: &str| {
+        let below = |inner: &str, outer: &str| outer.is_empty() || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'));
+        a == b || below(a, b) || below(b, a)
+    };
+    let replaced: Vec<bool> = findings
+        .iter()
+        .map(|finding| {
+            findings.iter().any(|other| {
+                other.input == finding.input
+                    && ruleset.rules[other.rule].supersedes.iter().any(|code| code == &finding.code)
+                    && related(&finding.path(), &other.path())
+            })
+        })
+        .collect();
+    findings.into_iter().zip(replaced).filter(|(_, replaced)| !replaced).map(|(finding, _)| finding).collect()
+}
+
+/// Whether some entry whose /opt/ml path matches the grep's globs has content matching its
+/// regex and field test.
+fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
+    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| {
+        e.content.as_ref().is_some_and(|c| {
+            grep.regex.as_ref().is_none_or(|re| re.is_match(&c.text()))
+                && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(&e.path)))
+        })
+    })
+}
+
+/// The values at a field's key in `text`; `None` when the text is not valid in its format.
+pub fn field_values(field: &Field, text: &str) -> Option<Vec<String>> {
+    crate::fields::values(field.format, text, &field.key)
+}
+
+/// The name of the folder a path is in ("" at the top).
+fn parent_name(path: &[u8]) -> &[u8] {
+    file_name(&path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)])
+}
+
+/// Whether a file's `text` passes a field test. Unreadable text (invalid JSON) passes none.
+fn field_holds(field: &Field, text: &str, tables: &[Table], folder: &[u8]) -> bool {
+    let Some(values) = field_values(field, text) else {
+        return false;
+    };
+    if field.equals_folder.is_some_and(|equal| values.is_empty() || values.iter().any(|v| v.as_bytes() == folder) != equal) {
+        return false;
+    }
+    if field.present.is_some_and(|present| values.is_empty() == present) {
+        return false;
+    }
+    let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|v| test(v));
+    if field.matches.as_ref().is_some_and(|re| !any(&|v| re.is_match(v))) {
+        return false;
+    }
+    if field.not_matches.as_ref().is_some_and(|re| any(&|v| re.is_match(v))) {
+        return false;
+    }
+    if field.in_table.is_some_and(|t| !any(&|v| tables[t].lookup(v).is_some())) {
+        return false;
+    }
+    // Not in the table: no value is in it, also when the key is absent (a lookup of nothing
+    // fails); add `present = true` to require the key.
+    if field.not_in_table.is_some_and(|t| any(&|v| tables[t].lookup(v).is_some())) {
+        return false;
+    }
+    true
+}
+
+/// Whether a rule's (or a plan step's) `when` holds for this subject.
+pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, when: &When) -> bool {
+    if when.inputs.as_ref().is_some_and(|inputs| !inputs.contains(&subject.kind)) {
+        return false;
+    }
+    if when.phases.as_ref().is_some_and(|phases| !phases.contains(&phase)) {
+        return false;
+    }
+    if let Some(flavours) = &when.flavours {
+        if !placed.origins.iter().any(|o| flavours.contains(&o.flavour)) {
+            return false;
+        }
+    }
+    let paths = || subject.entries.iter().map(|e| as_path(&e.path));
+    if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
+        return false;
+    }
+    if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
+        return false;
+    }
+    if when.contains.as_ref().is_some_and(|grep| !grep_finds(grep, subject, &ruleset.tables)) {
+        return false;
+    }
+    if when.lacks.as_ref().is_some_and(|grep| grep_finds(grep, subject, &ruleset.tables)) {
+        return false;
+    }
+    if !when.env_set.iter().all(|name| ruleset.env_var(name).is_some()) {
+        return false;
+    }
+    if when.env_unset.iter().any(|name| ruleset.env_var(name).is_some()) {
+        return false;
+    }
+    when.env.iter().all(|test| test.holds(ruleset.env_var(&test.name)))
 }
 
 impl<'a> Evaluator<'a> {
     fn applies(&self, rule: &Rule) -> bool {
-        let when = &rule.when;
-        if when.inputs.as_ref().is_some_and(|inputs| !inputs.contains(&self.subject.kind)) {
-            return false;
-        }
-        if when.phases.as_ref().is_some_and(|phases| !phases.contains(&self.phase)) {
-            return false;
-        }
-        if let Some(flavours) = &when.flavours {
-            if !self.placed.origins.iter().any(|o| flavours.contains(&o.flavour)) {
-                return false;
-            }
-        }
-        let paths = || self.subject.entries.iter().map(|e| as_path(&e.path));
-        if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
-            return false;
-        }
-        if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
-            return false;
-        }
-        if when.contains.as_ref().is_some_and(|grep| !grep_finds(grep, self.subject)) {
-            return false;
-        }
-        if when.lacks.as_ref().is_some_and(|grep| grep_finds(grep, self.subject)) {
-            return false;
-        }
-        if !when.env_set.iter().all(|name| self.ruleset.env_var(name).is_some()) {
-            return false;
-        }
-        if when.env_unset.iter().any(|name| self.ruleset.env_var(name).is_some()) {
+        if !when_holds(self.ruleset, self.subject, self.placed, self.phase, &rule.when) {
             return false;
         }
         // A rule about zones applies only where the input holds one of them.
@@ -138,10 +211,10 @@ impl<'a> Evaluator<'a> {
             .iter()
             .filter_map(|entry| {
                 let rel = self.relative(zones.as_deref(), entry)?;
-                if rule.except.as_ref().is_some_and(|except| except.is_match(as_path(rel))) {
+                if rule.except.as_ref().is_some_and(|except| except.set.is_match(as_path(rel))) {
                     return None;
                 }
-                passes(&rule.filter, entry).then_some((entry, rel))
+                passes(&rule.filter, entry, rel, &self.ruleset.tables).then_some((entry, rel))
             })
             .collect()
     }
@@ -187,12 +260,27 @@ impl<'a> Evaluator<'a> {
                     self.emit_at(index, rule, &at, vars);
                 }
             }
-            Check::Count { min, max } => {
-                let matched = self.matching(rule);
+            Check::Count { min, max, top_folders } => {
+                let mut matched = self.matching(rule);
+                if *top_folders {
+                    // One entry per top-level folder: the first match below (or of) it.
+                    let zones = self.zones(rule);
+                    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+                    matched.retain(|entry| {
+                        let rel = self.relative(zones.as_deref(), entry).unwrap_or(&entry.path);
+                        let top = rel.split(|&b| b == b'/').next().unwrap_or(rel);
+                        let is_folder = rel.len() > top.len() || entry.kind == crate::entry::EntryKind::Dir;
+                        is_folder && seen.insert(top.to_vec())
+                    });
+                }
                 let count = matched.len() as u64;
                 if min.is_some_and(|min| count < min) || max.is_some_and(|max| count > max) {
                     let mut vars = Vars::default();
-                    let names: Vec<String> = matched.iter().take(5).map(|e| lossy(&e.member)).collect();
+                    let names: Vec<String> = matched
+                        .iter()
+                        .take(5)
+                        .map(|e| if *top_folders { lossy(e.member.split(|&b| b == b'/').next().unwrap_or(&e.member)) } else { lossy(&e.member) })
+                        .collect();
                     let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
                     vars.set("count", count.to_string()).set("pattern", listed);
                     let at = self.frame_path(rule, b"");
@@ -247,10 +335,10 @@ impl<'a> Evaluator<'a> {
         for entry in entries {
             let path = entry.path.as_slice();
             let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
-            if below_reported {
+            // A member stored twice is one cause (SM509 reports the duplicate): report it once.
+            if below_reported || !reported.insert((entry.origin, path)) {
                 continue;
             }
-            reported.insert((entry.origin, path));
             let vars = self.entry_vars(rule, entry);
             self.emit(index, rule, entry.origin, &entry.member, vars);
         }
@@ -267,6 +355,10 @@ impl<'a> Evaluator<'a> {
             let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
             let line: String = line.chars().take(200).collect();
             vars.set("first_line", line);
+            if let Some(field) = &rule.filter.field {
+                let values = field_values(field, &text).unwrap_or_default();
+                vars.set("field", values.first().cloned().unwrap_or_else(|| "(none)".into()));
+            }
             // `{match}`: the line where the rule's content pattern matched (the offending line).
             if let Some(found) = rule.filter.content.matches.as_ref().and_then(|re| re.find(&text)) {
                 let start = text[..found.start()].rfind('\n').map_or(0, |i| i + 1);
@@ -316,9 +408,15 @@ impl<'a> Evaluator<'a> {
     }
 
     fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str) {
-        let Some(entry) = self.subject.entries.iter().find(|e| e.path == file) else { return };
-        let Some(content) = &entry.content else { return };
-        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(&content.bytes) else { return };
+        let Some(entry) = self.subject.entries.iter().find(|e| e.path == file) else {
+            return;
+        };
+        let Some(content) = &entry.content else {
+            return;
+        };
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(&content.bytes) else {
+            return;
+        };
         for key in object.keys() {
             let expected = key_path.replace("{key}", key).into_bytes();
             // Pipe mode: a channel is a series of FIFOs `<channel>_<epoch>`.
@@ -345,8 +443,8 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// Whether an entry passes a rule's `where` filters.
-pub fn passes(filter: &Filter, entry: &Entry) -> bool {
+/// Whether an entry (at `rel` in the rule's frame) passes a rule's `where` filters.
+pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> bool {
     if filter.kinds.as_ref().is_some_and(|kinds| !kinds.contains(&entry.kind)) {
         return false;
     }
@@ -370,12 +468,37 @@ pub fn passes(filter: &Filter, entry: &Entry) -> bool {
     if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member)))) {
         return false;
     }
+    let rel_text = String::from_utf8_lossy(rel);
+    if filter.path_matches.as_ref().is_some_and(|re| !re.is_match(&rel_text)) || filter.path_not_matches.as_ref().is_some_and(|re| re.is_match(&rel_text)) {
+        return false;
+    }
+    if let Some(globs) = &filter.zip_missing {
+        let lacks_one = match &entry.zip {
+            Some(ZipLook::NotZip) => true,
+            Some(ZipLook::Members(names)) => (0..globs.patterns.len()).any(|i| !names.iter().any(|n| globs.set.matches(as_path(n)).contains(&i))),
+            Some(ZipLook::Unsure(_)) | None => false,
+        };
+        if !lacks_one {
+            return false;
+        }
+    }
+    if filter.zip_unsure.is_some_and(|unsure| matches!(entry.zip, Some(ZipLook::Unsure(_))) != unsure) {
+        return false;
+    }
+    if let Some(field) = &filter.field {
+        match &entry.content {
+            Some(captured) if !captured.truncated && field_holds(field, &captured.text(), tables, parent_name(&entry.path)) => {}
+            _ => return false,
+        }
+    }
     let content = &filter.content;
     if !content.is_active() {
         return true;
     }
     // Content filters need captured content; entries without it (too big, not a file) never match.
-    let Some(captured) = &entry.content else { return false };
+    let Some(captured) = &entry.content else {
+        return false;
+    };
     let text = captured.text();
     if content.empty.is_some_and(|empty| text.trim().is_empty() != empty) {
         return false;

@@ -12,8 +12,8 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::builtin;
-use super::pack::{DetectDef, FilterDef, GrepDef, Names, PackFile, RuleDef, SizeDef, WhenDef};
-use super::rule::{Check, ContentFilter, Filter, Grep, Hint, Patterns, Phase, Repair, Rule, Signal, When};
+use super::pack::{DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef, TableDef, WhenDef};
+use super::rule::{Check, ContentFilter, EnvTest, Field, Filter, Grep, Hint, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -48,6 +48,8 @@ pub struct Pack {
     pub supersedes: Vec<String>,
     /// Detection signals for `--pack auto`; empty for packs that are never auto-selected.
     pub signals: Vec<Signal>,
+    /// The serving plan's steps, in file order.
+    pub plan: Vec<PlanStep>,
 }
 
 /// Why the rules could not be loaded.
@@ -88,7 +90,7 @@ pub fn builtin_texts(names: &[String]) -> Result<Vec<PackText>, LoadError> {
     Ok(texts)
 }
 
-const PLACEHOLDERS: [&str; 16] = [
+const PLACEHOLDERS: [&str; 17] = [
     "path",
     "name",
     "zone",
@@ -105,10 +107,13 @@ const PLACEHOLDERS: [&str; 16] = [
     "key",
     "input",
     "match",
+    "field",
 ];
 
 struct Loader {
     problems: Vec<Located>,
+    /// Table names of every loaded pack, in ruleset order (indexes of [`Ruleset::tables`]).
+    tables: Vec<String>,
 }
 
 impl Loader {
@@ -117,14 +122,15 @@ impl Loader {
     }
 
     fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
-        for pattern in patterns {
-            if let Err(err) = compile_set(&[pattern.get_ref()]) {
+        // Env placeholders (`{env:NAME|default}`, rule paths only) are checked with the default filled in.
+        let filled: Vec<String> = patterns.iter().map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default()).collect();
+        for (pattern, filled) in patterns.iter().zip(&filled) {
+            if let Err(err) = compile_set(&[filled]) {
                 self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
                 return None;
             }
         }
-        let plain: Vec<&String> = patterns.iter().map(|p| p.get_ref()).collect();
-        compile_set(&plain).ok()
+        compile_set(&filled).ok()
     }
 
     fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
@@ -220,6 +226,11 @@ impl Loader {
             duplicate: def.duplicate,
             name_clash: def.name_clash,
             name_matches: self.regex(text, &def.name_matches),
+            path_matches: self.regex(text, &def.path_matches),
+            path_not_matches: self.regex(text, &def.path_not_matches),
+            zip_missing: def.zip_missing.as_ref().and_then(|globs| self.patterns(text, globs)),
+            zip_unsure: def.zip_unsure,
+            field: def.field.as_ref().and_then(|field| self.field(text, field)),
             content: ContentFilter {
                 empty: def.content_empty,
                 longer_than: def.content_longer_than,
@@ -249,13 +260,147 @@ impl Loader {
             lacks: def.lacks.as_ref().and_then(|grep| self.grep(text, grep)),
             env_set: def.env_set.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
             env_unset: def.env_unset.as_ref().map(|names| self.env_names(text, names)).unwrap_or_default(),
+            env: def.env.iter().flatten().filter_map(|test| self.env_test(text, test)).collect(),
         }
+    }
+
+    fn env_test(&mut self, text: &PackText, def: &EnvDef) -> Option<EnvTest> {
+        let names = Spanned::new(def.name.span(), super::pack::OneOrMany::One(def.name.get_ref().clone()));
+        let before = self.problems.len();
+        self.env_names(text, &names);
+        let matches = def.matches.as_ref().map(|re| self.regex_of(text, re));
+        let not_matches = def.not_matches.as_ref().map(|re| self.regex_of(text, re));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(EnvTest { name: def.name.get_ref().clone(), default: def.default.clone(), matches: matches.flatten(), not_matches: not_matches.flatten() })
+    }
+
+    /// `supersedes` (of a pack or a rule) must name rule codes.
+    fn superseded_codes(&mut self, text: &PackText, codes: &[Spanned<String>]) {
+        for code in codes {
+            if !is_rule_code(code.get_ref()) {
+                let message = format!("`supersedes` names `{}`, which is not a rule code", code.get_ref());
+                self.problem(text, code.span(), message, "not a code", Some("e.g. \"SM606\"".into()));
+            }
+        }
+    }
+
+    fn table_index(&mut self, text: &PackText, name: &Spanned<String>) -> Option<usize> {
+        let index = self.tables.iter().position(|t| t == name.get_ref());
+        if index.is_none() {
+            let known = if self.tables.is_empty() { "none".to_string() } else { self.tables.join(", ") };
+            self.problem(text, name.span(), format!("unknown table `{}`", name.get_ref()), "no loaded pack has this table", Some(format!("tables: {known}")));
+        }
+        index
+    }
+
+    fn field(&mut self, text: &PackText, def: &FieldDef) -> Option<Field> {
+        let format = crate::fields::Format::parse(def.format.get_ref());
+        if format.is_none() {
+            self.problem(
+                text,
+                def.format.span(),
+                format!("unknown format `{}`", def.format.get_ref()),
+                "not a format optml reads",
+                Some(format!("expected one of: {}", crate::fields::Format::NAMES.join(", "))),
+            );
+        }
+        let before = self.problems.len();
+        let matches = self.regex(text, &def.matches);
+        let not_matches = self.regex(text, &def.not_matches);
+        let in_table = def.in_table.as_ref().and_then(|name| self.table_index(text, name));
+        let not_in_table = def.not_in_table.as_ref().and_then(|name| self.table_index(text, name));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Field {
+            format: format?,
+            key: def.key.clone(),
+            present: def.present,
+            matches,
+            not_matches,
+            in_table,
+            not_in_table,
+            equals_folder: def.equals_folder,
+        })
     }
 
     fn grep(&mut self, text: &PackText, def: &GrepDef) -> Option<Grep> {
         let paths = self.patterns(text, &def.paths);
-        let regex = self.regex_of(text, &def.regex);
-        Some(Grep { paths: paths?, regex: regex? })
+        let regex = def.regex.as_ref().map(|re| self.regex_of(text, re));
+        let field = def.field.as_ref().map(|field| self.field(text, field));
+        if regex.is_none() && field.is_none() {
+            let span = def.paths.first().map(|p| p.span()).unwrap_or(0..0);
+            self.problem(text, span, "a content condition needs `regex` or `field`", "in this condition", None);
+            return None;
+        }
+        // An invalid regex or field was reported: `Some(None)`.
+        if matches!(regex, Some(None)) || matches!(field, Some(None)) {
+            return None;
+        }
+        Some(Grep { paths: paths?, regex: regex.flatten(), field: field.flatten() })
+    }
+
+    fn table(&mut self, text: &PackText, def: &TableDef) -> Option<Table> {
+        let matching = match def.matching.get_ref().as_str() {
+            "exact" => TableMatch::Exact,
+            "suffix" => TableMatch::Suffix,
+            other => {
+                self.problem(
+                    text,
+                    def.matching.span(),
+                    format!("unknown table match `{other}`"),
+                    "not a match mode",
+                    Some("expected `exact` or `suffix`".into()),
+                );
+                return None;
+            }
+        };
+        Some(Table { name: def.name.get_ref().clone(), matching, source: def.source.clone(), rows: def.rows.clone() })
+    }
+
+    fn plan_step(&mut self, text: &PackText, def: &PlanDef) -> Option<PlanStep> {
+        const ITEMS: [&str; 6] = ["container", "module", "model-files", "task", "models", "requirements"];
+        let before = self.problems.len();
+        if !ITEMS.contains(&def.item.get_ref().as_str()) {
+            self.problem(
+                text,
+                def.item.span(),
+                format!("unknown plan item `{}`", def.item.get_ref()),
+                "not a plan item",
+                Some(format!("expected one of: {}", ITEMS.join(", "))),
+            );
+        }
+        for placeholder in placeholders(def.value.get_ref()) {
+            let known = ["files", "field", "mapped"].contains(&placeholder) || placeholder.starts_with("env:") || placeholder.starts_with("env-module:");
+            if !known {
+                self.problem(
+                    text,
+                    def.value.span(),
+                    format!("unknown placeholder `{{{placeholder}}}` in a plan value"),
+                    "in this text",
+                    Some("plan values know {files}, {field}, {mapped} and {env:NAME}".into()),
+                );
+            }
+        }
+        let when = def.when.as_ref().map(|w| self.when(text, w)).unwrap_or_default();
+        let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
+        let field = def.field.as_ref().and_then(|f| self.field(text, f));
+        let table = def.table.as_ref().and_then(|t| self.table_index(text, t));
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(PlanStep {
+            item: def.item.get_ref().clone(),
+            value: def.value.get_ref().clone(),
+            when,
+            paths,
+            file: def.file.as_ref().map(|f| f.as_bytes().to_vec()),
+            field,
+            table,
+            source: def.source.clone(),
+        })
     }
 
     /// Environment variable names: letters, digits and `_`, not starting with a digit.
@@ -350,7 +495,8 @@ impl Loader {
             })
             .unwrap_or_default();
         let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
-        let except = def.except.as_ref().and_then(|p| self.globs(text, p));
+        let except = def.except.as_ref().and_then(|p| self.patterns(text, p));
+        self.superseded_codes(text, &def.supersedes);
         let check_name = def.check.get_ref().as_str();
         let check = match check_name {
             "forbid" => Some(Check::Forbid),
@@ -365,7 +511,7 @@ impl Loader {
                 self.problem(text, def.check.span(), "check `count` needs `min` or `max`", "this check", None);
                 None
             }
-            "count" => Some(Check::Count { min: def.min, max: def.max }),
+            "count" => Some(Check::Count { min: def.min, max: def.max, top_folders: def.count_top_folders }),
             "non-empty" => Some(Check::NonEmpty),
             "single-folder" => Some(Check::SingleFolder),
             "external" => Some(Check::External),
@@ -460,6 +606,7 @@ impl Loader {
             fix: def.fix.clone(),
             repair,
             hints,
+            supersedes: def.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             pack,
             span: def.code.span(),
         })
@@ -476,7 +623,9 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start + 1..].find('}') else { break };
+        let Some(len) = rest[start + 1..].find('}') else {
+            break;
+        };
         out.push(&rest[start + 1..start + 1 + len]);
         rest = &rest[start + 1 + len + 1..];
     }
@@ -502,7 +651,7 @@ fn lookup(files: &[(PackText, PackFile)], name: &str) -> Lookup {
 
 /// Parse, validate and compile the given rule files into a ruleset.
 pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
-    let mut loader = Loader { problems: Vec::new() };
+    let mut loader = Loader { problems: Vec::new(), tables: Vec::new() };
     let mut files: Vec<(PackText, PackFile)> = Vec::new();
     let mut queue: std::collections::VecDeque<PackText> = texts.into();
     // Parse what was given, then resolve `extends` through [`lookup`] (packs being loaded
@@ -595,6 +744,18 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
         }
     }
 
+    // Tables first: a rule may use a table of a pack loaded after its own.
+    let mut tables: Vec<Table> = Vec::new();
+    for (text, file) in &files {
+        for def in &file.table {
+            if loader.tables.contains(def.name.get_ref()) {
+                loader.problem(text, def.name.span(), format!("table `{}` is defined twice", def.name.get_ref()), "second definition", None);
+            } else if let Some(table) = loader.table(text, def) {
+                loader.tables.push(table.name.clone());
+                tables.push(table);
+            }
+        }
+    }
     let mut packs = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
@@ -622,18 +783,9 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 rules.push(rule);
             }
         }
-        for code in &file.pack.supersedes {
-            if !is_rule_code(code.get_ref()) {
-                loader.problem(
-                    text,
-                    code.span(),
-                    format!("`supersedes` names `{}`, which is not a rule code", code.get_ref()),
-                    "not a code",
-                    Some("e.g. \"SM606\"".into()),
-                );
-            }
-        }
+        loader.superseded_codes(text, &file.pack.supersedes);
         let signals = file.detect.iter().filter_map(|def| loader.signal(text, def)).collect();
+        let plan = file.plan.iter().filter_map(|def| loader.plan_step(text, def)).collect();
         packs.push(Pack {
             name,
             description: file.pack.description.clone(),
@@ -645,6 +797,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             extends: file.pack.extends.iter().map(|n| n.get_ref().clone()).collect(),
             supersedes: file.pack.supersedes.iter().map(|c| c.get_ref().clone()).collect(),
             signals,
+            plan,
         });
     }
     let layout = match layout.build() {
@@ -659,7 +812,9 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     if !loader.problems.is_empty() {
         return Err(LoadError::Invalid { count: loader.problems.len(), problems: loader.problems });
     }
-    Ok(Ruleset::new(packs, rules, layout))
+    let mut ruleset = Ruleset::new(packs, rules, layout);
+    ruleset.tables = tables;
+    Ok(ruleset)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The rule engine: rule files (data) in, findings out. No I/O happens during evaluation.
 
 pub mod builtin;
+pub mod env_subst;
 pub mod eval;
 pub mod external;
 pub mod load;
@@ -44,8 +45,11 @@ pub struct Ruleset {
     pub layout: Layout,
     /// One per pack: when it applies. Every pack applies to every input unless set otherwise.
     pub applies: Vec<Applies>,
-    /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`).
+    /// The deployment environment `when.env-set` / `when.env-unset` test (`--env NAME=VALUE`);
+    /// set it with [`Ruleset::set_env`], which also fills `{env:NAME}` in rule globs.
     pub env: Vec<(String, String)>,
+    /// Lookup tables of every loaded pack.
+    pub tables: Vec<rule::Table>,
     /// One per rule: whether the settings (select, ignore, severity `off`) let it run at all.
     /// A disabled rule is never evaluated.
     pub enabled: Vec<bool>,
@@ -53,6 +57,8 @@ pub struct Ruleset {
     pub path_ignores: Vec<PathIgnore>,
     /// /opt/ml paths whose content some rule reads.
     content: GlobSet,
+    /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
+    tails: GlobSet,
 }
 
 impl Ruleset {
@@ -66,22 +72,29 @@ impl Ruleset {
             if let rule::Check::JsonKeys { file, .. } = &rule.check {
                 globs.push(String::from_utf8_lossy(file).into_owned());
             }
-            let roots: Vec<&[u8]> = if rule.zones.is_empty() { vec![&b""[..]] } else { rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect() };
-            let patterns: Vec<String> = match &rule.paths {
-                Some(paths) => paths.patterns.clone(),
-                None => vec!["**".to_string()],
-            };
-            for root in roots {
-                for pattern in &patterns {
-                    globs.push(String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned());
-                }
-            }
+            globs.extend(rooted_paths(rule, &layout));
         }
         // Every glob here was validated when its rule loaded.
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
+        let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
+        let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
         let enabled = vec![true; rules.len()];
-        Ruleset { packs, rules, layout, applies, env: Vec::new(), enabled, path_ignores: Vec::new(), content }
+        Ruleset { packs, rules, layout, applies, env: Vec::new(), tables: Vec::new(), enabled, path_ignores: Vec::new(), content, tails }
+    }
+
+    /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        let plan_paths = self.packs.iter_mut().flat_map(|pack| pack.plan.iter_mut()).filter_map(|step| step.paths.as_mut());
+        let rule_paths = self.rules.iter_mut().flat_map(|rule| [rule.paths.as_mut(), rule.except.as_mut()]).flatten();
+        for patterns in rule_paths.chain(plan_paths) {
+            if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
+                // A variable without value or default leaves a glob that matches no path.
+                let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
+                patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
+            }
+        }
+        self.env = env;
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
@@ -144,8 +157,30 @@ impl Ruleset {
     }
 }
 
+/// A rule's `paths` (every path when it has none) joined to the roots of its zones: globs
+/// relative to the /opt/ml root. Env placeholders become `*` here: the content is captured for
+/// whatever value the variable takes.
+fn rooted_paths(rule: &Rule, layout: &Layout) -> Vec<String> {
+    let roots: Vec<&[u8]> = if rule.zones.is_empty() { vec![&b""[..]] } else { rule.zones.iter().map(|&z| layout.zones[z].root.as_slice()).collect() };
+    let patterns: Vec<String> = match &rule.paths {
+        Some(paths) => paths.patterns.iter().map(|p| if env_subst::uses_env(p) { "**".to_string() } else { p.clone() }).collect(),
+        None => vec!["**".to_string()],
+    };
+    let mut globs = Vec::new();
+    for root in roots {
+        for pattern in &patterns {
+            globs.push(String::from_utf8_lossy(&join(root, pattern.as_bytes())).into_owned());
+        }
+    }
+    globs
+}
+
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
         self.layout.candidate_prefixes(role).any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
+    }
+
+    fn wants_tail(&self, role: Role, member: &[u8]) -> bool {
+        self.layout.candidate_prefixes(role).any(|prefix| self.tails.is_match(crate::entry::as_path(&join(prefix, member))))
     }
 }

@@ -21,6 +21,82 @@ pub struct PackFile {
     /// Signals that the input is what this pack is about (`--pack auto`).
     #[serde(default)]
     pub detect: Vec<DetectDef>,
+    /// Lookup tables a container keeps in its code (`where.field.in-table`, plan values).
+    #[serde(default)]
+    pub table: Vec<TableDef>,
+    /// What the container will do with the model: items of the serving plan.
+    #[serde(default)]
+    pub plan: Vec<PlanDef>,
+}
+
+/// A lookup table kept as data (the Hugging Face toolkit's architecture-to-task map).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TableDef {
+    pub name: Spanned<String>,
+    /// `exact`: a key equals the value; `suffix`: the value ends with a key, the last such row
+    /// winning (as a loop over a Python dict without `break` does).
+    #[serde(rename = "match")]
+    pub matching: Spanned<String>,
+    /// The code the table is read from.
+    pub source: String,
+    pub rows: Vec<(String, String)>,
+}
+
+/// One way the serving plan states an item (`[[plan]]`); the first entry of an item whose
+/// `when` holds (and whose `paths` match, when given) states it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PlanDef {
+    /// `container`, `module`, `model-files`, `task`, `models`, `requirements`.
+    pub item: Spanned<String>,
+    /// A template: `{files}` (the entries `paths` matched), `{field}` (the value `field` read),
+    /// `{mapped}` (that value looked up in `table`), `{env:NAME}`.
+    pub value: Spanned<String>,
+    pub when: Option<WhenDef>,
+    /// Globs relative to the model root whose matching entries `{files}` lists.
+    pub paths: Option<Vec<Spanned<String>>>,
+    /// A value read from a file (root-relative path) for `{field}`.
+    pub file: Option<String>,
+    pub field: Option<FieldDef>,
+    /// A table (of any loaded pack) `{mapped}` looks `{field}` up in.
+    pub table: Option<Spanned<String>>,
+    /// The container code this item follows: repo, file and function.
+    pub source: String,
+}
+
+/// A condition on the deployment environment with a value (`[[rule.when.env]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EnvDef {
+    pub name: Spanned<String>,
+    /// The value the container assumes when the variable is not set.
+    pub default: Option<String>,
+    /// The value (or the default) matches this regex; false when unset without default.
+    pub matches: Option<Spanned<String>>,
+    /// The value (or the default) does not match; true when unset without default.
+    pub not_matches: Option<Spanned<String>>,
+}
+
+/// A structured read of a file's value at a key (`where.field`, `when.contains.field`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldDef {
+    /// `json`, `properties` or `pbtxt`.
+    pub format: Spanned<String>,
+    /// `architectures[0]`, `option.model_id`, `backend`.
+    pub key: String,
+    /// The key is (`true`) or is not (`false`) there.
+    pub present: Option<bool>,
+    /// A value at the key matches / no value matches.
+    pub matches: Option<Spanned<String>>,
+    pub not_matches: Option<Spanned<String>>,
+    /// A value at the key is found in this table / no value is (also when the key is absent).
+    pub in_table: Option<Spanned<String>>,
+    pub not_in_table: Option<Spanned<String>>,
+    /// A value at the key is (`true`) or is not (`false`) the name of the file's own folder
+    /// (a Triton `name` must be its model folder's).
+    pub equals_folder: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +141,9 @@ pub struct DetectDef {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GrepDef {
     pub paths: Vec<Spanned<String>>,
-    pub regex: Spanned<String>,
+    pub regex: Option<Spanned<String>>,
+    /// Instead of (or with) a regex: a structured read of the file.
+    pub field: Option<FieldDef>,
 }
 
 /// A zone of the /opt/ml contract: which paths belong to it (first zone to match wins).
@@ -142,6 +220,10 @@ pub struct RuleDef {
     /// For `check = "count"`.
     pub min: Option<u64>,
     pub max: Option<u64>,
+    /// For `check = "count"`: count the distinct top-level folders the matches are in (a
+    /// folder's own entry counts for it), as `find -mindepth 1 -maxdepth 1 -type d` does.
+    #[serde(default)]
+    pub count_top_folders: bool,
     /// For `check = "json-keys"`: the JSON file (root-relative) whose object keys are checked.
     pub file: Option<Spanned<String>>,
     /// For `check = "json-keys"`: where each key must exist, e.g. `input/data/{key}`.
@@ -155,6 +237,10 @@ pub struct RuleDef {
     pub repair: Option<Spanned<String>>,
     #[serde(default)]
     pub hint: Vec<HintDef>,
+    /// Codes whose findings about the same entry (or one above or below it, or the input as a
+    /// whole) this rule's findings replace: one cause, one finding.
+    #[serde(default)]
+    pub supersedes: Vec<Spanned<String>>,
 }
 
 /// Filters on the entries a rule looks at (`[rule.where]`).
@@ -182,6 +268,17 @@ pub struct FilterDef {
     pub content_not_matches: Option<Spanned<String>>,
     /// A regex the entry's last path component must match.
     pub name_matches: Option<Spanned<String>>,
+    /// A regex the entry's path (relative to the rule's frame) must (not) match: exact name
+    /// tests such as a container's `^\d+$` version folders.
+    pub path_matches: Option<Spanned<String>>,
+    pub path_not_matches: Option<Spanned<String>>,
+    /// The file's zip listing (read from its tail) is known and lacks a member matching one of
+    /// these globs, or the file is no zip at all.
+    pub zip_missing: Option<Vec<Spanned<String>>>,
+    /// `true`: optml could not read the file's zip listing from the tail it keeps.
+    pub zip_unsure: Option<bool>,
+    /// A structured read of the file's content.
+    pub field: Option<FieldDef>,
 }
 
 /// Conditions for a rule to apply at all (`[rule.when]`).
@@ -206,6 +303,8 @@ pub struct WhenDef {
     pub env_set: Option<Names>,
     /// No variable is set in the deployment environment.
     pub env_unset: Option<Names>,
+    /// Conditions on variables' values, defaults included.
+    pub env: Option<Vec<EnvDef>>,
 }
 
 /// Where a misplaced file probably belonged (`{hint}` in messages).

@@ -18,8 +18,9 @@ pub enum Check {
     Require,
     /// At least one of `paths` matches a selected entry.
     RequireAny,
-    /// The number of selected entries is within bounds.
-    Count { min: Option<u64>, max: Option<u64> },
+    /// The number of selected entries (or, with `top_folders`, of the distinct top-level
+    /// folders holding them) is within bounds.
+    Count { min: Option<u64>, max: Option<u64>, top_folders: bool },
     /// The zone holds at least one entry that is not a directory.
     NonEmpty,
     /// Closed world: selected entries not matching `paths` are findings.
@@ -108,7 +109,94 @@ pub struct Filter {
     pub name_clash: Option<bool>,
     /// The entry's last path component matches this.
     pub name_matches: Option<Regex>,
+    /// The entry's path relative to the rule's frame does (not) match this.
+    pub path_matches: Option<Regex>,
+    pub path_not_matches: Option<Regex>,
+    /// The file's zip listing lacks a member matching one of these (or it is no zip).
+    pub zip_missing: Option<Patterns>,
+    pub zip_unsure: Option<bool>,
+    pub field: Option<Field>,
     pub content: ContentFilter,
+}
+
+impl Filter {
+    /// Whether the filter reads the zip listing of the files it selects.
+    pub fn needs_tail(&self) -> bool {
+        self.zip_missing.is_some() || self.zip_unsure.is_some()
+    }
+}
+
+/// A structured read of a file at a key, and what its value must be.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub format: crate::fields::Format,
+    pub key: String,
+    pub present: Option<bool>,
+    pub matches: Option<Regex>,
+    pub not_matches: Option<Regex>,
+    /// Index into the ruleset's tables.
+    pub in_table: Option<usize>,
+    pub not_in_table: Option<usize>,
+    pub equals_folder: Option<bool>,
+}
+
+/// A condition on one deployment variable's value.
+#[derive(Debug, Clone)]
+pub struct EnvTest {
+    pub name: String,
+    pub default: Option<String>,
+    pub matches: Option<Regex>,
+    pub not_matches: Option<Regex>,
+}
+
+impl EnvTest {
+    /// Whether the test holds for the variable's value (`None`: unset).
+    pub fn holds(&self, value: Option<&str>) -> bool {
+        match value.or(self.default.as_deref()) {
+            Some(value) => self.matches.as_ref().is_none_or(|re| re.is_match(value)) && self.not_matches.as_ref().is_none_or(|re| !re.is_match(value)),
+            None => self.matches.is_none(),
+        }
+    }
+}
+
+/// How a table's keys are compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableMatch {
+    Exact,
+    /// The value ends with the key; the last matching row wins.
+    Suffix,
+}
+
+/// A lookup table kept as data in a pack.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub matching: TableMatch,
+    pub source: String,
+    pub rows: Vec<(String, String)>,
+}
+
+impl Table {
+    pub fn lookup(&self, value: &str) -> Option<&str> {
+        let hit = |key: &String| match self.matching {
+            TableMatch::Exact => value == key,
+            TableMatch::Suffix => value.ends_with(key.as_str()),
+        };
+        self.rows.iter().rev().find(|(key, _)| hit(key)).map(|(_, mapped)| mapped.as_str())
+    }
+}
+
+/// One `[[plan]]` entry, compiled.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub item: String,
+    pub value: String,
+    pub when: When,
+    pub paths: Option<Patterns>,
+    pub file: Option<Vec<u8>>,
+    pub field: Option<Field>,
+    pub table: Option<usize>,
+    pub source: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -138,6 +226,7 @@ pub struct When {
     pub lacks: Option<Grep>,
     pub env_set: Vec<String>,
     pub env_unset: Vec<String>,
+    pub env: Vec<EnvTest>,
 }
 
 /// Files (globs relative to the /opt/ml root) and what their content is searched for.
@@ -145,7 +234,8 @@ pub struct When {
 pub struct Grep {
     /// With the globs as written, so the source knows whose content to capture.
     pub paths: Patterns,
-    pub regex: Regex,
+    pub regex: Option<Regex>,
+    pub field: Option<Field>,
 }
 
 /// One `[[detect]]` signal of a pack, compiled.
@@ -176,7 +266,7 @@ pub struct Rule {
     /// Zones the rule looks in; empty means every entry, paths relative to the /opt/ml root.
     pub zones: Vec<usize>,
     pub paths: Option<Patterns>,
-    pub except: Option<GlobSet>,
+    pub except: Option<Patterns>,
     pub filter: Filter,
     pub when: When,
     pub message: String,
@@ -185,6 +275,8 @@ pub struct Rule {
     pub fix: Option<String>,
     pub repair: Option<Repair>,
     pub hints: Vec<Hint>,
+    /// Codes whose findings about the same entry this rule's findings replace.
+    pub supersedes: Vec<String>,
     /// Index of the pack (rule file) in the ruleset.
     pub pack: usize,
     /// Byte range of the rule's `code = "..."` value in its file.
@@ -209,7 +301,7 @@ impl Rule {
 
     /// Whether a rule reads file contents (so the source must capture them).
     pub fn needs_content(&self) -> bool {
-        self.filter.content.is_active() || self.message.contains("{first_line}") || matches!(self.check, Check::JsonKeys { .. })
+        self.filter.content.is_active() || self.filter.field.is_some() || self.message.contains("{first_line}") || matches!(self.check, Check::JsonKeys { .. })
     }
 
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.

@@ -101,6 +101,12 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         if let Some(detection) = &checked.detection {
             out.push_str(&format!("  pack auto: {}\n", sanitize(&detection.reason)));
         }
+        if !checked.plan.is_empty() {
+            out.push_str("  serving plan:\n");
+            for item in &checked.plan {
+                out.push_str(&format!("    {:<14}{}  [{}]\n", format!("{}:", item.item), sanitize(&item.value), sanitize(&item.source)));
+            }
+        }
     }
     if !report.quiet {
         out.push('\n');

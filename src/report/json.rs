@@ -51,6 +51,9 @@ struct Input<'a> {
     /// What `--pack auto` decided (absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     detected: Option<&'a crate::detect::Detection>,
+    /// What the serving container will do with the model (absent for inputs without one).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    plan: &'a [crate::plan::PlanItem],
 }
 
 #[derive(Serialize)]
@@ -98,6 +101,7 @@ pub fn render(report: &Report<'_>) -> String {
                 entries: subject.entries.len(),
                 packs: ruleset.packs.iter().zip(&checked.packs).filter(|(_, &on)| on).map(|(p, _)| p.name.as_str()).collect(),
                 detected: checked.detection.as_ref(),
+                plan: &checked.plan,
                 parts: subject
                     .origins
                     .iter()

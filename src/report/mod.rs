@@ -72,6 +72,8 @@ pub struct Checked {
     pub rules: Vec<bool>,
     /// What `--pack auto` decided, when it ran.
     pub detection: Option<Detection>,
+    /// What the serving container will do with the model (empty for inputs without one).
+    pub plan: Vec<crate::plan::PlanItem>,
 }
 
 /// The result of a check run, ready to render.

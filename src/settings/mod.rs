@@ -346,7 +346,7 @@ impl Settings {
                 ruleset.applies[index] = Applies { model_inputs_only: defaults, detected: !pack.signals.is_empty() };
             }
         }
-        ruleset.env = self.env.clone();
+        ruleset.set_env(self.env.clone());
         self.apply_selection(&mut ruleset)?;
         Ok(ruleset)
     }

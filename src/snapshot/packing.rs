@@ -95,14 +95,16 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
         return resolved;
     }
     let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
-    let digest = ScanOptions { wants_content: &|_| false, content_limit: 0, digest: header.fields.sha256, limits: crate::source::Limits::default() };
+    let digest = ScanOptions::headers(header.fields.sha256);
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
         let entry = &subject.entries[index];
         let origin = entry.origin;
         if entry.kind == EntryKind::Hardlink {
             let target = normalize_name(entry.link_target.as_deref().unwrap_or_default()).name;
-            let Some(&target_index) = by_member.get(&(origin, target)) else { continue };
+            let Some(&target_index) = by_member.get(&(origin, target)) else {
+                continue;
+            };
             let target = subject.entries[target_index].clone();
             if target.kind != EntryKind::File {
                 continue;
@@ -114,7 +116,9 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             continue;
         }
         let path = subject.origins[origin].fs_path.join(as_path(&entry.member));
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
         let member = entry.member.clone();
         let entry = &mut subject.entries[index];
         match other_kind {

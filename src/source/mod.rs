@@ -8,6 +8,7 @@ pub mod job;
 pub mod limits;
 pub mod members;
 pub mod tree;
+pub mod ziptail;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -220,6 +221,9 @@ pub struct ScanOptions<'a> {
     /// Capture the first `content_limit` bytes of regular files whose member name this accepts.
     pub wants_content: &'a dyn Fn(&[u8]) -> bool,
     pub content_limit: usize,
+    /// Keep the last [`ziptail::TAIL_LIMIT`] bytes of regular files whose member name this
+    /// accepts, and read their zip listing from it (`where.zip-missing`).
+    pub wants_tail: &'a dyn Fn(&[u8]) -> bool,
     /// Compute a SHA-256 of every regular file while streaming.
     pub digest: bool,
     pub limits: Limits,
@@ -233,6 +237,18 @@ pub(crate) fn name_too_long(name: &[u8], detail: String) -> Problem {
     problem
 }
 
+impl ScanOptions<'_> {
+    /// Options that read names and headers only (plus digests when `digest`).
+    pub fn headers(digest: bool) -> ScanOptions<'static> {
+        ScanOptions { wants_content: &|_| false, content_limit: 0, wants_tail: &|_| false, digest, limits: Limits::default() }
+    }
+
+    /// Whether a regular file named `member` is read at all.
+    pub fn reads(&self, member: &[u8]) -> bool {
+        self.digest || (self.wants_content)(member) || (self.wants_tail)(member)
+    }
+}
+
 /// The entries and problems of one tree or archive.
 #[derive(Default, Debug)]
 pub struct Scan {
@@ -243,27 +259,34 @@ pub struct Scan {
 }
 
 /// Read a regular file's bytes once: the first `content_limit` into `entry.content` when
-/// wanted, all of them through SHA-256 when digests are on.
+/// wanted, all of them through SHA-256 when digests are on, and its last bytes into a bounded
+/// tail when its zip listing is wanted.
 pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &ScanOptions) -> io::Result<()> {
     let wants = (options.wants_content)(&entry.member);
-    if !wants && !options.digest {
+    let mut tail = (options.wants_tail)(&entry.member).then(|| ziptail::Tail::new(ziptail::TAIL_LIMIT, entry.size));
+    if !wants && !options.digest && tail.is_none() {
         return Ok(());
     }
     let mut hasher = options.digest.then(|| Hasher::new(entry.size));
     let mut content = wants.then(Content::default);
     // Sized to the file: a million small files must not each zero a large buffer.
     let mut buf = vec![0u8; (entry.size.min(256 * 1024) as usize).max(4096)];
+    let mut read = 0u64;
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
+        }
+        read += n as u64;
+        if let Some(tail) = tail.as_mut() {
+            tail.push(&buf[..n]);
         }
         if let Some(content) = content.as_mut() {
             let room = options.content_limit.saturating_sub(content.bytes.len());
             content.bytes.extend_from_slice(&buf[..n.min(room)]);
             if n > room {
                 content.truncated = true;
-                if hasher.is_none() {
+                if hasher.is_none() && tail.is_none() {
                     break;
                 }
             }
@@ -273,6 +296,7 @@ pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &Scan
             hasher.update(&mut buf, n);
         }
     }
+    entry.zip = tail.map(|tail| if read < entry.size { ziptail::ZipLook::Unsure("the member ends early".into()) } else { tail.look() });
     entry.content = content;
     entry.digest = hasher.map(Hasher::finish);
     Ok(())
@@ -333,6 +357,11 @@ pub struct OpenError {
 /// Where the content wanted by rules is, per origin role: built by the engine.
 pub trait ContentWants {
     fn wants(&self, role: Role, member: &[u8]) -> bool;
+
+    /// Whether the zip listing of this member is wanted (see [`ziptail`]).
+    fn wants_tail(&self, _role: Role, _member: &[u8]) -> bool {
+        false
+    }
 }
 
 /// Open and scan `input`. `forced` overrides role detection (`--as`).
@@ -370,7 +399,8 @@ pub fn open(
     for part in parts {
         let role = part.role;
         let wants_content = |member: &[u8]| wants.wants(role, member);
-        let options = ScanOptions { wants_content: &wants_content, content_limit, digest, limits };
+        let wants_tail = |member: &[u8]| wants.wants_tail(role, member);
+        let options = ScanOptions { wants_content: &wants_content, content_limit, wants_tail: &wants_tail, digest, limits };
         let scan = if part.is_archive {
             archive::scan_file(&part.fs_path, &options)
                 .map_err(|err| OpenError { input: part.fs_path.to_string_lossy().into_owned(), message: describe_io(&err) })?

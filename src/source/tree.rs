@@ -160,7 +160,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Scan {
                 Err(err) => scan.problems.push(unreadable(&member, &err.to_string())),
             }
         }
-        if kind == EntryKind::File && ((options.wants_content)(&entry.member) || options.digest) {
+        if kind == EntryKind::File && options.reads(&entry.member) {
             match parents.open(dirent.depth(), dirent.file_name()) {
                 Ok(mut file) => {
                     if let Err(err) = capture(&mut file, &mut entry, options) {
@@ -213,7 +213,7 @@ mod tests {
             meddle(member);
             true
         };
-        scan(root, &ScanOptions { wants_content: &wants, content_limit: 1 << 20, digest: false, limits: Default::default() })
+        scan(root, &ScanOptions { wants_content: &wants, content_limit: 1 << 20, wants_tail: &|_| false, digest: false, limits: Default::default() })
     }
 
     #[test]

@@ -225,12 +225,13 @@ fn sm401_sm402_sm403_junk() {
 #[test]
 fn sm501_sm502_unsafe_names_in_archives() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("/etc/cron.d/x", b"x"), Member::File("../escape.py", b"x"), Member::File("model.pt", b"w")]);
+    let archive =
+        tar_gz(&dir, "model.tar.gz", &[Member::File("/etc/cron.d/x", b"x"), Member::File("../escape.py", b"x"), Member::File("model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check(&archive);
     assert_has(&doc, "SM501", "etc/cron.d/x");
     assert_has(&doc, "SM502", "../escape.py");
     assert_eq!(code, 1);
-    let good = tar_gz(&dir, "good/model.tar.gz", &[Member::File("./model.pt", b"w")]);
+    let good = tar_gz(&dir, "good/model.tar.gz", &[Member::File("./model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check(&good);
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -243,7 +244,7 @@ fn sm503_links_escaping_the_root() {
         &dir,
         "model.tar.gz",
         &[
-            Member::File("model.pt", b"w"),
+            Member::File("model.pt", &TORCHSCRIPT),
             Member::Symlink("abs", "/etc/passwd"),
             Member::Symlink("up", "../../x"),
             Member::Symlink("inside", "model.pt"),
@@ -265,7 +266,7 @@ fn sm503_links_escaping_the_root() {
 #[test]
 fn sm504_special_files() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", b"w"), Member::Fifo("pipe")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::Fifo("pipe")]);
     let (_, doc) = check(&archive);
     assert_has(&doc, "SM504", "pipe");
     // A FIFO in a live tree is never opened, and Pipe-mode channel FIFOs are expected.
@@ -296,7 +297,7 @@ fn sm507_file_directory_clash_and_sm509_duplicates() {
     let archive = tar_gz(
         &dir,
         "model.tar.gz",
-        &[Member::File("weights", b"a"), Member::File("weights/part1", b"b"), Member::File("model.pt", b"1"), Member::File("model.pt", b"2")],
+        &[Member::File("weights", b"a"), Member::File("weights/part1", b"b"), Member::File("model.pt", &TORCHSCRIPT), Member::File("model.pt", &TORCHSCRIPT)],
     );
     let (_, doc) = check(&archive);
     assert_eq!(paths_for(&doc, "SM507"), vec!["weights"]);
@@ -307,7 +308,7 @@ fn sm507_file_directory_clash_and_sm509_duplicates() {
 fn sm508_names_s3_rejects() {
     let dir = TestDir::new();
     let long = format!("{}.bin", "a".repeat(300));
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("a//b.bin", b"x"), Member::File("model.pt", b"w")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("a//b.bin", b"x"), Member::File("model.pt", &TORCHSCRIPT)]);
     let (_, doc) = check(&archive);
     assert_eq!(paths_for(&doc, "SM508"), vec!["a/b.bin"]);
     // Over-long names need a GNU long-name record; build it with the tar crate's own writer.
@@ -329,7 +330,7 @@ fn sm508_names_s3_rejects() {
 fn sm601_named_gzip_but_plain_tar() {
     let dir = TestDir::new();
     let path = dir.join("model.tar.gz");
-    fs::write(&path, tar_bytes(&[Member::File("model.pt", b"w")])).unwrap();
+    fs::write(&path, tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])).unwrap();
     let (code, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM601"]);
     assert_eq!(paths_for(&doc, "SM601"), vec![""]);
@@ -337,7 +338,7 @@ fn sm601_named_gzip_but_plain_tar() {
     // The same bytes named .tar are read as a plain tar (compression comes from the bytes, never
     // the name); as a model they are MDL110, since ModelDataUrl must be a gzip-compressed tar.
     let tar = dir.join("model.tar");
-    fs::write(&tar, tar_bytes(&[Member::File("model.pt", b"w")])).unwrap();
+    fs::write(&tar, tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])).unwrap();
     let (code, doc) = check(&tar);
     assert_eq!(codes(&doc), vec!["MDL110"]);
     assert_eq!(doc["inputs"][0]["parts"][0]["compression"], "none");
@@ -371,7 +372,7 @@ fn sm603_not_a_tar() {
     let (code, doc) = check(&path);
     assert_eq!((code, codes(&doc)), (1, vec!["SM603".to_string()]));
     // The same bytes cut inside the gzip stream are truncated.
-    let whole = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let whole = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     fs::write(&path, &whole[..whole.len() / 3]).unwrap();
     let (_, doc) = check(&path);
     assert_eq!(codes(&doc), vec!["SM604"]);
@@ -381,7 +382,7 @@ fn sm603_not_a_tar() {
 fn sm604_truncated_archive_reports_offset_and_what_came_before() {
     let dir = TestDir::new();
     let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes()).collect();
-    let bytes = gzip(&tar_bytes(&[Member::File("._model.pt", b"x"), Member::File("model.pt", &big), Member::File("z.bin", b"z")]));
+    let bytes = gzip(&tar_bytes(&[Member::File("._model.pt", &TORCHSCRIPT), Member::File("model.pt", &big), Member::File("z.bin", b"z")]));
     let path = dir.join("model.tar.gz");
     fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let (code, doc) = check(&path);
@@ -397,7 +398,7 @@ fn sm604_truncated_archive_reports_offset_and_what_came_before() {
 #[test]
 fn sm604_corrupt_gzip_trailer() {
     let dir = TestDir::new();
-    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     let len = bytes.len();
     bytes[len - 6] ^= 0xff; // CRC32 of the gzip trailer
     let path = dir.join("model.tar.gz");
@@ -429,7 +430,7 @@ fn sm605_empty_archives() {
 #[test]
 fn sm606_wrapped_archive_names_the_fix() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::Dir("model/"), Member::File("model/model.pt", b"w"), Member::File("._model", b"x")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::Dir("model/"), Member::File("model/model.pt", &TORCHSCRIPT), Member::File("._model", b"x")]);
     // The training pack alone: by default sagemaker-model's MDL101 supersedes SM606 on models.
     let training = ["--no-default-packs", "--pack", "sagemaker-training"];
     let (code, doc) = check_with(&archive, &training);
@@ -440,7 +441,7 @@ fn sm606_wrapped_archive_names_the_fix() {
     let path = archive.to_string_lossy();
     assert_eq!(fix, format!("mkdir unpacked && tar -xf {path} -C unpacked && tar -C unpacked/model -czf {path} ."));
     assert_eq!(code, 0, "a warning in the training pack");
-    let flat = tar_gz(&dir, "flat/model.tar.gz", &[Member::File("model.pt", b"w"), Member::File("code/inference.py", b"x")]);
+    let flat = tar_gz(&dir, "flat/model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("code/inference.py", b"x")]);
     let (_, doc) = check_with(&flat, &training);
     assert_lacks(&doc, "SM606");
 }
@@ -498,7 +499,7 @@ fn output_archive_flavours() {
     assert_has(&doc, "SM101", "");
     assert_has(&doc, "SM202", "train.log");
     assert_eq!(code, 1);
-    let cloud = tar_gz(&dir, "cloud/output.tar.gz", &[Member::File("metrics.json", b"{}"), Member::File("model.pth", b"w")]);
+    let cloud = tar_gz(&dir, "cloud/output.tar.gz", &[Member::File("metrics.json", b"{}"), Member::File("model.pth", &TORCHSCRIPT)]);
     let (code, doc) = check(&cloud);
     assert_eq!(doc["inputs"][0]["parts"][0]["flavour"], "cloud");
     assert_eq!(codes(&doc), vec!["SM304"]);
@@ -514,7 +515,7 @@ fn role_override_with_as() {
     let (_, doc) = check(&archive);
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
     // A plain folder checked as model contents.
-    dir.file("folder/model.pt", "w");
+    dir.file_bytes("folder/model.pt", &TORCHSCRIPT);
     let (code, doc) = check_with(&dir.join("folder"), &["--as", "model"]);
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -523,7 +524,7 @@ fn role_override_with_as() {
 #[test]
 fn job_folder_prefixes_paths_with_the_archive() {
     let dir = TestDir::new();
-    tar_gz(&dir, "job/output/model.tar.gz", &[Member::File("model.pt", b"w"), Member::File("._model.pt", b"x")]);
+    tar_gz(&dir, "job/output/model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("._model.pt", &TORCHSCRIPT)]);
     tar_gz(&dir, "job/output/output.tar.gz", &[Member::File("metrics.json", b"{}")]);
     let (code, doc) = check(&dir.join("job"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
@@ -531,7 +532,7 @@ fn job_folder_prefixes_paths_with_the_archive() {
     assert_eq!(paths_for(&doc, "SM401"), vec!["output/model.tar.gz/._model.pt"]);
     assert_eq!(code, 0);
     // The uncompressed form: the model is a plain folder.
-    dir.file("job2/output/model/model.pt", "w").file("job2/output/data/metrics.json", "{}");
+    dir.file_bytes("job2/output/model/model.pt", &TORCHSCRIPT).file("job2/output/data/metrics.json", "{}");
     let (code, doc) = check(&dir.join("job2"));
     assert_eq!(doc["inputs"][0]["kind"], "job");
     assert_eq!(code, 0);
@@ -554,7 +555,7 @@ fn non_utf8_names_are_kept_and_shown_lossily() {
 #[test]
 fn terminal_escapes_in_names_are_neutralised() {
     let dir = TestDir::new();
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", b"w"), Member::File("._\u{1b}[31mred", b"x")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("._\u{1b}[31mred", b"x")]);
     let output = optml().args(["check", "--color", "never"]).arg(&archive).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains('\u{1b}'), "{stdout}");
@@ -622,7 +623,7 @@ fn ignore_drops_a_code() {
 fn several_inputs_in_one_report() {
     let dir = TestDir::new();
     let root = dir.opt_ml("ml");
-    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", b"w")]);
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT)]);
     let (code, doc) = check_json(&[root.as_os_str(), archive.as_os_str()]);
     assert_eq!(doc["inputs"].as_array().unwrap().len(), 2);
     assert_eq!(code, 0);
@@ -752,7 +753,7 @@ fn github_annotations() {
 #[test]
 fn sm608_trailing_data_after_gzip() {
     let dir = TestDir::new();
-    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")]));
+    let mut bytes = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)]));
     bytes.extend_from_slice(b"appended by mistake\n");
     let path = dir.join("model.tar.gz");
     fs::write(&path, &bytes).unwrap();
@@ -760,7 +761,7 @@ fn sm608_trailing_data_after_gzip() {
     assert_eq!(codes(&doc), vec!["SM608"]);
     assert_eq!(code, 0, "readable by the SDK: a warning");
     // Concatenated gzip members are one valid stream.
-    let mut two = gzip(&tar_bytes(&[Member::File("model.pt", b"weights")])[..512 * 2]);
+    let mut two = gzip(&tar_bytes(&[Member::File("model.pt", &TORCHSCRIPT)])[..512 * 2]);
     two.extend(gzip(&[0u8; 1024]));
     let path = dir.join("multi/model.tar.gz");
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -817,7 +818,7 @@ fn sm610_output_archive_wrapped_in_output_folder() {
 fn a_folder_without_opt_ml_markers_is_model_contents() {
     let dir = TestDir::new();
     // `optml check /opt/ml/model`: the model folder itself, not an /opt/ml root.
-    dir.file("model/model.pt", "w").file("model/code/inference.py", "def model_fn(d):\n    pass\n");
+    dir.file_bytes("model/model.pt", &TORCHSCRIPT).file("model/code/inference.py", "def model_fn(d):\n    pass\n");
     let (code, doc) = check(&dir.join("model"));
     assert_eq!(doc["inputs"][0]["parts"][0]["role"], "model");
     assert_lacks(&doc, "SM201");

@@ -36,6 +36,11 @@ impl TestDir {
 
     /// Write `content` at `rel`, creating parent folders.
     pub fn file(&self, rel: &str, content: &str) -> &TestDir {
+        self.file_bytes(rel, content.as_bytes())
+    }
+
+    /// Write `content` (any bytes) at `rel`, creating parent folders.
+    pub fn file_bytes(&self, rel: &str, content: &[u8]) -> &TestDir {
         let path = self.join(rel);
         fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
         fs::write(&path, content).expect("write");
@@ -66,6 +71,48 @@ pub enum Member<'a> {
     /// A regular file with explicit mode bits.
     Mode(&'a str, u32),
 }
+
+/// A stored (uncompressed) zip holding `names`, each with `body`: the container format of
+/// `torch.jit.save` and of `torch.save` since PyTorch 1.6. `pad` bytes between the central
+/// directory and its end record push the directory away from the end of the file.
+pub fn zip_bytes(names: &[&str], body: &[u8], pad: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    let le16 = |v: usize| (v as u16).to_le_bytes();
+    let le32 = |v: usize| (v as u32).to_le_bytes();
+    for name in names {
+        let offset = out.len();
+        // Local header: signature, version 20, no flags, stored, no time/CRC checks needed.
+        out.extend_from_slice(b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        out.extend_from_slice(&le32(body.len()));
+        out.extend_from_slice(&le32(body.len()));
+        out.extend_from_slice(&le16(name.len()));
+        out.extend_from_slice(&le16(0));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(body);
+        central.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        central.extend_from_slice(&le32(body.len()));
+        central.extend_from_slice(&le32(body.len()));
+        central.extend_from_slice(&le16(name.len()));
+        central.extend_from_slice(&[0; 12]);
+        central.extend_from_slice(&le32(offset));
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len();
+    out.extend_from_slice(&central);
+    out.resize(out.len() + pad, 0);
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&le16(names.len()));
+    out.extend_from_slice(&le16(names.len()));
+    out.extend_from_slice(&le32(central.len()));
+    out.extend_from_slice(&le32(cd_offset));
+    out.extend_from_slice(&le16(0));
+    out
+}
+
+/// A TorchScript file as `torch.jit.save` lays it out (member names are what optml reads).
+pub static TORCHSCRIPT: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| zip_bytes(&["model/data.pkl", "model/constants.pkl", "model/code/__torch__.py", "model/version"], b"x", 0));
 
 /// Raw ustar bytes for `members` (names written verbatim, so `../x` and `/x` are possible).
 pub fn tar_bytes(members: &[Member]) -> Vec<u8> {

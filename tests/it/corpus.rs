@@ -11,7 +11,7 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
 }
 
-fn corpus_files() -> Vec<PathBuf> {
+pub fn corpus_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
         fs::read_dir(corpus_dir()).expect("corpus dir").map(|e| e.expect("entry").path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect();
     files.sort();

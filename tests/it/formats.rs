@@ -14,7 +14,7 @@ fn workspace() -> TestDir {
     let dir = TestDir::new();
     dir.opt_ml("ml");
     dir.file("ml/columns.pkl", "x");
-    tar_gz(&dir, "model.tar.gz", &[Member::File("model.pth", b"w"), Member::File("._model.pth", b"x"), Member::Dir("code")]);
+    tar_gz(&dir, "model.tar.gz", &[Member::File("model.pth", &TORCHSCRIPT), Member::File("._model.pth", b"x"), Member::Dir("code")]);
     dir
 }
 

@@ -17,5 +17,6 @@ mod readme;
 mod rules;
 mod run;
 mod serving;
+mod serving_cases;
 mod snapshot;
 mod writes;

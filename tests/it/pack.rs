@@ -34,8 +34,8 @@ fn headers(archive: &Path) -> Vec<(String, char, u32, u64, u64, Option<String>)>
 fn same_content_gives_the_same_bytes() {
     let dir = TestDir::new();
     // Two folders with the same files, created in different orders with different modes.
-    dir.file("a/code/inference.py", "def model_fn(d): pass\n").file("a/model.pth", "weights").file("a/b.txt", "b");
-    dir.file("b/b.txt", "b").file("b/model.pth", "weights").file("b/code/inference.py", "def model_fn(d): pass\n");
+    dir.file("a/code/inference.py", "def model_fn(d): pass\n").file_bytes("a/model.pth", &TORCHSCRIPT).file("a/b.txt", "b");
+    dir.file("b/b.txt", "b").file_bytes("b/model.pth", &TORCHSCRIPT).file("b/code/inference.py", "def model_fn(d): pass\n");
     fs::set_permissions(dir.join("b/model.pth"), fs::Permissions::from_mode(0o600)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(10));
     fs::write(dir.join("b/b.txt"), "b").unwrap();
@@ -66,7 +66,7 @@ fn gzip_level_changes_only_the_compression() {
 #[test]
 fn symlinks_inside_are_kept_and_escaping_ones_refused() {
     let dir = TestDir::new();
-    dir.file("m/model.pth", "weights").file("secret", "s");
+    dir.file_bytes("m/model.pth", &TORCHSCRIPT).file("secret", "s");
     symlink("model.pth", dir.join("m/latest")).unwrap();
     let out = dir.join("model.tar.gz");
     assert_eq!(pack(&dir.join("m"), &out, &[]).status.code(), Some(0));
@@ -92,7 +92,7 @@ fn symlinks_inside_are_kept_and_escaping_ones_refused() {
 #[test]
 fn packed_archive_passes_check() {
     let dir = TestDir::new();
-    dir.file("m/model.pth", "weights");
+    dir.file_bytes("m/model.pth", &TORCHSCRIPT);
     let out = dir.join("model.tar.gz");
     assert_eq!(pack(&dir.join("m"), &out, &[]).status.code(), Some(0));
     let (code, doc) = check_json(&[out.as_os_str()]);

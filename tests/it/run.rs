@@ -69,13 +69,13 @@ fn successful_run_writes_success_packs_and_checks() {
     let dir = TestDir::new();
     dir.file("data/train.csv", "1,2\n");
     let root = dir.join("run");
-    let script = "echo model > \"$SM_MODEL_DIR/model.pth\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let script = "echo model > \"$SM_MODEL_DIR/model.bin\"; echo '{}' > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
     let (code, doc, stderr) = run_json(&root, &["--channel", &format!("train={}", dir.join("data").display())], &["sh", "-c", script]);
     assert_eq!(code, 0, "{doc:#}\n{stderr}");
     assert_eq!(codes(&doc), Vec::<String>::new());
     assert!(root.join("algo-1/output/success").exists());
     assert_eq!(read(root.join("algo-1/input/data/train/train.csv")), "1,2\n");
-    assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.pth"]);
+    assert_eq!(members(&root.join("artifacts/model.tar.gz")), ["model.bin"]);
     assert_eq!(members(&root.join("artifacts/output.tar.gz")), ["metrics.json"]);
     let run = &doc["run"];
     assert_eq!(run["hosts"][0]["exit_code"], 0);
@@ -307,12 +307,12 @@ fn isolation_fallback_is_reported() {
     let root = dir.join("run");
     // In a private mount namespace of its own, /opt/ml is a file: nothing can be mounted there.
     let blocked = ["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /opt && touch /opt/ml && exec \"$@\"", "sh"];
-    let (code, doc, stderr) = run_wrapped(&blocked, &root, &[], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.pth\""]);
+    let (code, doc, stderr) = run_wrapped(&blocked, &root, &[], &["sh", "-c", "echo m > \"$SM_MODEL_DIR/model.bin\""]);
     assert_eq!(doc["run"]["isolation"]["mode"], "unavailable", "{doc:#}");
     assert!(doc["run"]["isolation"]["detail"].as_str().unwrap().contains("not a directory"));
     assert_eq!(paths_for(&doc, "RUN006").len(), 1);
     assert!(stderr.contains("cannot isolate /opt/ml"), "{stderr}");
-    assert_eq!(read(root.join("algo-1/model/model.pth")), "m\n", "the variables still point at the sandbox");
+    assert_eq!(read(root.join("algo-1/model/model.bin")), "m\n", "the variables still point at the sandbox");
     assert_eq!(code, 0, "an info finding does not fail the run: {doc:#}");
 }
 
@@ -376,11 +376,11 @@ fn a_command_that_cannot_start_fails_like_a_shell() {
 #[test]
 fn snapshot_compares_the_archives_with_a_golden_manifest() {
     let dir = TestDir::new();
-    let save = "echo m > \"$SM_MODEL_DIR/model.pth\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
+    let save = "echo m > \"$SM_MODEL_DIR/model.bin\"; echo x > \"$SM_OUTPUT_DATA_DIR/metrics.json\"";
     let golden = dir.join("golden.manifest");
     dir.file(
         "golden.manifest",
-        "#optml-manifest v1\n/fields type size link\nmodel.tar.gz/model.pth type=file size=2\noutput.tar.gz/metrics.json type=file size=2\n",
+        "#optml-manifest v1\n/fields type size link\nmodel.tar.gz/model.bin type=file size=2\noutput.tar.gz/metrics.json type=file size=2\n",
     );
     let snapshot = ["--snapshot", golden.to_str().unwrap()];
     let (code, doc, _) = run_json(&dir.join("same"), &snapshot, &["sh", "-c", save]);
@@ -388,7 +388,7 @@ fn snapshot_compares_the_archives_with_a_golden_manifest() {
     let (code, doc, _) = run_json(&dir.join("changed"), &snapshot, &["sh", "-c", "echo m > \"$SM_MODEL_DIR/other.pth\""]);
     assert_eq!(code, 1);
     assert_eq!(paths_for(&doc, "SNAP002"), ["model.tar.gz/other.pth"]);
-    assert_eq!(paths_for(&doc, "SNAP001"), ["model.tar.gz/model.pth", "output.tar.gz/metrics.json"]);
+    assert_eq!(paths_for(&doc, "SNAP001"), ["model.tar.gz/model.bin", "output.tar.gz/metrics.json"]);
 }
 
 #[test]
@@ -411,7 +411,7 @@ fn usage_errors_exit_2() {
 fn human_summary() {
     let dir = TestDir::new();
     let root = dir.join("run");
-    let output = run_human(&root, &["--hp", "epochs=1", "--", "sh", "-c", "echo hello; echo m > \"$SM_MODEL_DIR/model.pth\""]);
+    let output = run_human(&root, &["--hp", "epochs=1", "--", "sh", "-c", "echo hello; echo m > \"$SM_MODEL_DIR/model.bin\""]);
     let mut settings = snapshot_settings("run");
     settings.add_filter(r"\d+\.\d s", "[SECONDS]");
     settings.add_filter(r"isolation: [^\n]*", "isolation: [MODE]");
@@ -500,7 +500,7 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "dump-%s.json" % host),
 
 /// One scenario of the verdict test: the script's body.
 const VERDICT_SCRIPTS: [(&str, &str); 4] = [
-    ("succeeds", "open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.pth'), 'w').write('m')"),
+    ("succeeds", "open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.bin'), 'w').write('m')"),
     ("raises", "raise ValueError('boom')"),
     ("exits3", "sys.exit(3)"),
     ("own_failure", "open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w').write('my reason'); sys.exit(2)"),
