@@ -62,8 +62,7 @@ pub fn apply(blob: Blob, layer: usize, expected: &Expected, keep: &dyn Fn(&[u8])
         Compression::Gzip => Box::new(Hashing { inner: flate2::read::MultiGzDecoder::new(io::BufReader::new(raw)), hash: tar_hash.clone() }),
         _ => Box::new(raw),
     };
-    let no_content = |_: &[u8]| false;
-    let options = ScanOptions { wants_content: &no_content, content_limit: 0, digest: false, limits };
+    let options = ScanOptions { limits, ..ScanOptions::headers(false) };
     let scan = archive::scan(plain, Path::new("layer.tar"), &options).map_err(|err| LayerError::Broken(format!("cannot be read: {err}")))?;
     if let Some(problem) = scan.problems.iter().find(|p| p.kind.stops_reading()) {
         return Err(LayerError::Broken(format!("is not a readable tar: {}", problem.detail)));
