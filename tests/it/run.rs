@@ -215,10 +215,11 @@ fn sigterm_to_optml_is_forwarded_to_the_script() {
         .spawn()
         .expect("start optml");
     // Bounded, so a run that never starts the script fails instead of hanging CI.
-    for _ in 0..1500 {
-        if ready.exists() {
-            break;
-        }
+    // A loaded machine can take long to start the script; signalling before it runs would test
+    // nothing (optml would stop a job that has not started).
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the script never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(ready.exists(), "the script never started");
@@ -575,10 +576,11 @@ fn signalled_run(dir: &TestDir, script: &str, signals: &[i32]) -> serde_json::Va
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start optml");
-    for _ in 0..1500 {
-        if ready.exists() {
-            break;
-        }
+    // A loaded machine can take long to start the script; signalling before it runs would test
+    // nothing (optml would stop a job that has not started).
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the script never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for &signal in signals {
