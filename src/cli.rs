@@ -59,6 +59,8 @@ pub enum RoleArg {
     OptMl,
     /// A source bundle (sourcedir.tar.gz) or code folder: the contents of /opt/ml/code.
     Code,
+    /// A container image: `docker save` output or an OCI layout, tarred or a folder (check only).
+    Image,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -212,6 +214,12 @@ pub struct CheckArgs {
     /// Read every input as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
+    /// The platform (`linux/amd64`, `linux/arm64/v8`) to check when an image index has several.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The image (`NAME:TAG`) to check when an image archive holds several; default: all.
+    #[arg(long, value_name = "NAME:TAG")]
+    pub image: Option<String>,
     #[command(flatten)]
     pub settings: ReportSettings,
     /// Job phase: a running job has no status marker yet.

@@ -17,6 +17,7 @@ pub mod finding;
 pub mod fix;
 pub mod glob;
 pub mod harness;
+pub mod image;
 pub mod layout;
 pub mod located;
 pub mod open;

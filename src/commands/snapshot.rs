@@ -49,7 +49,14 @@ impl RecordArgs {
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
 /// `verb` names the command in errors ("snapshot", "compare").
 pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, limits: Limits, verb: &str) -> Result<Subject, MietteReport> {
-    let subject = source::open(path, role.map(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest, limits)
+    if role == Some(RoleArg::Image) || (role.is_none() && source::image::sniff(path)) {
+        return Err(miette::miette!(
+            code = "optml::usage",
+            "cannot {verb} {}: container images are read by `optml check` only (docs/images.md)",
+            path.display()
+        ));
+    }
+    let subject = source::open(path, role.and_then(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest, limits)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
     if let Some(problem) = incomplete(&subject) {
         return Err(miette::miette!(

@@ -38,6 +38,7 @@ pub const PACKS: &[BuiltinPack] = &[
     builtin!("djl-lmi"),
     builtin!("snapshot"),
     builtin!("harness"),
+    builtin!("sagemaker-image"),
 ];
 
 /// Findings of `optml run`, which always loads this pack.
@@ -49,7 +50,10 @@ pub const SNAPSHOT_PACK: &str = "snapshot";
 /// Packs of `external` rules that a subsystem raises (snapshots, the run harness): selectable
 /// by name and listed by `optml rule`, but never loaded by `auto`; the subsystem asks for them
 /// when it runs.
-pub const ON_DEMAND: &[&str] = &[SNAPSHOT_PACK, HARNESS_PACK];
+pub const ON_DEMAND: &[&str] = &[SNAPSHOT_PACK, HARNESS_PACK, IMAGE_PACK];
+
+/// The training image gate, applied by default to image inputs (docs/images.md).
+pub const IMAGE_PACK: &str = "sagemaker-image";
 
 /// `--pack auto`: the serving pack whose detection signals fit each model best.
 pub const AUTO: &str = "auto";

@@ -1,8 +1,8 @@
 //! The codes of `external` rules: findings raised by subsystems outside the evaluator
-//! (snapshots, the run harness). Their rule files own severity, texts and docs; Rust names each
+//! (snapshots, the run harness, image checks). Their rule files own severity, texts and docs; Rust names each
 //! code once, here, so a typo is a compile error rather than a finding silently dropped.
 
-/// One `external` rule a subsystem raises, by its code in rules/snapshot.toml or rules/harness.toml.
+/// One `external` rule a subsystem raises, by its code in rules/snapshot.toml, rules/harness.toml or rules/sagemaker-image.toml.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternalCode {
     SnapshotEntryMissing,
@@ -19,10 +19,20 @@ pub enum ExternalCode {
     HostFileDuplicate,
     IsolationUnavailable,
     PackFailed,
+    BakedUnderMount,
+    CodeBaked,
+    TrainNotFound,
+    ProgramMissing,
+    ShellFormEntryPoint,
+    CredentialBaked,
+    SmEnvBaked,
+    ImageBroken,
+    LayerDigestMismatch,
+    LayerCompressionUnsupported,
 }
 
 impl ExternalCode {
-    pub const ALL: [ExternalCode; 14] = [
+    pub const ALL: [ExternalCode; 24] = [
         ExternalCode::SnapshotEntryMissing,
         ExternalCode::SnapshotEntryExtra,
         ExternalCode::SnapshotEntryChanged,
@@ -37,6 +47,16 @@ impl ExternalCode {
         ExternalCode::HostFileDuplicate,
         ExternalCode::IsolationUnavailable,
         ExternalCode::PackFailed,
+        ExternalCode::BakedUnderMount,
+        ExternalCode::CodeBaked,
+        ExternalCode::TrainNotFound,
+        ExternalCode::ProgramMissing,
+        ExternalCode::ShellFormEntryPoint,
+        ExternalCode::CredentialBaked,
+        ExternalCode::SmEnvBaked,
+        ExternalCode::ImageBroken,
+        ExternalCode::LayerDigestMismatch,
+        ExternalCode::LayerCompressionUnsupported,
     ];
 
     pub fn code(self) -> &'static str {
@@ -55,6 +75,16 @@ impl ExternalCode {
             ExternalCode::HostFileDuplicate => "RUN005",
             ExternalCode::IsolationUnavailable => "RUN006",
             ExternalCode::PackFailed => "RUN007",
+            ExternalCode::BakedUnderMount => "IMG101",
+            ExternalCode::CodeBaked => "IMG102",
+            ExternalCode::TrainNotFound => "IMG201",
+            ExternalCode::ProgramMissing => "IMG202",
+            ExternalCode::ShellFormEntryPoint => "IMG203",
+            ExternalCode::CredentialBaked => "IMG301",
+            ExternalCode::SmEnvBaked => "IMG302",
+            ExternalCode::ImageBroken => "IMG901",
+            ExternalCode::LayerDigestMismatch => "IMG902",
+            ExternalCode::LayerCompressionUnsupported => "IMG903",
         }
     }
 }
@@ -62,13 +92,14 @@ impl ExternalCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::builtin::{find, HARNESS_PACK, LAYOUT, SNAPSHOT_PACK};
+    use crate::engine::builtin::{find, HARNESS_PACK, IMAGE_PACK, LAYOUT, SNAPSHOT_PACK};
     use crate::engine::load::load;
     use crate::engine::rule::Check;
 
     #[test]
     fn every_code_is_an_external_rule_of_its_pack() {
-        let ruleset = load(vec![LAYOUT.text(), find(SNAPSHOT_PACK).unwrap().text(), find(HARNESS_PACK).unwrap().text()]).expect("built-in packs load");
+        let ruleset = load(vec![LAYOUT.text(), find(SNAPSHOT_PACK).unwrap().text(), find(HARNESS_PACK).unwrap().text(), find(IMAGE_PACK).unwrap().text()])
+            .expect("built-in packs load");
         for code in ExternalCode::ALL {
             let rule = ruleset.find(code.code()).unwrap_or_else(|| panic!("{code:?}: no rule has code {}", code.code()));
             assert_eq!(rule.check, Check::External, "{} must be `check = \"external\"`", code.code());

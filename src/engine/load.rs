@@ -248,6 +248,7 @@ impl Loader {
                     "tree" => Some(InputKind::Tree),
                     "archive" => Some(InputKind::Archive),
                     "job" => Some(InputKind::Job),
+                    "image" => Some(InputKind::Image),
                     _ => None,
                 })
             }),

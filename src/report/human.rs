@@ -91,7 +91,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         let subject = &checked.subject;
         let entries = subject.entries.len();
         let parts: Vec<String> =
-            subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(origin, &placement.flavour)).collect();
+            subject.origins.iter().zip(&checked.placed.origins).map(|(origin, placement)| describe_part(subject.kind, origin, &placement.flavour)).collect();
         out.push_str(&format!(
             "checking {}: {}; {entries} entries, {}\n",
             sanitize(&subject.input),
@@ -147,7 +147,11 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
 }
 
 /// "model archive (gzip)", "output archive, local-mode flavour (gzip)", "/opt/ml tree".
-fn describe_part(origin: &crate::source::Origin, flavour: &str) -> String {
+fn describe_part(kind: crate::source::InputKind, origin: &crate::source::Origin, flavour: &str) -> String {
+    // An image's placement says which image of the archive it is, and its layers.
+    if kind == crate::source::InputKind::Image {
+        return flavour.to_string();
+    }
     let what = match (origin.role, origin.is_archive()) {
         (crate::source::Role::OptMl, _) => "/opt/ml tree".to_string(),
         (role, true) => format!("{} archive", role.as_str()),

@@ -3,6 +3,7 @@
 pub mod archive;
 mod digest;
 mod gzip;
+pub mod image;
 pub mod job;
 pub mod limits;
 pub mod members;
@@ -95,6 +96,8 @@ pub enum InputKind {
     Tree,
     Archive,
     Job,
+    /// A container image (docker-archive or OCI layout), checked by the image gate.
+    Image,
 }
 
 impl InputKind {
@@ -103,6 +106,7 @@ impl InputKind {
             InputKind::Tree => "tree",
             InputKind::Archive => "archive",
             InputKind::Job => "job",
+            InputKind::Image => "image",
         }
     }
 }

@@ -9,6 +9,7 @@ mod corpus;
 mod fix;
 mod formats;
 mod hostile;
+mod images;
 mod pack;
 mod races;
 mod reader;
