@@ -224,3 +224,22 @@ pub fn snapshot_settings(suite: &str) -> insta::Settings {
     settings.add_filter(r"\b(rules/[a-z0-9-]+\.toml):\d+\b", "$1:[LINE]");
     settings
 }
+
+/// `optml snapshot review` in `dir` on a real terminal (a pty from util-linux `script`), typing
+/// `keys`; `None` where there is no `script` to provide one.
+pub fn review_on_pty(dir: &Path, keys: &[u8]) -> Option<Output> {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        return None;
+    }
+    let command = format!("{} snapshot review", env!("CARGO_BIN_EXE_optml"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script");
+    child.stdin.take().unwrap().write_all(keys).unwrap();
+    Some(child.wait_with_output().unwrap())
+}

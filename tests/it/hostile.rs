@@ -141,20 +141,9 @@ fn pending_snapshots_with_hostile_names_stay_inert() {
     for (index, name) in ["r\n::error::x", "s\u{1b}[31m\u{202e}"].iter().enumerate() {
         dir.file(&format!("{name}.manifest.new"), &format!("#optml-manifest v1\nf{index} type=file\n"));
     }
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    let Some(output) = review_on_pty(dir.path(), b"s\ns\n") else {
         return; // no `script` to provide the terminal `review` needs
-    }
-    let command = format!("{} snapshot review", env!("CARGO_BIN_EXE_optml"));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"s\ns\n").unwrap();
-    let output = child.wait_with_output().unwrap();
+    };
     // The terminal turns each `\n` of optml's into `\r\n`: those are the pty's, not a name's.
     let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
     assert!(shown.contains("[a]ccept"), "{shown}");

@@ -214,15 +214,7 @@ fn sigterm_to_optml_is_forwarded_to_the_script() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start optml");
-    // Bounded, so a run that never starts the script fails instead of hanging CI.
-    // A loaded machine can take long to start the script; signalling before it runs would test
-    // nothing (optml would stop a job that has not started).
-    let started = std::time::Instant::now();
-    while !ready.exists() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the script never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(ready.exists(), "the script never started");
+    wait_until_started(&ready);
     // SAFETY: signalling a child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let output = child.wait_with_output().expect("optml ends");
@@ -563,6 +555,17 @@ fn toolkit_train_and_optml_agree_on_verdicts() {
     }
 }
 
+/// Wait for a run's script to touch `ready`. A loaded machine can take long to start it, and
+/// signalling before it runs would test nothing (optml would stop a job that has not started);
+/// bounded, so a run that never starts the script fails instead of hanging CI.
+fn wait_until_started(ready: &Path) {
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the script never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Start `optml run -- sh -c SCRIPT` (SCRIPT touches `ready` when it is running), send `signals`
 /// to optml once the script runs, one per 200 ms, and return optml's JSON report.
 fn signalled_run(dir: &TestDir, script: &str, signals: &[i32]) -> serde_json::Value {
@@ -576,13 +579,7 @@ fn signalled_run(dir: &TestDir, script: &str, signals: &[i32]) -> serde_json::Va
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start optml");
-    // A loaded machine can take long to start the script; signalling before it runs would test
-    // nothing (optml would stop a job that has not started).
-    let started = std::time::Instant::now();
-    while !ready.exists() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the script never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until_started(&ready);
     for &signal in signals {
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(child.id() as i32, signal) };

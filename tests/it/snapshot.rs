@@ -293,24 +293,13 @@ fn accept_reject_and_review() {
 /// `review` on a real terminal (a pty from util-linux `script`): accept the first, reject the next.
 #[test]
 fn review_on_a_terminal() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        return; // no `script` to provide a terminal
-    }
     let dir = TestDir::new();
     dir.file("a.manifest", "#optml-manifest v1\nold type=file\n");
     dir.file("a.manifest.new", "#optml-manifest v1\nnew type=file\n");
     dir.file("b.manifest.new", "#optml-manifest v1\nx type=file\n");
-    let command = format!("{} snapshot review", env!("CARGO_BIN_EXE_optml"));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"a\nr\n").unwrap();
-    let output = child.wait_with_output().unwrap();
+    let Some(output) = review_on_pty(dir.path(), b"a\nr\n") else {
+        return; // no `script` to provide a terminal
+    };
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).contains("+new type=file"), "the diff is shown: {}", stdout(&output));
     assert_eq!(fs::read_to_string(dir.join("a.manifest")).unwrap(), "#optml-manifest v1\nnew type=file\n");
