@@ -519,8 +519,8 @@ impl<S: Stream> TarReader<S> {
     }
 
     /// Read the pax 1.0 sparse map at the start of the member data: a count, then that many
-    /// offset/length pairs, one decimal number a line, padded to a whole block. Returns the
-    /// numbers and the bytes the map took.
+    /// offset/length pairs, one decimal number a line (and `#` comment lines), padded to a
+    /// whole block. Returns the numbers and the bytes the map took.
     fn sparse_map_in_data(&mut self, stored: u64, header_at: u64) -> Result<(Vec<u64>, u64), Stop> {
         let mut text: Vec<u8> = Vec::new();
         let mut numbers: Vec<u64> = Vec::new();
@@ -543,6 +543,12 @@ impl<S: Stream> TarReader<S> {
             text.extend_from_slice(&self.raw_block(header_at)?);
             while let Some(newline) = text[parsed_to..].iter().position(|&b| b == b'\n') {
                 let line = &text[parsed_to..parsed_to + newline];
+                // A line starting with `#` is a comment (`#!gnu-sparse-format`), skipped as
+                // bsdtar does; GNU tar lists the member too.
+                if line.first() == Some(&b'#') {
+                    parsed_to += newline + 1;
+                    continue;
+                }
                 let number = pax_number(line).ok_or_else(|| Stop::Corrupt(format!("the sparse map of the member at byte {header_at} holds a non-number")))?;
                 parsed_to += newline + 1;
                 match wanted {
