@@ -220,6 +220,10 @@ pub struct CheckArgs {
     /// The image (`NAME:TAG`) to check when an image archive holds several; default: all.
     #[arg(long, value_name = "NAME:TAG")]
     pub image: Option<String>,
+    /// For an image: where the training code arrives at run time when the estimator ships a
+    /// source_dir (a folder, or the uploaded sourcedir.tar.gz); SAGEMAKER_PROGRAM is looked for there.
+    #[arg(long, value_name = "DIR|TAR.GZ")]
+    pub code: Option<PathBuf>,
     #[command(flatten)]
     pub settings: ReportSettings,
     /// Job phase: a running job has no status marker yet.

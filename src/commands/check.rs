@@ -68,6 +68,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     }
     let ruleset = settings.ruleset(&extra)?;
     let pick = Pick { platform: args.platform.clone(), image: args.image.clone(), limits: settings.limits };
+    let code = args.code.as_deref().map(image::Code::open).transpose().map_err(cannot_check)?;
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
         Some(file) => Some(Golden::open(file, args.update_snapshots)?),
@@ -83,7 +84,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let mut unreadable = Vec::new();
     for (input, &is_image) in inputs.iter().zip(&images) {
         let result = if is_image {
-            image::check(&ruleset, input, &pick)
+            image::check(&ruleset, input, &pick, code.as_ref())
         } else {
             check_input(&ruleset, input, options).map(|one| vec![without_pack(&ruleset, one, IMAGE_PACK)])
         };

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::entry::file_name;
 use crate::source::limits::Limits;
 use layer::{Expected, LayerError};
 pub use layer::{Files, Node};
@@ -313,15 +314,23 @@ fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
         plan.push(Planned { zstd: media.contains("zstd").then_some(media), blob_digest, diff_id });
         image.layers.push(Layer { instruction: instructions.get(index).filter(|i| !i.is_empty()).cloned(), blob });
     }
-    let path_dirs = image.config.path_dirs();
-    let (files, problems) = apply_layers(store, &image.layers, &plan, &|path| keeps(path, &path_dirs), limits);
+    let kept = Kept { path_dirs: image.config.path_dirs() };
+    let every: Vec<usize> = (0..image.layers.len()).collect();
+    let (files, problems, touched) = apply_layers(store, &image.layers, &plan, &every, &kept, limits);
     image.files = files;
     image.problems = problems;
     // A symlinked /opt/ml (`/opt/ml -> /srv/ml`): its target is only known now, so the layers
-    // are read once more, keeping the target, and its files are checked as /opt/ml.
+    // that wrote anything near it (the same two top folders) are read once more, keeping the
+    // target, and its files are checked as /opt/ml. Other layers are not read again.
     if let Some(target) = symlinked_opt_ml(&image.files) {
-        let under_target = |path: &[u8]| path.starts_with(&target) && (path.len() == target.len() || path[target.len()] == b'/');
-        let (files, _) = apply_layers(store, &image.layers, &plan, &|path| under_target(path), limits);
+        let near = layer::top(&target).to_vec();
+        let again: Vec<usize> = touched
+            .iter()
+            .enumerate()
+            .filter(|(_, tops)| tops.iter().any(|top| top.is_empty() || near == *top || near.starts_with(&[top.as_slice(), b"/"].concat())))
+            .map(|(index, _)| index)
+            .collect();
+        let (files, _, _) = apply_layers(store, &image.layers, &plan, &again, &Under(&target), limits);
         image.files.remove(&b"opt/ml"[..]);
         for (path, node) in files {
             image.files.insert([&b"opt/ml"[..], &path[target.len()..]].concat(), node);
@@ -339,11 +348,21 @@ struct Planned {
     diff_id: Option<String>,
 }
 
-/// Apply every layer in order, keeping the paths `keep` accepts; problems name the layer.
-fn apply_layers(store: &Store, layers: &[Layer], plan: &[Planned], keep: &dyn Fn(&[u8]) -> bool, limits: Limits) -> (Files, Vec<Problem>) {
+/// Apply the layers `which` (indices, in order), keeping the paths `keep` accepts; problems
+/// name the layer. Also returns, per layer, the top folders it wrote below.
+fn apply_layers(
+    store: &Store,
+    layers: &[Layer],
+    plan: &[Planned],
+    which: &[usize],
+    keep: &dyn layer::Keep,
+    limits: Limits,
+) -> (Files, Vec<Problem>, Vec<layer::Touched>) {
     let mut files = Files::new();
     let mut problems = Vec::new();
-    for (index, (layer, planned)) in layers.iter().zip(plan).enumerate() {
+    let mut touched = vec![layer::Touched::new(); layers.len()];
+    for &index in which {
+        let (layer, planned) = (&layers[index], &plan[index]);
         let name = layer.describe(index);
         let part = layer.blob.clone();
         if let Some(media) = &planned.zstd {
@@ -363,16 +382,19 @@ fn apply_layers(store: &Store, layers: &[Layer], plan: &[Planned], keep: &dyn Fn
                 continue;
             }
         };
-        if let Err(error) = layer::apply(blob, index, &expected, keep, limits, &mut files) {
-            let (kind, detail) = match error {
-                LayerError::Broken(detail) => (ProblemKind::Broken, detail),
-                LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
-                LayerError::Mismatch(detail) => (ProblemKind::DigestMismatch, detail),
-            };
-            problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
+        match layer::apply(blob, index, &expected, keep, limits, &mut files) {
+            Ok(tops) => touched[index] = tops,
+            Err(error) => {
+                let (kind, detail) = match error {
+                    LayerError::Broken(detail) => (ProblemKind::Broken, detail),
+                    LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
+                    LayerError::Mismatch(detail) => (ProblemKind::DigestMismatch, detail),
+                };
+                problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
+            }
         }
     }
-    (files, problems)
+    (files, problems, touched)
 }
 
 /// The image path (no leading `/`) that a symlinked /opt/ml points to, resolved against /opt
@@ -420,7 +442,7 @@ fn instruction(created_by: &str) -> String {
 
 /// Files named like credentials: found anywhere under /root, /home or /opt/ml.
 pub fn is_credential(path: &[u8]) -> bool {
-    let name = crate::entry::file_name(path);
+    let name = file_name(path);
     let parent = &path[..path.len() - name.len()];
     name == b".netrc"
         || name == b"_netrc"
@@ -432,14 +454,41 @@ pub fn is_credential(path: &[u8]) -> bool {
         || (name == b"config.json" && parent.ends_with(b".docker/"))
 }
 
-/// The paths image checks read: /opt/ml, `train` in a PATH folder, credentials under /root and
-/// /home, and the links /opt and /opt/ml themselves may be.
-fn keeps(path: &[u8], path_dirs: &[Vec<u8>]) -> bool {
-    let under = |prefix: &[u8]| path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'));
-    let name = crate::entry::file_name(path);
-    let parent = path[..path.len() - name.len()].strip_suffix(b"/").unwrap_or_default();
-    under(b"opt/ml")
-        || path == b"opt"
-        || (name == b"train" && path_dirs.iter().any(|dir| dir == parent))
-        || ((under(b"root") || under(b"home")) && is_credential(path))
+/// The paths image checks read: /opt/ml, each PATH folder and its parents (any may be a
+/// symlink), every `train`, credentials under /root and /home, and the user and group files.
+struct Kept {
+    path_dirs: Vec<Vec<u8>>,
+}
+
+/// `/etc/passwd` and `/etc/group`: how `USER name` resolves to a uid and its groups.
+const ACCOUNTS: [&[u8]; 2] = [b"etc/passwd", b"etc/group"];
+
+fn under(path: &[u8], prefix: &[u8]) -> bool {
+    path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
+}
+
+impl layer::Keep for Kept {
+    fn keeps(&self, path: &[u8]) -> bool {
+        under(path, b"opt/ml")
+            || path == b"opt"
+            || file_name(path) == b"train"
+            || self.path_dirs.iter().any(|dir| under(dir, path))
+            || ((under(path, b"root") || under(path, b"home")) && is_credential(path))
+            || ACCOUNTS.contains(&path)
+    }
+    fn content(&self, path: &[u8]) -> bool {
+        ACCOUNTS.contains(&path)
+    }
+}
+
+/// Everything below one folder (a symlinked /opt/ml's target).
+struct Under<'a>(&'a [u8]);
+
+impl layer::Keep for Under<'_> {
+    fn keeps(&self, path: &[u8]) -> bool {
+        under(path, self.0)
+    }
+    fn content(&self, _: &[u8]) -> bool {
+        false
+    }
 }
