@@ -271,13 +271,16 @@ fn checksum_ok(block: &[u8; 512]) -> bool {
     let Some(stored) = header_number(&block[148..156]) else {
         return false;
     };
-    let (mut unsigned, mut signed) = (0u64, 0i64);
-    for (i, &byte) in block.iter().enumerate() {
-        let byte = if (148..156).contains(&i) { b' ' } else { byte };
-        unsigned += u64::from(byte);
-        signed += i64::from(byte as i8);
-    }
-    stored == unsigned || i64::try_from(stored).ok() == Some(signed)
+    // Whole-block sums the compiler vectorizes (a per-byte branch on the field took a tenth of
+    // reading 200,000 small members); the field's own bytes are then swapped for 8 spaces. The
+    // signed sum is the unsigned one less 256 for every byte with its top bit set.
+    // Summed in 16 bits, 256 bytes at a time (256 * 255 fits), for twice the vector lanes.
+    let sum = |bytes: &[u8]| bytes.chunks(256).map(|c| u32::from(c.iter().map(|&b| u16::from(b)).sum::<u16>())).sum::<u32>();
+    let high = |bytes: &[u8]| bytes.chunks(256).map(|c| u32::from(c.iter().map(|&b| u16::from(b >> 7)).sum::<u16>())).sum::<u32>();
+    let field = &block[148..156];
+    let unsigned = sum(block) - sum(field) + 8 * u32::from(b' ');
+    let signed = i64::from(unsigned) - 256 * i64::from(high(block) - high(field));
+    stored == u64::from(unsigned) || i64::try_from(stored).ok() == Some(signed)
 }
 
 /// Cut `bytes` at the first NUL; whether anything but NULs followed it.
@@ -751,6 +754,9 @@ mod tests {
         let signed: i64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
         block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
         assert!(checksum_ok(block));
+        header.set_cksum();
+        assert!(checksum_ok(header.as_bytes()), "the unsigned sum is accepted too");
+        let block = header.as_mut_bytes();
         block[148..156].copy_from_slice(b"000001\0 ");
         assert!(!checksum_ok(block));
     }
