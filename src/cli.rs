@@ -351,6 +351,9 @@ pub struct SnapshotArgs {
     /// Read the input as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
+    /// For an image input: the image folder to record, /opt/ml or one below it (default /opt/ml).
+    #[arg(long, value_name = "PATH")]
+    pub under: Option<String>,
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]
@@ -387,6 +390,9 @@ pub struct DiffArgs {
     /// Read archives and folders as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
+    /// For an image input: the image folder to record, /opt/ml or one below it (default /opt/ml).
+    #[arg(long, value_name = "PATH")]
+    pub under: Option<String>,
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::engine::builtin::IMAGE_PACK;
 use crate::engine::eval::Vars;
 use crate::engine::{ExternalCode, Ruleset};
-use crate::entry::{self, lossy, Entry, EntryKind};
+use crate::entry::{self, lossy, EntryKind};
 use crate::finding::Finding;
 use crate::layout::{Placed, Placement};
 use crate::report::Checked;
@@ -49,21 +49,29 @@ pub fn check(ruleset: &Ruleset, input: &Path, pick: &Pick, code: Option<&Code>) 
         .collect())
 }
 
+/// The files of the one image of `input` below `folder` (no leading `/`), as a subject to
+/// snapshot or compare. An input holding several images, or an image that cannot be read
+/// whole, is an error: a partial manifest would lie.
+pub fn subject(input: &Path, pick: &Pick, folder: &[u8]) -> Result<Subject, OpenError> {
+    let display = input.to_string_lossy().into_owned();
+    let fail = |message: String| OpenError { input: display.clone(), message };
+    let mut images = image::open(input, pick).map_err(|err| fail(err.to_string()))?;
+    if images.len() != 1 {
+        let names: Vec<&str> = images.iter().map(|image| image.name.as_str()).collect();
+        return Err(fail(format!("it holds {} images ({}); save one image per archive", images.len(), names.join(", "))));
+    }
+    let image = images.remove(0);
+    if let Some(problems) = image.problem_text() {
+        return Err(fail(format!("the image cannot be read whole: {problems}")));
+    }
+    let role = if folder == b"opt/ml" { Role::OptMl } else { Role::Model };
+    let origin = Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+    Ok(Subject { input: display, kind: InputKind::Image, origins: vec![origin], entries: image.entries_under(folder) })
+}
+
 /// The report's view of an image: its /opt/ml files as entries, only the image pack applied.
 fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Checked {
-    let entries = image
-        .files
-        .iter()
-        .filter_map(|(path, node)| {
-            let member = path.strip_prefix(b"opt/ml/")?.to_vec();
-            let mut entry = Entry::new(member.clone(), node.kind);
-            entry.path = member;
-            entry.size = node.size;
-            entry.mode = node.mode;
-            entry.link_target = node.link_target.clone();
-            Some(entry)
-        })
-        .collect();
+    let entries = image.entries_under(b"opt/ml");
     let origin =
         Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
     let mut flavour = format!("image {}, {} layer(s)", image.name, image.layers.len());

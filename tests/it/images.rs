@@ -562,6 +562,35 @@ fn images_work_with_every_format_select_and_baselines() {
     let baseline = dir.join("baseline.json");
     optml().args(["check", "--write-baseline"]).arg(&baseline).arg(&image).assert().code(0);
     optml().args(["check", "--baseline"]).arg(&baseline).arg(&image).assert().code(0);
-    // Snapshots of images are not done yet: a usage error, not a model archive's manifest.
-    optml().arg("snapshot").arg(&image).assert().code(2);
+}
+
+#[test]
+fn snapshots_and_diffs_record_the_images_opt_ml() {
+    let dir = TestDir::new();
+    let old = dir.join("old.tar");
+    outer_tar(&old, &docker_files(&good_layers(), &good_config()));
+    let mut layers = good_layers();
+    layers.push(layer("COPY util.py /opt/ml/code/", vec![Member::File("opt/ml/code/util.py", b"u")]));
+    let new = dir.join("new.tar");
+    outer_tar(&new, &docker_files(&layers, &good_config()));
+    let golden = dir.join("image.manifest");
+    optml().args(["snapshot", "--under", "/opt/ml", "--fields", "+sha256", "-o"]).arg(&golden).arg(&old).assert().code(0);
+    let text = fs::read_to_string(&golden).expect("manifest");
+    assert!(text.contains("code/train.py") && !text.contains("usr/local"), "{text}");
+    // The same image matches its snapshot; the rebuild does not, and diff says what changed.
+    optml().args(["check", "--snapshot"]).arg(&golden).arg(&old).assert().code(0);
+    let (code, doc) = check(&new, &["--snapshot", golden.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(codes(&doc).contains(&"SNAP002".to_string()), "{doc:#}");
+    let diff = optml().args(["diff", "--under", "/opt/ml"]).arg(&old).arg(&new).output().expect("run");
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("code/util.py"), "{}", String::from_utf8_lossy(&diff.stdout));
+    let code_only = optml().args(["snapshot", "--under", "/opt/ml/code"]).arg(&new).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&code_only.stdout).lines().filter(|line| !line.starts_with('#') && !line.starts_with('/')).count(), 2);
+    // Outside /opt/ml is not kept, and a broken image is not recorded.
+    optml().args(["snapshot", "--under", "/usr"]).arg(&new).assert().code(2);
+    let mut broken = docker_files(&good_layers(), &good_config());
+    broken[1].1 = b"not a tar".repeat(100);
+    outer_tar(&dir.join("broken.tar"), &broken);
+    optml().arg("snapshot").arg(dir.join("broken.tar")).assert().code(2);
 }

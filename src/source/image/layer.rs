@@ -30,6 +30,8 @@ pub struct Node {
     pub link_target: Option<Vec<u8>>,
     /// The first [`CONTENT_LIMIT`] bytes, for the files [`Keep::content`] asks for.
     pub content: Option<Vec<u8>>,
+    /// SHA-256 of the data, for the files [`Keep::digest`] asks for (snapshots).
+    pub digest: Option<[u8; 32]>,
     /// Index of the layer that last wrote it.
     pub layer: usize,
 }
@@ -48,6 +50,7 @@ pub type Files = BTreeMap<Vec<u8>, Node>;
 pub trait Keep {
     fn keeps(&self, path: &[u8]) -> bool;
     fn content(&self, path: &[u8]) -> bool;
+    fn digest(&self, path: &[u8]) -> bool;
 }
 
 /// What reading one layer found wrong, as the sentence that ends a finding.
@@ -183,13 +186,17 @@ fn apply_members<S: Stream>(
         if !keep.keeps(&path) {
             continue;
         }
-        let content = if kind == EntryKind::File && keep.content(&path) {
+        let unreadable = |err: io::Error| LayerError::Broken(format!("cannot be read: {err}"));
+        let (mut content, mut digest) = (None, None);
+        if kind == EntryKind::File && keep.content(&path) {
             let mut bytes = Vec::new();
-            reader.data().take(CONTENT_LIMIT).read_to_end(&mut bytes).map_err(|err| LayerError::Broken(format!("cannot be read: {err}")))?;
-            Some(bytes)
-        } else {
-            None
-        };
+            reader.data().take(CONTENT_LIMIT).read_to_end(&mut bytes).map_err(unreadable)?;
+            content = Some(bytes);
+        } else if kind == EntryKind::File && keep.digest(&path) {
+            let mut sha = Sha256::new();
+            io::copy(&mut reader.data(), &mut sha).map_err(unreadable)?;
+            digest = Some(sha.finalize().into());
+        }
         let mut node = Node {
             kind,
             size: if kind == EntryKind::File { member.size } else { 0 },
@@ -198,6 +205,7 @@ fn apply_members<S: Stream>(
             gid: member.gid,
             link_target: member.link.clone(),
             content,
+            digest,
             layer,
         };
         // A hard link is the file it names, which a lower layer or this one wrote.
@@ -206,6 +214,7 @@ fn apply_members<S: Stream>(
             {
                 node.size = target.size;
                 node.content.clone_from(&target.content);
+                node.digest = target.digest;
             }
         }
         files.insert(path, node);

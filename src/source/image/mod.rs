@@ -27,6 +27,8 @@ pub struct Pick {
     pub image: Option<String>,
     /// Bounds on each layer, as on any archive (docs/security.md).
     pub limits: Limits,
+    /// Hash the files under /opt/ml (for a snapshot that records sha256).
+    pub digest: bool,
 }
 
 /// What an image is made of and how it starts.
@@ -101,6 +103,34 @@ pub struct Image {
     pub note: Option<String>,
 }
 
+impl Image {
+    /// The files below `folder` (no leading `/`) as entries named relative to it: what the
+    /// report lists and a snapshot records. A hard link is the file it names.
+    pub fn entries_under(&self, folder: &[u8]) -> Vec<crate::entry::Entry> {
+        let prefix = [folder, b"/"].concat();
+        self.files
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, node)| {
+                let member = path[prefix.len()..].to_vec();
+                let kind = if node.kind == crate::entry::EntryKind::Hardlink { crate::entry::EntryKind::File } else { node.kind };
+                let mut entry = crate::entry::Entry::new(member.clone(), kind);
+                entry.path = member;
+                entry.size = node.size;
+                entry.mode = node.mode;
+                entry.digest = node.digest;
+                entry.link_target = if kind == crate::entry::EntryKind::Symlink { node.link_target.clone() } else { None };
+                entry
+            })
+            .collect()
+    }
+
+    /// What went wrong reading it, as one sentence per problem.
+    pub fn problem_text(&self) -> Option<String> {
+        (!self.problems.is_empty()).then(|| self.problems.iter().map(|p| p.detail.as_str()).collect::<Vec<_>>().join("; "))
+    }
+}
+
 /// Whether `path` is an image: an OCI layout or docker-archive folder, or an uncompressed tar
 /// holding `manifest.json` or `oci-layout` at its root.
 pub fn sniff(path: &Path) -> bool {
@@ -129,7 +159,7 @@ pub fn open(path: &Path, pick: &Pick) -> Result<Vec<Image>, std::io::Error> {
     let manifests = if store.has("index.json") { oci_manifests(&store, pick) } else { docker_manifests(&store, pick) };
     Ok(match manifests {
         Ok(manifests) if manifests.is_empty() => vec![broken("", "the image archive lists no image".to_string())],
-        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest, pick.limits)).collect(),
+        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest, pick)).collect(),
         Err(problem) => vec![Image { problems: vec![problem], ..Image::default() }],
     })
 }
@@ -282,7 +312,8 @@ fn collect_manifests(
     Ok(())
 }
 
-fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
+fn read_image(store: &Store, manifest: Manifest, pick: &Pick) -> Image {
+    let limits = pick.limits;
     let mut image = Image { name: manifest.name, note: manifest.note, ..Image::default() };
     let config = match store.json(&manifest.config) {
         Ok(config) => config,
@@ -314,7 +345,7 @@ fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
         plan.push(Planned { zstd: media.contains("zstd").then_some(media), blob_digest, diff_id });
         image.layers.push(Layer { instruction: instructions.get(index).filter(|i| !i.is_empty()).cloned(), blob });
     }
-    let kept = Kept { path_dirs: image.config.path_dirs() };
+    let kept = Kept { path_dirs: image.config.path_dirs(), digest: pick.digest };
     let every: Vec<usize> = (0..image.layers.len()).collect();
     let (files, problems, touched) = apply_layers(store, &image.layers, &plan, &every, &kept, limits);
     image.files = files;
@@ -330,7 +361,7 @@ fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
             .filter(|(_, tops)| tops.iter().any(|top| top.is_empty() || near == *top || near.starts_with(&[top.as_slice(), b"/"].concat())))
             .map(|(index, _)| index)
             .collect();
-        let (files, _, _) = apply_layers(store, &image.layers, &plan, &again, &Under(&target), limits);
+        let (files, _, _) = apply_layers(store, &image.layers, &plan, &again, &Under(&target, kept.digest), limits);
         image.files.remove(&b"opt/ml"[..]);
         for (path, node) in files {
             image.files.insert([&b"opt/ml"[..], &path[target.len()..]].concat(), node);
@@ -458,6 +489,7 @@ pub fn is_credential(path: &[u8]) -> bool {
 /// symlink), every `train`, credentials under /root and /home, and the user and group files.
 struct Kept {
     path_dirs: Vec<Vec<u8>>,
+    digest: bool,
 }
 
 /// `/etc/passwd` and `/etc/group`: how `USER name` resolves to a uid and its groups.
@@ -479,10 +511,14 @@ impl layer::Keep for Kept {
     fn content(&self, path: &[u8]) -> bool {
         ACCOUNTS.contains(&path)
     }
+    fn digest(&self, path: &[u8]) -> bool {
+        self.digest && under(path, b"opt/ml")
+    }
 }
 
 /// Everything below one folder (a symlinked /opt/ml's target).
-struct Under<'a>(&'a [u8]);
+/// Everything below one folder (a symlinked /opt/ml's target), hashed when `.1`.
+struct Under<'a>(&'a [u8], bool);
 
 impl layer::Keep for Under<'_> {
     fn keeps(&self, path: &[u8]) -> bool {
@@ -490,5 +526,8 @@ impl layer::Keep for Under<'_> {
     }
     fn content(&self, _: &[u8]) -> bool {
         false
+    }
+    fn digest(&self, _: &[u8]) -> bool {
+        self.1
     }
 }
