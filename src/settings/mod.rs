@@ -40,6 +40,8 @@ pub struct Flags<'a> {
     pub format: Option<Format>,
     pub output: Option<&'a Path>,
     pub limits: Option<&'a LimitArgs>,
+    /// `--under PATH` of snapshot and diff: the image folder to record.
+    pub under: Option<&'a str>,
 }
 
 impl<'a> Flags<'a> {
@@ -88,6 +90,9 @@ pub struct Settings {
     pub docs_url: Option<String>,
     /// How much work one input may cause (`max-*` in config, `--max-*` flags).
     pub limits: Limits,
+    /// The folder of an image that snapshot and diff record (`--under`), without the leading
+    /// `/`: /opt/ml or below, the only part of an image optml keeps (docs/images.md).
+    pub image_under: Vec<u8>,
 }
 
 impl From<FailOn> for Severity {
@@ -144,11 +149,15 @@ impl Settings {
             baseline: None,
             docs_url: None,
             limits: Limits::default(),
+            image_under: b"opt/ml".to_vec(),
         };
         if let Some(file) = &config {
             settings.apply_file(file)?;
         }
         settings.apply_flags(&flags);
+        if let Some(under) = flags.under {
+            settings.image_under = image_folder(under)?;
+        }
         settings.config = config;
         Ok(settings)
     }
@@ -444,6 +453,20 @@ fn all_codes(ruleset: &Ruleset) -> Result<Vec<String>, MietteReport> {
     let names: Vec<String> = PACKS.iter().map(|pack| pack.name.to_string()).collect();
     let everything = load(builtin_texts(&names)?)?;
     Ok(everything.rules.iter().chain(&ruleset.rules).map(|rule| rule.code.clone()).collect())
+}
+
+/// `--under PATH` as an image path: absolute, /opt/ml or below, no `..`.
+fn image_folder(under: &str) -> Result<Vec<u8>, MietteReport> {
+    let name = crate::entry::normalize_name(under.as_bytes());
+    let inside = name.name == b"opt/ml" || name.name.starts_with(b"opt/ml/");
+    if !name.absolute || name.parent_dir || name.invalid || !inside {
+        return Err(miette::miette!(
+            code = "optml::usage",
+            help = "optml keeps only /opt/ml (and the few paths its checks read) of an image; see docs/images.md",
+            "--under {under}: expected /opt/ml or a folder below it, such as /opt/ml/code"
+        ));
+    }
+    Ok(name.name)
 }
 
 #[cfg(test)]
