@@ -7,7 +7,7 @@ distributed audit are the binary's own records, identical to a single-machine
 `optml audit PREFIX --format jsonl` apart from their order. Nothing is checked in Python.
 
 Every Ray worker node needs the optml wheel installed (a `runtime_env` with `pip`, or an image
-that has it), and S3 credentials from the standard AWS chain, as `optml audit` does.
+that has it) and must see the audited folder at the same path.
 """
 
 from __future__ import annotations
@@ -44,17 +44,11 @@ def _shard_arguments(
     count: int,
     *,
     jobs: Optional[int],
-    endpoint_url: Optional[str],
-    profile: Optional[str],
     extra_args: Sequence[str],
 ) -> List[str]:
-    arguments = ["audit", prefix, "--format", "jsonl", "--shard", f"{index}/{count}"]
+    arguments = ["audit", prefix, "--format", "jsonl", "--shard", f"{index}/{count}", "--quiet"]
     if jobs is not None:
         arguments += ["--jobs", str(jobs)]
-    if endpoint_url is not None:
-        arguments += ["--endpoint-url", endpoint_url]
-    if profile is not None:
-        arguments += ["--profile", profile]
     return arguments + list(extra_args)
 
 
@@ -93,21 +87,21 @@ def audit(
     *,
     shards: Optional[int] = None,
     jobs: Optional[int] = None,
-    endpoint_url: Optional[str] = None,
-    profile: Optional[str] = None,
     extra_args: Sequence[str] = (),
     env: Optional[Mapping[str, str]] = None,
     output: Optional[PathLike] = None,
     address: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
-    """Audit every artifact under `prefix` (`s3://bucket/prefix/` or a folder every worker can
-    read) with one Ray task per shard; return the JSON Lines records of `optml audit`.
+    """Audit every artifact under `prefix`, a folder every worker can read (a shared file system
+    such as EFS or FSx, or the one machine of a local cluster), with one Ray task per shard;
+    return the JSON Lines records of `optml audit`. A relative folder is made absolute first,
+    since Ray workers run in folders of their own; the records then name it absolutely, as
+    `optml audit /absolute/folder` does.
 
     - `shards`: how many tasks (default: the cluster's CPU count). Shards are disjoint and their
       union is the whole audit, whatever the count.
     - `jobs`: `--jobs` inside each task (network-bound concurrency per task).
-    - `endpoint_url`, `profile`: passed to `optml audit` as `--endpoint-url` and `--profile`.
-    - `extra_args`: any other `optml audit` options, such as `["--select", "SM"]`.
+    - `extra_args`: any other `optml audit` options, such as `["--ignore", "SM401"]`.
     - `env`: environment variables added in each task (credentials are better left to the
       workers' own AWS chain).
     - `output`: also write the records there as JSON Lines, atomically.
@@ -130,12 +124,12 @@ def audit(
         raise ValueError(f"shards must be at least 1, not {shards}")
 
     target = os.fspath(prefix)
+    if "://" not in target:
+        target = os.path.abspath(target)
     run_shard = ray.remote(_run_shard)
     pending = [
         run_shard.remote(
-            _shard_arguments(
-                target, index, shards, jobs=jobs, endpoint_url=endpoint_url, profile=profile, extra_args=extra_args
-            ),
+            _shard_arguments(target, index, shards, jobs=jobs, extra_args=extra_args),
             dict(env) if env is not None else None,
         )
         for index in range(1, shards + 1)
