@@ -7,6 +7,7 @@ pub mod image;
 pub mod job;
 pub mod limits;
 pub mod members;
+pub mod s3;
 pub mod tree;
 pub mod ziptail;
 
