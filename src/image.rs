@@ -64,8 +64,15 @@ fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Che
             Some(entry)
         })
         .collect();
-    let origin =
-        Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+    let origin = Origin {
+        fs_path: input.to_path_buf(),
+        path_prefix: String::new(),
+        role: Role::OptMl,
+        compression: None,
+        uncompressed_bytes: 0,
+        problems: Vec::new(),
+        object: None,
+    };
     let mut flavour = format!("image {}, {} layer(s)", image.name, image.layers.len());
     if let Some(note) = &image.note {
         flavour.push_str(&format!("; {note}"));

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -251,6 +251,7 @@ impl S3Client {
             chunk: Bytes::new(),
             body: None,
             resumes: 0,
+            failure: Arc::default(),
         };
         reader.start()?;
         Ok(reader)
@@ -280,9 +281,17 @@ pub struct ObjectReader {
     chunk: Bytes,
     body: Option<tokio::sync::mpsc::Receiver<Chunk>>,
     resumes: u32,
+    /// Why the download failed for good, if it did: a reader's caller may turn read errors
+    /// into findings (a truncated archive), and must tell a broken download apart.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl ObjectReader {
+    /// Where the reason goes if the download fails for good (see the field).
+    pub fn failure(&self) -> Arc<Mutex<Option<String>>> {
+        Arc::clone(&self.failure)
+    }
+
     /// GET the object from `self.offset` on, feeding the channel from a task.
     fn start(&mut self) -> Result<(), S3Error> {
         let client = self.client.client.clone();
@@ -332,7 +341,14 @@ impl ObjectReader {
             crate::report::sanitize::sanitize(why),
             self.resumes
         );
-        self.start().map_err(|err| io::Error::other(err.to_string()))
+        self.start().map_err(|err| self.fail(err.message))
+    }
+
+    fn fail(&self, message: String) -> io::Error {
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert_with(|| message.clone());
+        }
+        io::Error::other(format!("{}: {message}", self.location))
     }
 }
 
