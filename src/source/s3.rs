@@ -381,11 +381,16 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     let status = err.raw_response().map(|raw| raw.status().as_u16());
     let message = match (&err, err.code(), status) {
         (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
-            format!("cannot reach the S3 endpoint {endpoint} ({})", DisplayErrorContext(&err))
+            // The innermost cause says it ("Connection refused"); the layers above repeat it.
+            let mut cause: &dyn std::error::Error = &err;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            format!("cannot reach the S3 endpoint {endpoint} ({cause}; retried)")
         }
         (_, Some("NoSuchBucket"), _) => "no such bucket".into(),
         // HEAD has no body, so no error code: a 404 is either.
-        (_, Some("NoSuchKey"), _) | (_, None, Some(404)) => "no such key (or no such bucket)".into(),
+        (_, Some("NoSuchKey" | "NotFound"), _) | (_, None, Some(404)) => "no such key (or no such bucket)".into(),
         (_, Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"), _) | (_, None, Some(403)) => {
             let detail = err.message().map(|m| format!(": {m}")).unwrap_or_default();
             format!("access denied ({}){detail}", err.code().unwrap_or("403 Forbidden"))
