@@ -238,6 +238,10 @@ pub struct CheckArgs {
     /// The image (`NAME:TAG`) to check when an image archive holds several; default: all.
     #[arg(long, value_name = "NAME:TAG")]
     pub image: Option<String>,
+    /// For an image: where the training code arrives at run time when the estimator ships a
+    /// source_dir (a folder, or the uploaded sourcedir.tar.gz); SAGEMAKER_PROGRAM is looked for there.
+    #[arg(long, value_name = "DIR|TAR.GZ")]
+    pub code: Option<PathBuf>,
     #[command(flatten)]
     pub settings: ReportSettings,
     /// Job phase: a running job has no status marker yet.
@@ -365,6 +369,9 @@ pub struct SnapshotArgs {
     /// Read the input as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
+    /// For an image input: the image folder to record, /opt/ml or one below it (default /opt/ml).
+    #[arg(long, value_name = "PATH")]
+    pub under: Option<String>,
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]
@@ -401,6 +408,9 @@ pub struct DiffArgs {
     /// Read archives and folders as this role instead of detecting it.
     #[arg(long = "as", value_enum, value_name = "ROLE")]
     pub role: Option<RoleArg>,
+    /// For an image input: the image folder to record, /opt/ml or one below it (default /opt/ml).
+    #[arg(long, value_name = "PATH")]
+    pub under: Option<String>,
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::engine::builtin::IMAGE_PACK;
 use crate::engine::eval::Vars;
 use crate::engine::{ExternalCode, Ruleset};
-use crate::entry::{lossy, Entry, EntryKind};
+use crate::entry::{self, lossy, EntryKind};
 use crate::finding::Finding;
 use crate::layout::{Placed, Placement};
 use crate::report::Checked;
@@ -35,7 +35,7 @@ const PLATFORM_ENV: [(&str, Option<&str>); 12] = [
 ];
 
 /// Read and check every image of `input`: one checked subject per image.
-pub fn check(ruleset: &Ruleset, input: &Path, pick: &Pick) -> Result<Vec<(Checked, Vec<Finding>)>, OpenError> {
+pub fn check(ruleset: &Ruleset, input: &Path, pick: &Pick, code: Option<&Code>) -> Result<Vec<(Checked, Vec<Finding>)>, OpenError> {
     let display = input.to_string_lossy().into_owned();
     let images = image::open(input, pick).map_err(|err| OpenError { input: display.clone(), message: err.to_string() })?;
     let several = images.len() > 1;
@@ -43,27 +43,36 @@ pub fn check(ruleset: &Ruleset, input: &Path, pick: &Pick) -> Result<Vec<(Checke
         .into_iter()
         .map(|image| {
             let label = if several { format!("{display} ({})", image.name) } else { display.clone() };
-            let findings = findings(ruleset, &label, &image);
+            let findings = findings(ruleset, &label, &image, code);
             (checked(ruleset, input, label, &image), findings)
         })
         .collect())
 }
 
+/// The files of the one image of `input` below `folder` (no leading `/`), as a subject to
+/// snapshot or compare. An input holding several images, or an image that cannot be read
+/// whole, is an error: a partial manifest would lie.
+pub fn subject(input: &Path, pick: &Pick, folder: &[u8]) -> Result<Subject, OpenError> {
+    let display = input.to_string_lossy().into_owned();
+    let fail = |message: String| OpenError { input: display.clone(), message };
+    let mut images = image::open(input, pick).map_err(|err| fail(err.to_string()))?;
+    if images.len() != 1 {
+        let names: Vec<&str> = images.iter().map(|image| image.name.as_str()).collect();
+        return Err(fail(format!("it holds {} images ({}); save one image per archive", images.len(), names.join(", "))));
+    }
+    let image = images.remove(0);
+    if let Some(problems) = image.problem_text() {
+        return Err(fail(format!("the image cannot be read whole: {problems}")));
+    }
+    let role = if folder == b"opt/ml" { Role::OptMl } else { Role::Model };
+    let origin =
+        Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role, compression: None, uncompressed_bytes: 0, problems: Vec::new(), object: None };
+    Ok(Subject { input: display, kind: InputKind::Image, origins: vec![origin], entries: image.entries_under(folder) })
+}
+
 /// The report's view of an image: its /opt/ml files as entries, only the image pack applied.
 fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Checked {
-    let entries = image
-        .files
-        .iter()
-        .filter_map(|(path, node)| {
-            let member = path.strip_prefix(b"opt/ml/")?.to_vec();
-            let mut entry = Entry::new(member.clone(), node.kind);
-            entry.path = member;
-            entry.size = node.size;
-            entry.mode = node.mode;
-            entry.link_target = node.link_target.clone();
-            Some(entry)
-        })
-        .collect();
+    let entries = image.entries_under(b"opt/ml");
     let origin = Origin {
         fs_path: input.to_path_buf(),
         path_prefix: String::new(),
@@ -84,7 +93,7 @@ fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Che
     Checked { subject, placed, packs, rules, detection: None, plan: Vec::new() }
 }
 
-fn findings(ruleset: &Ruleset, input: &str, image: &Image) -> Vec<Finding> {
+fn findings(ruleset: &Ruleset, input: &str, image: &Image, code: Option<&Code>) -> Vec<Finding> {
     let mut found = Vec::new();
     let mut raise = |code: ExternalCode, member: &str, vars: &mut Vars| found.extend(ruleset.external_finding(code, input, None, member.as_bytes(), vars));
     for problem in &image.problems {
@@ -118,11 +127,12 @@ fn findings(ruleset: &Ruleset, input: &str, image: &Image) -> Vec<Finding> {
             raise(ExternalCode::BakedUnderMount, &format!("/{}", lossy(first)), Vars::default().set("detail", detail).set("name", format!("/{folder}")));
         }
     }
-    let code = files("opt/ml/code").count();
-    if code > 0 {
-        raise(ExternalCode::CodeBaked, "/opt/ml/code", Vars::default().set("detail", format!("the image bakes {}", count_files(code))));
+    let baked_code = files("opt/ml/code").count();
+    if baked_code > 0 {
+        raise(ExternalCode::CodeBaked, "/opt/ml/code", Vars::default().set("detail", format!("the image bakes {}", count_files(baked_code))));
     }
-    entry_point(image, &mut raise);
+    entry_point(image, code, &mut raise);
+    user_can_write(image, &mut raise);
     for (path, node) in image.files.iter().filter(|(path, node)| node.kind != EntryKind::Dir && image::is_credential(path)) {
         raise(ExternalCode::CredentialBaked, &format!("/{}", lossy(path)), Vars::default().set("detail", by_whom(image, node.layer)));
     }
@@ -136,30 +146,138 @@ fn findings(ruleset: &Ruleset, input: &str, image: &Image) -> Vec<Finding> {
 }
 
 /// How `docker run IMAGE train` starts, and whether the script it runs is there.
-fn entry_point(image: &Image, raise: &mut impl FnMut(ExternalCode, &str, &mut Vars)) {
+fn entry_point(image: &Image, code: Option<&Code>, raise: &mut impl FnMut(ExternalCode, &str, &mut Vars)) {
     let config = &image.config;
     let entrypoint = config.entrypoint.as_deref().unwrap_or_default();
-    match entrypoint {
-        [] => {
-            let found = config.path_dirs().iter().any(|dir| {
-                let path = [dir.as_slice(), b"/train"].concat();
-                image.files.get(&path).is_some_and(|node| node.kind == EntryKind::Symlink || (node.kind != EntryKind::Dir && node.mode & 0o111 != 0))
-            });
-            if !found {
-                let path = config.env("PATH").map_or_else(|| "PATH is Docker's default".to_string(), |path| format!("PATH={path}"));
-                raise(ExternalCode::TrainNotFound, "", Vars::default().set("detail", path));
-            }
+    if entrypoint.is_empty() {
+        let found = config.path_dirs().iter().any(|dir| {
+            let folder = resolve(&image.files, dir);
+            image.files.get(&entry::join(&folder, b"train")).is_some_and(|node| node.kind == EntryKind::Symlink || (node.is_file() && node.mode & 0o111 != 0))
+        });
+        if !found {
+            let path = config.env("PATH").map_or_else(|| "PATH is Docker's default".to_string(), |path| format!("PATH={path}"));
+            raise(ExternalCode::TrainNotFound, "", Vars::default().set("detail", path));
         }
-        [shell, flag, ..] if matches!(shell.as_str(), "/bin/sh" | "sh" | "/bin/bash" | "bash") && flag == "-c" => {
-            raise(ExternalCode::ShellFormEntryPoint, "", Vars::default().set("detail", entrypoint.join(" ")));
+    }
+    // `["/bin/sh", "-c", SCRIPT, ARGS...]` (what a shell-form ENTRYPOINT becomes), possibly
+    // behind an init such as tini: `train` is appended after ARGS.
+    let shell = entrypoint.iter().position(|word| SHELLS.contains(&entry::lossy(entry::file_name(word.as_bytes())).as_str()));
+    if let Some(at) = shell.filter(|&at| entrypoint.get(at + 1).is_some_and(|flag| flag.starts_with('-') && flag.ends_with('c'))) {
+        let script = entrypoint.get(at + 2).map(String::as_str).unwrap_or_default();
+        let shown = entrypoint.join(" ");
+        if !script.trim_start().starts_with("exec ") {
+            raise(ExternalCode::ShellFormEntryPoint, "", Vars::default().set("detail", shown.as_str()));
         }
-        _ => {}
+        // The script sees `train` as `$N`, N the count of arguments after it.
+        let n = entrypoint.len() - (at + 3);
+        let uses = |name: &str| script.contains(&format!("${name}")) || script.contains(&format!("${{{name}"));
+        if !(uses(&n.to_string()) || (n >= 1 && (uses("@") || uses("*")))) {
+            raise(ExternalCode::EntryPointIgnoresArgument, "", Vars::default().set("detail", shown.as_str()).set("name", format!("${n}")));
+        }
     }
     if let Some(program) = config.env("SAGEMAKER_PROGRAM").filter(|p| !p.is_empty()) {
-        let path = format!("opt/ml/code/{}", program.trim_start_matches('/'));
-        if !image.files.contains_key(path.as_bytes()) {
-            raise(ExternalCode::ProgramMissing, "", Vars::default().set("name", program));
+        let program = program.trim_start_matches('/');
+        let (present, place) = match code {
+            Some(code) => (code.has(program), format!("the source_dir {}", code.shown)),
+            None => (image.files.contains_key(format!("opt/ml/code/{program}").as_bytes()), "the image's /opt/ml/code".to_string()),
+        };
+        if !present {
+            raise(ExternalCode::ProgramMissing, "", Vars::default().set("name", program).set("detail", place));
         }
+    }
+}
+
+/// The shells whose `-c SCRIPT` makes an entry point shell form.
+const SHELLS: [&str; 6] = ["sh", "bash", "dash", "ash", "zsh", "busybox"];
+
+/// `path` with the image's symlinks in its folders followed (`bin` -> `usr/bin`), as far as the
+/// kept file list knows them; at most 40 links, as Linux.
+fn resolve(files: &image::Files, path: &[u8]) -> Vec<u8> {
+    let mut path = path.to_vec();
+    for _ in 0..40 {
+        let link = (1..=path.len()).filter(|&end| end == path.len() || path[end] == b'/').find_map(|end| {
+            files.get(&path[..end]).filter(|node| node.kind == EntryKind::Symlink).map(|node| (end, node.link_target.clone().unwrap_or_default()))
+        });
+        let Some((end, target)) = link else { return path };
+        let parent = &path[..end - entry::file_name(&path[..end]).len()];
+        let joined = if target.starts_with(b"/") { target.clone() } else { [parent, target.as_slice()].concat() };
+        path = [entry::normalize_name(&joined).name.as_slice(), &path[end..]].concat();
+    }
+    path
+}
+
+/// A non-root `USER` must be able to write the folders the job writes (and its WORKDIR).
+fn user_can_write(image: &Image, raise: &mut impl FnMut(ExternalCode, &str, &mut Vars)) {
+    let user = image.config.user.trim();
+    let (name, group) = user.split_once(':').unwrap_or((user, ""));
+    if name.is_empty() || name == "root" || name == "0" {
+        return;
+    }
+    let passwd = image.files.get(&b"etc/passwd"[..]).and_then(|node| node.content.as_deref()).map(String::from_utf8_lossy).unwrap_or_default();
+    let account = passwd.lines().map(|line| line.split(':').collect::<Vec<_>>()).find(|fields| fields.len() > 3 && (fields[0] == name || fields[2] == name));
+    let uid = match (account.as_ref(), name.parse::<u64>()) {
+        (Some(fields), _) => fields[2].parse::<u64>().unwrap_or(u64::MAX),
+        (None, Ok(uid)) => uid,
+        (None, Err(_)) => {
+            raise(ExternalCode::UserUnknown, "/etc/passwd", Vars::default().set("name", name));
+            return;
+        }
+    };
+    if uid == 0 {
+        return;
+    }
+    let groups = image.files.get(&b"etc/group"[..]).and_then(|node| node.content.as_deref()).map(String::from_utf8_lossy).unwrap_or_default();
+    let login = account.as_ref().map_or(name, |fields| fields[0]);
+    let mut gids: Vec<u64> = account.as_ref().and_then(|fields| fields[3].parse().ok()).into_iter().collect();
+    gids.extend(group.parse::<u64>().ok());
+    for fields in groups.lines().map(|line| line.split(':').collect::<Vec<_>>()).filter(|fields| fields.len() > 3) {
+        if fields[0] == group || fields[3].split(',').any(|member| member == login) {
+            gids.extend(fields[2].parse::<u64>().ok());
+        }
+    }
+    let workdir = image.config.workdir.trim_matches('/');
+    let mut folders: Vec<(String, &str)> = ["model", "output", "checkpoints"].iter().map(|folder| (format!("opt/ml/{folder}"), "")).collect();
+    if !workdir.is_empty() {
+        folders.push((workdir.to_string(), " (the WORKDIR)"));
+    }
+    for (folder, role) in folders {
+        let Some(node) = image.files.get(folder.as_bytes()).filter(|node| node.kind == EntryKind::Dir) else { continue };
+        let writable = (node.uid == uid && node.mode & 0o200 != 0) || (gids.contains(&node.gid) && node.mode & 0o020 != 0) || node.mode & 0o002 != 0;
+        if !writable {
+            let detail = format!("mode {:o}, owner {}:{}{role}", node.mode & 0o7777, node.uid, node.gid);
+            raise(ExternalCode::UserCannotWrite, &format!("/{folder}"), Vars::default().set("name", format!("{user} (uid {uid})")).set("detail", detail));
+        }
+    }
+}
+
+/// Where the code arrives at run time when the estimator ships a `source_dir` (`--code`).
+pub struct Code {
+    shown: String,
+    /// Its file names, relative to the source_dir's root.
+    files: Vec<Vec<u8>>,
+}
+
+impl Code {
+    /// Read `path`: a folder, or a `sourcedir.tar.gz` (names only).
+    pub fn open(path: &Path) -> Result<Code, OpenError> {
+        let shown = path.to_string_lossy().into_owned();
+        let fail = |message: String| OpenError { input: format!("--code {shown}"), message };
+        if path.is_dir() {
+            return Ok(Code { shown, files: Vec::new() });
+        }
+        let scan = crate::source::archive::scan_file(path, &crate::source::ScanOptions::headers(false)).map_err(|err| fail(err.to_string()))?;
+        if let Some(problem) = scan.problems.iter().find(|p| p.kind.stops_reading()) {
+            return Err(fail(format!("not a readable source_dir archive: {}", problem.detail)));
+        }
+        Ok(Code { shown, files: scan.entries.into_iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.member).collect() })
+    }
+
+    fn has(&self, program: &str) -> bool {
+        let root = Path::new(&self.shown);
+        if root.is_dir() {
+            return root.join(program).is_file();
+        }
+        self.files.iter().any(|file| file == program.as_bytes())
     }
 }
 

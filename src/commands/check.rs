@@ -58,22 +58,20 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let images: Vec<bool> = inputs.iter().map(|input| args.role.map_or_else(|| source::image::sniff(input), |role| role == RoleArg::Image)).collect();
     let mut extra: Vec<&str> = Vec::new();
     if args.snapshot.is_some() {
-        if images.iter().any(|&image| image) {
-            return Err(miette::miette!(code = "optml::usage", "--snapshot does not compare container images yet (docs/images.md)"));
-        }
         extra.push(SNAPSHOT_PACK);
     }
     if images.iter().any(|&image| image) {
         extra.push(IMAGE_PACK);
     }
     let ruleset = settings.ruleset(&extra)?;
-    let pick = Pick { platform: args.platform.clone(), image: args.image.clone(), limits: settings.limits };
+    let code = args.code.as_deref().map(image::Code::open).transpose().map_err(cannot_check)?;
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),
         Some(file) => Some(Golden::open(file, args.update_snapshots)?),
         None => None,
     };
     let digest = golden.as_ref().is_some_and(Golden::needs_digest);
+    let pick = Pick { platform: args.platform.clone(), image: args.image.clone(), limits: settings.limits, digest };
     let options = CheckOptions { role: args.role.and_then(RoleArg::role), phase: args.phase.phase(), digest, limits: settings.limits };
     // Read before any input, so a bad baseline stops the run at once.
     let baseline = baseline::Run::new(args.baseline.as_deref().or(settings.baseline.as_deref()), args.write_baseline.as_deref())?;
@@ -83,7 +81,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     let mut unreadable = Vec::new();
     for (input, &is_image) in inputs.iter().zip(&images) {
         let result = if is_image {
-            image::check(&ruleset, input, &pick)
+            image::check(&ruleset, input, &pick, code.as_ref())
         } else {
             check_input(&ruleset, input, options).map(|one| vec![without_pack(&ruleset, one, IMAGE_PACK)])
         };

@@ -21,7 +21,6 @@ use crate::snapshot::packing::{reconcile_output, resolve_links};
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::store;
-use crate::source::Limits;
 use crate::source::{Role, Subject};
 
 /// One side of the comparison, as given.
@@ -43,11 +42,11 @@ impl Side {
         layout: Option<&Ruleset>,
         role: Option<RoleArg>,
         digest: bool,
-        limits: Limits,
+        settings: &Settings,
     ) -> Result<Side, MietteReport> {
         Ok(match manifest {
             Some(manifest) => Side::Manifest(manifest),
-            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, limits, "compare")?),
+            None => Side::Input(open_input(layout.expect("loaded for an input side"), path, role, digest, settings, "compare")?),
         })
     }
 
@@ -86,7 +85,7 @@ struct Document<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
-    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), ..Flags::default() })?;
+    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), under: args.under.as_deref(), ..Flags::default() })?;
     let (a_manifest, b_manifest) = (Side::manifest(&args.a)?, Side::manifest(&args.b)?);
     // A manifest's header rules the comparison (the expected side's first); else the options.
     let base = match (&a_manifest, &b_manifest) {
@@ -97,8 +96,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
     let digest = base.header.fields.sha256;
     // Reading an input needs the layout: loaded once for both sides, not at all for two manifests.
     let layout = if a_manifest.is_some() && b_manifest.is_some() { None } else { Some(settings.layout_only()?) };
-    let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest, settings.limits)?;
-    let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest, settings.limits)?;
+    let mut a = Side::open(&args.a, a_manifest, layout.as_ref(), args.role, digest, &settings)?;
+    let mut b = Side::open(&args.b, b_manifest, layout.as_ref(), args.role, digest, &settings)?;
     let header = &base.header;
     let mut notes = Vec::new();
     // Record each side once; re-record only a side the packing rules changed.

@@ -17,7 +17,6 @@ use crate::snapshot::manifest::Manifest;
 use crate::snapshot::record::record;
 use crate::snapshot::report::Delta;
 use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
-use crate::source::Limits;
 use crate::source::{self, Subject};
 use crate::stdio;
 
@@ -48,13 +47,12 @@ impl RecordArgs {
 /// Open an input for a snapshot or diff: one streaming pass, digests only when recorded.
 /// An archive that cannot be read to the end is an error here: a partial manifest would lie.
 /// `verb` names the command in errors ("snapshot", "compare").
-pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, limits: Limits, verb: &str) -> Result<Subject, MietteReport> {
+/// An image records its folder `settings.image_under` (`--under`).
+pub fn open_input(layout_only: &Ruleset, path: &Path, role: Option<RoleArg>, digest: bool, settings: &Settings, verb: &str) -> Result<Subject, MietteReport> {
+    let limits = settings.limits;
     if role == Some(RoleArg::Image) || (role.is_none() && source::image::sniff(path)) {
-        return Err(miette::miette!(
-            code = "optml::usage",
-            "cannot {verb} {}: container images are read by `optml check` only (docs/images.md)",
-            path.display()
-        ));
+        let pick = source::image::Pick { limits, digest, ..Default::default() };
+        return crate::image::subject(path, &pick, &settings.image_under).map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"));
     }
     let subject = source::open(path, role.and_then(RoleArg::role), &layout_only.layout.job_artifacts, layout_only, 0, digest, limits)
         .map_err(|err| miette::miette!(code = "optml::input", "cannot {verb} {err}"))?;
@@ -77,8 +75,8 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), ..Flags::default() })?;
-    let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, settings.limits, "snapshot")?;
+    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), under: args.under.as_deref(), ..Flags::default() })?;
+    let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, &settings, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
     match &args.output {

@@ -24,6 +24,9 @@ pub enum ExternalCode {
     TrainNotFound,
     ProgramMissing,
     ShellFormEntryPoint,
+    EntryPointIgnoresArgument,
+    UserCannotWrite,
+    UserUnknown,
     CredentialBaked,
     SmEnvBaked,
     ImageBroken,
@@ -32,7 +35,7 @@ pub enum ExternalCode {
 }
 
 impl ExternalCode {
-    pub const ALL: [ExternalCode; 24] = [
+    pub const ALL: [ExternalCode; 27] = [
         ExternalCode::SnapshotEntryMissing,
         ExternalCode::SnapshotEntryExtra,
         ExternalCode::SnapshotEntryChanged,
@@ -52,6 +55,9 @@ impl ExternalCode {
         ExternalCode::TrainNotFound,
         ExternalCode::ProgramMissing,
         ExternalCode::ShellFormEntryPoint,
+        ExternalCode::EntryPointIgnoresArgument,
+        ExternalCode::UserCannotWrite,
+        ExternalCode::UserUnknown,
         ExternalCode::CredentialBaked,
         ExternalCode::SmEnvBaked,
         ExternalCode::ImageBroken,
@@ -80,6 +86,9 @@ impl ExternalCode {
             ExternalCode::TrainNotFound => "IMG201",
             ExternalCode::ProgramMissing => "IMG202",
             ExternalCode::ShellFormEntryPoint => "IMG203",
+            ExternalCode::EntryPointIgnoresArgument => "IMG401",
+            ExternalCode::UserCannotWrite => "IMG402",
+            ExternalCode::UserUnknown => "IMG403",
             ExternalCode::CredentialBaked => "IMG301",
             ExternalCode::SmEnvBaked => "IMG302",
             ExternalCode::ImageBroken => "IMG901",

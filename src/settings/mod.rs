@@ -42,6 +42,8 @@ pub struct Flags<'a> {
     pub output: Option<&'a Path>,
     pub limits: Option<&'a LimitArgs>,
     pub s3: Option<&'a S3Args>,
+    /// `--under PATH` of snapshot and diff: the image folder to record.
+    pub under: Option<&'a str>,
 }
 
 impl<'a> Flags<'a> {
@@ -99,6 +101,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Where s3:// inputs are read from (`s3-*` in config, `--endpoint-url`, `--profile`, `--region`).
     pub s3: S3Settings,
+    /// The folder of an image that snapshot and diff record (`--under`), without the leading
+    /// `/`: /opt/ml or below, the only part of an image optml keeps (docs/images.md).
+    pub image_under: Vec<u8>,
 }
 
 impl From<FailOn> for Severity {
@@ -156,6 +161,7 @@ impl Settings {
             docs_url: None,
             limits: Limits::default(),
             s3: S3Settings::default(),
+            image_under: b"opt/ml".to_vec(),
         };
         if let Some(file) = &config {
             settings.apply_file(file)?;
@@ -163,6 +169,9 @@ impl Settings {
         settings.apply_flags(&flags);
         // s3:// inputs of this run share one client built from these.
         crate::source::s3::configure(settings.s3.clone());
+        if let Some(under) = flags.under {
+            settings.image_under = image_folder(under)?;
+        }
         settings.config = config;
         Ok(settings)
     }
@@ -467,6 +476,20 @@ fn all_codes(ruleset: &Ruleset) -> Result<Vec<String>, MietteReport> {
     let names: Vec<String> = PACKS.iter().map(|pack| pack.name.to_string()).collect();
     let everything = load(builtin_texts(&names)?)?;
     Ok(everything.rules.iter().chain(&ruleset.rules).map(|rule| rule.code.clone()).collect())
+}
+
+/// `--under PATH` as an image path: absolute, /opt/ml or below, no `..`.
+fn image_folder(under: &str) -> Result<Vec<u8>, MietteReport> {
+    let name = crate::entry::normalize_name(under.as_bytes());
+    let inside = name.name == b"opt/ml" || name.name.starts_with(b"opt/ml/");
+    if !name.absolute || name.parent_dir || name.invalid || !inside {
+        return Err(miette::miette!(
+            code = "optml::usage",
+            help = "optml keeps only /opt/ml (and the few paths its checks read) of an image; see docs/images.md",
+            "--under {under}: expected /opt/ml or a folder below it, such as /opt/ml/code"
+        ));
+    }
+    Ok(name.name)
 }
 
 #[cfg(test)]

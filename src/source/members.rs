@@ -271,13 +271,16 @@ fn checksum_ok(block: &[u8; 512]) -> bool {
     let Some(stored) = header_number(&block[148..156]) else {
         return false;
     };
-    let (mut unsigned, mut signed) = (0u64, 0i64);
-    for (i, &byte) in block.iter().enumerate() {
-        let byte = if (148..156).contains(&i) { b' ' } else { byte };
-        unsigned += u64::from(byte);
-        signed += i64::from(byte as i8);
-    }
-    stored == unsigned || i64::try_from(stored).ok() == Some(signed)
+    // Whole-block sums the compiler vectorizes (a per-byte branch on the field took a tenth of
+    // reading 200,000 small members); the field's own bytes are then swapped for 8 spaces. The
+    // signed sum is the unsigned one less 256 for every byte with its top bit set.
+    // Summed in 16 bits, 256 bytes at a time (256 * 255 fits), for twice the vector lanes.
+    let sum = |bytes: &[u8]| bytes.chunks(256).map(|c| u32::from(c.iter().map(|&b| u16::from(b)).sum::<u16>())).sum::<u32>();
+    let high = |bytes: &[u8]| bytes.chunks(256).map(|c| u32::from(c.iter().map(|&b| u16::from(b >> 7)).sum::<u16>())).sum::<u32>();
+    let field = &block[148..156];
+    let unsigned = sum(block) - sum(field) + 8 * u32::from(b' ');
+    let signed = i64::from(unsigned) - 256 * i64::from(high(block) - high(field));
+    stored == u64::from(unsigned) || i64::try_from(stored).ok() == Some(signed)
 }
 
 /// Cut `bytes` at the first NUL; whether anything but NULs followed it.
@@ -516,8 +519,8 @@ impl<S: Stream> TarReader<S> {
     }
 
     /// Read the pax 1.0 sparse map at the start of the member data: a count, then that many
-    /// offset/length pairs, one decimal number a line, padded to a whole block. Returns the
-    /// numbers and the bytes the map took.
+    /// offset/length pairs, one decimal number a line (and `#` comment lines), padded to a
+    /// whole block. Returns the numbers and the bytes the map took.
     fn sparse_map_in_data(&mut self, stored: u64, header_at: u64) -> Result<(Vec<u64>, u64), Stop> {
         let mut text: Vec<u8> = Vec::new();
         let mut numbers: Vec<u64> = Vec::new();
@@ -540,6 +543,12 @@ impl<S: Stream> TarReader<S> {
             text.extend_from_slice(&self.raw_block(header_at)?);
             while let Some(newline) = text[parsed_to..].iter().position(|&b| b == b'\n') {
                 let line = &text[parsed_to..parsed_to + newline];
+                // A line starting with `#` is a comment (`#!gnu-sparse-format`), skipped as
+                // bsdtar does; GNU tar lists the member too.
+                if line.first() == Some(&b'#') {
+                    parsed_to += newline + 1;
+                    continue;
+                }
                 let number = pax_number(line).ok_or_else(|| Stop::Corrupt(format!("the sparse map of the member at byte {header_at} holds a non-number")))?;
                 parsed_to += newline + 1;
                 match wanted {
@@ -751,6 +760,9 @@ mod tests {
         let signed: i64 = block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
         block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
         assert!(checksum_ok(block));
+        header.set_cksum();
+        assert!(checksum_ok(header.as_bytes()), "the unsigned sum is accepted too");
+        let block = header.as_mut_bytes();
         block[148..156].copy_from_slice(b"000001\0 ");
         assert!(!checksum_ok(block));
     }

@@ -70,6 +70,8 @@ pub enum Member<'a> {
     Fifo(&'a str),
     /// A regular file with explicit mode bits.
     Mode(&'a str, u32),
+    /// A folder with explicit mode bits, owned by this uid and gid (image layers).
+    OwnedDir(&'a str, u32, u64),
 }
 
 /// A stored (uncompressed) zip holding `names`, each with `body`: the container format of
@@ -146,6 +148,13 @@ pub fn tar_bytes(members: &[Member]) -> Vec<u8> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(*mode);
                 (name, b"x")
+            }
+            Member::OwnedDir(name, mode, owner) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(*mode);
+                header.set_uid(*owner);
+                header.set_gid(*owner);
+                (name, b"")
             }
         };
         set_raw_name(&mut header, name);

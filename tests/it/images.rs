@@ -272,10 +272,10 @@ fn the_entry_point_must_accept_train() {
     let exec = json!({"Entrypoint": ["python", "/opt/program/train.py"]});
     let (code, doc) = check(&docker_archive(&dir, &code_only, &exec), &[]);
     assert_eq!((code, codes(&doc)), (0, vec!["IMG102".to_string()]), "{doc:#}");
-    // A shell-form one drops it.
+    // A shell-form one drops it, and keeps SIGTERM from the script.
     let shell = json!({"Entrypoint": ["/bin/sh", "-c", "python /opt/program/train.py"]});
     let (code, doc) = check(&docker_archive(&dir, &code_only, &shell), &[]);
-    assert_eq!((code, codes(&doc)), (0, vec!["IMG102".to_string(), "IMG203".to_string()]), "{doc:#}");
+    assert_eq!((code, codes(&doc)), (0, vec!["IMG102".to_string(), "IMG203".to_string(), "IMG401".to_string()]), "{doc:#}");
 }
 
 #[test]
@@ -386,11 +386,20 @@ fn zstd_layers_are_reported_unsupported() {
     assert!(messages(&doc, "IMG903")[0].contains("zstd"), "{doc:#}");
 }
 
+/// Said on the test's real stderr, which libtest does not capture: a skip is seen, not a pass.
+fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED images::a_real_saved_image_is_read_where_a_container_runtime_exists: {why}");
+}
+
 #[test]
 fn a_real_saved_image_is_read_where_a_container_runtime_exists() {
-    let runtime = ["docker", "podman"].into_iter().find(|tool| std::process::Command::new(tool).arg("version").output().is_ok_and(|o| o.status.success()));
+    let answers = |tool: &str, args: &[&str]| std::process::Command::new(tool).args(args).output().is_ok_and(|o| o.status.success());
+    // docker and podman build and save; buildah builds and pushes to an archive.
+    let runtime = ["docker", "podman", "buildah"].into_iter().find(|tool| answers(tool, &["version"]));
     let Some(runtime) = runtime else {
-        eprintln!("SKIPPED a_real_saved_image_is_read_where_a_container_runtime_exists: no docker or podman on this machine");
+        let present: Vec<&str> = ["docker", "podman", "skopeo", "buildah"].into_iter().filter(|tool| answers(tool, &["--version"])).collect();
+        skipped(&format!("no docker, podman or buildah that can build (present: {}; a docker client without an engine cannot build)", present.join(", ")));
         return;
     };
     let dir = TestDir::new();
@@ -399,14 +408,121 @@ fn a_real_saved_image_is_read_where_a_container_runtime_exists() {
     let tag = "optml-image-gate-test:latest";
     let built = std::process::Command::new(runtime).args(["build", "-q", "-t", tag]).arg(dir.path()).output().expect("build");
     if !built.status.success() {
-        eprintln!("SKIPPED: {runtime} build failed: {}", String::from_utf8_lossy(&built.stderr));
+        skipped(&format!("{runtime} build failed: {}", String::from_utf8_lossy(&built.stderr)));
         return;
     }
-    let saved = std::process::Command::new(runtime).args(["save", "-o"]).arg(dir.join("real.tar")).arg(tag).status().expect("save");
-    assert!(saved.success());
-    let (code, doc) = check(&dir.join("real.tar"), &[]);
+    let archive = dir.join("real.tar");
+    let saved = if runtime == "buildah" {
+        std::process::Command::new(runtime).args(["push", tag]).arg(format!("docker-archive:{}", archive.display())).status()
+    } else {
+        std::process::Command::new(runtime).args(["save", "-o"]).arg(&archive).arg(tag).status()
+    };
+    assert!(saved.expect("save").success());
+    let (code, doc) = check(&archive, &[]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(paths_for(&doc, "IMG101"), ["/opt/ml/model/model.pt"], "{doc:#}");
+}
+
+#[test]
+fn symlinked_path_folders_and_hard_links_across_layers_are_followed() {
+    let dir = TestDir::new();
+    let config = json!({"Env": ["PATH=/opt/conda/bin:/usr/bin"]});
+    // `train` lives where the PATH folder's symlink points, outside the PATH.
+    let linked = vec![
+        layer("RUN install miniconda", vec![Member::Dir("opt/miniconda/bin/"), Member::Mode("opt/miniconda/bin/train", 0o755)]),
+        layer("RUN ln -s miniconda /opt/conda", vec![Member::Symlink("opt/conda", "miniconda")]),
+    ];
+    let (code, doc) = check(&docker_archive(&dir, &linked, &config), &[]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()), "{doc:#}");
+    let (code, doc) = check(&docker_archive(&dir, &linked[..1], &config), &[]);
+    assert_eq!((code, codes(&doc)), (1, vec!["IMG201".to_string()]), "{doc:#}");
+    // A hard link under /opt/ml/model to a file a lower layer wrote is a baked file too.
+    let layers = vec![
+        layer("RUN download weights", vec![Member::Dir("usr/share/"), Member::File("usr/share/weights.bin", b"weights")]),
+        layer(
+            "RUN ln /usr/share/weights.bin /opt/ml/model/",
+            vec![Member::Dir("opt/ml/model/"), Member::Hardlink("opt/ml/model/weights.bin", "usr/share/weights.bin")],
+        ),
+    ];
+    let (_, doc) = check(&docker_archive(&dir, &layers, &json!({"Entrypoint": ["python", "t.py"]})), &[]);
+    assert_eq!(paths_for(&doc, "IMG101"), ["/opt/ml/model/weights.bin"], "{doc:#}");
+    assert!(messages(&doc, "IMG101")[0].contains("layer 2"), "{doc:#}");
+}
+
+#[test]
+fn a_shell_entry_point_must_exec_and_read_its_argument() {
+    let dir = TestDir::new();
+    let with = |entrypoint: Value| {
+        let (_, doc) = check(&docker_archive(&dir, &good_layers(), &json!({"Entrypoint": entrypoint, "Env": ["SAGEMAKER_PROGRAM=train.py"]})), &[]);
+        codes(&doc).into_iter().filter(|code| code != "IMG102").collect::<Vec<_>>()
+    };
+    // What `ENTRYPOINT python train.py` (shell form) becomes.
+    assert_eq!(with(json!(["/bin/sh", "-c", "python train.py"])), ["IMG203", "IMG401"]);
+    assert_eq!(with(json!(["/bin/sh", "-c", "exec python train.py"])), ["IMG401"]);
+    assert_eq!(with(json!(["bash", "-c", "python train.py \"$0\""])), ["IMG203"]);
+    assert_eq!(with(json!(["/usr/bin/tini", "--", "sh", "-c", "exec python train.py \"$0\""])), Vec::<String>::new());
+    // One argument after the script: `train` is $1, and in "$@".
+    assert_eq!(with(json!(["sh", "-c", "exec python train.py \"$@\"", "sh"])), Vec::<String>::new());
+    assert_eq!(with(json!(["sh", "-c", "exec python train.py \"$0\"", "sh"])), ["IMG401"]);
+    // Exec form: the program gets `train` as its first argument.
+    assert_eq!(with(json!(["python", "/opt/ml/code/train.py"])), Vec::<String>::new());
+    let (_, doc) = check(&docker_archive(&dir, &good_layers(), &json!({"Entrypoint": ["/bin/sh", "-c", "python train.py"]})), &[]);
+    assert!(messages(&doc, "IMG401")[0].contains("never reads $0"), "{doc:#}");
+}
+
+#[test]
+fn a_non_root_user_must_be_able_to_write_the_job_folders() {
+    let dir = TestDir::new();
+    let with = |model_owner: u64, user: &str| {
+        let mut layers = good_layers();
+        layers.push(layer(
+            "RUN useradd trainer",
+            vec![Member::Dir("etc/"), Member::File("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\ntrainer:x:1000:1000::/home/trainer:/bin/sh\n")],
+        ));
+        layers.push(layer(
+            "RUN mkdir -p /opt/ml/model /opt/ml/output",
+            vec![Member::OwnedDir("opt/ml/model/", 0o755, model_owner), Member::OwnedDir("opt/ml/output/", 0o777, 0)],
+        ));
+        let mut config = good_config();
+        config["User"] = json!(user);
+        check(&docker_archive(&dir, &layers, &config), &[])
+    };
+    let (code, doc) = with(0, "trainer");
+    assert_eq!((code, paths_for(&doc, "IMG402")), (0, vec!["/opt/ml/model".to_string()]), "{doc:#}");
+    assert!(messages(&doc, "IMG402")[0].contains("trainer (uid 1000)") && messages(&doc, "IMG402")[0].contains("mode 755, owner 0:0"), "{doc:#}");
+    // Owned by the user, by uid given as a number, or running as root: nothing to say.
+    assert!(paths_for(&with(1000, "trainer").1, "IMG402").is_empty());
+    assert!(paths_for(&with(1000, "1000:1000").1, "IMG402").is_empty());
+    assert!(paths_for(&with(0, "root").1, "IMG402").is_empty());
+    assert_eq!(paths_for(&with(0, "2000").1, "IMG402"), ["/opt/ml/model"]);
+    // A name /etc/passwd lacks: the container cannot start.
+    let (code, doc) = with(0, "ghost");
+    assert_eq!((code, paths_for(&doc, "IMG403")), (1, vec!["/etc/passwd".to_string()]), "{doc:#}");
+}
+
+#[test]
+fn code_shipped_as_a_source_dir_is_where_sagemaker_program_is_looked_for() {
+    let dir = TestDir::new();
+    // The image bakes no script: the estimator's source_dir brings it.
+    let image = docker_archive(&dir, &good_layers()[..1], &good_config());
+    let (code, doc) = check(&image, &[]);
+    assert_eq!((code, codes(&doc)), (1, vec!["IMG202".to_string()]), "{doc:#}");
+    let source = dir.join("src");
+    fs::create_dir_all(&source).expect("mkdir");
+    let code_arg = source.to_string_lossy().into_owned();
+    let (code, doc) = check(&image, &["--code", &code_arg]);
+    assert!(messages(&doc, "IMG202")[0].contains("the source_dir"), "{doc:#}");
+    assert_eq!(code, 1);
+    fs::write(source.join("train.py"), "print('hi')").expect("script");
+    let (code, doc) = check(&image, &["--code", &code_arg]);
+    assert_eq!((code, codes(&doc)), (0, Vec::<String>::new()), "{doc:#}");
+    // The sourcedir.tar.gz the SDK uploads.
+    let tarball = tar_gz(&dir, "sourcedir.tar.gz", &[Member::File("train.py", b"x")]).to_string_lossy().into_owned();
+    assert!(codes(&check(&image, &["--code", &tarball]).1).is_empty());
+    let other = tar_gz(&dir, "other.tar.gz", &[Member::File("main.py", b"x")]).to_string_lossy().into_owned();
+    assert_eq!(codes(&check(&image, &["--code", &other]).1), ["IMG202"]);
+    // A --code that cannot be read stops the run.
+    optml().args(["check", "--code"]).arg(dir.join("absent.tar.gz")).arg(&image).assert().code(2);
 }
 
 #[test]
@@ -446,6 +562,35 @@ fn images_work_with_every_format_select_and_baselines() {
     let baseline = dir.join("baseline.json");
     optml().args(["check", "--write-baseline"]).arg(&baseline).arg(&image).assert().code(0);
     optml().args(["check", "--baseline"]).arg(&baseline).arg(&image).assert().code(0);
-    // Snapshots of images are not done yet: a usage error, not a model archive's manifest.
-    optml().arg("snapshot").arg(&image).assert().code(2);
+}
+
+#[test]
+fn snapshots_and_diffs_record_the_images_opt_ml() {
+    let dir = TestDir::new();
+    let old = dir.join("old.tar");
+    outer_tar(&old, &docker_files(&good_layers(), &good_config()));
+    let mut layers = good_layers();
+    layers.push(layer("COPY util.py /opt/ml/code/", vec![Member::File("opt/ml/code/util.py", b"u")]));
+    let new = dir.join("new.tar");
+    outer_tar(&new, &docker_files(&layers, &good_config()));
+    let golden = dir.join("image.manifest");
+    optml().args(["snapshot", "--under", "/opt/ml", "--fields", "+sha256", "-o"]).arg(&golden).arg(&old).assert().code(0);
+    let text = fs::read_to_string(&golden).expect("manifest");
+    assert!(text.contains("code/train.py") && !text.contains("usr/local"), "{text}");
+    // The same image matches its snapshot; the rebuild does not, and diff says what changed.
+    optml().args(["check", "--snapshot"]).arg(&golden).arg(&old).assert().code(0);
+    let (code, doc) = check(&new, &["--snapshot", golden.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(codes(&doc).contains(&"SNAP002".to_string()), "{doc:#}");
+    let diff = optml().args(["diff", "--under", "/opt/ml"]).arg(&old).arg(&new).output().expect("run");
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("code/util.py"), "{}", String::from_utf8_lossy(&diff.stdout));
+    let code_only = optml().args(["snapshot", "--under", "/opt/ml/code"]).arg(&new).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&code_only.stdout).lines().filter(|line| !line.starts_with('#') && !line.starts_with('/')).count(), 2);
+    // Outside /opt/ml is not kept, and a broken image is not recorded.
+    optml().args(["snapshot", "--under", "/usr"]).arg(&new).assert().code(2);
+    let mut broken = docker_files(&good_layers(), &good_config());
+    broken[1].1 = b"not a tar".repeat(100);
+    outer_tar(&dir.join("broken.tar"), &broken);
+    optml().arg("snapshot").arg(dir.join("broken.tar")).assert().code(2);
 }

@@ -173,6 +173,42 @@ fn gnu_tar_sparse_files_in_every_format_list_with_their_real_size() {
     }
 }
 
+#[test]
+fn sparse_1_0_maps_with_comment_lines_list_as_bsdtar_lists_them() {
+    // The map of a pax 1.0 sparse member may start with `#` comment lines (libarchive's
+    // `gtar_sparse_1_17_posix10_modified` case): bsdtar skips them and GNU tar lists the member.
+    let dir = TestDir::new();
+    let pax = [
+        pax_record("GNU.sparse.major", b"1"),
+        pax_record("GNU.sparse.minor", b"0"),
+        pax_record("GNU.sparse.name", b"sparse.bin"),
+        pax_record("GNU.sparse.realsize", b"3145728"),
+    ]
+    .concat();
+    let mut map = b"#!gnu-sparse-format\n#format:1.0\n1\n0\n4\n".to_vec();
+    map.resize(512, 0);
+    let archive = archive_of(
+        &dir,
+        "model.tar.gz",
+        &[
+            with_data(raw_header(b"PaxHeaders/sparse.bin", b'x', &size_field(pax.len()), false), &pax),
+            with_data(raw_header(b"GNUSparseFile.0/sparse.bin", b'0', &size_field(512 + 4), false), &[&map[..], b"head"].concat()),
+            with_data(raw_header(b"plain.txt", b'0', &size_field(5), false), b"after"),
+        ],
+    );
+    let (names, count) = optml_listing(&archive);
+    assert_eq!(names, BTreeSet::from(["sparse.bin".to_string(), "plain.txt".to_string()]));
+    assert_eq!(count, 2);
+    let manifest = stdout_of(optml().args(["snapshot", "--as", "model"]).arg(&archive));
+    assert!(manifest.contains("sparse.bin type=file size=3145728"), "{manifest}");
+    let (_, doc) = check_json(&["--as".as_ref(), "model".as_ref(), archive.as_os_str()]);
+    assert!(!codes(&doc).contains(&"SM604".to_string()), "{:#}", doc["diagnostics"]);
+    if tool_exists("bsdtar") {
+        let bsdtar: Vec<String> = run(Process::new("bsdtar").arg("-tf").arg(&archive)).lines().map(String::from).collect();
+        assert_same_listing(&archive, &bsdtar, "bsdtar");
+    }
+}
+
 /// One raw 512-byte header: `name`, `typeflag`, `size` written as given (octal text or raw
 /// bytes), checksum computed unsigned, or signed as old v7 and SunOS writers did.
 fn raw_header(name: &[u8], typeflag: u8, size: &[u8], signed: bool) -> Vec<u8> {

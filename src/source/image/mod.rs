@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::entry::file_name;
 use crate::source::limits::Limits;
 use layer::{Expected, LayerError};
 pub use layer::{Files, Node};
@@ -26,6 +27,8 @@ pub struct Pick {
     pub image: Option<String>,
     /// Bounds on each layer, as on any archive (docs/security.md).
     pub limits: Limits,
+    /// Hash the files under /opt/ml (for a snapshot that records sha256).
+    pub digest: bool,
 }
 
 /// What an image is made of and how it starts.
@@ -100,6 +103,34 @@ pub struct Image {
     pub note: Option<String>,
 }
 
+impl Image {
+    /// The files below `folder` (no leading `/`) as entries named relative to it: what the
+    /// report lists and a snapshot records. A hard link is the file it names.
+    pub fn entries_under(&self, folder: &[u8]) -> Vec<crate::entry::Entry> {
+        let prefix = [folder, b"/"].concat();
+        self.files
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .map(|(path, node)| {
+                let member = path[prefix.len()..].to_vec();
+                let kind = if node.kind == crate::entry::EntryKind::Hardlink { crate::entry::EntryKind::File } else { node.kind };
+                let mut entry = crate::entry::Entry::new(member.clone(), kind);
+                entry.path = member;
+                entry.size = node.size;
+                entry.mode = node.mode;
+                entry.digest = node.digest;
+                entry.link_target = if kind == crate::entry::EntryKind::Symlink { node.link_target.clone() } else { None };
+                entry
+            })
+            .collect()
+    }
+
+    /// What went wrong reading it, as one sentence per problem.
+    pub fn problem_text(&self) -> Option<String> {
+        (!self.problems.is_empty()).then(|| self.problems.iter().map(|p| p.detail.as_str()).collect::<Vec<_>>().join("; "))
+    }
+}
+
 /// Whether `path` is an image: an OCI layout or docker-archive folder, or an uncompressed tar
 /// holding `manifest.json` or `oci-layout` at its root.
 pub fn sniff(path: &Path) -> bool {
@@ -128,7 +159,7 @@ pub fn open(path: &Path, pick: &Pick) -> Result<Vec<Image>, std::io::Error> {
     let manifests = if store.has("index.json") { oci_manifests(&store, pick) } else { docker_manifests(&store, pick) };
     Ok(match manifests {
         Ok(manifests) if manifests.is_empty() => vec![broken("", "the image archive lists no image".to_string())],
-        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest, pick.limits)).collect(),
+        Ok(manifests) => manifests.into_iter().map(|manifest| read_image(&store, manifest, pick)).collect(),
         Err(problem) => vec![Image { problems: vec![problem], ..Image::default() }],
     })
 }
@@ -281,7 +312,8 @@ fn collect_manifests(
     Ok(())
 }
 
-fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
+fn read_image(store: &Store, manifest: Manifest, pick: &Pick) -> Image {
+    let limits = pick.limits;
     let mut image = Image { name: manifest.name, note: manifest.note, ..Image::default() };
     let config = match store.json(&manifest.config) {
         Ok(config) => config,
@@ -313,15 +345,23 @@ fn read_image(store: &Store, manifest: Manifest, limits: Limits) -> Image {
         plan.push(Planned { zstd: media.contains("zstd").then_some(media), blob_digest, diff_id });
         image.layers.push(Layer { instruction: instructions.get(index).filter(|i| !i.is_empty()).cloned(), blob });
     }
-    let path_dirs = image.config.path_dirs();
-    let (files, problems) = apply_layers(store, &image.layers, &plan, &|path| keeps(path, &path_dirs), limits);
+    let kept = Kept { path_dirs: image.config.path_dirs(), digest: pick.digest };
+    let every: Vec<usize> = (0..image.layers.len()).collect();
+    let (files, problems, touched) = apply_layers(store, &image.layers, &plan, &every, &kept, limits);
     image.files = files;
     image.problems = problems;
     // A symlinked /opt/ml (`/opt/ml -> /srv/ml`): its target is only known now, so the layers
-    // are read once more, keeping the target, and its files are checked as /opt/ml.
+    // that wrote anything near it (the same two top folders) are read once more, keeping the
+    // target, and its files are checked as /opt/ml. Other layers are not read again.
     if let Some(target) = symlinked_opt_ml(&image.files) {
-        let under_target = |path: &[u8]| path.starts_with(&target) && (path.len() == target.len() || path[target.len()] == b'/');
-        let (files, _) = apply_layers(store, &image.layers, &plan, &|path| under_target(path), limits);
+        let near = layer::top(&target).to_vec();
+        let again: Vec<usize> = touched
+            .iter()
+            .enumerate()
+            .filter(|(_, tops)| tops.iter().any(|top| top.is_empty() || near == *top || near.starts_with(&[top.as_slice(), b"/"].concat())))
+            .map(|(index, _)| index)
+            .collect();
+        let (files, _, _) = apply_layers(store, &image.layers, &plan, &again, &Under(&target, kept.digest), limits);
         image.files.remove(&b"opt/ml"[..]);
         for (path, node) in files {
             image.files.insert([&b"opt/ml"[..], &path[target.len()..]].concat(), node);
@@ -339,11 +379,21 @@ struct Planned {
     diff_id: Option<String>,
 }
 
-/// Apply every layer in order, keeping the paths `keep` accepts; problems name the layer.
-fn apply_layers(store: &Store, layers: &[Layer], plan: &[Planned], keep: &dyn Fn(&[u8]) -> bool, limits: Limits) -> (Files, Vec<Problem>) {
+/// Apply the layers `which` (indices, in order), keeping the paths `keep` accepts; problems
+/// name the layer. Also returns, per layer, the top folders it wrote below.
+fn apply_layers(
+    store: &Store,
+    layers: &[Layer],
+    plan: &[Planned],
+    which: &[usize],
+    keep: &dyn layer::Keep,
+    limits: Limits,
+) -> (Files, Vec<Problem>, Vec<layer::Touched>) {
     let mut files = Files::new();
     let mut problems = Vec::new();
-    for (index, (layer, planned)) in layers.iter().zip(plan).enumerate() {
+    let mut touched = vec![layer::Touched::new(); layers.len()];
+    for &index in which {
+        let (layer, planned) = (&layers[index], &plan[index]);
         let name = layer.describe(index);
         let part = layer.blob.clone();
         if let Some(media) = &planned.zstd {
@@ -363,16 +413,19 @@ fn apply_layers(store: &Store, layers: &[Layer], plan: &[Planned], keep: &dyn Fn
                 continue;
             }
         };
-        if let Err(error) = layer::apply(blob, index, &expected, keep, limits, &mut files) {
-            let (kind, detail) = match error {
-                LayerError::Broken(detail) => (ProblemKind::Broken, detail),
-                LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
-                LayerError::Mismatch(detail) => (ProblemKind::DigestMismatch, detail),
-            };
-            problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
+        match layer::apply(blob, index, &expected, keep, limits, &mut files) {
+            Ok(tops) => touched[index] = tops,
+            Err(error) => {
+                let (kind, detail) = match error {
+                    LayerError::Broken(detail) => (ProblemKind::Broken, detail),
+                    LayerError::Unsupported(detail) => (ProblemKind::UnsupportedCompression, detail),
+                    LayerError::Mismatch(detail) => (ProblemKind::DigestMismatch, detail),
+                };
+                problems.push(Problem { kind, part, detail: format!("{name} {detail}") });
+            }
         }
     }
-    (files, problems)
+    (files, problems, touched)
 }
 
 /// The image path (no leading `/`) that a symlinked /opt/ml points to, resolved against /opt
@@ -420,7 +473,7 @@ fn instruction(created_by: &str) -> String {
 
 /// Files named like credentials: found anywhere under /root, /home or /opt/ml.
 pub fn is_credential(path: &[u8]) -> bool {
-    let name = crate::entry::file_name(path);
+    let name = file_name(path);
     let parent = &path[..path.len() - name.len()];
     name == b".netrc"
         || name == b"_netrc"
@@ -432,14 +485,49 @@ pub fn is_credential(path: &[u8]) -> bool {
         || (name == b"config.json" && parent.ends_with(b".docker/"))
 }
 
-/// The paths image checks read: /opt/ml, `train` in a PATH folder, credentials under /root and
-/// /home, and the links /opt and /opt/ml themselves may be.
-fn keeps(path: &[u8], path_dirs: &[Vec<u8>]) -> bool {
-    let under = |prefix: &[u8]| path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'));
-    let name = crate::entry::file_name(path);
-    let parent = path[..path.len() - name.len()].strip_suffix(b"/").unwrap_or_default();
-    under(b"opt/ml")
-        || path == b"opt"
-        || (name == b"train" && path_dirs.iter().any(|dir| dir == parent))
-        || ((under(b"root") || under(b"home")) && is_credential(path))
+/// The paths image checks read: /opt/ml, each PATH folder and its parents (any may be a
+/// symlink), every `train`, credentials under /root and /home, and the user and group files.
+struct Kept {
+    path_dirs: Vec<Vec<u8>>,
+    digest: bool,
+}
+
+/// `/etc/passwd` and `/etc/group`: how `USER name` resolves to a uid and its groups.
+const ACCOUNTS: [&[u8]; 2] = [b"etc/passwd", b"etc/group"];
+
+fn under(path: &[u8], prefix: &[u8]) -> bool {
+    path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
+}
+
+impl layer::Keep for Kept {
+    fn keeps(&self, path: &[u8]) -> bool {
+        under(path, b"opt/ml")
+            || path == b"opt"
+            || file_name(path) == b"train"
+            || self.path_dirs.iter().any(|dir| under(dir, path))
+            || ((under(path, b"root") || under(path, b"home")) && is_credential(path))
+            || ACCOUNTS.contains(&path)
+    }
+    fn content(&self, path: &[u8]) -> bool {
+        ACCOUNTS.contains(&path)
+    }
+    fn digest(&self, path: &[u8]) -> bool {
+        self.digest && under(path, b"opt/ml")
+    }
+}
+
+/// Everything below one folder (a symlinked /opt/ml's target).
+/// Everything below one folder (a symlinked /opt/ml's target), hashed when `.1`.
+struct Under<'a>(&'a [u8], bool);
+
+impl layer::Keep for Under<'_> {
+    fn keeps(&self, path: &[u8]) -> bool {
+        under(path, self.0)
+    }
+    fn content(&self, _: &[u8]) -> bool {
+        false
+    }
+    fn digest(&self, _: &[u8]) -> bool {
+        self.1
+    }
 }
