@@ -320,6 +320,11 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// An origin that is a tree (no archive, no S3 object, no problems yet).
+    pub fn tree(fs_path: PathBuf, role: Role) -> Origin {
+        Origin { fs_path, path_prefix: String::new(), role, compression: None, uncompressed_bytes: 0, problems: Vec::new(), object: None }
+    }
+
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
