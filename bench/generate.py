@@ -15,7 +15,7 @@ os.makedirs(work, exist_ok=True)
 rng = random.Random(42)
 
 tree = os.path.join(work, "tree")
-if not os.path.isdir(tree):
+if files > 0 and not os.path.isdir(tree):
     for d in ["model/code", "output/data", "input/config", "input/data/train", "checkpoints"]:
         os.makedirs(os.path.join(tree, d), exist_ok=True)
     open(os.path.join(tree, "output/success"), "w").close()
@@ -28,7 +28,7 @@ if not os.path.isdir(tree):
             f.write(b"x" * (i % 64))
 
 tar_path = os.path.join(work, "model.tar")
-if not os.path.exists(tar_path):
+if archive_mb > 0 and not os.path.exists(tar_path):
     with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
         src = os.path.join(work, "blob")
         chunk = 64 * 1024 * 1024
@@ -49,12 +49,12 @@ if not os.path.exists(tar_path):
         for i in range(20000):
             tar.add(small, arcname=f"code/assets/{i:05d}.json")
         os.remove(small)
-if not os.path.exists(os.path.join(work, "model.tar.gz")):
+if archive_mb > 0 and not os.path.exists(os.path.join(work, "model.tar.gz")):
     os.system(f"gzip -k -1 {tar_path}")
 
 # Many small files: tar parsing, not inflation, is the work (the case `tar -tzf` is slow at).
 small_path = os.path.join(work, f"small-{small_files}.tar.gz")
-if not os.path.exists(small_path):
+if small_files > 0 and not os.path.exists(small_path):
     with tarfile.open(small_path, "w:gz", compresslevel=6, format=tarfile.GNU_FORMAT) as tar:
         for i in range(small_files):
             data = (b'{"step": %d, "loss": 0.%04d}\n' % (i, rng.randrange(10000))) * (1 + i % 8)

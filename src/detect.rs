@@ -93,26 +93,41 @@ pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut
     }
 }
 
-fn fires(signal: &Signal, subject: &Subject) -> bool {
-    let mut matching = subject
-        .entries
-        .iter()
-        .filter(|e| signal.paths.set.is_match(as_path(&e.path)))
-        .filter(|e| !signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&e.path))));
-    let found = match &signal.content {
-        Some(regex) => matching.any(|e| e.content.as_ref().is_some_and(|c| regex.is_match(&c.text()))),
-        None => matching.next().is_some(),
-    };
-    found && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(&e.path))))
+/// Which signals of the `candidates` packs fire, one flag per signal of each pack: each entry
+/// is matched once against every signal's paths, not once per signal.
+fn fired(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Vec<Vec<bool>> {
+    let mut fired: Vec<Vec<bool>> = ruleset.packs.iter().map(|pack| vec![false; pack.signals.len()]).collect();
+    let candidate: Vec<bool> = (0..ruleset.packs.len()).map(|index| candidates.contains(&index)).collect();
+    let mut matches = Vec::new();
+    for entry in &subject.entries {
+        ruleset.signal_paths.matches_into(as_path(&entry.path), &mut matches);
+        for &glob in &matches {
+            let (pack, index) = ruleset.signal_of_glob[glob];
+            if !candidate[pack] || fired[pack][index] {
+                continue;
+            }
+            let signal = &ruleset.packs[pack].signals[index];
+            let excepted = signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&entry.path)));
+            let content_holds = signal.content.as_ref().is_none_or(|regex| entry.content.as_ref().is_some_and(|c| regex.is_match(&c.text())));
+            fired[pack][index] = !excepted && content_holds;
+        }
+    }
+    for (pack, flags) in fired.iter_mut().enumerate() {
+        for (signal, flag) in ruleset.packs[pack].signals.iter().zip(flags.iter_mut()) {
+            *flag = *flag && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(&e.path))));
+        }
+    }
+    fired
 }
 
 /// Score every candidate pack and pick one only when it clearly fits best.
 fn detect(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Detection {
+    let fired_flags = fired(ruleset, subject, candidates);
     let mut scores: Vec<Score> = candidates
         .iter()
         .map(|&index| {
             let pack = &ruleset.packs[index];
-            let fired: Vec<&Signal> = pack.signals.iter().filter(|signal| fires(signal, subject)).collect();
+            let fired: Vec<&Signal> = pack.signals.iter().zip(&fired_flags[index]).filter(|(_, &on)| on).map(|(signal, _)| signal).collect();
             Score { pack: pack.name.clone(), points: fired.iter().map(|s| s.weight).sum(), signals: fired.iter().map(|s| s.why.clone()).collect() }
         })
         .filter(|score| score.points > 0)

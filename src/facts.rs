@@ -23,10 +23,12 @@ pub fn compute(subject: &mut Subject) {
         } else {
             seen.insert(key, entry.kind);
         }
+        // Deepest folder first: once one is already recorded, so are all folders above it
+        // (every insert records the whole chain), so siblings cost one lookup, not one per level.
         let member = entry.member.as_slice();
-        for (pos, &b) in member.iter().enumerate() {
-            if b == b'/' {
-                parents.insert((entry.origin, &member[..pos]));
+        for (pos, &b) in member.iter().enumerate().rev() {
+            if b == b'/' && !parents.insert((entry.origin, &member[..pos])) {
+                break;
             }
         }
     }

@@ -59,6 +59,10 @@ pub struct Ruleset {
     content: GlobSet,
     /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
     tails: GlobSet,
+    /// Every detection signal's path globs in one set, so detection matches each entry once.
+    pub signal_paths: GlobSet,
+    /// For each glob of `signal_paths`: the pack and the index of its signal.
+    pub signal_of_glob: Vec<(usize, usize)>,
 }
 
 impl Ruleset {
@@ -78,9 +82,31 @@ impl Ruleset {
         let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
         let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
+        let mut signal_globs: Vec<&str> = Vec::new();
+        let mut signal_of_glob = Vec::new();
+        for (pack_index, pack) in packs.iter().enumerate() {
+            for (signal_index, signal) in pack.signals.iter().enumerate() {
+                signal_globs.extend(signal.paths.patterns.iter().map(String::as_str));
+                signal_of_glob.extend(signal.paths.patterns.iter().map(|_| (pack_index, signal_index)));
+            }
+        }
+        let signal_paths = compile_set(&signal_globs).unwrap_or_else(|_| GlobSet::empty());
         let applies = vec![Applies::default(); packs.len()];
         let enabled = vec![true; rules.len()];
-        Ruleset { packs, rules, layout, applies, env: Vec::new(), tables: Vec::new(), enabled, path_ignores: Vec::new(), content, tails }
+        Ruleset {
+            packs,
+            rules,
+            layout,
+            applies,
+            env: Vec::new(),
+            tables: Vec::new(),
+            enabled,
+            path_ignores: Vec::new(),
+            content,
+            tails,
+            signal_paths,
+            signal_of_glob,
+        }
     }
 
     /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
