@@ -55,9 +55,23 @@ fn ending(record: &RunRecord, index: usize) -> String {
 
 fn isolation_text(isolation: &Isolation) -> String {
     match isolation {
-        Isolation::Namespace => "private mount namespace, /opt/ml is the sandbox".into(),
-        Isolation::Disabled => "off (--no-isolate): only SM_* variables point at the sandbox".into(),
-        Isolation::Unavailable(reason) => format!("unavailable ({reason}): only SM_* variables point at the sandbox"),
+        Isolation::Namespace => {
+            "private mount and PID namespaces per host: /opt/ml is the sandbox, other hosts are out of sight, every descendant dies with the entry point".into()
+        }
+        Isolation::Disabled => format!("off (--no-isolate): only SM_* variables point at the sandbox; {NOT_CONTAINED}"),
+        Isolation::Unavailable(reason) => format!("unavailable ({reason}): only SM_* variables point at the sandbox; {NOT_CONTAINED}"),
+    }
+}
+
+/// What the process-group fallback leaves out.
+const NOT_CONTAINED: &str =
+    "contained by process group only: a process that calls setsid outlives the run, and every host can read and write the others' sandboxes";
+
+/// `pid-namespace` or `process-group`: what reaps the entry point's descendants.
+fn containment(isolation: &Isolation) -> &'static str {
+    match isolation {
+        Isolation::Namespace => "pid-namespace",
+        Isolation::Disabled | Isolation::Unavailable(_) => "process-group",
     }
 }
 
@@ -142,7 +156,7 @@ pub fn json(ruleset: &Ruleset, record: &RunRecord, trees: &[&Checked]) -> Value 
     json!({
         "root": record.root.to_string_lossy(),
         "kept": record.kept,
-        "isolation": {"mode": mode, "detail": detail},
+        "isolation": {"mode": mode, "detail": detail, "containment": containment(&record.isolation)},
         "hosts": hosts,
         "artifacts": artifacts,
         "duration_seconds": record.duration.as_secs_f64(),

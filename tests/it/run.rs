@@ -242,6 +242,34 @@ fn hard_coded_opt_ml_paths_land_in_the_sandbox() {
     }
 }
 
+#[test]
+fn namespace_contains_setsid_daemons_and_hides_other_hosts() {
+    let dir = TestDir::new();
+    let root = dir.join("run");
+    // A daemon that leaves the process group and writes after the entry point exits, and a
+    // host that tries to read and plant in the other's sandbox.
+    let script = "setsid sh -c 'sleep 1; echo late > \"$SM_MODEL_DIR/late.txt\"' </dev/null >/dev/null 2>&1 & \
+        other=\"$(dirname \"$SAGEMAKER_BASE_DIR\")/algo-2\"; \
+        if [ \"$SM_CURRENT_HOST\" = algo-1 ]; then ls \"$other\" >/dev/null 2>&1 && echo seen > /opt/ml/model/saw-algo-2; \
+        mkdir -p \"$other/model\" 2>/dev/null && echo x > \"$other/model/planted\"; fi; true";
+    let (_, doc, _) = run_json(&root, &["--hosts", "2"], &["sh", "-c", script]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    match doc["run"]["isolation"]["mode"].as_str() {
+        Some("namespace") => {
+            assert_eq!(doc["run"]["isolation"]["containment"], "pid-namespace", "{doc:#}");
+            for host in ["algo-1", "algo-2"] {
+                assert!(!root.join(host).join("model/late.txt").exists(), "a setsid daemon outlived the run on {host}");
+            }
+            assert!(!root.join("algo-1/model/saw-algo-2").exists(), "algo-1 saw algo-2's sandbox");
+            assert!(!root.join("algo-2/model/planted").exists(), "algo-1 planted a file in algo-2's model");
+        }
+        _ => {
+            eprintln!("skipped: namespaces unavailable here, checking the fallback is stated");
+            assert_eq!(doc["run"]["isolation"]["containment"], "process-group", "{doc:#}");
+        }
+    }
+}
+
 /// `program` on PATH, when running as root (the wrappers below need both); else a skip message.
 fn root_with(program: &str) -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -473,3 +473,20 @@ fn diff_errors_say_compare_not_snapshot() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot compare missing.tar.gz"), "{stderr}");
 }
+
+/// Found by fuzz/archive: a member whose name is empty, `/` or `./` names the archive itself.
+/// Recorded as a manifest line, it made a golden file that `check --snapshot` and `diff` could
+/// not parse back. It is not listed, and the manifest round-trips.
+#[test]
+fn members_naming_the_archive_itself_are_not_recorded() {
+    let dir = TestDir::new();
+    let members = [Member::Dir(""), Member::Dir("/"), Member::Dir("./"), Member::File("", b"x"), Member::File("model.pth", b"weights")];
+    tar_gz(&dir, "model.tar.gz", &members);
+    record(dir.path(), "model.tar.gz", "golden.manifest", &[]);
+    let manifest = fs::read_to_string(dir.join("golden.manifest")).expect("manifest");
+    assert!(manifest.contains("model.pth"), "{manifest}");
+    let (code, doc) = check_snapshot(dir.path(), "model.tar.gz", "golden.manifest", &[("CI", "true")]);
+    assert_eq!(code, 0, "{doc:#}");
+    let diff = run(&["diff", "golden.manifest", "model.tar.gz"], dir.path());
+    assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), String::from_utf8_lossy(&diff.stderr));
+}
