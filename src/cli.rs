@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Check /opt/ml trees, model.tar.gz / output.tar.gz archives and job folders.
     Check(CheckArgs),
+    /// Check every artifact under a folder (model.tar.gz, output.tar.gz, source bundles, job
+    /// folders) concurrently: one JSON Lines record per artifact, or a summary (docs/audit.md).
+    Audit(AuditArgs),
     /// Explain a rule (or all rules) of the loaded packs.
     Rule(RuleArgs),
     /// List every loaded rule: code, name, pack, severity after overrides, summary.
@@ -264,6 +267,74 @@ pub struct CheckArgs {
     /// unless an input could not be read.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+}
+
+/// The output of `optml audit`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// A summary table: artifacts per verdict, top rule codes, worst offenders.
+    #[default]
+    Human,
+    /// One JSON record per artifact and line, sorted by artifact (docs/audit.md).
+    Jsonl,
+    /// check's JSON document over every artifact.
+    Json,
+    /// SARIF 2.1.0 over every artifact.
+    Sarif,
+    /// JUnit XML: a testsuite per artifact.
+    Junit,
+}
+
+/// One part of a sharded audit: `i/N`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("expected i/N with 1 <= i <= N (e.g. 2/5), got `{text}`");
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u64, u64) = (index.trim().parse().map_err(|_| bad())?, count.trim().parse().map_err(|_| bad())?);
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(jobs) if (1..=1024).contains(&jobs) => Ok(jobs),
+        _ => Err(format!("expected a number of concurrent checks from 1 to 1024, got `{text}`")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The folder to audit (every artifact below it).
+    #[arg(value_name = "PREFIX_OR_DIR")]
+    pub target: String,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: AuditFormat,
+    /// Audit only part i of N (1-based): a stable hash of each artifact's path below the
+    /// target decides its part, so the N parts are disjoint and together are the whole.
+    #[arg(long, value_name = "i/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Check this many artifacts at once [default: 4 x the cores].
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
+    /// Record each artifact's identity and record in FILE (atomically, as the audit goes); a
+    /// re-run checks only the artifacts that changed and re-emits the stored records of the rest.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: CheckSettings,
+    /// Job phase: a running job has no status marker yet.
+    #[arg(long, value_enum, default_value = "finished")]
+    pub phase: PhaseArg,
 }
 
 #[derive(Debug, Args)]

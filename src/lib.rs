@@ -4,6 +4,7 @@
 //! -> `facts` -> `engine` (declarative rules) -> `finding` -> `report`.
 
 pub mod atomic;
+pub mod audit;
 pub mod baseline;
 pub mod cli;
 pub mod commands;
@@ -38,6 +39,7 @@ use exit::ExitStatus;
 pub fn run(cli: Cli) -> ExitStatus {
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args),
+        Command::Audit(args) => commands::audit::run(args),
         Command::Rule(args) => commands::rule::run(args),
         Command::Rules(args) => commands::rule::list(args),
         Command::Init(args) => commands::init::run(args),

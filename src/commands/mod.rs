@@ -1,5 +1,6 @@
 //! One thin orchestrator per subcommand.
 
+pub mod audit;
 pub mod check;
 pub mod diff;
 pub mod fix;

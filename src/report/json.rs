@@ -68,8 +68,9 @@ struct Part<'a> {
     object: Option<&'a crate::source::s3::ObjectMeta>,
 }
 
+/// One finding as every JSON consumer sees it (`diagnostics` here, `optml audit` records).
 #[derive(Serialize)]
-struct Diagnostic<'a> {
+pub struct Diagnostic<'a> {
     rule: &'a str,
     name: &'a str,
     severity: crate::finding::Severity,
@@ -89,6 +90,34 @@ struct Diagnostic<'a> {
     help: &'a str,
     fix: Option<&'a str>,
     docs: Option<String>,
+}
+
+/// The report's findings as JSON diagnostics, in report order.
+pub fn diagnostics<'a>(report: &'a Report<'_>) -> Vec<Diagnostic<'a>> {
+    let ruleset = report.ruleset;
+    report
+        .findings
+        .iter()
+        .map(|finding| {
+            let rule = &ruleset.rules[finding.rule];
+            Diagnostic {
+                rule: &finding.code,
+                name: &rule.name,
+                severity: finding.severity,
+                input: &finding.input,
+                path: finding.path(),
+                location: finding.location(),
+                part: finding.part.as_ref().map(|part| part.prefix.as_str()),
+                role: finding.part.as_ref().map(|part| part.role.as_str()),
+                member: lossy(&finding.member),
+                fingerprint: finding.identity().fingerprint(),
+                message: &finding.message,
+                help: &finding.help,
+                fix: finding.fix.as_deref(),
+                docs: ruleset.docs_url(rule),
+            }
+        })
+        .collect()
 }
 
 pub fn render(report: &Report<'_>) -> String {
@@ -122,29 +151,7 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let diagnostics = report
-        .findings
-        .iter()
-        .map(|finding| {
-            let rule = &ruleset.rules[finding.rule];
-            Diagnostic {
-                rule: &finding.code,
-                name: &rule.name,
-                severity: finding.severity,
-                input: &finding.input,
-                path: finding.path(),
-                location: finding.location(),
-                part: finding.part.as_ref().map(|part| part.prefix.as_str()),
-                role: finding.part.as_ref().map(|part| part.role.as_str()),
-                member: lossy(&finding.member),
-                fingerprint: finding.identity().fingerprint(),
-                message: &finding.message,
-                help: &finding.help,
-                fix: finding.fix.as_deref(),
-                docs: ruleset.docs_url(rule),
-            }
-        })
-        .collect();
+    let diagnostics = diagnostics(report);
     let errors = report.unreadable.iter().map(|problem| InputError { input: &problem.input, message: &problem.message }).collect();
     let elided = report.elided.iter().map(|(rule, count)| Elided { rule, count: *count }).collect();
     let document = Document {

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod audit;
 mod bombs;
 mod check;
 mod config;
