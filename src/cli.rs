@@ -160,6 +160,24 @@ pub struct CheckSettings {
     pub exit: ExitArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Where s3:// inputs are read from (docs/s3.md). Each is also a config key (`s3-endpoint-url`,
+/// `s3-profile`, `s3-region`); the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_PROFILE`,
+/// `AWS_REGION`) apply when neither is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct S3Args {
+    /// An S3-compatible endpoint for s3:// inputs (path-style addressing), e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The AWS shared-config profile whose credentials and region read s3:// inputs.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The AWS region of s3:// inputs (default: the profile's, or AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 /// The settings flags of the commands whose report is their output (check, run).

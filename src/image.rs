@@ -65,15 +65,14 @@ pub fn subject(input: &Path, pick: &Pick, folder: &[u8]) -> Result<Subject, Open
         return Err(fail(format!("the image cannot be read whole: {problems}")));
     }
     let role = if folder == b"opt/ml" { Role::OptMl } else { Role::Model };
-    let origin = Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+    let origin = Origin::tree(input.to_path_buf(), role);
     Ok(Subject { input: display, kind: InputKind::Image, origins: vec![origin], entries: image.entries_under(folder) })
 }
 
 /// The report's view of an image: its /opt/ml files as entries, only the image pack applied.
 fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Checked {
     let entries = image.entries_under(b"opt/ml");
-    let origin =
-        Origin { fs_path: input.to_path_buf(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+    let origin = Origin::tree(input.to_path_buf(), Role::OptMl);
     let mut flavour = format!("image {}, {} layer(s)", image.name, image.layers.len());
     if let Some(note) = &image.note {
         flavour.push_str(&format!("; {note}"));

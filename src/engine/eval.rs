@@ -547,8 +547,7 @@ mod tests {
     }
 
     fn tree(paths: &[(&str, EntryKind)]) -> Subject {
-        let origin =
-            Origin { fs_path: "/opt/ml".into(), path_prefix: String::new(), role: Role::OptMl, compression: None, uncompressed_bytes: 0, problems: Vec::new() };
+        let origin = Origin::tree("/opt/ml".into(), Role::OptMl);
         let entries = paths.iter().map(|(p, kind)| Entry::new(p.as_bytes().to_vec(), *kind)).collect();
         Subject { input: "/opt/ml".into(), kind: InputKind::Tree, origins: vec![origin], entries }
     }

@@ -164,6 +164,19 @@ fn describe_part(kind: crate::source::InputKind, origin: &crate::source::Origin,
     if let Some(compression) = origin.compression {
         text.push_str(&format!(" ({})", compression.as_str()));
     }
+    if let Some(object) = &origin.object {
+        // Key names and ETags come from the store: shown sanitized.
+        let mut shown = format!(", {}: {}", object.url, crate::units::human_size(object.size));
+        for (name, value) in [("ETag", &object.etag), ("last-modified", &object.last_modified)] {
+            if let Some(value) = value {
+                shown.push_str(&format!(", {name} {value}"));
+            }
+        }
+        for (algorithm, value) in &object.checksums {
+            shown.push_str(&format!(", {algorithm} {value}"));
+        }
+        text.push_str(&sanitize(&shown));
+    }
     text
 }
 

@@ -63,6 +63,9 @@ struct Part<'a> {
     flavour: &'a str,
     compression: Option<&'static str>,
     entries: usize,
+    /// The S3 object the part was streamed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<&'a crate::source::s3::ObjectMeta>,
 }
 
 /// One finding as every JSON consumer sees it (`diagnostics` here, `optml audit` records).
@@ -142,6 +145,7 @@ pub fn render(report: &Report<'_>) -> String {
                         flavour: &placement.flavour,
                         compression: origin.compression.map(|c| c.as_str()),
                         entries: subject.entries.iter().filter(|e| e.origin == index).count(),
+                        object: origin.object.as_ref(),
                     })
                     .collect(),
             }

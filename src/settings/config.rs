@@ -53,6 +53,10 @@ pub struct Values {
     pub max_ratio: Option<u64>,
     pub max_path_bytes: Option<u64>,
     pub max_path_depth: Option<u64>,
+    /// Where s3:// inputs are read from, as `--endpoint-url`, `--profile`, `--region`.
+    pub s3_endpoint_url: Option<String>,
+    pub s3_profile: Option<String>,
+    pub s3_region: Option<String>,
 }
 
 #[derive(Deserialize)]

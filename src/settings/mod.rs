@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use globset::GlobSet;
 use miette::Report as MietteReport;
 
-use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, ReportSettings, RuleSelection};
+use crate::cli::{CheckSettings, ConfigArgs, DiscoveryArgs, ExitArgs, FailOn, LimitArgs, ReportSettings, RuleSelection, S3Args};
 use crate::engine::builtin::{self, AUTO, DEFAULT_PACK, MODEL_PACK, ON_DEMAND, PACKS};
 use crate::engine::load::{builtin_texts, load, read_user_pack};
 use crate::engine::{Applies, PathIgnore, Ruleset};
@@ -20,6 +20,7 @@ use crate::exit::ExitStatus;
 use crate::finding::{Severity, Summary};
 use crate::glob::compile_set;
 use crate::report::Format;
+use crate::source::s3::S3Settings;
 use crate::source::Limits;
 use config::ConfigFile;
 use select::{longest, nearest, selected, Origin, Selector};
@@ -40,6 +41,7 @@ pub struct Flags<'a> {
     pub format: Option<Format>,
     pub output: Option<&'a Path>,
     pub limits: Option<&'a LimitArgs>,
+    pub s3: Option<&'a S3Args>,
     /// `--under PATH` of snapshot and diff: the image folder to record.
     pub under: Option<&'a str>,
 }
@@ -47,7 +49,14 @@ pub struct Flags<'a> {
 impl<'a> Flags<'a> {
     /// The flags of a command that checks inputs.
     pub fn check(args: &'a CheckSettings) -> Flags<'a> {
-        Flags { config: Some(&args.config), selection: Some(&args.selection), exit: Some(&args.exit), limits: Some(&args.limits), ..Flags::default() }
+        Flags {
+            config: Some(&args.config),
+            selection: Some(&args.selection),
+            exit: Some(&args.exit),
+            limits: Some(&args.limits),
+            s3: Some(&args.s3),
+            ..Flags::default()
+        }
     }
 
     /// The flags of a command whose report on `inputs` is its output.
@@ -90,6 +99,8 @@ pub struct Settings {
     pub docs_url: Option<String>,
     /// How much work one input may cause (`max-*` in config, `--max-*` flags).
     pub limits: Limits,
+    /// Where s3:// inputs are read from (`s3-*` in config, `--endpoint-url`, `--profile`, `--region`).
+    pub s3: S3Settings,
     /// The folder of an image that snapshot and diff record (`--under`), without the leading
     /// `/`: /opt/ml or below, the only part of an image optml keeps (docs/images.md).
     pub image_under: Vec<u8>,
@@ -149,12 +160,15 @@ impl Settings {
             baseline: None,
             docs_url: None,
             limits: Limits::default(),
+            s3: S3Settings::default(),
             image_under: b"opt/ml".to_vec(),
         };
         if let Some(file) = &config {
             settings.apply_file(file)?;
         }
         settings.apply_flags(&flags);
+        // s3:// inputs of this run share one client built from these.
+        crate::source::s3::configure(settings.s3.clone());
         if let Some(under) = flags.under {
             settings.image_under = image_folder(under)?;
         }
@@ -235,6 +249,7 @@ impl Settings {
                 *limit = value;
             }
         }
+        self.s3 = S3Settings { endpoint_url: values.s3_endpoint_url.clone(), profile: values.s3_profile.clone(), region: values.s3_region.clone() };
         if let Some(value) = &values.max_bytes {
             let bytes = match value.get_ref() {
                 toml::Value::Integer(n) => u64::try_from(*n).ok(),
@@ -285,6 +300,14 @@ impl Settings {
             self.format = format;
         }
         self.output = flags.output.map(Path::to_path_buf);
+        if let Some(args) = flags.s3 {
+            for (flag, setting) in [(&args.endpoint_url, &mut self.s3.endpoint_url), (&args.profile, &mut self.s3.profile), (&args.region, &mut self.s3.region)]
+            {
+                if flag.is_some() {
+                    setting.clone_from(flag);
+                }
+            }
+        }
         if let Some(args) = flags.limits {
             let limits = &mut self.limits;
             for (flag, limit) in [

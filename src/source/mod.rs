@@ -7,6 +7,7 @@ pub mod image;
 pub mod job;
 pub mod limits;
 pub mod members;
+pub mod s3;
 pub mod tree;
 pub mod ziptail;
 
@@ -314,9 +315,16 @@ pub struct Origin {
     pub compression: Option<Compression>,
     pub uncompressed_bytes: u64,
     pub problems: Vec<Problem>,
+    /// The S3 object this origin was streamed from (size, ETag, last-modified, checksums).
+    pub object: Option<s3::ObjectMeta>,
 }
 
 impl Origin {
+    /// An origin that is a tree (no archive, no S3 object, no problems yet).
+    pub fn tree(fs_path: PathBuf, role: Role) -> Origin {
+        Origin { fs_path, path_prefix: String::new(), role, compression: None, uncompressed_bytes: 0, problems: Vec::new(), object: None }
+    }
+
     pub fn is_archive(&self) -> bool {
         self.compression.is_some()
     }
@@ -343,6 +351,45 @@ impl Subject {
             job.entries.extend(part.entries.iter().map(|entry| Entry { origin: first + entry.origin, ..entry.clone() }));
         }
         job
+    }
+
+    /// Add one scanned part (a tree or an archive) as an origin, with its entries.
+    pub(crate) fn add(&mut self, part: job::Part, scan: Scan, object: Option<s3::ObjectMeta>) {
+        let role = part.role;
+        let origin_index = self.origins.len();
+        let mut problems = scan.problems;
+        let mut files = 0usize;
+        let mut folders = 0usize;
+        for mut entry in scan.entries {
+            // Root entries (`.`, `./`, `/`) say nothing about the layout.
+            if entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir {
+                continue;
+            }
+            entry.origin = origin_index;
+            if entry.kind == crate::entry::EntryKind::Dir {
+                folders += 1;
+            } else {
+                files += 1;
+            }
+            self.entries.push(entry);
+        }
+        // An archive that reads cleanly but holds nothing but folders has nothing to serve.
+        if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
+            let detail = match folders {
+                0 => "the archive holds no entries".to_string(),
+                n => format!("the archive holds only {n} empty folder(s)"),
+            };
+            problems.push(Problem::new(ProblemKind::Empty, detail));
+        }
+        self.origins.push(Origin {
+            fs_path: part.fs_path,
+            path_prefix: part.path_prefix,
+            role,
+            compression: scan.compression,
+            uncompressed_bytes: scan.uncompressed_bytes,
+            problems,
+            object,
+        });
     }
 }
 
@@ -375,6 +422,11 @@ pub fn open(
     limits: Limits,
 ) -> Result<Subject, OpenError> {
     let display = input.to_string_lossy().into_owned();
+    if s3::S3Location::is_s3(&display) {
+        let wants_content = |role: Role, member: &[u8]| wants.wants(role, member);
+        let wants_tail = |role: Role, member: &[u8]| wants.wants_tail(role, member);
+        return open_s3(display, forced, job_artifacts, &wants_content, &wants_tail, content_limit, digest, limits);
+    }
     let fail = |message: String| OpenError { input: display.clone(), message };
     let meta = std::fs::metadata(input).map_err(|err| fail(describe_io(&err)))?;
     let (kind, parts) = if meta.is_dir() {
@@ -407,39 +459,65 @@ pub fn open(
         } else {
             tree::scan(&part.fs_path, &options)
         };
-        let origin_index = subject.origins.len();
-        let mut problems = scan.problems;
-        let mut files = 0usize;
-        let mut folders = 0usize;
-        for mut entry in scan.entries {
-            // Root entries (`.`, `./`, `/`) say nothing about the layout.
-            if entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir {
-                continue;
-            }
-            entry.origin = origin_index;
-            if entry.kind == crate::entry::EntryKind::Dir {
-                folders += 1;
-            } else {
-                files += 1;
-            }
-            subject.entries.push(entry);
+        subject.add(part, scan, None);
+    }
+    Ok(subject)
+}
+
+/// Open and scan an s3:// input: one object is streamed through the archive reader; a prefix
+/// holding a training job's artifacts (the layout's `[[job-artifact]]` archives) is a job, each
+/// artifact streamed in turn. Nothing is written to disk.
+#[allow(clippy::too_many_arguments)]
+fn open_s3(
+    display: String,
+    forced: Option<Role>,
+    job_artifacts: &[job::JobArtifact],
+    wants_content: &dyn Fn(Role, &[u8]) -> bool,
+    wants_tail: &dyn Fn(Role, &[u8]) -> bool,
+    content_limit: usize,
+    digest: bool,
+    limits: Limits,
+) -> Result<Subject, OpenError> {
+    let fail = |err: s3::S3Error| OpenError { input: err.location, message: err.message };
+    let location = s3::S3Location::parse(&display).map_err(|message| OpenError { input: display.clone(), message })?;
+    let client = s3::shared().map_err(fail)?;
+    let (kind, parts) = if location.is_prefix() {
+        let listing = client.list(&location.bucket, &location.key).map_err(fail)?;
+        let parts: Vec<(String, Role)> = job_artifacts
+            .iter()
+            .filter(|artifact| artifact.form.as_deref() != Some("dir"))
+            .filter(|artifact| listing.iter().any(|object| object.key == format!("{}{}", location.key, artifact.path)))
+            .map(|artifact| (artifact.path.clone(), Role::parse(&artifact.role).unwrap_or(Role::Model)))
+            .collect();
+        if parts.is_empty() {
+            let held = if listing.is_empty() { "nothing".to_string() } else { format!("{} object(s) but no training job artifact", listing.len()) };
+            let expected: Vec<&str> = job_artifacts.iter().filter(|a| a.form.as_deref() != Some("dir")).map(|a| a.path.as_str()).collect();
+            return Err(OpenError {
+                input: display,
+                message: format!("the prefix holds {held} (expected {}); an uncompressed model prefix is not read from S3 yet", expected.join(", ")),
+            });
         }
-        // An archive that reads cleanly but holds nothing but folders has nothing to serve.
-        if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
-            let detail = match folders {
-                0 => "the archive holds no entries".to_string(),
-                n => format!("the archive holds only {n} empty folder(s)"),
-            };
-            problems.push(Problem::new(ProblemKind::Empty, detail));
+        (InputKind::Job, parts)
+    } else {
+        let role = forced.unwrap_or_else(|| Role::from_archive_name(Path::new(&location.key)));
+        (InputKind::Archive, vec![(String::new(), role)])
+    };
+    let mut subject = Subject { input: display.clone(), kind, origins: Vec::new(), entries: Vec::new() };
+    for (path_prefix, role) in parts {
+        let object = location.with_key(&format!("{}{path_prefix}", location.key));
+        let meta = client.head(&object).map_err(fail)?;
+        let reader = client.open(&object, meta.etag.as_deref()).map_err(fail)?;
+        let broken = reader.failure();
+        let content = |member: &[u8]| wants_content(role, member);
+        let tail = |member: &[u8]| wants_tail(role, member);
+        let options = ScanOptions { wants_content: &content, content_limit, wants_tail: &tail, digest, limits };
+        let scan = archive::scan(reader, Path::new(&object.key), &options).map_err(|err| OpenError { input: object.to_string(), message: err.to_string() })?;
+        // A download that broke off for good is optml failing its job, not a truncated archive.
+        if let Some(message) = broken.lock().map(|failure| failure.clone()).unwrap_or_default() {
+            return Err(OpenError { input: object.to_string(), message });
         }
-        subject.origins.push(Origin {
-            fs_path: part.fs_path,
-            path_prefix: part.path_prefix,
-            role,
-            compression: scan.compression,
-            uncompressed_bytes: scan.uncompressed_bytes,
-            problems,
-        });
+        let part = job::Part { fs_path: PathBuf::from(object.to_string()), path_prefix, is_archive: true, role };
+        subject.add(part, scan, Some(meta));
     }
     Ok(subject)
 }

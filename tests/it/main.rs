@@ -17,6 +17,7 @@ mod reader;
 mod readme;
 mod rules;
 mod run;
+mod s3;
 mod serving;
 mod serving_cases;
 mod snapshot;

@@ -1,0 +1,245 @@
+//! s3:// inputs against a real S3-compatible server on loopback: moto's standalone server, from
+//! the venv .ci/run installs (`$OPTML_S3_VENV`). Buckets and objects are created through the S3
+//! API (boto3 in that venv). Nothing leaves 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// The venv with `moto[server]` and boto3; tests fail under CI when it is missing and are
+/// skipped (loudly) elsewhere.
+fn s3_venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("OPTML_S3_VENV").map(PathBuf::from).filter(|v| v.join("bin/moto_server").exists());
+    if venv.is_none() {
+        let message = "the S3 test venv is missing: set OPTML_S3_VENV to a venv with `pip install 'moto[server]==5.2.5' boto3` (.ci/run does this)";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("SKIPPING S3 TEST: {message}");
+    }
+    venv
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A moto server on a free loopback port, killed when dropped.
+struct Moto {
+    child: Child,
+    venv: PathBuf,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Option<Moto> {
+        let venv = s3_venv()?;
+        let port = free_port();
+        let child = Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto { child, venv, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not listen on port {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// Create `bucket` and upload each (key, file) through the S3 API.
+    fn put(&self, bucket: &str, objects: &[(&str, &Path)]) {
+        let mut script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\ns3.create_bucket(Bucket='{bucket}')\n",
+            self.endpoint
+        );
+        for (key, path) in objects {
+            script.push_str(&format!("s3.upload_file('{}', '{bucket}', '{key}')\n", path.display()));
+        }
+        let status = Command::new(self.venv.join("bin/python")).arg("-c").arg(&script).status().expect("run python");
+        assert!(status.success(), "uploading through boto3 failed");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `optml check --format json` on `input` with loopback-only AWS settings.
+fn check_s3(endpoint: &str, input: &str) -> (i32, serde_json::Value, String) {
+    let output = optml()
+        .args(["check", "--format", "json", "--endpoint-url", endpoint, input])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .expect("run optml");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let doc = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().expect("exit code"), doc, stderr)
+}
+
+/// Rule, member and severity of every diagnostic: what must not depend on where the bytes came from.
+fn findings(doc: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut found: Vec<_> = doc["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| (d["rule"].to_string(), d["member"].to_string(), d["severity"].to_string()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The error text with miette's wrapping and gutters undone.
+fn unwrapped(stderr: &str) -> String {
+    stderr.split_whitespace().filter(|word| *word != "│" && *word != "×").collect::<Vec<_>>().join(" ")
+}
+
+/// Bytes gzip cannot shrink, so the archive is large enough to be cut mid-body.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn model_archive(dir: &TestDir, name: &str, big: &[u8]) -> PathBuf {
+    tar_gz(dir, name, &[Member::File("model.pt", &TORCHSCRIPT), Member::File("../escape.py", b"x"), Member::File("weights.bin", big)])
+}
+
+#[test]
+fn streamed_archive_has_the_findings_of_the_local_file_and_its_metadata() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let archive = model_archive(&dir, "model.tar.gz", b"weights");
+    moto.put("models", &[("job-1/output/model.tar.gz", &archive)]);
+    let (local_code, local) = check_json(&[archive.as_os_str()]);
+    let (code, remote, stderr) = check_s3(&moto.endpoint, "s3://models/job-1/output/model.tar.gz");
+    assert_eq!(code, local_code, "{stderr}");
+    assert!(!findings(&local).is_empty());
+    assert_eq!(findings(&remote), findings(&local));
+    let object = &remote["inputs"][0]["parts"][0]["object"];
+    assert_eq!(object["url"], "s3://models/job-1/output/model.tar.gz");
+    assert_eq!(object["size"], std::fs::metadata(&archive).expect("size").len());
+    assert!(object["etag"].as_str().is_some_and(|etag| etag.len() > 2), "{object}");
+    assert!(object["last_modified"].as_str().is_some(), "{object}");
+}
+
+#[test]
+fn a_job_prefix_is_a_job_folder() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let model = model_archive(&dir, "model.tar.gz", b"weights");
+    let output = tar_gz(&dir, "output.tar.gz", &[Member::File("metrics.json", b"{}")]);
+    moto.put("jobs", &[("train-7/output/model.tar.gz", &model), ("train-7/output/output.tar.gz", &output)]);
+    let (_, doc, stderr) = check_s3(&moto.endpoint, "s3://jobs/train-7/");
+    assert_eq!(doc["inputs"][0]["kind"], "job", "{stderr}");
+    let parts: Vec<&str> = doc["inputs"][0]["parts"].as_array().expect("parts").iter().map(|p| p["path"].as_str().expect("path")).collect();
+    assert_eq!(parts, ["output/model.tar.gz", "output/output.tar.gz"]);
+}
+
+#[test]
+fn missing_key_bucket_and_prefix_fail_with_exit_2_naming_them() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let archive = model_archive(&dir, "model.tar.gz", b"weights");
+    moto.put("models", &[("a/model.tar.gz", &archive), ("b/notes/model.tar.gz", &archive)]);
+    for (input, message) in [
+        ("s3://models/nope/model.tar.gz", "s3://models/nope/model.tar.gz: no such key"),
+        ("s3://no-such-bucket/model.tar.gz", "s3://no-such-bucket/model.tar.gz: no such key (or no such bucket)"),
+        ("s3://no-such-bucket/job/", "s3://no-such-bucket/job/: no such bucket"),
+        ("s3://models/b/", "s3://models/b/: the prefix holds 1 object(s) but no training job artifact"),
+    ] {
+        let (code, _, stderr) = check_s3(&moto.endpoint, input);
+        let stderr = unwrapped(&stderr);
+        assert_eq!(code, 2, "{input}: {stderr}");
+        assert!(stderr.contains(message), "{input}: {stderr}");
+    }
+}
+
+#[test]
+fn a_wrong_endpoint_fails_with_exit_2() {
+    if s3_venv().is_none() {
+        return;
+    }
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let (code, _, stderr) = check_s3(&endpoint, "s3://models/model.tar.gz");
+    let stderr = unwrapped(&stderr);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("s3://models/model.tar.gz: cannot reach the S3 endpoint {endpoint} (Connection refused")), "{stderr}");
+}
+
+/// A proxy in front of `target` that cuts the first connection to have sent `cut_after`
+/// bytes back to the client, once; every other byte passes through.
+fn cutting_proxy(target: &str, cut_after: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let target = target.trim_start_matches("http://").to_string();
+    let cut = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut client_in, mut server_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+            });
+            let cut = Arc::clone(&cut);
+            std::thread::spawn(move || {
+                let (mut server_in, mut client_out) = (server, client);
+                let mut sent = 0usize;
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = server_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if sent + n > cut_after && !cut.swap(true, Ordering::SeqCst) {
+                        let _ = client_out.write_all(&buf[..cut_after - sent]);
+                        let _ = client_out.shutdown(std::net::Shutdown::Both);
+                        let _ = server_in.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    sent += n;
+                    if client_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = client_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_dropped_download_resumes_from_the_byte_reached() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let archive = model_archive(&dir, "model.tar.gz", &noise(600 * 1024));
+    moto.put("models", &[("big/model.tar.gz", &archive)]);
+    let (local_code, local) = check_json(&[archive.as_os_str()]);
+    let proxy = cutting_proxy(&moto.endpoint, 200 * 1024);
+    let (code, remote, stderr) = check_s3(&proxy, "s3://models/big/model.tar.gz");
+    assert!(stderr.contains("s3://models/big/model.tar.gz: the download broke off at byte"), "{stderr}");
+    assert!(stderr.contains("resuming from there (1 of 3)"), "{stderr}");
+    assert_eq!(code, local_code, "{stderr}");
+    assert_eq!(findings(&remote), findings(&local));
+}
