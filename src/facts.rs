@@ -3,13 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::quality::RandomState;
+
 use crate::entry::{Entry, EntryKind};
 use crate::source::{Role, Subject};
 
 pub fn compute(subject: &mut Subject) {
     let roles: Vec<Role> = subject.origins.iter().map(|o| o.role).collect();
-    let mut seen: HashMap<(usize, &[u8]), EntryKind> = HashMap::new();
-    let mut parents: HashSet<(usize, &[u8])> = HashSet::new();
+    // One insert per entry and per new folder: a randomly seeded foldhash, not SipHash, keeps
+    // this cheap while a crafted archive still cannot predict collisions.
+    let mut seen: HashMap<(usize, &[u8]), EntryKind, RandomState> = HashMap::default();
+    let mut parents: HashSet<(usize, &[u8]), RandomState> = HashSet::default();
     let mut duplicates = Vec::new();
     // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
     // only archives need the bookkeeping.

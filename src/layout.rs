@@ -168,24 +168,49 @@ impl Layout {
 /// The top-level folder every entry of `members` sits in, if there is exactly one and it
 /// holds something (AppleDouble and `.DS_Store` litter beside it is ignored).
 pub fn single_folder<'a>(members: impl Iterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
-    let mut folder: Option<&[u8]> = None;
-    let mut has_child = false;
+    let mut folder = SingleFolder::default();
     for member in members {
+        folder.push(member);
+    }
+    folder.result()
+}
+
+/// [`single_folder`] fed one member at a time, so the evaluator can compute it in its one pass
+/// over the entries.
+#[derive(Debug, Default)]
+pub struct SingleFolder {
+    folder: Option<Vec<u8>>,
+    has_child: bool,
+    /// Two different top-level names were seen: there is no single folder.
+    mixed: bool,
+}
+
+impl SingleFolder {
+    pub fn push(&mut self, member: &[u8]) {
+        if self.mixed {
+            return;
+        }
         let name = file_name(member);
         let top = member.split(|&b| b == b'/').next().unwrap_or(member);
         if !member.contains(&b'/') && (name.starts_with(b"._") || name == b".DS_Store") {
-            continue;
+            return;
         }
-        match folder {
-            None => folder = Some(top),
+        match &self.folder {
+            None => self.folder = Some(top.to_vec()),
             Some(existing) if existing == top => {}
-            Some(_) => return None,
+            Some(_) => {
+                self.mixed = true;
+                return;
+            }
         }
         if member.len() > top.len() {
-            has_child = true;
+            self.has_child = true;
         }
     }
-    folder.filter(|_| has_child).map(<[u8]>::to_vec)
+
+    pub fn result(self) -> Option<Vec<u8>> {
+        self.folder.filter(|_| self.has_child && !self.mixed)
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +227,15 @@ mod tests {
     fn two_top_levels_are_not_wrapped() {
         let members: Vec<&[u8]> = vec![b"model/a.pt", b"code/inference.py"];
         assert_eq!(single_folder(members.into_iter()), None);
+    }
+
+    #[test]
+    fn a_second_top_level_is_not_forgotten() {
+        let mut folder = SingleFolder::default();
+        for member in [&b"a/x"[..], b"b/y", b"a/z"] {
+            folder.push(member);
+        }
+        assert_eq!(folder.result(), None);
     }
 
     #[test]

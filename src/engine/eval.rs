@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::index::{match_frame, Owner, Tally};
 use super::rule::{Check, Field, Filter, Grep, Phase, Rule, Table, When};
 use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
 use crate::finding::{Finding, Part};
-use crate::layout::{single_folder, Placed};
+use crate::layout::Placed;
 use crate::source::ziptail::ZipLook;
 use crate::source::Subject;
 use crate::units::human_size;
@@ -60,9 +61,12 @@ struct Evaluator<'a> {
 /// empty slice, mean enabled) over `subject`.
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
     let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
-    for (index, rule) in ruleset.rules.iter().enumerate() {
-        if enabled.get(index).copied().unwrap_or(true) {
-            evaluator.run(index, rule);
+    let live: Vec<bool> =
+        ruleset.rules.iter().enumerate().map(|(index, rule)| enabled.get(index).copied().unwrap_or(true) && evaluator.applies(rule)).collect();
+    let tallies = evaluator.tally(&live);
+    for ((index, rule), tally) in ruleset.rules.iter().enumerate().zip(tallies) {
+        if live[index] {
+            evaluator.run(index, rule, tally);
         }
     }
     let mut findings = one_cause_one_finding(ruleset, evaluator.findings);
@@ -203,46 +207,72 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Entries in the rule's frame that pass `except` and `where`, with their relative paths.
-    fn candidates(&self, rule: &'a Rule) -> Vec<(&'a Entry, &'a [u8])> {
-        let zones = self.zones(rule);
-        self.subject
-            .entries
-            .iter()
-            .filter_map(|entry| {
-                let rel = self.relative(zones.as_deref(), entry)?;
-                if rule.except.as_ref().is_some_and(|except| except.set.is_match(as_path(rel))) {
-                    return None;
-                }
-                passes(&rule.filter, entry, rel, &self.ruleset.tables).then_some((entry, rel))
-            })
-            .collect()
-    }
-
-    fn matching(&self, rule: &'a Rule) -> Vec<&'a Entry> {
-        self.candidates(rule).into_iter().filter(|(_, rel)| rule.paths.as_ref().is_none_or(|p| p.set.is_match(as_path(rel)))).map(|(entry, _)| entry).collect()
-    }
-
-    fn run(&mut self, index: usize, rule: &'a Rule) {
-        if !self.applies(rule) {
-            return;
+    /// One pass over the entries for every `live` rule: each entry is matched once against
+    /// the root frame's globs and once against its zone's, and the rules whose frame holds it
+    /// and whose `where` and `except` it passes record it in their [`Tally`].
+    fn tally(&self, live: &[bool]) -> Vec<Tally> {
+        let rules = &self.ruleset.rules;
+        let index = self.ruleset.rule_index();
+        let mut tallies: Vec<Tally> = rules.iter().map(|rule| Tally::new(rule, &self.zones(rule).unwrap_or_default())).collect();
+        if !live.iter().any(|&on| on) {
+            return tallies;
         }
-        match &rule.check {
-            Check::Forbid => {
-                let matched = self.matching(rule);
-                self.per_entry(index, rule, matched);
+        // Per rule, the visit (entry and frame) in which it last matched a path / an except glob.
+        let mut matched_at = vec![usize::MAX; rules.len()];
+        let mut excepted_at = vec![usize::MAX; rules.len()];
+        let (mut globs, mut hits, mut visits) = (Vec::new(), Vec::new(), Vec::new());
+        let mut visit = 0;
+        for (at, entry) in self.subject.entries.iter().enumerate() {
+            let zone_frame = (self.placed.covers(entry.zone))
+                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
+                .flatten()
+                .filter(|rel| !rel.is_empty())
+                .and_then(|rel| Some((index.frames.get(entry.zone + 1)?, rel)));
+            let root_frame = index.frames.first().map(|frame| (frame, entry.path.as_slice()));
+            for (frame, rel) in root_frame.into_iter().chain(zone_frame) {
+                if frame.owners.is_empty() && frame.every.is_empty() {
+                    continue;
+                }
+                visit += 1;
+                match_frame(frame, rel, &mut globs, &mut hits);
+                visits.clear();
+                for owner in &hits {
+                    match *owner {
+                        Owner::Path { rule, .. } if matched_at[rule] != visit => {
+                            matched_at[rule] = visit;
+                            visits.push(rule);
+                        }
+                        Owner::Path { .. } => {}
+                        Owner::Except { rule } => excepted_at[rule] = visit,
+                    }
+                }
+                visits.extend(frame.every.iter().filter(|&&rule| matched_at[rule] != visit));
+                for &rule in &visits {
+                    // `where` filters first (field tests, then content), the except globs were matched above.
+                    if !live[rule] || excepted_at[rule] == visit || !passes(&rules[rule].filter, entry, rel, &self.ruleset.tables) {
+                        continue;
+                    }
+                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone, rel, matched_at[rule] == visit, &hits);
+                }
             }
-            Check::AllowOnly => {
-                let paths = rule.paths.as_ref().expect("validated: allow-only has paths");
-                let outside: Vec<&Entry> =
-                    self.candidates(rule).into_iter().filter(|(_, rel)| !rel.is_empty() && !paths.set.is_match(as_path(rel))).map(|(entry, _)| entry).collect();
-                self.per_entry(index, rule, outside);
+        }
+        tallies
+    }
+
+    fn entries(&self, indexes: &[u32]) -> Vec<&'a Entry> {
+        let entries = &self.subject.entries;
+        indexes.iter().map(|&i| &entries[i as usize]).collect()
+    }
+
+    fn run(&mut self, index: usize, rule: &'a Rule, tally: Tally) {
+        match &rule.check {
+            Check::Forbid | Check::AllowOnly => {
+                let entries = self.entries(&tally.entries);
+                self.per_entry(index, rule, entries);
             }
             Check::Require => {
                 let paths = rule.paths.as_ref().expect("validated: require has paths");
-                let candidates = self.candidates(rule);
-                for (i, pattern) in paths.patterns.iter().enumerate() {
-                    let found = candidates.iter().any(|(_, rel)| paths.set.matches(as_path(rel)).contains(&i));
+                for (pattern, found) in paths.patterns.iter().zip(&tally.found) {
                     if !found {
                         let mut vars = Vars::default();
                         vars.set("pattern", pattern.clone());
@@ -253,7 +283,7 @@ impl<'a> Evaluator<'a> {
             }
             Check::RequireAny => {
                 let paths = rule.paths.as_ref().expect("validated: require-any has paths");
-                if !self.candidates(rule).iter().any(|(_, rel)| paths.set.is_match(as_path(rel))) {
+                if !tally.any {
                     let mut vars = Vars::default();
                     vars.set("pattern", paths.patterns.join(" or "));
                     let at = self.frame_path(rule, b"");
@@ -261,7 +291,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Check::Count { min, max, top_folders } => {
-                let mut matched = self.matching(rule);
+                let mut matched = self.entries(&tally.entries);
                 if *top_folders {
                     // One entry per top-level folder: the first match below (or of) it.
                     let zones = self.zones(rule);
@@ -288,16 +318,14 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Check::NonEmpty => {
-                if !self.matching(rule).iter().any(|e| e.kind != crate::entry::EntryKind::Dir) {
+                if !tally.any {
                     let at = self.frame_path(rule, b"");
                     self.emit_at(index, rule, &at, Vars::default());
                 }
             }
             Check::SingleFolder => {
-                let candidates = self.candidates(rule);
-                for zone in self.zones(rule).unwrap_or_default() {
-                    let members = candidates.iter().filter(|(e, _)| e.zone == zone).map(|(_, rel)| *rel);
-                    if let Some(wrapper) = single_folder(members) {
+                for (zone, folder) in tally.folders {
+                    if let Some(wrapper) = folder.result() {
                         let at = join(&self.ruleset.layout.zones[zone].root, &wrapper);
                         let mut vars = Vars::default();
                         vars.set("wrapper", lossy(&wrapper));
@@ -314,7 +342,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            Check::JsonKeys { file, key_path } => self.json_keys(index, rule, file, key_path),
+            Check::JsonKeys { file, key_path } => self.json_keys(index, rule, file, key_path, &tally.entries),
             Check::External => {}
         }
     }
@@ -407,7 +435,7 @@ impl<'a> Evaluator<'a> {
         self.findings.push(finding);
     }
 
-    fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str) {
+    fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str, matched: &[u32]) {
         let Some(entry) = self.subject.entries.iter().find(|e| e.path == file) else {
             return;
         };
@@ -431,7 +459,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         // The other direction: entries that should be keys (channel folders nobody declared).
-        for entry in self.matching(rule) {
+        for entry in self.entries(matched) {
             let name = lossy(file_name(&entry.member));
             let bare = name.rsplit_once('_').filter(|(_, epoch)| epoch.chars().all(|c| c.is_ascii_digit())).map(|(b, _)| b);
             if !object.contains_key(&name) && !bare.is_some_and(|b| object.contains_key(b)) {
@@ -468,9 +496,11 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
     if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member)))) {
         return false;
     }
-    let rel_text = String::from_utf8_lossy(rel);
-    if filter.path_matches.as_ref().is_some_and(|re| !re.is_match(&rel_text)) || filter.path_not_matches.as_ref().is_some_and(|re| re.is_match(&rel_text)) {
-        return false;
+    if filter.path_matches.is_some() || filter.path_not_matches.is_some() {
+        let rel_text = String::from_utf8_lossy(rel);
+        if filter.path_matches.as_ref().is_some_and(|re| !re.is_match(&rel_text)) || filter.path_not_matches.as_ref().is_some_and(|re| re.is_match(&rel_text)) {
+            return false;
+        }
     }
     if let Some(globs) = &filter.zip_missing {
         let lacks_one = match &entry.zip {
@@ -621,6 +651,50 @@ mod tests {
         let mut deployed = rules;
         deployed.env = vec![("HF_MODEL_ID".into(), "gpt2".into())];
         assert!(run(&deployed, &mut handler("def predict_fn(x): pass")).is_empty());
+    }
+
+    fn rule(code: &str, check: &str, body: &str) -> String {
+        format!("[[rule]]\ncode = \"{code}\"\nname = \"n\"\ncheck = \"{check}\"\n{body}\n{RULE}\n")
+    }
+
+    #[test]
+    fn except_globs_stay_with_their_rule_in_the_shared_set() {
+        // Both rules' globs land in one set for the model zone: T8's except must not exempt
+        // entries from T9, and an entry matching both T8's paths and except is not reported.
+        let rules = ruleset(
+            &[
+                rule("T8", "forbid", "zone = \"model\"\npaths = [\"**/*.pt\"]\nexcept = [\"keep/**\", \"*.pt\"]"),
+                rule("T9", "forbid", "zone = \"model\"\npaths = [\"keep/*.pt\"]"),
+            ]
+            .concat(),
+        );
+        let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/keep/b.pt", EntryKind::File), ("model/x/c.pt", EntryKind::File)]);
+        assert_eq!(run(&rules, &mut subject), vec![("T8".to_string(), "model/x/c.pt".to_string()), ("T9".to_string(), "model/keep/b.pt".to_string())]);
+    }
+
+    #[test]
+    fn count_allow_only_and_require_read_their_own_matches() {
+        // The same glob text in three rules of one frame, each with its own `where` filter.
+        let rules = ruleset(
+            &[
+                rule("T10", "count", "max = 1\nzone = \"model\"\npaths = [\"*.json\"]"),
+                rule("T11", "allow-only", "zone = \"model\"\npaths = [\"*.json\"]\nwhere = { type = \"file\" }"),
+                rule("T12", "require", "zone = \"model\"\npaths = [\"*.json\", \"sub\"]\nwhere = { type = \"dir\" }"),
+                rule("T13", "count", "min = 3\npaths = [\"model/*.json\"]"),
+            ]
+            .concat(),
+        );
+        let mut subject =
+            tree(&[("model/a.json", EntryKind::File), ("model/b.json", EntryKind::File), ("model/sub", EntryKind::Dir), ("model/w.pt", EntryKind::File)]);
+        assert_eq!(
+            run(&rules, &mut subject),
+            vec![
+                ("T10".to_string(), "model".to_string()),
+                ("T11".to_string(), "model/w.pt".to_string()),
+                ("T12".to_string(), "model/*.json".to_string()),
+                ("T13".to_string(), "".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use toml::Spanned;
 
 use super::builtin;
 use super::pack::{DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef, TableDef, WhenDef};
-use super::rule::{Check, ContentFilter, EnvTest, Field, Filter, Grep, Hint, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When};
+use super::rule::{Check, ContentFilter, EnvTest, Field, Filter, Globs, Grep, Hint, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
-use crate::glob::compile_set;
+use crate::glob::{compile_glob, compile_set};
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
 use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
@@ -121,21 +121,34 @@ impl Loader {
         self.problems.push(Located::new(FileKind::RuleFile, &text.file, &text.text, span, message, label).with_help(help));
     }
 
-    fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
-        // Env placeholders (`{env:NAME|default}`, rule paths only) are checked with the default filled in.
+    /// The globs with env placeholders (`{env:NAME|default}`, rule paths only) filled with their
+    /// defaults, when each one is valid. Parsing a glob is cheap; building a set compiles
+    /// matchers, so validation never builds one.
+    fn checked(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Vec<String>> {
         let filled: Vec<String> = patterns.iter().map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default()).collect();
         for (pattern, filled) in patterns.iter().zip(&filled) {
-            if let Err(err) = compile_set(&[filled]) {
+            if let Err(err) = compile_glob(filled) {
                 self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
                 return None;
             }
         }
-        compile_set(&filled).ok()
+        Some(filled)
+    }
+
+    fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
+        compile_set(&self.checked(text, patterns)?).ok()
     }
 
     fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
         let set = self.globs(text, patterns)?;
         Some(Patterns { set, patterns: patterns.iter().map(|p| p.get_ref().clone()).collect() })
+    }
+
+    /// A rule's `paths` or `except`: validated here, compiled with every other rule's globs
+    /// when the evaluator first runs ([`super::index`]).
+    fn rule_globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Globs> {
+        self.checked(text, patterns)?;
+        Some(Globs { patterns: patterns.iter().map(|p| p.get_ref().clone()).collect() })
     }
 
     fn names<T>(&mut self, text: &PackText, value: &Names, what: &str, choices: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
@@ -436,7 +449,7 @@ impl Loader {
             self.problem(text, def.weight.span(), "a [[detect]] signal needs at least one glob in `paths`", "in this signal", None);
             return None;
         }
-        let paths = self.patterns(text, &def.paths);
+        let paths = self.rule_globs(text, &def.paths);
         let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
         let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
         // `None` when the globs are invalid (reported), `Some(None)` when there are none.
@@ -494,8 +507,8 @@ impl Loader {
                     .collect()
             })
             .unwrap_or_default();
-        let paths = def.paths.as_ref().and_then(|p| self.patterns(text, p));
-        let except = def.except.as_ref().and_then(|p| self.patterns(text, p));
+        let paths = def.paths.as_ref().and_then(|p| self.rule_globs(text, p));
+        let except = def.except.as_ref().and_then(|p| self.rule_globs(text, p));
         self.superseded_codes(text, &def.supersedes);
         let check_name = def.check.get_ref().as_str();
         let check = match check_name {
@@ -696,7 +709,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 loader.problem(text, def.name.span(), format!("zone `{}` is defined twice", def.name.get_ref()), "second definition", None);
                 continue;
             }
-            if loader.globs(text, &def.paths).is_none() {
+            if loader.checked(text, &def.paths).is_none() {
                 continue;
             }
             let globs: Vec<String> = def.paths.iter().map(|p| p.get_ref().clone()).collect();

@@ -4,9 +4,12 @@ pub mod builtin;
 pub mod env_subst;
 pub mod eval;
 pub mod external;
+pub mod index;
 pub mod load;
 pub mod pack;
 pub mod rule;
+
+use std::sync::OnceLock;
 
 use globset::GlobSet;
 
@@ -63,6 +66,8 @@ pub struct Ruleset {
     pub signal_paths: GlobSet,
     /// For each glob of `signal_paths`: the pack and the index of its signal.
     pub signal_of_glob: Vec<(usize, usize)>,
+    /// Every rule's globs by frame, compiled on first use (after [`Ruleset::set_env`]).
+    index: OnceLock<index::RuleIndex>,
 }
 
 impl Ruleset {
@@ -106,14 +111,15 @@ impl Ruleset {
             tails,
             signal_paths,
             signal_of_glob,
+            index: OnceLock::new(),
         }
     }
 
     /// Set the deployment environment, and fill `{env:NAME}` placeholders in rule paths.
     pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        // Rule globs are compiled with the filled values when the evaluator first needs them.
         let plan_paths = self.packs.iter_mut().flat_map(|pack| pack.plan.iter_mut()).filter_map(|step| step.paths.as_mut());
-        let rule_paths = self.rules.iter_mut().flat_map(|rule| [rule.paths.as_mut(), rule.except.as_mut()]).flatten();
-        for patterns in rule_paths.chain(plan_paths) {
+        for patterns in plan_paths {
             if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
                 // A variable without value or default leaves a glob that matches no path.
                 let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
@@ -121,6 +127,12 @@ impl Ruleset {
             }
         }
         self.env = env;
+        self.index = OnceLock::new();
+    }
+
+    /// The rules' globs by frame, for the evaluator's one pass over the entries.
+    pub fn rule_index(&self) -> &index::RuleIndex {
+        self.index.get_or_init(|| index::RuleIndex::build(&self.rules, self.layout.zones.len(), &self.env))
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {

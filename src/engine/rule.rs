@@ -78,6 +78,13 @@ pub struct Patterns {
     pub patterns: Vec<String>,
 }
 
+/// A rule's globs as written (validated when loaded); the evaluator compiles them together
+/// with every other rule's ([`super::index::RuleIndex`]).
+#[derive(Debug, Clone)]
+pub struct Globs {
+    pub patterns: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Running,
@@ -241,7 +248,8 @@ pub struct Grep {
 /// One `[[detect]]` signal of a pack, compiled.
 #[derive(Debug, Clone)]
 pub struct Signal {
-    pub paths: Patterns,
+    /// Compiled with every other signal's into [`super::Ruleset::signal_paths`].
+    pub paths: Globs,
     pub with_all: Vec<GlobSet>,
     /// Entries matching this never fire the signal (built-in algorithm files that look like a framework's).
     pub except: Option<GlobSet>,
@@ -265,8 +273,8 @@ pub struct Rule {
     pub check: Check,
     /// Zones the rule looks in; empty means every entry, paths relative to the /opt/ml root.
     pub zones: Vec<usize>,
-    pub paths: Option<Patterns>,
-    pub except: Option<Patterns>,
+    pub paths: Option<Globs>,
+    pub except: Option<Globs>,
     pub filter: Filter,
     pub when: When,
     pub message: String,
