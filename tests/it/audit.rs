@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::common::{optml, tar_gz, Member, TestDir};
 
 /// ~200 artifacts: clean models, models with findings, output archives, job folders, a corrupt one.
-fn registry() -> TestDir {
+pub(crate) fn registry() -> TestDir {
     let dir = TestDir::new();
     for n in 0..150 {
         let members =
