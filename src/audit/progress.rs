@@ -12,6 +12,8 @@ pub struct Progress {
     bar: ProgressBar,
     artifacts: usize,
     done: usize,
+    /// Whether stdout shares the terminal, so that writing to it must clear the bar first.
+    stdout_on_terminal: bool,
 }
 
 impl Progress {
@@ -22,7 +24,7 @@ impl Progress {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{msg} [{bar:24}] {binary_bytes}/{binary_total_bytes}, {binary_bytes_per_sec}, ETA {eta}")
+            let style = ProgressStyle::with_template("{msg} [{bar:20}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
                 .expect("a valid template")
                 .progress_chars("=> ");
             bar.set_style(style);
@@ -30,13 +32,13 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         };
-        let progress = Progress { bar, artifacts, done: 0 };
+        let progress = Progress { bar, artifacts, done: 0, stdout_on_terminal: std::io::stdout().is_terminal() };
         progress.show();
         progress
     }
 
     fn show(&self) {
-        self.bar.set_message(format!("optml audit: {}/{} artifacts", self.done, self.artifacts));
+        self.bar.set_message(format!("audit {}/{} artifacts", self.done, self.artifacts));
     }
 
     /// One more artifact done, having streamed `bytes`.
@@ -46,9 +48,13 @@ impl Progress {
         self.show();
     }
 
-    /// Run `write` (a write to stdout or stderr) with the bar cleared, then redraw it.
+    /// Run `write`, a write to stdout, with the bar cleared if stdout shares its terminal.
     pub fn suspend<R>(&self, write: impl FnOnce() -> R) -> R {
-        self.bar.suspend(write)
+        if self.stdout_on_terminal {
+            self.bar.suspend(write)
+        } else {
+            write()
+        }
     }
 
     /// Clear the bar for good (the run's summary line follows).
