@@ -15,7 +15,7 @@ use crate::source::s3::{self, ObjectInfo, S3Location};
 /// Every artifact under `target` (`s3://bucket/prefix/`; `s3://bucket/key` is the object
 /// itself if there is one, else the prefix `key/`). `Err` says why the listing failed.
 pub fn list(target: &str, job_artifacts: &[JobArtifact]) -> Result<Listing, String> {
-    let location = S3Location::parse(target)?;
+    let location = S3Location::parse(target).map_err(|why| why.strip_prefix(&format!("{target}: ")).unwrap_or(&why).to_string())?;
     let client = s3::shared().map_err(|err| err.message)?;
     let mut objects = client.list(&location.bucket, &location.key).map_err(|err| err.message)?;
     let prefix = if location.is_prefix() {

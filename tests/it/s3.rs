@@ -193,13 +193,16 @@ fn a_wrong_endpoint_fails_with_exit_2() {
     assert!(stderr.contains(&format!("s3://models/model.tar.gz: cannot reach the S3 endpoint {endpoint} (Connection refused")), "{stderr}");
 }
 
-/// A proxy in front of `target` that cuts the first connection to have sent `cut_after`
-/// bytes back to the client, once; every other byte passes through.
-fn cutting_proxy(target: &str, cut_after: usize) -> String {
+/// What a [`proxy`] does with each chunk the server sends: relay it to the client (or part of
+/// it) and say whether the connection goes on.
+pub(crate) type Relay = Box<dyn FnMut(&[u8], &mut TcpStream) -> bool + Send>;
+
+/// A proxy on loopback in front of `target`: every byte from the client passes through; the
+/// server's go through a fresh `relay()` per connection.
+pub(crate) fn proxy(target: &str, relay: impl Fn() -> Relay + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
     let address = format!("http://{}", listener.local_addr().expect("addr"));
     let target = target.trim_start_matches("http://").to_string();
-    let cut = Arc::new(AtomicBool::new(false));
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let Ok(server) = TcpStream::connect(&target) else { continue };
@@ -207,23 +210,13 @@ fn cutting_proxy(target: &str, cut_after: usize) -> String {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut client_in, &mut server_out);
             });
-            let cut = Arc::clone(&cut);
+            let mut relay = relay();
             std::thread::spawn(move || {
                 let (mut server_in, mut client_out) = (server, client);
-                let mut sent = 0usize;
                 let mut buf = [0u8; 8192];
-                while let Ok(n) = server_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if sent + n > cut_after && !cut.swap(true, Ordering::SeqCst) {
-                        let _ = client_out.write_all(&buf[..cut_after - sent]);
-                        let _ = client_out.shutdown(std::net::Shutdown::Both);
+                while let Ok(n @ 1..) = server_in.read(&mut buf) {
+                    if !relay(&buf[..n], &mut client_out) {
                         let _ = server_in.shutdown(std::net::Shutdown::Both);
-                        return;
-                    }
-                    sent += n;
-                    if client_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
@@ -232,6 +225,23 @@ fn cutting_proxy(target: &str, cut_after: usize) -> String {
         }
     });
     address
+}
+
+/// A proxy in front of `target` that cuts the first connection to have sent `cut_after`
+/// bytes back to the client, once; every other byte passes through.
+fn cutting_proxy(target: &str, cut_after: usize) -> String {
+    let cut = Arc::new(AtomicBool::new(false));
+    proxy(target, move || {
+        let (cut, mut sent) = (Arc::clone(&cut), 0usize);
+        Box::new(move |chunk: &[u8], client: &mut TcpStream| {
+            if sent + chunk.len() > cut_after && !cut.swap(true, Ordering::SeqCst) {
+                let _ = client.write_all(&chunk[..cut_after - sent]);
+                return false;
+            }
+            sent += chunk.len();
+            client.write_all(chunk).is_ok()
+        })
+    })
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! tests/it/audit.rs, uploaded through the S3 API, audited where it lives.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::audit::registry;
 use crate::common::{optml, tar_gz, Member, TestDir};
-use crate::s3::{optml_s3, Moto};
+use crate::s3::{optml_s3, proxy, Moto};
 
 const BUCKET: &str = "models";
 
@@ -103,30 +103,12 @@ fn an_s3_prefix_audits_as_the_local_folder_of_the_same_files_and_shards_split_it
 
 /// A proxy in front of `target` that holds back every chunk the server sends by `delay`.
 fn slow_proxy(target: &str, delay: Duration) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let address = format!("http://{}", listener.local_addr().expect("addr"));
-    let target = target.trim_start_matches("http://").to_string();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = TcpStream::connect(&target) else { continue };
-            let (mut client_in, mut server_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut server_out);
-            });
-            std::thread::spawn(move || {
-                let (mut server_in, mut client_out) = (server, client);
-                let mut buf = [0u8; 8192];
-                while let Ok(n @ 1..) = server_in.read(&mut buf) {
-                    std::thread::sleep(delay);
-                    if client_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = client_out.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    address
+    proxy(target, move || {
+        Box::new(move |chunk: &[u8], client: &mut TcpStream| {
+            std::thread::sleep(delay);
+            client.write_all(chunk).is_ok()
+        })
+    })
 }
 
 #[test]
