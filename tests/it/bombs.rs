@@ -147,3 +147,27 @@ fn repeated_findings_are_counted_not_listed() {
     assert_eq!(lines.iter().filter(|l| l.contains("SM402 os-litter")).count(), 100);
     assert!(lines.iter().any(|l| l.starts_with("::notice title=optml::… and 150 more SM402 findings")), "{lines:?}");
 }
+
+/// The ratio is checked while one member's data is inflated, not only between members: a
+/// member that claims 64 GiB and inflates at ~1000:1 stops at the ratio limit after a few MiB,
+/// instead of being inflated to its end (here a truncated stream, which would hide the bomb).
+#[test]
+fn one_huge_member_stops_at_the_ratio_limit_while_inflating() {
+    let dir = TestDir::new();
+    let mut header = tar::Header::new_ustar();
+    header.set_path("weights.bin").unwrap();
+    header.set_size(64 << 30);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut bytes = gzip(header.as_bytes());
+    let zeros = gzip(&vec![0u8; 1 << 20]);
+    for _ in 0..40 {
+        bytes.extend_from_slice(&zeros);
+    }
+    let archive = dir.join("model.tar.gz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let (code, doc) = check_json(&[archive.as_os_str()]);
+    let message = diagnostic(&doc, "SM617")["message"].as_str().unwrap().to_string();
+    assert!(message.contains("more than 200:1"), "{message}");
+    assert_eq!(code, 1);
+}

@@ -201,7 +201,7 @@ fn pack_never_follows_a_file_swapped_for_a_symlink() {
             while !stop.load(Ordering::SeqCst) {
                 for name in &names {
                     let next = model.join(format!(".swap-{round}"));
-                    if round % 2 == 0 {
+                    if round.is_multiple_of(2) {
                         std::os::unix::fs::symlink(&secret, &next).unwrap();
                     } else {
                         fs::write(&next, "{}").unwrap();
