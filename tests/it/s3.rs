@@ -77,8 +77,15 @@ impl Drop for Moto {
 
 /// `optml check --format json` on `input` with loopback-only AWS settings.
 fn check_s3(endpoint: &str, input: &str) -> (i32, serde_json::Value, String) {
+    check_s3_with(endpoint, input, &[])
+}
+
+/// [`check_s3`] with more flags.
+fn check_s3_with(endpoint: &str, input: &str, flags: &[&str]) -> (i32, serde_json::Value, String) {
     let output = optml()
-        .args(["check", "--format", "json", "--endpoint-url", endpoint, input])
+        .args(["check", "--format", "json", "--endpoint-url", endpoint])
+        .args(flags)
+        .arg(input)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
@@ -167,7 +174,7 @@ fn missing_key_bucket_and_prefix_fail_with_exit_2_naming_them() {
         ("s3://models/nope/model.tar.gz", "s3://models/nope/model.tar.gz: no such key"),
         ("s3://no-such-bucket/model.tar.gz", "s3://no-such-bucket/model.tar.gz: no such key (or no such bucket)"),
         ("s3://no-such-bucket/job/", "s3://no-such-bucket/job/: no such bucket"),
-        ("s3://models/b/", "s3://models/b/: the prefix holds 1 object(s) but no training job artifact"),
+        ("s3://models/c/", "s3://models/c/: no object under the prefix"),
     ] {
         let (code, _, stderr) = check_s3(&moto.endpoint, input);
         let stderr = unwrapped(&stderr);
@@ -242,4 +249,94 @@ fn a_dropped_download_resumes_from_the_byte_reached() {
     assert!(stderr.contains("resuming from there (1 of 3)"), "{stderr}");
     assert_eq!(code, local_code, "{stderr}");
     assert_eq!(findings(&remote), findings(&local));
+}
+
+/// A proxy in front of `target` that passes every byte and keeps what the client sent (the
+/// requests: the SDK's GETs and HEADs have no body), to show which objects were asked for.
+fn recording_proxy(target: &str) -> (String, Arc<std::sync::Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let target = target.trim_start_matches("http://").to_string();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut client_in, mut server_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = client_in.read(&mut buf) {
+                    if n == 0 || server_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    log.lock().expect("log").extend_from_slice(&buf[..n]);
+                }
+                let _ = server_out.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let (mut server_in, mut client_out) = (server, client);
+                let _ = std::io::copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    (address, sent)
+}
+
+/// The request lines (`GET /bucket/key HTTP/1.1`) and Range headers the client sent.
+fn requests(log: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(log)
+        .lines()
+        .filter(|line| line.starts_with("GET ") || line.starts_with("HEAD ") || line.to_ascii_lowercase().starts_with("range:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_uncompressed_model_prefix_is_checked_from_its_listing_without_fetching_the_weights() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    // A handler file at the root instead of under code/ (found only by reading its content), a
+    // TorchScript file (its zip listing read from its tail), and weights nothing reads.
+    dir.file("model/serve.py", "def model_fn(model_dir):\n    return None\n");
+    dir.file_bytes("model/model.pt", &TORCHSCRIPT);
+    dir.file_bytes("model/weights/shard-1.bin", &noise(256 * 1024));
+    dir.file("model/code/requirements.txt", "torch\n");
+    let keys = ["serve.py", "model.pt", "weights/shard-1.bin", "code/requirements.txt"].map(|rel| (format!("llm/{rel}"), dir.join(&format!("model/{rel}"))));
+    moto.put("models", &keys.iter().map(|(key, path)| (key.as_str(), path.as_path())).collect::<Vec<_>>());
+    let (local_code, local) = check_json(&[dir.join("model").as_os_str()]);
+    let (proxy, log) = recording_proxy(&moto.endpoint);
+    let (code, remote, stderr) = check_s3(&proxy, "s3://models/llm/");
+    assert_eq!(code, local_code, "{stderr}");
+    assert!(findings(&local).iter().any(|(_, member, _)| member.contains("serve.py")), "{:?}", findings(&local));
+    assert_eq!(findings(&remote), findings(&local));
+    let input = &remote["inputs"][0];
+    assert_eq!((input["kind"].as_str(), input["parts"][0]["role"].as_str()), (Some("tree"), Some("model")), "{input}");
+    assert_eq!(input["parts"][0]["object"]["url"], "s3://models/llm/");
+    let requests = requests(&log.lock().expect("log"));
+    assert!(!requests.iter().any(|line| line.contains("shard-1.bin")), "the weights were asked for: {requests:?}");
+    assert!(requests.iter().any(|line| line.starts_with("GET /models/llm/serve.py")), "{requests:?}");
+    // Every object GET is ranged: at most the capture limit, or the zip tail.
+    let gets = requests.iter().filter(|line| line.starts_with("GET /models/llm/")).count();
+    let ranges = requests.iter().filter(|line| line.to_ascii_lowercase().starts_with("range:")).count();
+    assert_eq!(gets, ranges, "{requests:?}");
+}
+
+#[test]
+fn as_overrides_the_role_of_a_prefix_and_a_job_prefix_with_an_uncompressed_model_is_a_job() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    dir.file("job/output/model/serve.py", "def model_fn(model_dir):\n    return None\n");
+    dir.file("job/output/success", "");
+    moto.put("jobs", &[("train-9/output/model/serve.py", &dir.join("job/output/model/serve.py")), ("train-9/output/success", &dir.join("job/output/success"))]);
+    let (local_code, local) = check_json(&[dir.join("job").as_os_str()]);
+    let (code, remote, stderr) = check_s3(&moto.endpoint, "s3://jobs/train-9/");
+    assert_eq!(remote["inputs"][0]["kind"], "job", "{stderr}");
+    assert_eq!(remote["inputs"][0]["parts"][0]["path"], "output/model", "{stderr}");
+    assert_eq!(code, local_code, "{stderr}");
+    assert_eq!(findings(&remote), findings(&local));
+    let (_, forced, stderr) = check_s3_with(&moto.endpoint, "s3://jobs/train-9/", &["--as", "model"]);
+    let input = &forced["inputs"][0];
+    assert_eq!((input["kind"].as_str(), input["parts"][0]["role"].as_str()), (Some("tree"), Some("model")), "{stderr}");
 }
