@@ -454,6 +454,7 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
             format!("access denied ({}){detail}", err.code().unwrap_or("403 Forbidden"))
         }
         _ if cause == Cause::Changed => "the object changed while it was read (its ETag no longer matches)".into(),
+        (_, Some("InvalidObjectState"), _) => "the object is archived (GLACIER or DEEP_ARCHIVE): it must be restored before it can be read".into(),
         (_, Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, None, Some(503)) => {
             format!("the store kept throttling the requests ({}; {ATTEMPTS} attempts with backoff)", err.code().unwrap_or("503 Slow Down"))
         }
