@@ -353,3 +353,34 @@ fn as_overrides_the_role_of_a_prefix_and_a_job_prefix_with_an_uncompressed_model
     let input = &forced["inputs"][0];
     assert_eq!((input["kind"].as_str(), input["parts"][0]["role"].as_str()), (Some("tree"), Some("model")), "{stderr}");
 }
+
+#[test]
+fn snapshot_diff_and_check_snapshot_read_s3_inputs_as_they_read_local_ones() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let archive = model_archive(&dir, "model.tar.gz", b"weights");
+    dir.file("prefix/serve.py", "def model_fn(model_dir):\n    return None\n");
+    dir.file("prefix/code/requirements.txt", "torch\n");
+    moto.put(
+        "models",
+        &[("a/model.tar.gz", &archive), ("p/serve.py", &dir.join("prefix/serve.py")), ("p/code/requirements.txt", &dir.join("prefix/code/requirements.txt"))],
+    );
+    let run = |args: &[&str]| {
+        let output = optml_s3().args(args).args(["--endpoint-url", &moto.endpoint]).output().expect("run optml");
+        (output.status.code().expect("exit code"), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    for (remote, local) in [("s3://models/a/model.tar.gz", archive.clone()), ("s3://models/p/", dir.join("prefix"))] {
+        let local = local.to_str().expect("utf-8 path");
+        let (code, from_s3, stderr) = run(&["snapshot", remote]);
+        assert_eq!(code, 0, "{remote}: {stderr}");
+        let (_, from_disk, _) = run(&["snapshot", local]);
+        assert_eq!(from_s3, from_disk, "{remote}");
+        let (code, _, stderr) = run(&["diff", local, remote]);
+        assert_eq!(code, 0, "{remote}: {stderr}");
+        let golden = dir.join("golden.snap");
+        std::fs::write(&golden, &from_disk).expect("write golden");
+        let (code, _, stderr) = run(&["check", "--snapshot", golden.to_str().expect("utf-8"), "--exit-zero", remote]);
+        assert_eq!(code, 0, "{remote}: {stderr}");
+        assert!(!dir.join("golden.snap.new").exists(), "{remote}: the S3 input differs from its golden: {stderr}");
+    }
+}
