@@ -384,3 +384,60 @@ fn snapshot_diff_and_check_snapshot_read_s3_inputs_as_they_read_local_ones() {
         assert!(!dir.join("golden.snap.new").exists(), "{remote}: the S3 input differs from its golden: {stderr}");
     }
 }
+
+/// A proxy in front of `target` that answers the first `throttled` requests with S3's
+/// `503 SlowDown` (closing the connection) and forwards everything after.
+fn throttling_proxy(target: &str, throttled: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let target = target.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        let mut refused = 0usize;
+        for mut client in listener.incoming().flatten() {
+            if refused < throttled {
+                refused += 1;
+                // Read the request head before answering, as a server does.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut client_in, mut server_out) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+            });
+            std::thread::spawn(move || {
+                let (mut server_in, mut client_out) = (server, client);
+                let _ = std::io::copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn throttling_is_retried_with_backoff_and_a_store_that_keeps_throttling_is_exit_2() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let archive = model_archive(&dir, "model.tar.gz", b"weights");
+    moto.put("models", &[("a/model.tar.gz", &archive)]);
+    let (local_code, local) = check_json(&[archive.as_os_str()]);
+    let (code, remote, stderr) = check_s3(&throttling_proxy(&moto.endpoint, 2), "s3://models/a/model.tar.gz");
+    assert_eq!(code, local_code, "{stderr}");
+    assert_eq!(findings(&remote), findings(&local));
+    let (code, _, stderr) = check_s3(&throttling_proxy(&moto.endpoint, usize::MAX), "s3://models/a/model.tar.gz");
+    let stderr = unwrapped(&stderr);
+    assert_eq!(code, 2, "{stderr}");
+    // The first request is a HEAD: no body, so no error code, only the status.
+    assert!(stderr.contains("s3://models/a/model.tar.gz: the store kept throttling the requests (503 Slow Down; 4 attempts with backoff)"), "{stderr}");
+}
