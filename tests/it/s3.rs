@@ -37,10 +37,17 @@ pub(crate) struct Moto {
 
 impl Moto {
     pub(crate) fn start() -> Option<Moto> {
+        Moto::start_with(&[])
+    }
+
+    /// A moto server started with `env` (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`: IAM enforced
+    /// after that many requests).
+    fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
         let venv = s3_venv()?;
         let port = free_port();
         let child = Command::new(venv.join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -440,4 +447,42 @@ fn throttling_is_retried_with_backoff_and_a_store_that_keeps_throttling_is_exit_
     assert_eq!(code, 2, "{stderr}");
     // The first request is a HEAD: no body, so no error code, only the status.
     assert!(stderr.contains("s3://models/a/model.tar.gz: the store kept throttling the requests (503 Slow Down; 4 attempts with backoff)"), "{stderr}");
+}
+
+#[test]
+fn access_denied_names_the_key_and_the_principal_with_exit_2() {
+    // The setup's five requests run unauthenticated; from then on moto enforces IAM.
+    let Some(moto) = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]) else { return };
+    let script = format!(
+        r#"import boto3, json
+kw = dict(endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')
+s3, iam = boto3.client('s3', **kw), boto3.client('iam', **kw)
+s3.create_bucket(Bucket='locked')
+s3.put_object(Bucket='locked', Key='m/model.tar.gz', Body=b'x')
+iam.create_user(UserName='ci-reader')
+policy = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": ["s3:ListBucket", "sts:GetCallerIdentity"], "Resource": "*"}}]}}
+iam.put_user_policy(UserName='ci-reader', PolicyName='list-only', PolicyDocument=json.dumps(policy))
+key = iam.create_access_key(UserName='ci-reader')['AccessKey']
+print(key['AccessKeyId'], key['SecretAccessKey'])"#,
+        moto.endpoint
+    );
+    let output = Command::new(moto.venv.join("bin/python")).arg("-c").arg(&script).output().expect("run python");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let keys = String::from_utf8(output.stdout).expect("utf-8");
+    let (id, secret) = keys.trim().split_once(' ').expect("two keys");
+    // A key, and a prefix that lists (ListBucket is allowed) but whose archive cannot be read.
+    for input in ["s3://locked/m/model.tar.gz", "s3://locked/m/"] {
+        let output = optml_s3()
+            .args(["check", "--endpoint-url", &moto.endpoint, input])
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .expect("run optml");
+        let stderr = unwrapped(&String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(2), "{input}: {stderr}");
+        assert!(
+            stderr.contains("s3://locked/m/model.tar.gz: access denied (403 Forbidden); principal arn:aws:iam::123456789012:user/ci-reader"),
+            "{input}: {stderr}"
+        );
+    }
 }
