@@ -486,3 +486,37 @@ print(key['AccessKeyId'], key['SecretAccessKey'])"#,
         );
     }
 }
+
+#[test]
+fn an_object_replaced_mid_download_is_read_again_from_the_beginning_once() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = TestDir::new();
+    let first = model_archive(&dir, "first.tar.gz", &noise(600 * 1024));
+    let second = tar_gz(&dir, "second.tar.gz", &[Member::File("model.pt", &TORCHSCRIPT), Member::File("/abs.py", b"x")]);
+    moto.put("models", &[("j/model.tar.gz", &first)]);
+    let (local_code, local) = check_json(&[second.as_os_str()]);
+    // The first connection is cut mid-body after the object was replaced: the resume's If-Match fails.
+    let replace = format!(
+        "import boto3\nboto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').upload_file('{}', 'models', 'j/model.tar.gz')",
+        moto.endpoint,
+        second.display()
+    );
+    let python = moto.venv.join("bin/python");
+    let cut = Arc::new(AtomicBool::new(false));
+    let endpoint = proxy(&moto.endpoint, move || {
+        let (cut, python, replace, mut sent) = (Arc::clone(&cut), python.clone(), replace.clone(), 0usize);
+        Box::new(move |chunk: &[u8], client: &mut TcpStream| {
+            if sent + chunk.len() > 200 * 1024 && !cut.swap(true, Ordering::SeqCst) {
+                assert!(Command::new(&python).arg("-c").arg(&replace).status().expect("run python").success());
+                return false;
+            }
+            sent += chunk.len();
+            client.write_all(chunk).is_ok()
+        })
+    });
+    let (code, remote, stderr) = check_s3(&endpoint, "s3://models/j/model.tar.gz");
+    assert!(stderr.contains("s3://models/j/model.tar.gz: the object changed while it was read (ETag"), "{stderr}");
+    assert!(stderr.contains("reading it again from the beginning, once"), "{stderr}");
+    assert_eq!(code, local_code, "{stderr}");
+    assert_eq!(findings(&remote), findings(&local));
+}
