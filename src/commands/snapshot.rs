@@ -75,13 +75,7 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let settings = Settings::resolve(Flags {
-        discovery: Some(&args.discovery),
-        limits: Some(&args.limits),
-        s3: Some(&args.s3),
-        under: args.under.as_deref(),
-        ..Flags::default()
-    })?;
+    let settings = Settings::resolve(Flags::read(&args.discovery, &args.limits, &args.s3, args.under.as_deref()))?;
     let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, &settings, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let text = manifest.render();
