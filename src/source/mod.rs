@@ -9,6 +9,7 @@ pub mod limits;
 pub mod members;
 pub mod s3;
 pub mod tree;
+mod walk;
 pub mod ziptail;
 
 use std::io::{self, Read};
