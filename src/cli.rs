@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Check /opt/ml trees, model.tar.gz / output.tar.gz archives and job folders.
     Check(CheckArgs),
-    /// Check every artifact under a folder (model.tar.gz, output.tar.gz, source bundles, job
+    /// Check every artifact under a folder or S3 prefix (model.tar.gz, output.tar.gz, source bundles, job
     /// folders) concurrently: one JSON Lines record per artifact, or a summary (docs/audit.md).
     Audit(AuditArgs),
     /// Explain a rule (or all rules) of the loaded packs.
@@ -311,7 +311,7 @@ fn parse_jobs(text: &str) -> Result<usize, String> {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The folder to audit (every artifact below it).
+    /// The folder, or `s3://bucket/prefix/`, to audit (every artifact below it).
     #[arg(value_name = "PREFIX_OR_DIR")]
     pub target: String,
     #[arg(long, value_enum, default_value = "human")]

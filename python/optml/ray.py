@@ -7,7 +7,8 @@ distributed audit are the binary's own records, identical to a single-machine
 `optml audit PREFIX --format jsonl` apart from their order. Nothing is checked in Python.
 
 Every Ray worker node needs the optml wheel installed (a `runtime_env` with `pip`, or an image
-that has it) and must see the audited folder at the same path.
+that has it) and must see the audited folder at the same path, or reach the audited `s3://`
+prefix with its own AWS credentials.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def audit(
     address: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     """Audit every artifact under `prefix`, a folder every worker can read (a shared file system
-    such as EFS or FSx, or the one machine of a local cluster), with one Ray task per shard;
+    such as EFS or FSx, or the one machine of a local cluster) or an `s3://bucket/prefix/`
+    (passed through as it is), with one Ray task per shard;
     return the JSON Lines records of `optml audit`. A relative folder is made absolute first,
     since Ray workers run in folders of their own; the records then name it absolutely, as
     `optml audit /absolute/folder` does.

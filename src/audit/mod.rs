@@ -3,8 +3,12 @@
 //! run (no timestamps, no order of completion), so shards, `--jobs` and `--state` re-use all
 //! give byte-identical records.
 
+mod local;
+pub mod progress;
+mod s3;
 pub mod state;
 pub mod summary;
+mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -13,20 +17,26 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::Shard;
 use crate::finding::Summary;
-use crate::source::job::{self, JobArtifact};
-use crate::source::Role;
+use crate::source::job::JobArtifact;
+use crate::source::s3::{ObjectMeta, S3Location};
 
-/// One thing to check: an archive file, or a job folder (one record for all its archives).
+/// One thing to check: an archive file or object, or a job folder or prefix (one record for
+/// all its archives).
 #[derive(Debug)]
 pub struct Artifact {
-    /// The path as given to check and shown in the record (`<target>/<relative>`).
+    /// The path as given to check and shown in the record (`<target>/<relative>`; an S3 job
+    /// prefix ends in `/`).
     pub path: PathBuf,
     /// The path below the target, `/`-separated (`.` for the target itself): what shards hash.
     pub relative: String,
     pub kind: &'static str,
-    /// What identifies this version of the artifact: `size` and `mtime_ns` (plus `files` for
-    /// a job folder). A changed identity means the stored record is stale.
+    /// What identifies this version of the artifact: locally `size` and `mtime_ns` (plus
+    /// `files` for a job folder), on S3 `key`, `etag` and `size` (docs/audit.md). A changed
+    /// identity means the stored record is stale.
     pub identity: Value,
+    /// The size of what checking it reads (an archive, or all of a job folder): what the
+    /// progress bar counts.
+    pub bytes: u64,
 }
 
 impl Artifact {
@@ -43,98 +53,14 @@ pub struct Listing {
     pub unlisted: Vec<(String, String)>,
 }
 
-/// Whether a file name is that of a gzip-compressed tar, the only archive SageMaker unpacks.
-fn is_artifact_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.ends_with(".tar.gz") || name.ends_with(".tgz")
-}
-
-/// The kind of an archive, from its name the way check reads it.
-fn archive_kind(path: &Path) -> &'static str {
-    match Role::from_archive_name(path) {
-        Role::Output => "output",
-        Role::Code => "source",
-        Role::Model | Role::OptMl => "model",
-    }
-}
-
-fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt;
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
-}
-
-/// `size`, `mtime_ns` and the number of files of everything below a job folder: a change to
-/// any part (an uncompressed model's files included) changes it.
-fn folder_identity(dir: &Path) -> Value {
-    let (mut size, mut newest, mut files) = (0u64, i128::MIN, 0u64);
-    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if let Ok(meta) = entry.metadata() {
-            newest = newest.max(mtime_ns(&meta));
-            if meta.is_file() {
-                size += meta.len();
-                files += 1;
-            }
-        }
-    }
-    json!({"size": size, "mtime_ns": newest, "files": files})
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    if parts.is_empty() {
-        ".".to_string()
+/// Every artifact below `target`, a local folder or file, or an `s3://` prefix or object
+/// (docs/audit.md). `Err` says why the target itself cannot be listed.
+pub fn list(target: &str, job_artifacts: &[JobArtifact]) -> Result<Listing, String> {
+    if S3Location::is_s3(target) {
+        s3::list(target, job_artifacts)
     } else {
-        parts.join("/")
+        local::list(Path::new(target), job_artifacts)
     }
-}
-
-/// Every artifact below `root`: job folders (as `job::detect` recognises them; not descended
-/// into) and `.tar.gz`/`.tgz` files outside them. Symbolic links are not followed. `Err` when
-/// `root` itself cannot be read.
-pub fn list(root: &Path, job_artifacts: &[JobArtifact]) -> Result<Listing, String> {
-    let meta = std::fs::metadata(root).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => err.to_string(),
-    })?;
-    if meta.is_file() {
-        let identity = json!({"size": meta.len(), "mtime_ns": mtime_ns(&meta)});
-        let artifact = Artifact { path: root.to_path_buf(), relative: ".".into(), kind: archive_kind(root), identity };
-        return Ok(Listing { artifacts: vec![artifact], unlisted: Vec::new() });
-    }
-    if !meta.is_dir() {
-        return Err("not a folder or a regular file".into());
-    }
-    std::fs::read_dir(root).map_err(|err| format!("cannot read the folder: {err}"))?;
-    let mut artifacts = Vec::new();
-    let mut unlisted = Vec::new();
-    let mut walk = walkdir::WalkDir::new(root).into_iter();
-    while let Some(entry) = walk.next() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                let path = err.path().map_or_else(|| root.to_string_lossy().into_owned(), |p| p.to_string_lossy().into_owned());
-                let why = err.io_error().map_or_else(|| err.to_string(), |io| io.to_string());
-                unlisted.push((path, why));
-                continue;
-            }
-        };
-        let path = entry.path();
-        if entry.file_type().is_dir() {
-            if job::detect(path, job_artifacts).is_some() {
-                artifacts.push(Artifact { path: path.to_path_buf(), relative: relative(root, path), kind: "job", identity: folder_identity(path) });
-                walk.skip_current_dir();
-            }
-        } else if entry.file_type().is_file() && is_artifact_name(&entry.file_name().to_string_lossy()) {
-            let Ok(meta) = entry.metadata() else { continue };
-            let identity = json!({"size": meta.len(), "mtime_ns": mtime_ns(&meta)});
-            artifacts.push(Artifact { path: path.to_path_buf(), relative: relative(root, path), kind: archive_kind(path), identity });
-        }
-    }
-    artifacts.sort_by(|a, b| a.relative.cmp(&b.relative));
-    unlisted.sort();
-    Ok(Listing { artifacts, unlisted })
 }
 
 /// Whether `relative` falls in `shard`: the first 8 bytes of SHA-256 of the UTF-8 path below
@@ -185,16 +111,21 @@ impl Verdict {
     }
 }
 
-/// The record of a checked artifact: `diagnostics` are check's JSON diagnostics.
-pub fn record(artifact: &Artifact, summary: &Summary, diagnostics: Value) -> Value {
-    json!({
+/// The record of a checked artifact: `diagnostics` are check's JSON diagnostics; `objects`
+/// the metadata of the S3 objects it was streamed from (none for a local artifact).
+pub fn record(artifact: &Artifact, summary: &Summary, diagnostics: Value, objects: &[ObjectMeta]) -> Value {
+    let mut record = json!({
         "artifact": artifact.name(),
         "kind": artifact.kind,
         "identity": artifact.identity,
         "verdict": Verdict::of(summary).as_str(),
         "counts": summary,
         "diagnostics": diagnostics,
-    })
+    });
+    if !objects.is_empty() {
+        record["objects"] = json!(objects);
+    }
+    record
 }
 
 /// The record of an artifact optml could not read.

@@ -2,19 +2,20 @@
 //! (docs/audit.md).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use miette::Report as MietteReport;
 use serde_json::Value;
 
+use crate::audit::progress::Progress;
 use crate::audit::state::{settings_key, State};
 use crate::audit::{self, summary, Artifact, Verdict};
 use crate::cli::{AuditArgs, AuditFormat};
 use crate::exit::ExitStatus;
 use crate::finding::{Finding, Summary};
 use crate::pipeline::{check_input, CheckOptions};
+use crate::report::sanitize::sanitize;
 use crate::report::{default_docs_base, Checked, Format, Report};
 use crate::settings::{Flags, Settings};
 use crate::source::OpenError;
@@ -41,9 +42,8 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus, MietteReport> {
         ));
     }
     let ruleset = settings.ruleset(&[])?;
-    let root = Path::new(&args.target);
-    let listing =
-        audit::list(root, &ruleset.layout.job_artifacts).map_err(|why| miette::miette!(code = "optml::input", "cannot audit {}: {why}", args.target))?;
+    let listing = audit::list(&args.target, &ruleset.layout.job_artifacts)
+        .map_err(|why| miette::miette!(code = "optml::input", "cannot audit {}: {why}", sanitize(&args.target)))?;
     let artifacts: Vec<Artifact> = listing.artifacts.into_iter().filter(|a| args.shard.is_none_or(|shard| audit::in_shard(&a.relative, shard))).collect();
     let options = CheckOptions { role: None, phase: args.phase.phase(), digest: false, limits: settings.limits };
     let mut state = match &args.state {
@@ -63,10 +63,12 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus, MietteReport> {
     let stream = args.format == AuditFormat::Jsonl && args.output.is_none();
     // Decided before any check, so workers share no state with the writer of the state file.
     let stored: Vec<Option<Value>> = artifacts.iter().map(|a| state.as_ref().and_then(|state| state.reusable(&a.name(), &a.identity)).cloned()).collect();
+    let to_stream = artifacts.iter().zip(&stored).filter(|(_, stored)| stored.is_none()).map(|(a, _)| a.bytes).sum();
+    let mut progress = Progress::new(artifacts.len(), to_stream, settings.quiet);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel::<(usize, Done)>();
     let mut unsaved = 0;
-    std::thread::scope(|scope| -> Result<(), MietteReport> {
+    let checked = std::thread::scope(|scope| -> Result<(), MietteReport> {
         for _ in 0..jobs.min(artifacts.len()) {
             let sender = sender.clone();
             let (next, artifacts, ruleset, stored) = (&next, &artifacts, &ruleset, &stored);
@@ -85,6 +87,7 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus, MietteReport> {
         }
         drop(sender);
         for (index, done) in receiver {
+            progress.advance(if done.reused { 0 } else { artifacts[index].bytes });
             if let Some(state) = state.as_mut().filter(|_| !done.reused) {
                 let artifact = &artifacts[index];
                 state.put(artifact.name(), artifact.identity.clone(), done.record.clone());
@@ -100,7 +103,7 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus, MietteReport> {
                 if args.format == AuditFormat::Jsonl {
                     let line = audit::line(&done.record);
                     if stream {
-                        crate::stdio::out(&line);
+                        progress.suspend(|| crate::stdio::out(&line));
                     } else {
                         jsonl.push_str(&line);
                     }
@@ -109,7 +112,9 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus, MietteReport> {
             }
         }
         Ok(())
-    })?;
+    });
+    progress.finish();
+    checked?;
     if let Some(state) = &state {
         state.save()?;
     }
@@ -180,7 +185,8 @@ fn check_one(ruleset: &crate::engine::Ruleset, artifact: &Artifact, options: Che
                 let one = std::slice::from_ref(&checked);
                 let report = Report::new(ruleset, one, &mut findings);
                 let diagnostics = serde_json::to_value(crate::report::json::diagnostics(&report)).expect("JSON of plain data");
-                audit::record(artifact, &report.summary, diagnostics)
+                let objects: Vec<_> = checked.subject.origins.iter().filter_map(|origin| origin.object.clone()).collect();
+                audit::record(artifact, &report.summary, diagnostics, &objects)
             };
             Done { record, checked: keep.then_some((checked, findings)), unreadable: None, reused: false }
         }

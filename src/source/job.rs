@@ -39,28 +39,30 @@ impl Part {
     }
 }
 
-/// The artifacts of `dir` if it looks like a job folder: it holds at least one declared
-/// archive, or a declared uncompressed folder while having no `model/` of its own (a live
-/// /opt/ml tree has `model/` and `output/data/`, which must not be mistaken for a job).
+/// The artifacts of `dir` if it looks like a job folder (see [`held`]), as parts to scan.
 pub fn detect(dir: &Path, artifacts: &[JobArtifact]) -> Option<Vec<Part>> {
-    let is_opt_ml = dir.join("model").is_dir() || dir.join("input").is_dir();
-    let mut parts = Vec::new();
-    let mut has_archive = false;
-    for artifact in artifacts {
-        let path = dir.join(&artifact.path);
-        let role = Role::parse(&artifact.role).unwrap_or(Role::Model);
+    let held = held(artifacts, |path| dir.join(path).is_file(), |path| dir.join(path).is_dir())?;
+    let part = |artifact: &JobArtifact| {
+        let (path, role) = (dir.join(&artifact.path), Role::parse(&artifact.role).unwrap_or(Role::Model));
         if artifact.is_dir() {
-            if path.is_dir() {
-                parts.push(Part::tree(&path, &artifact.path, role));
-            }
-        } else if path.is_file() {
-            has_archive = true;
-            parts.push(Part { fs_path: path, path_prefix: artifact.path.clone(), is_archive: true, role });
+            Part::tree(&path, &artifact.path, role)
+        } else {
+            Part { fs_path: path, path_prefix: artifact.path.clone(), is_archive: true, role }
         }
-    }
-    if is_opt_ml {
+    };
+    Some(held.into_iter().map(part).collect())
+}
+
+/// The declared artifacts a folder holds if it is a job folder, asking `is_file` and `is_dir`
+/// about paths relative to it (a folder on disk, or a listing of S3 keys): it holds at least one
+/// declared archive, or a declared uncompressed model folder, while having no `model/` or
+/// `input/` of its own (a live /opt/ml tree has those, and must not be mistaken for a job).
+pub fn held(artifacts: &[JobArtifact], is_file: impl Fn(&str) -> bool, is_dir: impl Fn(&str) -> bool) -> Option<Vec<&JobArtifact>> {
+    if is_dir("model") || is_dir("input") {
         return None;
     }
-    let uncompressed_model = parts.iter().any(|p| !p.is_archive && p.role == Role::Model);
-    (has_archive || uncompressed_model).then_some(parts)
+    let held: Vec<&JobArtifact> =
+        artifacts.iter().filter(|artifact| if artifact.is_dir() { is_dir(&artifact.path) } else { is_file(&artifact.path) }).collect();
+    let role = |artifact: &JobArtifact| Role::parse(&artifact.role).unwrap_or(Role::Model);
+    held.iter().any(|artifact| !artifact.is_dir() || role(artifact) == Role::Model).then_some(held)
 }

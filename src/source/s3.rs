@@ -395,6 +395,7 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
             let detail = err.message().map(|m| format!(": {m}")).unwrap_or_default();
             format!("access denied ({}){detail}", err.code().unwrap_or("403 Forbidden"))
         }
+        (_, Some("InvalidObjectState"), _) => "the object is archived (GLACIER or DEEP_ARCHIVE): it must be restored before it can be read".into(),
         (_, Some("PreconditionFailed"), _) => "the object changed while it was read (its ETag no longer matches)".into(),
         _ => DisplayErrorContext(&err).to_string(),
     };

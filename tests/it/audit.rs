@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::common::{optml, tar_gz, Member, TestDir};
 
 /// ~200 artifacts: clean models, models with findings, output archives, job folders, a corrupt one.
-fn registry() -> TestDir {
+pub(crate) fn registry() -> TestDir {
     let dir = TestDir::new();
     for n in 0..150 {
         let members =
@@ -130,4 +130,47 @@ fn human_sarif_and_junit_cover_every_artifact() {
     let (code, _, err) = audit(&dir, &["--format", "sarif", "--state", "s.json"]);
     assert_eq!(code, 2, "{err}");
     assert!(!Path::new(&dir.join("s.json")).exists());
+}
+
+/// `optml audit reg ARGS > out.txt` with stderr on a pseudo-terminal (util-linux `script`):
+/// what the terminal showed, and stdout. `None` (skipped, loudly) where `script` is missing.
+fn audit_on_a_terminal(dir: &TestDir, args: &str) -> Option<(String, String)> {
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        assert!(std::env::var_os("CI").is_none(), "util-linux `script` is missing");
+        eprintln!("SKIPPING TERMINAL TEST: util-linux `script` is missing");
+        return None;
+    }
+    let optml = assert_cmd::cargo::cargo_bin("optml");
+    let command = format!("stty cols 100 rows 30; '{}' audit reg --isolated {args} > out.txt", optml.display());
+    let output = std::process::Command::new(script)
+        .args(["-qefc", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let stdout = std::fs::read_to_string(dir.join("out.txt")).expect("stdout");
+    Some((String::from_utf8_lossy(&output.stdout).into_owned(), stdout))
+}
+
+#[test]
+fn the_progress_bar_is_drawn_on_a_terminal_and_never_into_stdout() {
+    let dir = registry();
+    let Some((terminal, stdout)) = audit_on_a_terminal(&dir, "--format jsonl") else { return };
+    // Drawn at least once before the first artifact is done (later redraws depend on timing).
+    assert!(terminal.contains("audit 0/200 artifacts [") && terminal.contains(" B/s ETA "), "{terminal}");
+    assert_eq!(stdout.lines().count(), 200);
+    assert!(!stdout.contains('\x1b') && !stdout.contains('\r'), "{stdout}");
+    for line in stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("a JSON line");
+    }
+    let (terminal, stdout) = audit_on_a_terminal(&dir, "--format jsonl --quiet").expect("script");
+    assert!(!terminal.contains("artifacts"), "--quiet draws nothing: {terminal}");
+    assert_eq!(stdout.lines().count(), 200);
+    // stderr not a terminal: the summary line only.
+    let (_, _, err) = audit(&dir, &["--format", "jsonl"]);
+    assert!(err.starts_with("optml audit: 200 artifacts") && err.lines().count() == 1, "{err}");
 }

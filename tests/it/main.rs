@@ -18,6 +18,7 @@ mod readme;
 mod rules;
 mod run;
 mod s3;
+mod s3_audit;
 mod serving;
 mod serving_cases;
 mod snapshot;

@@ -14,7 +14,7 @@ use crate::common::*;
 
 /// The venv with `moto[server]` and boto3; tests fail under CI when it is missing and are
 /// skipped (loudly) elsewhere.
-fn s3_venv() -> Option<PathBuf> {
+pub(crate) fn s3_venv() -> Option<PathBuf> {
     let venv = std::env::var_os("OPTML_S3_VENV").map(PathBuf::from).filter(|v| v.join("bin/moto_server").exists());
     if venv.is_none() {
         let message = "the S3 test venv is missing: set OPTML_S3_VENV to a venv with `pip install 'moto[server]==5.2.5' boto3` (.ci/run does this)";
@@ -24,19 +24,19 @@ fn s3_venv() -> Option<PathBuf> {
     venv
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// A moto server on a free loopback port, killed when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    venv: PathBuf,
-    endpoint: String,
+    pub(crate) venv: PathBuf,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
         let venv = s3_venv()?;
         let port = free_port();
         let child = Command::new(venv.join("bin/moto_server"))
@@ -55,7 +55,7 @@ impl Moto {
     }
 
     /// Create `bucket` and upload each (key, file) through the S3 API.
-    fn put(&self, bucket: &str, objects: &[(&str, &Path)]) {
+    pub(crate) fn put(&self, bucket: &str, objects: &[(&str, &Path)]) {
         let mut script = format!(
             "import boto3\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\ns3.create_bucket(Bucket='{bucket}')\n",
             self.endpoint
@@ -75,18 +75,23 @@ impl Drop for Moto {
     }
 }
 
-/// `optml check --format json` on `input` with loopback-only AWS settings.
-fn check_s3(endpoint: &str, input: &str) -> (i32, serde_json::Value, String) {
-    let output = optml()
-        .args(["check", "--format", "json", "--endpoint-url", endpoint, input])
+/// `optml` with loopback-only AWS settings: moto's test credentials, no config files, no
+/// instance metadata.
+pub(crate) fn optml_s3() -> assert_cmd::Command {
+    let mut command = optml();
+    command
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .expect("run optml");
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    command
+}
+
+/// `optml check --format json` on `input` with loopback-only AWS settings.
+fn check_s3(endpoint: &str, input: &str) -> (i32, serde_json::Value, String) {
+    let output = optml_s3().args(["check", "--format", "json", "--endpoint-url", endpoint, input]).output().expect("run optml");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let doc = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
     (output.status.code().expect("exit code"), doc, stderr)
@@ -188,13 +193,16 @@ fn a_wrong_endpoint_fails_with_exit_2() {
     assert!(stderr.contains(&format!("s3://models/model.tar.gz: cannot reach the S3 endpoint {endpoint} (Connection refused")), "{stderr}");
 }
 
-/// A proxy in front of `target` that cuts the first connection to have sent `cut_after`
-/// bytes back to the client, once; every other byte passes through.
-fn cutting_proxy(target: &str, cut_after: usize) -> String {
+/// What a [`proxy`] does with each chunk the server sends: relay it to the client (or part of
+/// it) and say whether the connection goes on.
+pub(crate) type Relay = Box<dyn FnMut(&[u8], &mut TcpStream) -> bool + Send>;
+
+/// A proxy on loopback in front of `target`: every byte from the client passes through; the
+/// server's go through a fresh `relay()` per connection.
+pub(crate) fn proxy(target: &str, relay: impl Fn() -> Relay + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
     let address = format!("http://{}", listener.local_addr().expect("addr"));
     let target = target.trim_start_matches("http://").to_string();
-    let cut = Arc::new(AtomicBool::new(false));
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let Ok(server) = TcpStream::connect(&target) else { continue };
@@ -202,23 +210,13 @@ fn cutting_proxy(target: &str, cut_after: usize) -> String {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut client_in, &mut server_out);
             });
-            let cut = Arc::clone(&cut);
+            let mut relay = relay();
             std::thread::spawn(move || {
                 let (mut server_in, mut client_out) = (server, client);
-                let mut sent = 0usize;
                 let mut buf = [0u8; 8192];
-                while let Ok(n) = server_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if sent + n > cut_after && !cut.swap(true, Ordering::SeqCst) {
-                        let _ = client_out.write_all(&buf[..cut_after - sent]);
-                        let _ = client_out.shutdown(std::net::Shutdown::Both);
+                while let Ok(n @ 1..) = server_in.read(&mut buf) {
+                    if !relay(&buf[..n], &mut client_out) {
                         let _ = server_in.shutdown(std::net::Shutdown::Both);
-                        return;
-                    }
-                    sent += n;
-                    if client_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
@@ -227,6 +225,23 @@ fn cutting_proxy(target: &str, cut_after: usize) -> String {
         }
     });
     address
+}
+
+/// A proxy in front of `target` that cuts the first connection to have sent `cut_after`
+/// bytes back to the client, once; every other byte passes through.
+fn cutting_proxy(target: &str, cut_after: usize) -> String {
+    let cut = Arc::new(AtomicBool::new(false));
+    proxy(target, move || {
+        let (cut, mut sent) = (Arc::clone(&cut), 0usize);
+        Box::new(move |chunk: &[u8], client: &mut TcpStream| {
+            if sent + chunk.len() > cut_after && !cut.swap(true, Ordering::SeqCst) {
+                let _ = client.write_all(&chunk[..cut_after - sent]);
+                return false;
+            }
+            sent += chunk.len();
+            client.write_all(chunk).is_ok()
+        })
+    })
 }
 
 #[test]

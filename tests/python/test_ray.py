@@ -1,18 +1,21 @@
 """optml.ray.audit on a local Ray cluster started by the test (`ray.init(num_cpus=2)`). The
 distributed audit must give exactly the records of a single-machine `optml audit`, apart from
-their order.
+their order: over a local folder, and over an S3 prefix on moto's S3 server on loopback.
 
-.ci/run installs ray into the wheel's venv; elsewhere the test is skipped with the reason, and
-under CI a missing Ray fails instead of skipping."""
+.ci/run installs ray into the wheel's venv, and moto into the venv `OPTML_S3_VENV` names (the
+one the Rust S3 tests use); elsewhere a test without them is skipped with the reason, and under
+CI a missing one fails instead of skipping."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import pytest
 
@@ -56,8 +59,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _single_machine(target: Path) -> List[Dict[str, Any]]:
-    completed = subprocess.run([optml.find_binary(), "audit", str(target), "--format", "jsonl"], capture_output=True, text=True, check=False)
+def _single_machine(target: Any, extra_args: Sequence[str] = (), env: Optional[Mapping[str, str]] = None) -> List[Dict[str, Any]]:
+    completed = subprocess.run(
+        [optml.find_binary(), "audit", str(target), "--format", "jsonl", *extra_args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
     assert completed.returncode == 1, completed.stderr  # the corrupt archives
     return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
 
@@ -112,3 +121,88 @@ def test_without_ray_the_error_says_how_to_install_it(registry: Path, monkeypatc
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     with pytest.raises(optml.OptmlError, match=r"pip install 'optml\[ray\]'"):
         optml.ray.audit(registry)
+
+
+# moto's test credentials, and nothing of this machine's AWS setup.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_venv() -> Path:
+    venv = Path(os.environ.get("OPTML_S3_VENV", "/nonexistent"))
+    if not (venv / "bin" / "moto_server").exists():
+        message = "OPTML_S3_VENV names no venv with moto[server] and boto3 (.ci/run installs one)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(f"SKIPPED: {message}")
+    return venv
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(s3_venv: Path) -> Iterator[str]:
+    """moto's S3 server on a free loopback port, stopped after the module."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(s3_venv / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"moto_server did not listen on port {port} within 30 s"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait()
+
+
+UPLOAD = """
+import sys
+from pathlib import Path
+import boto3
+endpoint, bucket, root = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+s3.create_bucket(Bucket=bucket)
+for path in sorted(Path(root).rglob("*")):
+    if path.is_file():
+        s3.upload_file(str(path), bucket, "registry/" + path.relative_to(root).as_posix())
+"""
+
+
+@pytest.fixture(scope="module")
+def s3_registry(s3_venv: Path, moto_endpoint: str, registry: Path) -> str:
+    """The registry uploaded through the S3 API (boto3, in the S3 venv)."""
+    subprocess.run([str(s3_venv / "bin" / "python"), "-c", UPLOAD, moto_endpoint, "models", str(registry)], check=True)
+    return "s3://models/registry/"
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_ray_audit_of_an_s3_prefix_equals_single_machine_audit(cluster: None, moto_endpoint: str, s3_registry: str, shards: int) -> None:
+    endpoint = ["--endpoint-url", moto_endpoint]
+    single = _single_machine(s3_registry, endpoint, S3_ENV)
+    assert len(single) == 24 + 12, [record["artifact"] for record in single]
+    assert sum(record["verdict"] == "errors" for record in single) == 4
+    assert all(record["artifact"].startswith(s3_registry) and record["identity"]["key"] for record in single)
+    distributed = optml.ray.audit(s3_registry, shards=shards, extra_args=endpoint, env=S3_ENV)
+    assert _canonical(distributed) == _canonical(single)
+
+
+def test_ray_audit_of_a_missing_bucket_names_it(cluster: None, moto_endpoint: str) -> None:
+    with pytest.raises(optml.OptmlError) as failure:
+        optml.ray.audit("s3://no-such-bucket/registry/", shards=2, extra_args=["--endpoint-url", moto_endpoint], env=S3_ENV)
+    assert "cannot audit s3://no-such-bucket/registry/: no such bucket" in str(failure.value)
