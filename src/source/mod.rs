@@ -10,6 +10,7 @@ pub mod members;
 pub mod prefix;
 pub mod s3;
 pub mod tree;
+mod walk;
 pub mod ziptail;
 
 use std::io::{self, Read};
