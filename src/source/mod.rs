@@ -362,18 +362,22 @@ impl Subject {
         let mut problems = scan.problems;
         let mut files = 0usize;
         let mut folders = 0usize;
-        for mut entry in scan.entries {
-            // Root entries (`.`, `./`, `/`) say nothing about the layout.
-            if entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir {
-                continue;
-            }
+        let mut entries = scan.entries;
+        // Root entries (`.`, `./`, `/`) say nothing about the layout.
+        entries.retain(|entry| !(entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir));
+        for entry in &mut entries {
             entry.origin = origin_index;
             if entry.kind == crate::entry::EntryKind::Dir {
                 folders += 1;
             } else {
                 files += 1;
             }
-            self.entries.push(entry);
+        }
+        // Moved, not copied: a second list of a million entries would double the peak.
+        if self.entries.is_empty() {
+            self.entries = entries;
+        } else {
+            self.entries.append(&mut entries);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
         if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
