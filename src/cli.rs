@@ -458,7 +458,8 @@ pub struct RecordArgs {
 pub struct SnapshotArgs {
     #[command(subcommand)]
     pub action: Option<SnapshotAction>,
-    /// The input to record: an /opt/ml tree or any folder, an archive, a job folder.
+    /// The input to record: an /opt/ml tree or any folder, an archive, a job folder, or an
+    /// s3:// key or prefix (docs/s3.md).
     #[arg(value_name = "INPUT", required = true)]
     pub input: Option<PathBuf>,
     /// Write the manifest to FILE (atomically) instead of stdout. An existing FILE keeps its
@@ -475,6 +476,8 @@ pub struct SnapshotArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
 }
@@ -514,6 +517,8 @@ pub struct DiffArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
     #[arg(long, value_enum, default_value = "human")]

@@ -63,6 +63,9 @@ pub struct Ruleset {
     pub signal_paths: GlobSet,
     /// For each glob of `signal_paths`: the pack and the index of its signal.
     pub signal_of_glob: Vec<(usize, usize)>,
+    /// Findings of one rule kept per input; the rest are counted ([`crate::finding::Overflow`]).
+    /// `optml fix` keeps them all: every finding is a change to make.
+    pub kept_per_rule: usize,
 }
 
 impl Ruleset {
@@ -106,6 +109,7 @@ impl Ruleset {
             tails,
             signal_paths,
             signal_of_glob,
+            kept_per_rule: crate::finding::KEPT_PER_RULE,
         }
     }
 
