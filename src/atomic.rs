@@ -106,6 +106,16 @@ impl Drop for SignalsHeld {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
+        only_replaces_a_file(target)?;
+        // Through a symlink, the file it names is replaced, not the link: `-o /dev/stdout` must
+        // not turn the system's /dev/stdout link into a file.
+        let resolved;
+        let target = if fs::symlink_metadata(target).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            resolved = fs::canonicalize(target)?;
+            resolved.as_path()
+        } else {
+            target
+        };
         let dir = match target.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
@@ -134,6 +144,7 @@ impl AtomicFile {
         // Once renamed, the temp path may name someone's next file: the handler forgets it first.
         let AtomicFile { temp, target, registration } = self;
         drop(registration);
+        only_replaces_a_file(&target)?;
         temp.persist(&target).map_err(|err| err.error)?;
         Ok(())
     }
@@ -147,6 +158,33 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> io::Result<()> {
         self.temp.flush()
     }
+}
+
+/// Refuse a target that exists and is not a regular file (or a symlink to one): renaming over
+/// it would replace a device node, a FIFO or a socket (`--output /dev/zero` as root), and a
+/// folder cannot be replaced at all.
+fn only_replaces_a_file(target: &Path) -> io::Result<()> {
+    let Ok(meta) = fs::metadata(target) else { return Ok(()) };
+    let file_type = meta.file_type();
+    if file_type.is_file() {
+        return Ok(());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else {
+        "a block device"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {kind}, not a regular file: optml writes a new file and renames it into place, and never replaces anything else"),
+    ))
 }
 
 /// The process umask (read by setting it, then restoring it at once).

@@ -94,7 +94,8 @@ pub fn write(file: &Path, findings: &[Finding]) -> miette::Result<()> {
 impl Baseline {
     pub fn read(file: &Path) -> miette::Result<Baseline> {
         let name = file.to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(file).map_err(|err| miette::miette!(code = "optml::baseline", "cannot read the baseline {name}: {err}"))?;
+        let text = crate::open::read_text(file, crate::open::MANIFEST_LIMIT)
+            .map_err(|err| miette::miette!(code = "optml::baseline", "cannot read the baseline {name}: {err}"))?;
         let parsed: File = serde_json::from_str(&text).map_err(|err| {
             let at = offset(&text, err.line(), err.column());
             miette::miette!(

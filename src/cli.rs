@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::exit::ExitStatus;
 use crate::harness::sandbox::ChannelMode;
 use crate::harness::OutputArchive;
+use crate::report::sanitize::{sanitize, sanitize_lines};
 use crate::report::Format;
 
 /// The exit-code contract, shown in `--help`.
@@ -17,6 +19,32 @@ const EXIT_CODES: &str = "Exit status: 0 no error finding, 1 error findings (or 
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parse the process's arguments. Help and version go to stdout through [`crate::stdio`]
+    /// (a failed write is exit 2, as for any report). A usage error quotes the arguments: it
+    /// is rendered from the arguments made inert (a value holding `\n::error::` or a bidi
+    /// override is shown escaped), and exits 2.
+    pub fn from_args() -> Result<Cli, ExitStatus> {
+        let error = match Cli::try_parse() {
+            Ok(cli) => return Ok(cli),
+            Err(error) => error,
+        };
+        if matches!(error.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) {
+            crate::stdio::out(&error.render().to_string());
+            return Err(crate::stdio::conclude(ExitStatus::Clean));
+        }
+        let inert_args = std::env::args_os().map(|arg| sanitize(&arg.to_string_lossy()).into_owned());
+        // The same command line, shown escaped, fails the same way; in the rare case where the
+        // escaped values happen to parse, the original message is shown as one escaped line.
+        let message = match Cli::try_parse_from(inert_args) {
+            Err(inert) => sanitize_lines(&inert.render().to_string()).into_owned(),
+            Ok(_) => format!("{}\n", sanitize(error.render().to_string().trim_end())),
+        };
+        crate::stdio::err(&message);
+        Err(ExitStatus::Error)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -430,7 +458,8 @@ pub struct RecordArgs {
 pub struct SnapshotArgs {
     #[command(subcommand)]
     pub action: Option<SnapshotAction>,
-    /// The input to record: an /opt/ml tree or any folder, an archive, a job folder.
+    /// The input to record: an /opt/ml tree or any folder, an archive, a job folder, or an
+    /// s3:// key or prefix (docs/s3.md).
     #[arg(value_name = "INPUT", required = true)]
     pub input: Option<PathBuf>,
     /// Write the manifest to FILE (atomically) instead of stdout. An existing FILE keeps its
@@ -447,6 +476,8 @@ pub struct SnapshotArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
 }
@@ -486,6 +517,8 @@ pub struct DiffArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
     #[arg(long, value_enum, default_value = "human")]

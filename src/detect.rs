@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::engine::rule::Signal;
 use crate::engine::Ruleset;
 use crate::entry::as_path;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, Overflow, Severity};
 use crate::source::{Role, Subject};
 
 /// A pack wins outright with at least this many points and twice the runner-up's.
@@ -82,7 +82,7 @@ pub fn activate(ruleset: &Ruleset, subject: &Subject) -> Activation {
 /// When `--pack auto` picked a pack without certainty, that pack's errors are warnings that say
 /// so: a guess must not fail a build. Its extended packs' rules are untouched (they apply to
 /// every model anyway); naming the pack (`--pack NAME`) restores the errors.
-pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut [Finding]) {
+pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut [Finding], overflow: &mut [Overflow]) {
     let Some(pack) = detection.pack.as_deref().filter(|_| !detection.certain).and_then(|name| ruleset.pack_index(name)) else {
         return;
     };
@@ -90,6 +90,9 @@ pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut
     for finding in findings.iter_mut().filter(|f| ruleset.rules[f.rule].pack == pack && f.severity == Severity::Error) {
         finding.severity = Severity::Warning;
         finding.message.push_str(&format!(" (a warning, not an error: --pack auto was unsure that this is a {name} model; confirm with --pack {name})"));
+    }
+    for more in overflow.iter_mut().filter(|more| ruleset.rules[more.rule].pack == pack && more.severity == Severity::Error) {
+        more.severity = Severity::Warning;
     }
 }
 

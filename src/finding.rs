@@ -153,6 +153,21 @@ impl Identity {
     }
 }
 
+/// Findings of one rule kept per input as they are created; the rest are only counted (in an
+/// [`Overflow`]), so two million copies of one hostile header cost a counter, not two million
+/// findings. The report shows fewer still (`report::PER_RULE`); the summary counts them all.
+pub const KEPT_PER_RULE: usize = 1000;
+
+/// How many findings of one rule were counted but not kept ([`KEPT_PER_RULE`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overflow {
+    /// Index of the rule in the ruleset.
+    pub rule: usize,
+    pub code: String,
+    pub severity: Severity,
+    pub count: usize,
+}
+
 /// Counts per severity.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
@@ -172,5 +187,16 @@ impl Summary {
             }
         }
         summary
+    }
+
+    /// Count findings that were not kept as well.
+    pub fn add_overflow(&mut self, overflow: &[Overflow]) {
+        for more in overflow {
+            match more.severity {
+                Severity::Error => self.errors += more.count,
+                Severity::Warning => self.warnings += more.count,
+                Severity::Info => self.infos += more.count,
+            }
+        }
     }
 }

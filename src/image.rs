@@ -81,7 +81,7 @@ fn checked(ruleset: &Ruleset, input: &Path, label: String, image: &Image) -> Che
     let packs: Vec<bool> = ruleset.packs.iter().map(|pack| pack.name == IMAGE_PACK).collect();
     let rules = ruleset.rules.iter().zip(&ruleset.enabled).map(|(rule, &enabled)| enabled && packs[rule.pack]).collect();
     let subject = Subject { input: label, kind: InputKind::Image, origins: vec![origin], entries };
-    Checked { subject, placed, packs, rules, detection: None, plan: Vec::new() }
+    Checked { subject, placed, packs, rules, detection: None, plan: Vec::new(), overflow: Vec::new() }
 }
 
 fn findings(ruleset: &Ruleset, input: &str, image: &Image, code: Option<&Code>) -> Vec<Finding> {

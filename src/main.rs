@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = optml::cli::Cli::parse();
-    optml::run(cli).into()
+    match optml::cli::Cli::from_args() {
+        Ok(cli) => optml::run(cli).into(),
+        Err(status) => status.into(),
+    }
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 /// The cap for rule files, snapshot configs and hyperparameter files.
 pub const CONFIG_LIMIT: u64 = 16 * 1024 * 1024;
-/// The cap for golden manifests: one line per entry, so far larger than a config.
+/// The cap for golden manifests and baselines: one line per entry or finding, so far larger than a config.
 pub const MANIFEST_LIMIT: u64 = 1024 * 1024 * 1024;
 
 const FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
@@ -59,9 +59,19 @@ fn not_regular(mode: libc::mode_t) -> io::Error {
 
 /// Open `path` (following a symlink: the user named it) for reading, if it is a regular file.
 pub fn regular(path: &Path) -> io::Result<File> {
+    regular_with(path, FLAGS)
+}
+
+/// [`regular`] for a file a walk found as a regular file: a symlink there now (swapped in since
+/// the walk) is refused, not followed out of the folder.
+pub fn regular_no_follow(path: &Path) -> io::Result<File> {
+    regular_with(path, FLAGS | libc::O_NOFOLLOW)
+}
+
+fn regular_with(path: &Path, flags: libc::c_int) -> io::Result<File> {
     let name = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
     // SAFETY: `name` is NUL-terminated.
-    let file = owned(unsafe { libc::open(name.as_ptr(), FLAGS) })?;
+    let file = owned(unsafe { libc::open(name.as_ptr(), flags) })?;
     let stat = fstat(&file)?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(not_regular(stat.st_mode));

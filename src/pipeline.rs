@@ -39,10 +39,10 @@ pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
-    let mut findings = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
+    let (mut findings, mut overflow) = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
     if let Some(detection) = &activation.detection {
-        crate::detect::downgrade_unsure(ruleset, detection, &mut findings);
+        crate::detect::downgrade_unsure(ruleset, detection, &mut findings, &mut overflow);
     }
     let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &activation.packs);
-    (Checked { subject, placed, packs: activation.packs, rules: activation.rules, detection: activation.detection, plan }, findings)
+    (Checked { subject, placed, packs: activation.packs, rules: activation.rules, detection: activation.detection, plan, overflow }, findings)
 }

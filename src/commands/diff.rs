@@ -85,7 +85,7 @@ struct Document<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus, MietteReport> {
-    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), under: args.under.as_deref(), ..Flags::default() })?;
+    let settings = Settings::resolve(Flags::read(&args.discovery, &args.limits, &args.s3, args.under.as_deref()))?;
     let (a_manifest, b_manifest) = (Side::manifest(&args.a)?, Side::manifest(&args.b)?);
     // A manifest's header rules the comparison (the expected side's first); else the options.
     let base = match (&a_manifest, &b_manifest) {

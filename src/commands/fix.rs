@@ -21,7 +21,9 @@ pub fn run(args: &FixArgs) -> Result<ExitStatus, MietteReport> {
     // The report on the fixed archive is for a human reading what changed.
     let flags = Flags { format: Some(Format::Human), ..Flags::check(&args.settings) };
     let settings = Settings::resolve(flags)?;
-    let ruleset = settings.ruleset(&[])?;
+    let mut ruleset = settings.ruleset(&[])?;
+    // Every finding is a change to make: none is only counted.
+    ruleset.kept_per_rule = usize::MAX;
     if same_file(&args.input, &args.output) {
         return Err(miette::miette!(help = "write the fixed archive elsewhere: -o fixed.tar.gz", "refusing to overwrite the input {}", args.input.display()));
     }

@@ -164,11 +164,13 @@ pub fn list(args: &RulesArgs) -> Result<ExitStatus, MietteReport> {
         })
         .collect();
     let output = match args.format {
-        ListFormat::Json => serde_json::to_string_pretty(&listed).expect("JSON of plain data") + "\n",
+        ListFormat::Json => sanitize::inert_json(serde_json::to_string_pretty(&listed).expect("JSON of plain data")) + "\n",
         ListFormat::Text => {
             let width = |field: fn(&Listed) -> usize| listed.iter().map(field).max().unwrap_or(0);
             let (name, pack) = (width(|l| l.name.len()), width(|l| l.pack.len()));
-            listed.iter().map(|l| format!("{:<7} {:<name$}  {:<pack$}  {:<7}  {}\n", l.code, l.name, l.pack, l.severity, l.summary)).collect()
+            let text: String =
+                listed.iter().map(|l| format!("{:<7} {:<name$}  {:<pack$}  {:<7}  {}\n", l.code, l.name, l.pack, l.severity, l.summary)).collect();
+            sanitize::sanitize_lines(&text).into_owned()
         }
     };
     print(&output);

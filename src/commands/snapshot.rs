@@ -75,14 +75,17 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
         None => None,
     };
     let base = args.record.header(existing)?;
-    let settings = Settings::resolve(Flags { discovery: Some(&args.discovery), limits: Some(&args.limits), under: args.under.as_deref(), ..Flags::default() })?;
+    let settings = Settings::resolve(Flags::read(&args.discovery, &args.limits, &args.s3, args.under.as_deref()))?;
     let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, &settings, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
+    let input = subject.input.clone();
+    // The entries are recorded: free them before the text is built.
+    drop(subject);
     let text = manifest.render();
     match &args.output {
         Some(file) => {
             store::write(file, &text)?;
-            stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&subject.input), shown(file)));
+            stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&input), shown(file)));
         }
         None => {
             print(&text);

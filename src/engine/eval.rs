@@ -6,7 +6,7 @@ use super::index::{match_frame, Owner, Tally};
 use super::rule::{Check, Field, Filter, Grep, Phase, Rule, Table, When};
 use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
-use crate::finding::{Finding, Part};
+use crate::finding::{Finding, Overflow, Part};
 use crate::layout::Placed;
 use crate::source::ziptail::ZipLook;
 use crate::source::Subject;
@@ -55,14 +55,26 @@ struct Evaluator<'a> {
     placed: &'a Placed,
     phase: Phase,
     findings: Vec<Finding>,
+    /// Per rule: findings created so far, and whether findings beyond the ruleset's limit may be
+    /// counted instead of kept (not when `supersedes` relates the rule to another: dropping a
+    /// superseded finding needs the finding).
+    created: Vec<usize>,
+    countable: Vec<bool>,
+    overflow: Vec<Overflow>,
 }
 
 /// Run the rules of `ruleset` that are `enabled` (one flag per rule; missing flags, e.g. an
-/// empty slice, mean enabled) over `subject`.
-pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> Vec<Finding> {
-    let mut evaluator = Evaluator { ruleset, subject, placed, phase, findings: Vec::new() };
-    let live: Vec<bool> =
-        ruleset.rules.iter().enumerate().map(|(index, rule)| enabled.get(index).copied().unwrap_or(true) && evaluator.applies(rule)).collect();
+/// empty slice, mean enabled) over `subject`. Findings of one rule beyond
+/// [`Ruleset::kept_per_rule`] are counted, not kept: the second list.
+pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> (Vec<Finding>, Vec<Overflow>) {
+    // Only rules that run can supersede.
+    let runs = |index: usize| enabled.get(index).copied().unwrap_or(true);
+    let superseded: HashSet<&str> =
+        ruleset.rules.iter().enumerate().filter(|&(index, _)| runs(index)).flat_map(|(_, rule)| rule.supersedes.iter().map(String::as_str)).collect();
+    let countable = ruleset.rules.iter().map(|rule| rule.supersedes.is_empty() && !superseded.contains(rule.code.as_str())).collect();
+    let mut evaluator =
+        Evaluator { ruleset, subject, placed, phase, findings: Vec::new(), created: vec![0; ruleset.rules.len()], countable, overflow: Vec::new() };
+    let live: Vec<bool> = ruleset.rules.iter().enumerate().map(|(index, rule)| runs(index) && evaluator.applies(rule)).collect();
     let tallies = evaluator.tally(&live);
     for ((index, rule), tally) in ruleset.rules.iter().enumerate().zip(tallies) {
         if live[index] {
@@ -73,7 +85,7 @@ pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Ph
     if !ruleset.path_ignores.is_empty() {
         findings.retain(|finding| !ruleset.path_ignored(finding.rule, &finding.path()));
     }
-    findings
+    (findings, evaluator.overflow)
 }
 
 /// Drop findings that a rule's `supersedes` replaces: same input, and the same entry, one above
@@ -83,13 +95,18 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
         let below = |inner: &str, outer: &str| outer.is_empty() || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'));
         a == b || below(a, b) || below(b, a)
     };
+    // Few findings come from rules that supersede others: compare against those only.
+    let superseding: Vec<(&Finding, String)> =
+        findings.iter().filter(|other| !ruleset.rules[other.rule].supersedes.is_empty()).map(|other| (other, other.path())).collect();
+    if superseding.is_empty() {
+        return findings;
+    }
     let replaced: Vec<bool> = findings
         .iter()
         .map(|finding| {
-            findings.iter().any(|other| {
-                other.input == finding.input
-                    && ruleset.rules[other.rule].supersedes.iter().any(|code| code == &finding.code)
-                    && related(&finding.path(), &other.path())
+            let path = finding.path();
+            superseding.iter().any(|(other, other_path)| {
+                other.input == finding.input && ruleset.rules[other.rule].supersedes.iter().any(|code| code == &finding.code) && related(&path, other_path)
             })
         })
         .collect();
@@ -421,6 +438,11 @@ impl<'a> Evaluator<'a> {
     fn emit(&mut self, index: usize, rule: &Rule, origin_index: usize, member: &[u8], mut vars: Vars) {
         let subject = self.subject;
         let origin = &subject.origins[origin_index.min(subject.origins.len().saturating_sub(1))];
+        if self.created[index] >= self.ruleset.kept_per_rule && self.countable[index] {
+            self.count_beyond_limit(index, rule, &origin.path_prefix, member);
+            return;
+        }
+        self.created[index] += 1;
         let shown = lossy(member);
         let archive = origin.fs_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| subject.input.clone());
         let name = shown.rsplit('/').next().unwrap_or("").to_string();
@@ -433,6 +455,18 @@ impl<'a> Evaluator<'a> {
         vars.set("zone", zone_name);
         let finding = self.ruleset.finding(index, &subject.input, Some(Part::of(origin)), member.to_vec(), &vars);
         self.findings.push(finding);
+    }
+
+    /// A finding past the rule's limit: counted as it would have been reported (per-path
+    /// ignores apply), never rendered.
+    fn count_beyond_limit(&mut self, index: usize, rule: &Rule, prefix: &str, member: &[u8]) {
+        if !self.ruleset.path_ignores.is_empty() && self.ruleset.path_ignored(index, &lossy(&join(prefix.as_bytes(), member))) {
+            return;
+        }
+        match self.overflow.iter_mut().find(|more| more.rule == index) {
+            Some(more) => more.count += 1,
+            None => self.overflow.push(Overflow { rule: index, code: rule.code.clone(), severity: rule.severity, count: 1 }),
+        }
     }
 
     fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str, matched: &[u32]) {
@@ -585,7 +619,7 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[]).into_iter().map(|f| (f.code.clone(), f.path())).collect()
+        evaluate(rules, subject, &placed, Phase::Finished, &[]).0.into_iter().map(|f| (f.code.clone(), f.path())).collect()
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -711,5 +745,16 @@ mod tests {
         assert_eq!(shell_quote("job/output/model.tar.gz"), "job/output/model.tar.gz");
         assert_eq!(shell_quote("my models/model.tar.gz"), "'my models/model.tar.gz'");
         assert_eq!(shell_quote("it's.tar.gz"), "'it'\\''s.tar.gz'");
+    }
+
+    #[test]
+    fn findings_beyond_the_limit_are_counted_when_created() {
+        let rules = ruleset(&format!("[[rule]]\ncode = \"T9\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"*.bad\"]\n{RULE}"));
+        let names: Vec<String> = (0..1500).map(|i| format!("model/{i}.bad")).collect();
+        let mut subject = tree(&names.iter().map(|name| (name.as_str(), EntryKind::File)).collect::<Vec<_>>());
+        let placed = rules.layout.place(&mut subject);
+        let (findings, overflow) = evaluate(&rules, &subject, &placed, Phase::Finished, &[]);
+        assert_eq!(findings.len(), crate::finding::KEPT_PER_RULE);
+        assert_eq!(overflow, vec![Overflow { rule: 0, code: "T9".into(), severity: crate::finding::Severity::Error, count: 500 }]);
     }
 }

@@ -68,6 +68,9 @@ pub struct Ruleset {
     pub signal_of_glob: Vec<(usize, usize)>,
     /// Every rule's globs by frame, compiled on first use (after [`Ruleset::set_env`]).
     index: OnceLock<index::RuleIndex>,
+    /// Findings of one rule kept per input; the rest are counted ([`crate::finding::Overflow`]).
+    /// `optml fix` keeps them all: every finding is a change to make.
+    pub kept_per_rule: usize,
 }
 
 impl Ruleset {
@@ -112,6 +115,7 @@ impl Ruleset {
             signal_paths,
             signal_of_glob,
             index: OnceLock::new(),
+            kept_per_rule: crate::finding::KEPT_PER_RULE,
         }
     }
 

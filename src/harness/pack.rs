@@ -75,6 +75,8 @@ struct Member {
     kind: Kind,
     fs_path: PathBuf,
     label: usize,
+    /// Listed with --dereference: the file may be reached through a symlink.
+    dereference: bool,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
@@ -115,9 +117,18 @@ fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(Vec<u8>, 
             };
             return Err(PackError::Special { path: item.path().display().to_string(), kind });
         };
-        members.push((name, Member { kind, fs_path: item.path().to_path_buf(), label }));
+        members.push((name, Member { kind, fs_path: item.path().to_path_buf(), label, dereference: options.dereference }));
     }
     Ok(members)
+}
+
+/// The file a listing found, at most `size` bytes of it (a file that grew since it was listed
+/// must not overrun its header's size). Without --dereference, a symlink swapped in since the
+/// listing is refused rather than followed out of the folder.
+fn open_listed(member: &Member, size: u64) -> Result<io::Take<fs::File>, PackError> {
+    let path = &member.fs_path;
+    let file = if member.dereference { crate::open::regular(path) } else { crate::open::regular_no_follow(path) };
+    Ok(file.map_err(io_error(path))?.take(size))
 }
 
 /// Whether two members have the same type and content.
@@ -126,7 +137,11 @@ fn same(a: &Member, b: &Member) -> Result<bool, PackError> {
         (Kind::Dir, Kind::Dir) => Ok(true),
         (Kind::Symlink(x), Kind::Symlink(y)) => Ok(x == y),
         (Kind::File { size: x, .. }, Kind::File { size: y, .. }) if x == y => {
-            let read = |m: &Member| fs::read(&m.fs_path).map_err(io_error(&m.fs_path));
+            let read = |m: &Member| {
+                let mut bytes = Vec::new();
+                open_listed(m, *x)?.read_to_end(&mut bytes).map_err(io_error(&m.fs_path))?;
+                Ok::<_, PackError>(bytes)
+            };
             Ok(read(a)? == read(b)?)
         }
         _ => Ok(false),
@@ -182,9 +197,8 @@ pub fn pack(sources: &[PackSource], target: &Path, options: PackOptions) -> Resu
             Kind::File { size, executable } => {
                 packed.files += 1;
                 packed.bytes += size;
-                let file = crate::open::regular(path).map_err(io_error(path))?;
-                // A file that grew since it was listed must not overrun its header's size.
-                writer.append_file(name, if *executable { 0o755 } else { 0o644 }, *size, file.take(*size))
+                let file = open_listed(member, *size)?;
+                writer.append_file(name, if *executable { 0o755 } else { 0o644 }, *size, file)
             }
         }
         .map_err(io_error(path))?;

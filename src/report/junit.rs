@@ -6,21 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
+use super::sanitize::is_dangerous;
 use super::{cannot_check, Report};
 use crate::finding::Finding;
 
-/// Text as an XML attribute value. Characters XML 1.0 cannot carry at all (controls other
-/// than tab, CR, LF; U+FFFE, U+FFFF) are written as `\u{..}` text.
+/// Text as an XML attribute value or character data. Characters XML 1.0 cannot carry at all
+/// (controls other than tab, CR, LF; U+FFFE, U+FFFF) are written as `\u{..}` text; line breaks
+/// and tabs as character references, so that untrusted text never starts a line of the file.
 fn xml(text: &str) -> String {
-    escape(text, true)
-}
-
-/// Text as XML character data: as [`xml`], but line breaks stay as they are.
-fn xml_text(text: &str) -> String {
-    escape(text, false)
-}
-
-fn escape(text: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -29,13 +22,18 @@ fn escape(text: &str, attribute: bool) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // An attribute value would read them as spaces.
-            '\t' | '\n' | '\r' if attribute => {
+            // An attribute value would read them as spaces; in text, a line break would start a
+            // line of whatever log shows the file.
+            '\t' | '\n' | '\r' => {
                 let _ = write!(out, "&#{};", c as u32);
             }
-            '\t' | '\n' => out.push(c),
             c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            // Bidi and zero-width characters as character references: the same text for a
+            // parser, inert for whoever reads the XML in a log or a terminal.
+            c if is_dangerous(c) => {
+                let _ = write!(out, "&#x{:X};", c as u32);
             }
             c => out.push(c),
         }
@@ -43,8 +41,9 @@ fn escape(text: &str, attribute: bool) -> String {
     out
 }
 
+/// One finding as a line of XML character data.
 fn line(finding: &Finding) -> String {
-    format!("{} {}: {}\n", finding.severity, finding.location(), finding.message)
+    xml(&format!("{} {}: {}", finding.severity, finding.location(), finding.message)) + "\n"
 }
 
 /// Findings by input and rule.
@@ -76,11 +75,11 @@ fn suite(report: &Report<'_>, grouped: &Grouped<'_>, input: &str, rules: impl It
         if let Some(first) = failing.first() {
             failures += 1;
             let body: String = failing.iter().map(|f| line(f)).collect();
-            let _ = writeln!(cases, "      <failure type=\"{}\" message=\"{}\">{}</failure>", rule.code, xml(&first.message), xml_text(&body));
+            let _ = writeln!(cases, "      <failure type=\"{}\" message=\"{}\">{body}</failure>", rule.code, xml(&first.message));
         }
         if !others.is_empty() {
             let body: String = others.iter().map(|f| line(f)).collect();
-            let _ = writeln!(cases, "      <system-out>{}</system-out>", xml_text(&body));
+            let _ = writeln!(cases, "      <system-out>{body}</system-out>");
         }
         cases.push_str("    </testcase>\n");
     }
@@ -135,6 +134,6 @@ mod tests {
     fn escapes_markup_and_characters_xml_cannot_hold() {
         assert_eq!(xml("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(xml("x\u{1}\ny\u{1b}"), "x\\u{1}&#10;y\\u{1b}");
-        assert_eq!(xml_text("a\nb\rc"), "a\nb\\u{d}c");
+        assert_eq!(xml("a\nb\rc\u{202e}"), "a&#10;b&#13;c&#x202E;");
     }
 }

@@ -11,7 +11,7 @@ pub mod sarif;
 use crate::baseline::Comparison;
 use crate::detect::Detection;
 use crate::engine::Ruleset;
-use crate::finding::{Finding, Severity, Summary};
+use crate::finding::{Finding, Overflow, Severity, Summary};
 use crate::layout::Placed;
 use crate::source::{OpenError, Subject};
 
@@ -74,6 +74,8 @@ pub struct Checked {
     pub detection: Option<Detection>,
     /// What the serving container will do with the model (empty for inputs without one).
     pub plan: Vec<crate::plan::PlanItem>,
+    /// Findings counted beyond [`crate::finding::KEPT_PER_RULE`] per rule and never kept.
+    pub overflow: Vec<Overflow>,
 }
 
 /// The result of a check run, ready to render.
@@ -105,9 +107,14 @@ pub struct Report<'a> {
 pub const PER_RULE: usize = 100;
 
 /// Keep the first [`PER_RULE`] findings of each code at the front of `findings`, in order;
-/// returns how many are kept and the count left out per code.
-fn elide(findings: &mut [Finding]) -> (usize, Vec<(String, usize)>) {
+/// returns how many are kept and the count left out per code, the `overflow` (findings
+/// counted, never kept) included.
+fn elide(findings: &mut [Finding], overflow: &[Overflow]) -> (usize, Vec<(String, usize)>) {
     let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut left_out: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for more in overflow {
+        *left_out.entry(more.code.clone()).or_default() += more.count;
+    }
     let mut kept = 0;
     for index in 0..findings.len() {
         let count = seen.entry(findings[index].code.clone()).or_default();
@@ -117,7 +124,11 @@ fn elide(findings: &mut [Finding]) -> (usize, Vec<(String, usize)>) {
             kept += 1;
         }
     }
-    (kept, seen.into_iter().filter(|(_, n)| *n > PER_RULE).map(|(code, n)| (code, n - PER_RULE)).collect())
+    // Kept per code: at most PER_RULE; everything else of the code, counted or not, is left out.
+    for (code, count) in &seen {
+        *left_out.entry(code.clone()).or_default() += count.saturating_sub(PER_RULE);
+    }
+    (kept, left_out.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
 /// "… and 1,999,990 more SM505 findings", one line per code left out.
@@ -129,8 +140,10 @@ impl<'a> Report<'a> {
     /// Sort `findings` (deterministic output) and count them: how every command builds its report.
     pub fn new(ruleset: &'a Ruleset, checked: &'a [Checked], findings: &'a mut [Finding]) -> Report<'a> {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        let summary = Summary::of(findings);
-        let (kept, elided) = elide(findings);
+        let overflow: Vec<Overflow> = checked.iter().flat_map(|one| one.overflow.iter().cloned()).collect();
+        let mut summary = Summary::of(findings);
+        summary.add_overflow(&overflow);
+        let (kept, elided) = elide(findings, &overflow);
         let findings: &'a [Finding] = &findings[..kept];
         Report {
             ruleset,

@@ -21,11 +21,18 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     escape(text, false)
 }
 
-/// A rendered multi-line document (a diagnostic, an error report) whose line breaks are its own:
-/// `\n` is kept, everything else dangerous is escaped. Line breaks that came from untrusted text
-/// must already have been escaped by [`sanitize`], or by the renderer indenting every line.
+/// A rendered multi-line document (a diagnostic, an error report, a rule's docs) whose line
+/// breaks are its own: `\n` is kept, everything else dangerous is escaped. Such a document
+/// never writes a workflow command, so a line that starts with `::` (untrusted text on a line
+/// of its own, e.g. a rule file's docs) has its first colon escaped too.
 pub fn sanitize_lines(text: &str) -> Cow<'_, str> {
-    escape(text, true)
+    let escaped = escape(text, true);
+    if !escaped.starts_with("::") && !escaped.contains("\n::") {
+        return escaped;
+    }
+    let lines: Vec<String> =
+        escaped.split('\n').map(|line| if line.starts_with("::") { format!("\\u{{3a}}{}", &line[1..]) } else { line.to_string() }).collect();
+    Cow::Owned(lines.join("\n"))
 }
 
 /// A JSON document with every dangerous character that serde leaves raw (DEL, C1, the format
@@ -108,6 +115,7 @@ mod tests {
         assert_eq!(sanitize("a\u{85}b\u{2028}c"), "a\\u{85}b\\u{2028}c");
         assert_eq!(sanitize_lines("one\ntwo\u{1b}"), "one\ntwo\\u{1b}");
         assert_eq!(sanitize_lines("one\rtwo"), "one\\u{d}two");
+        assert_eq!(sanitize_lines("::error::a\nb\n::warning::c\n:d"), "\\u{3a}:error::a\nb\n\\u{3a}:warning::c\n:d");
     }
 
     #[test]

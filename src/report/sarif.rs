@@ -242,7 +242,7 @@ pub fn render(report: &Report<'_>) -> String {
             results,
         }],
     };
-    let mut text = serde_json::to_string_pretty(&document).expect("JSON of plain data");
+    let mut text = super::sanitize::inert_json(serde_json::to_string_pretty(&document).expect("JSON of plain data"));
     text.push('\n');
     text
 }

@@ -59,6 +59,12 @@ impl<'a> Flags<'a> {
         }
     }
 
+    /// The flags of a command that records or compares an input without checking it
+    /// (snapshot, diff): where the config is, limits, where s3:// inputs are, `--under`.
+    pub fn read(discovery: &'a DiscoveryArgs, limits: &'a LimitArgs, s3: &'a S3Args, under: Option<&'a str>) -> Flags<'a> {
+        Flags { discovery: Some(discovery), limits: Some(limits), s3: Some(s3), under, ..Flags::default() }
+    }
+
     /// The flags of a command whose report on `inputs` is its output.
     pub fn report(args: &'a ReportSettings, inputs: &'a [PathBuf]) -> Flags<'a> {
         Flags { inputs, format: args.format, output: args.output.as_deref(), ..Flags::check(&args.check) }

@@ -7,7 +7,7 @@
 //! extraction creates them either way.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 use super::header::{Header, SizeTreatment};
 use super::manifest::{Line, Manifest, Size};
@@ -26,27 +26,37 @@ pub fn recorded_path(subject: &Subject, entry: &Entry, header: &Header) -> Vec<u
 
 /// Record every entry of `subject` with the header's fields and rules, sorted.
 pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
-    let mut by_path: BTreeMap<Vec<u8>, Line> = BTreeMap::new();
+    // Implied folders, each once; a listed entry of the same path replaces its implied line.
+    let mut implied: HashSet<Cow<[u8]>> = HashSet::new();
+    let mut listed: Vec<Line> = Vec::with_capacity(subject.entries.len());
     for entry in &subject.entries {
         let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
-        // Deepest parent first: once one is recorded, so are all of its own parents (a sibling
-        // or an earlier line put them there), so most entries look up one key, not one per level.
+        // Deepest parent first: once one is recorded, so are all of its own parents, so most
+        // entries look up one key, not one per level.
         for (i, _) in entry.member.iter().enumerate().rev().filter(|(_, &b)| b == b'/') {
             // Most parents were seen with a sibling: look up before allocating.
             let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member[..i]) } else { Cow::Owned(join(prefix, &entry.member[..i])) };
-            if by_path.contains_key(parent.as_ref()) {
+            if !implied.insert(parent) {
                 break;
             }
-            let parent = parent.into_owned();
-            by_path.insert(parent.clone(), Line::new(parent, EntryKind::Dir));
         }
-        // A name listed twice in an archive: extraction keeps the last one.
-        let path = entry_path(subject, entry);
-        by_path.insert(path.clone(), line_of(path, entry, header));
+        listed.push(line_of(entry_path(subject, entry), entry, header));
     }
+    let mut lines: Vec<Line> = implied.into_iter().map(|path| Line::new(path.into_owned(), EntryKind::Dir)).collect();
+    lines.append(&mut listed);
+    // Stable: among lines of one path, implied folders come first and listed entries in archive
+    // order; the last one wins (a name listed twice in an archive: extraction keeps the last).
+    lines.sort_by(|a, b| a.path.cmp(&b.path));
+    lines.dedup_by(|later, earlier| {
+        let same = later.path == earlier.path;
+        if same {
+            std::mem::swap(later, earlier);
+        }
+        same
+    });
     // An empty path names the input itself (a member called `` or `/`), which a manifest never
     // lists: written out, it would be a line the parser rejects (found by fuzz/archive).
-    let mut lines: Vec<Line> = by_path.into_values().map(|line| finish(line, header)).filter(|line| !line.path.is_empty()).collect();
+    let mut lines: Vec<Line> = lines.into_iter().map(|line| finish(line, header)).filter(|line| !line.path.is_empty()).collect();
     Manifest::sort(&mut lines);
     lines
 }

@@ -303,10 +303,36 @@ fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, sca
                 entry.digest = Some(sparse_digest(&digest, map));
             }
         }
+        // One member can be the whole bomb (4 GiB of zeros in 4 MB): its data is inflated in
+        // steps, with the ratio checked after each, not only once it is all inflated.
+        if let Some(compressed) = compressed {
+            loop {
+                match reader.skip_data(RATIO_STEP) {
+                    Ok(more) => {
+                        if let Some(limit) = limits.inflation(reader.offset(), compressed.load(Ordering::Relaxed)) {
+                            scan.problems.push(limit_problem(&limits, limit, reader.offset()));
+                            scan.entries.push(entry);
+                            return false;
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                    Err(stop) => {
+                        scan.problems.push(stop_problem(stop, reader.offset(), Some(compressed), Some(&member.name)));
+                        scan.entries.push(entry);
+                        return false;
+                    }
+                }
+            }
+        }
         last = Some(member.name);
         scan.entries.push(entry);
     }
 }
+
+/// How much of one member's data is inflated between two checks of the ratio limit.
+const RATIO_STEP: u64 = 16 * 1024 * 1024;
 
 /// A limit reached at `offset` of the tar stream, as the problem that stops reading.
 fn limit_problem(limits: &Limits, limit: Limit, offset: u64) -> Problem {

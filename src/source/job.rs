@@ -39,9 +39,40 @@ impl Part {
     }
 }
 
+/// What a job folder (or an S3 prefix) holds, asked by path relative to it: job detection and
+/// the folder-role guess read a listing the same way wherever it came from.
+pub trait Holds {
+    fn has_dir(&self, rel: &str) -> bool;
+    fn has_file(&self, rel: &str) -> bool;
+    /// Where `rel` is: a path on disk, or an s3:// url.
+    fn join(&self, rel: &str) -> PathBuf;
+}
+
+/// A folder on disk.
+pub struct Folder<'a>(pub &'a Path);
+
+impl Holds for Folder<'_> {
+    fn has_dir(&self, rel: &str) -> bool {
+        self.0.join(rel).is_dir()
+    }
+
+    fn has_file(&self, rel: &str) -> bool {
+        self.0.join(rel).is_file()
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
 /// The artifacts of `dir` if it looks like a job folder (see [`held`]), as parts to scan.
 pub fn detect(dir: &Path, artifacts: &[JobArtifact]) -> Option<Vec<Part>> {
-    let held = held(artifacts, |path| dir.join(path).is_file(), |path| dir.join(path).is_dir())?;
+    detect_in(&Folder(dir), artifacts)
+}
+
+/// The artifacts of a folder on disk or an S3 listing if it is a job folder (see [`held`]).
+pub fn detect_in(dir: &dyn Holds, artifacts: &[JobArtifact]) -> Option<Vec<Part>> {
+    let held = held(artifacts, |path| dir.has_file(path), |path| dir.has_dir(path))?;
     let part = |artifact: &JobArtifact| {
         let (path, role) = (dir.join(&artifact.path), Role::parse(&artifact.role).unwrap_or(Role::Model));
         if artifact.is_dir() {

@@ -322,6 +322,15 @@ impl<S: Stream> TarReader<S> {
         self.stream
     }
 
+    /// Skip up to `max` bytes of the current member's data (`next_member` skips the rest), so a
+    /// caller can check its limits between steps through one huge member; whether data is left.
+    pub fn skip_data(&mut self, max: u64) -> Result<bool, Stop> {
+        let n = self.remaining.min(max);
+        self.remaining -= n;
+        self.skip(n, "member data")?;
+        Ok(self.remaining > 0)
+    }
+
     /// The current member's stored data (the data segments, for a sparse file).
     pub fn data(&mut self) -> Data<'_, S> {
         Data { reader: self }

@@ -7,8 +7,10 @@ pub mod image;
 pub mod job;
 pub mod limits;
 pub mod members;
+pub mod prefix;
 pub mod s3;
 pub mod tree;
+mod walk;
 pub mod ziptail;
 
 use std::io::{self, Read};
@@ -57,8 +59,8 @@ impl Role {
     /// `input/` is an /opt/ml root; any other folder is read as model contents, so that
     /// `optml check /opt/ml/model` (or an uncompressed model prefix) is checked as a model
     /// rather than as an /opt/ml root whose every file would be "lost".
-    pub fn of_folder(dir: &Path) -> Role {
-        if ["model", "output", "input"].iter().any(|marker| dir.join(marker).is_dir()) {
+    pub fn of_folder(dir: &dyn job::Holds) -> Role {
+        if ["model", "output", "input"].iter().any(|marker| dir.has_dir(marker)) {
             Role::OptMl
         } else {
             Role::Model
@@ -360,18 +362,22 @@ impl Subject {
         let mut problems = scan.problems;
         let mut files = 0usize;
         let mut folders = 0usize;
-        for mut entry in scan.entries {
-            // Root entries (`.`, `./`, `/`) say nothing about the layout.
-            if entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir {
-                continue;
-            }
+        let mut entries = scan.entries;
+        // Root entries (`.`, `./`, `/`) say nothing about the layout.
+        entries.retain(|entry| !(entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir));
+        for entry in &mut entries {
             entry.origin = origin_index;
             if entry.kind == crate::entry::EntryKind::Dir {
                 folders += 1;
             } else {
                 files += 1;
             }
-            self.entries.push(entry);
+        }
+        // Moved, not copied: a second list of a million entries would double the peak.
+        if self.entries.is_empty() {
+            self.entries = entries;
+        } else {
+            self.entries.append(&mut entries);
         }
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
         if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
@@ -437,7 +443,7 @@ pub fn open(
             Some(role) => (InputKind::Tree, vec![job::Part::tree(input, "", role)]),
             None => match job::detect(input, job_artifacts) {
                 Some(parts) => (InputKind::Job, parts),
-                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::of_folder(input))]),
+                None => (InputKind::Tree, vec![job::Part::tree(input, "", Role::of_folder(&job::Folder(input)))]),
             },
         }
     } else if meta.is_file() {
@@ -464,9 +470,12 @@ pub fn open(
     Ok(subject)
 }
 
-/// Open and scan an s3:// input: one object is streamed through the archive reader; a prefix
-/// holding a training job's artifacts (the layout's `[[job-artifact]]` archives) is a job, each
-/// artifact streamed in turn. Nothing is written to disk.
+/// Open and scan an s3:// input. A key is one archive, streamed through the archive reader. A
+/// prefix is read from its listing the way a local folder is: a training job's prefix (the
+/// layout's `[[job-artifact]]`s: archives streamed in turn, an uncompressed `output/model/` read
+/// as a folder) is a job; any other prefix is a folder, model contents unless it holds
+/// `model/`, `output/` or `input/` (`--as` overrides), read from the listing (see [`prefix`]).
+/// Nothing is written to disk.
 #[allow(clippy::too_many_arguments)]
 fn open_s3(
     display: String,
@@ -478,48 +487,99 @@ fn open_s3(
     digest: bool,
     limits: Limits,
 ) -> Result<Subject, OpenError> {
-    let fail = |err: s3::S3Error| OpenError { input: err.location, message: err.message };
     let location = s3::S3Location::parse(&display).map_err(|message| OpenError { input: display.clone(), message })?;
-    let client = s3::shared().map_err(fail)?;
-    let (kind, parts) = if location.is_prefix() {
-        let listing = client.list(&location.bucket, &location.key).map_err(fail)?;
-        let parts: Vec<(String, Role)> = job_artifacts
-            .iter()
-            .filter(|artifact| artifact.form.as_deref() != Some("dir"))
-            .filter(|artifact| listing.iter().any(|object| object.key == format!("{}{}", location.key, artifact.path)))
-            .map(|artifact| (artifact.path.clone(), Role::parse(&artifact.role).unwrap_or(Role::Model)))
-            .collect();
-        if parts.is_empty() {
-            let held = if listing.is_empty() { "nothing".to_string() } else { format!("{} object(s) but no training job artifact", listing.len()) };
-            let expected: Vec<&str> = job_artifacts.iter().filter(|a| a.form.as_deref() != Some("dir")).map(|a| a.path.as_str()).collect();
-            return Err(OpenError {
-                input: display,
-                message: format!("the prefix holds {held} (expected {}); an uncompressed model prefix is not read from S3 yet", expected.join(", ")),
-            });
-        }
-        (InputKind::Job, parts)
-    } else {
-        let role = forced.unwrap_or_else(|| Role::from_archive_name(Path::new(&location.key)));
-        (InputKind::Archive, vec![(String::new(), role)])
+    let client = s3::shared().map_err(|err| OpenError { input: err.location, message: err.message })?;
+    let fail = |err: s3::S3Error| {
+        let err = client.explain(err);
+        OpenError { input: err.location, message: err.message }
     };
-    let mut subject = Subject { input: display.clone(), kind, origins: Vec::new(), entries: Vec::new() };
-    for (path_prefix, role) in parts {
-        let object = location.with_key(&format!("{}{path_prefix}", location.key));
-        let meta = client.head(&object).map_err(fail)?;
-        let reader = client.open(&object, meta.etag.as_deref()).map_err(fail)?;
-        let broken = reader.failure();
+    let scan_options = |role: Role, scan: &mut dyn FnMut(&ScanOptions) -> Result<Scan, s3::S3Error>| {
         let content = |member: &[u8]| wants_content(role, member);
         let tail = |member: &[u8]| wants_tail(role, member);
-        let options = ScanOptions { wants_content: &content, content_limit, wants_tail: &tail, digest, limits };
-        let scan = archive::scan(reader, Path::new(&object.key), &options).map_err(|err| OpenError { input: object.to_string(), message: err.to_string() })?;
-        // A download that broke off for good is optml failing its job, not a truncated archive.
-        if let Some(message) = broken.lock().map(|failure| failure.clone()).unwrap_or_default() {
-            return Err(OpenError { input: object.to_string(), message });
-        }
-        let part = job::Part { fs_path: PathBuf::from(object.to_string()), path_prefix, is_archive: true, role };
-        subject.add(part, scan, Some(meta));
+        scan(&ScanOptions { wants_content: &content, content_limit, wants_tail: &tail, digest, limits })
+    };
+    if !location.is_prefix() {
+        let role = forced.unwrap_or_else(|| Role::from_archive_name(Path::new(&location.key)));
+        let mut subject = Subject { input: display, kind: InputKind::Archive, origins: Vec::new(), entries: Vec::new() };
+        let mut meta = None;
+        let scan = scan_options(role, &mut |options| {
+            let (scan, head) = stream_archive(client, &location, options)?;
+            meta = Some(head);
+            Ok(scan)
+        })
+        .map_err(fail)?;
+        let part = job::Part { fs_path: PathBuf::from(location.to_string()), path_prefix: String::new(), is_archive: true, role };
+        subject.add(part, scan, meta);
+        return Ok(subject);
+    }
+    // One object past the entry cap, so that the scan reports the cap rather than stopping silently.
+    let objects = client.list_up_to(&location.bucket, &location.key, usize::try_from(limits.entries.saturating_add(1)).unwrap_or(usize::MAX)).map_err(fail)?;
+    if objects.is_empty() {
+        return Err(OpenError { input: display, message: "no object under the prefix (nothing to check)".into() });
+    }
+    use job::Holds as _;
+    let listing = prefix::Listing { root: &location, objects: &objects };
+    let (kind, parts) = match forced {
+        Some(role) => (InputKind::Tree, vec![job::Part::tree(&listing.join(""), "", role)]),
+        None => match job::detect_in(&listing, job_artifacts) {
+            Some(parts) => (InputKind::Job, parts),
+            None => (InputKind::Tree, vec![job::Part::tree(&listing.join(""), "", Role::of_folder(&listing))]),
+        },
+    };
+    let mut subject = Subject { input: display, kind, origins: Vec::new(), entries: Vec::new() };
+    for part in parts {
+        let (scan, meta) = if part.is_archive {
+            let object = location.with_key(&format!("{}{}", location.key, part.path_prefix));
+            let mut meta = None;
+            let scan = scan_options(part.role, &mut |options| {
+                let (scan, head) = stream_archive(client, &object, options)?;
+                meta = Some(head);
+                Ok(scan)
+            });
+            (scan.map_err(fail)?, meta)
+        } else {
+            let scan = scan_options(part.role, &mut |options| prefix::scan(client, &listing, &part.path_prefix, options));
+            (scan.map_err(fail)?, Some(listing.meta(&part.path_prefix)))
+        };
+        subject.add(part, scan, meta);
     }
     Ok(subject)
+}
+
+/// Stream one object through the archive reader, with its HEAD metadata. An object replaced
+/// while it was read (its pinned ETag no longer matches, so a resume cannot continue the same
+/// bytes) is read again from the beginning, once, saying so; a second change fails.
+fn stream_archive(client: &s3::S3Client, object: &s3::S3Location, options: &ScanOptions) -> Result<(Scan, s3::ObjectMeta), s3::S3Error> {
+    let mut restarted = false;
+    loop {
+        let meta = client.head(object)?;
+        let attempt = client.open(object, meta.etag.as_deref()).and_then(|reader| {
+            let broken = reader.failure();
+            let scan = archive::scan(reader, Path::new(&object.key), options);
+            // A download that broke off for good is optml failing its job, not a truncated archive.
+            match broken.lock().ok().and_then(|mut failure| failure.take()) {
+                Some(err) => Err(err),
+                None => scan.map_err(|err| s3::S3Error::new(object.to_string(), err.to_string())),
+            }
+        });
+        match attempt {
+            Ok(scan) => return Ok((scan, meta)),
+            Err(err) if err.cause == s3::Cause::Changed && !restarted => {
+                restarted = true;
+                crate::stdio::err(&format!(
+                    "optml: {}: the object changed while it was read (ETag {} no longer matches); reading it again from the beginning, once\n",
+                    crate::report::sanitize::sanitize(&object.to_string()),
+                    crate::report::sanitize::sanitize(meta.etag.as_deref().unwrap_or("?"))
+                ));
+            }
+            Err(mut err) => {
+                if err.cause == s3::Cause::Changed {
+                    err.message.push_str("; it changed again after reading it again from the beginning");
+                }
+                return Err(err);
+            }
+        }
+    }
 }
 
 fn describe_io(err: &io::Error) -> String {

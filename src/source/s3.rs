@@ -25,6 +25,9 @@ use bytes::Bytes;
 
 /// How many chunks of a body may wait between the download and the reader.
 const CHANNEL_CHUNKS: usize = 4;
+/// How many times a request is tried: throttling and transient errors are retried with
+/// exponential backoff and jitter (the SDK's standard strategy).
+const ATTEMPTS: u32 = 4;
 /// How many times a body cut mid-stream is resumed with a ranged GET before giving up.
 pub const RESUMES: u32 = 3;
 
@@ -108,12 +111,31 @@ pub struct ObjectMeta {
 pub struct S3Error {
     pub location: String,
     pub message: String,
+    pub cause: Cause,
+}
+
+/// What kind of failure an [`S3Error`] is, where the caller acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The store refused the credentials (403): worth naming the principal.
+    Denied,
+    /// The object no longer has the ETag it was pinned to: it was replaced while read.
+    Changed,
+    Other,
+}
+
+impl S3Error {
+    pub fn new(location: impl Into<String>, message: impl Into<String>) -> S3Error {
+        S3Error { location: location.into(), message: message.into(), cause: Cause::Other }
+    }
 }
 
 /// A client of one endpoint/profile/region, on the process's S3 runtime.
 #[derive(Clone)]
 pub struct S3Client {
     client: aws_sdk_s3::Client,
+    /// The same configuration's STS client, asked who the caller is when access is denied.
+    sts: aws_sdk_sts::Client,
     endpoint: String,
 }
 
@@ -156,10 +178,10 @@ pub fn shared() -> Result<&'static S3Client, S3Error> {
 impl S3Client {
     pub fn new(settings: S3Settings) -> Result<S3Client, S3Error> {
         let endpoint = settings.endpoint_url.clone().unwrap_or_else(|| "AWS S3".into());
-        let client = run(async move {
+        let (client, sts) = run(async move {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
                 // Throttling and transient network errors are retried with exponential backoff.
-                .retry_config(RetryConfig::standard().with_max_attempts(4))
+                .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
                 .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).build());
             if let Some(profile) = &settings.profile {
                 loader = loader.profile_name(profile);
@@ -178,13 +200,36 @@ impl S3Client {
             if settings.endpoint_url.is_some() || sdk.endpoint_url().is_some() {
                 config = config.force_path_style(true);
             }
-            aws_sdk_s3::Client::from_conf(config.build())
+            (aws_sdk_s3::Client::from_conf(config.build()), aws_sdk_sts::Client::new(&sdk))
         });
-        Ok(S3Client { client, endpoint })
+        Ok(S3Client { client, sts, endpoint })
+    }
+
+    /// Who the credentials belong to (STS GetCallerIdentity), for an access-denied message;
+    /// `None` when STS does not say (no STS at a custom endpoint, or STS denied too). One
+    /// cheap call, made only after a refusal.
+    pub fn principal(&self) -> Option<String> {
+        let sts = self.sts.clone();
+        run(async move { sts.get_caller_identity().send().await.ok().and_then(|id| id.arn().map(str::to_string)) })
+    }
+
+    /// `err`, and when it is a refusal, the principal refused (or that it is unknown).
+    pub fn explain(&self, mut err: S3Error) -> S3Error {
+        if err.cause == Cause::Denied {
+            let principal = self.principal().unwrap_or_else(|| "principal unknown".into());
+            err.message = format!("{}; principal {principal}", err.message);
+        }
+        err
     }
 
     /// Every object under `prefix` of `bucket`, in key order.
     pub fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, S3Error> {
+        self.list_up_to(bucket, prefix, usize::MAX)
+    }
+
+    /// The first `max` objects under `prefix` of `bucket`, in key order: a listing stops there
+    /// (`--max-entries`), so a prefix of millions of objects costs no unbounded memory.
+    pub fn list_up_to(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, S3Error> {
         let client = self.client.clone();
         let (bucket_owned, prefix_owned) = (bucket.to_string(), prefix.to_string());
         let location = format!("s3://{bucket}/{prefix}");
@@ -195,6 +240,9 @@ impl S3Client {
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|err| describe(&location, &endpoint, err))?;
                 for object in page.contents() {
+                    if objects.len() >= max {
+                        return Ok(objects);
+                    }
                     objects.push(ObjectInfo {
                         key: object.key().unwrap_or_default().to_string(),
                         size: object.size().unwrap_or(0).max(0) as u64,
@@ -257,14 +305,20 @@ impl S3Client {
         Ok(reader)
     }
 
-    /// The first `limit` bytes of an object (a small file a rule reads), in memory.
-    pub fn read_head_bytes(&self, location: &S3Location, limit: usize) -> Result<Vec<u8>, S3Error> {
-        let mut bytes = Vec::new();
-        self.open(location, None)?
-            .take(limit as u64)
-            .read_to_end(&mut bytes)
-            .map_err(|err| S3Error { location: location.to_string(), message: err.to_string() })?;
-        Ok(bytes)
+    /// Bytes `range` of an object (a small file a rule reads, or the tail of one), in memory,
+    /// with one ranged GET pinned to `etag`. An empty range asks nothing of the store.
+    pub fn read_range(&self, location: &S3Location, etag: Option<&str>, range: std::ops::Range<u64>) -> Result<Vec<u8>, S3Error> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client.clone();
+        let (url, loc, endpoint, etag) = (location.to_string(), location.clone(), self.endpoint.clone(), etag.map(str::to_string));
+        run(async move {
+            let get = client.get_object().bucket(&loc.bucket).key(&loc.key).range(format!("bytes={}-{}", range.start, range.end - 1)).set_if_match(etag);
+            let body = get.send().await.map_err(|err| describe(&url, &endpoint, err))?.body;
+            let bytes = body.collect().await.map_err(|err| S3Error::new(&url, format!("the download broke off: {}", DisplayErrorContext(err))))?;
+            Ok(bytes.to_vec())
+        })
     }
 }
 
@@ -283,12 +337,12 @@ pub struct ObjectReader {
     resumes: u32,
     /// Why the download failed for good, if it did: a reader's caller may turn read errors
     /// into findings (a truncated archive), and must tell a broken download apart.
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<S3Error>>>,
 }
 
 impl ObjectReader {
     /// Where the reason goes if the download fails for good (see the field).
-    pub fn failure(&self) -> Arc<Mutex<Option<String>>> {
+    pub fn failure(&self) -> Arc<Mutex<Option<S3Error>>> {
         Arc::clone(&self.failure)
     }
 
@@ -328,10 +382,8 @@ impl ObjectReader {
     /// The body broke off: GET the rest from the offset reached, a few times, saying so.
     fn resume(&mut self, why: &str) -> io::Result<()> {
         if self.resumes >= RESUMES {
-            return Err(io::Error::other(format!(
-                "{}: the download broke off at byte {} ({why}); gave up after {RESUMES} resumes",
-                self.location, self.offset
-            )));
+            let message = format!("the download broke off at byte {} ({why}); gave up after {RESUMES} resumes", self.offset);
+            return Err(self.fail(S3Error::new(self.location.to_string(), message)));
         }
         self.resumes += 1;
         eprintln!(
@@ -341,14 +393,15 @@ impl ObjectReader {
             crate::report::sanitize::sanitize(why),
             self.resumes
         );
-        self.start().map_err(|err| self.fail(err.message))
+        self.start().map_err(|err| self.fail(err))
     }
 
-    fn fail(&self, message: String) -> io::Error {
+    fn fail(&self, err: S3Error) -> io::Error {
+        let shown = err.to_string();
         if let Ok(mut failure) = self.failure.lock() {
-            failure.get_or_insert_with(|| message.clone());
+            failure.get_or_insert(err);
         }
-        io::Error::other(format!("{}: {message}", self.location))
+        io::Error::other(shown)
     }
 }
 
@@ -379,6 +432,11 @@ fn rfc3339(time: &DateTime) -> Option<String> {
 /// An SDK error as a sentence naming what was asked for and, for a refused connection, where.
 fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(location: &str, endpoint: &str, err: SdkError<E, HttpResponse>) -> S3Error {
     let status = err.raw_response().map(|raw| raw.status().as_u16());
+    let cause = match (err.code(), status) {
+        (Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"), _) | (None, Some(403)) => Cause::Denied,
+        (Some("PreconditionFailed"), _) | (None, Some(412)) => Cause::Changed,
+        _ => Cause::Other,
+    };
     let message = match (&err, err.code(), status) {
         (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
             // The innermost cause says it ("Connection refused"); the layers above repeat it.
@@ -391,15 +449,18 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
         (_, Some("NoSuchBucket"), _) => "no such bucket".into(),
         // HEAD has no body, so no error code: a 404 is either.
         (_, Some("NoSuchKey" | "NotFound"), _) | (_, None, Some(404)) => "no such key (or no such bucket)".into(),
-        (_, Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"), _) | (_, None, Some(403)) => {
+        _ if cause == Cause::Denied => {
             let detail = err.message().map(|m| format!(": {m}")).unwrap_or_default();
             format!("access denied ({}){detail}", err.code().unwrap_or("403 Forbidden"))
         }
+        _ if cause == Cause::Changed => "the object changed while it was read (its ETag no longer matches)".into(),
         (_, Some("InvalidObjectState"), _) => "the object is archived (GLACIER or DEEP_ARCHIVE): it must be restored before it can be read".into(),
-        (_, Some("PreconditionFailed"), _) => "the object changed while it was read (its ETag no longer matches)".into(),
+        (_, Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, None, Some(503)) => {
+            format!("the store kept throttling the requests ({}; {ATTEMPTS} attempts with backoff)", err.code().unwrap_or("503 Slow Down"))
+        }
         _ => DisplayErrorContext(&err).to_string(),
     };
-    S3Error { location: location.to_string(), message }
+    S3Error { location: location.to_string(), message, cause }
 }
 
 #[cfg(test)]

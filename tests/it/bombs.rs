@@ -147,3 +147,59 @@ fn repeated_findings_are_counted_not_listed() {
     assert_eq!(lines.iter().filter(|l| l.contains("SM402 os-litter")).count(), 100);
     assert!(lines.iter().any(|l| l.starts_with("::notice title=optml::… and 150 more SM402 findings")), "{lines:?}");
 }
+
+/// The ratio is checked while one member's data is inflated, not only between members: a
+/// member that claims 64 GiB and inflates at ~1000:1 stops at the ratio limit after a few MiB,
+/// instead of being inflated to its end (here a truncated stream, which would hide the bomb).
+#[test]
+fn one_huge_member_stops_at_the_ratio_limit_while_inflating() {
+    let dir = TestDir::new();
+    let mut header = tar::Header::new_ustar();
+    header.set_path("weights.bin").unwrap();
+    header.set_size(64 << 30);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut bytes = gzip(header.as_bytes());
+    let zeros = gzip(&vec![0u8; 1 << 20]);
+    for _ in 0..40 {
+        bytes.extend_from_slice(&zeros);
+    }
+    let archive = dir.join("model.tar.gz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let (code, doc) = check_json(&[archive.as_os_str()]);
+    let message = diagnostic(&doc, "SM617")["message"].as_str().unwrap().to_string();
+    assert!(message.contains("more than 200:1"), "{message}");
+    assert_eq!(code, 1);
+}
+
+/// Many copies of one hostile member (in distinct folders): past the per-rule limit findings are counted as they are
+/// created, so output stays bounded while every count stays exact.
+#[test]
+fn copies_of_one_hostile_member_are_counted_exactly_in_bounded_output() {
+    const COPIES: usize = 20_000;
+    let dir = TestDir::new();
+    // Distinct folders: copies of one name are one finding (the last copy wins on extraction).
+    let names: Vec<String> = (0..COPIES).map(|i| format!("d{i}/.DS_Store")).collect();
+    let mut members: Vec<Member> = names.iter().map(|name| Member::File(name, b"x")).collect();
+    members.push(Member::File("model.pth", b"w"));
+    let archive = tar_gz(&dir, "model.tar.gz", &members);
+    let output = optml().args(["check", "--format", "json"]).arg(&archive).output().unwrap();
+    assert!(output.stdout.len() < 512 * 1024, "JSON stays small: {} bytes", output.stdout.len());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown = |code: &str| paths_for(&doc, code).len();
+    let elided = |code: &str| doc["elided"].as_array().unwrap().iter().find(|e| e["rule"] == code).map_or(0, |e| e["count"].as_u64().unwrap() as usize);
+    assert_eq!(shown("SM402") + elided("SM402"), COPIES, "{:#}", doc["elided"]);
+    let listed: usize =
+        doc["diagnostics"].as_array().unwrap().len() + doc["elided"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap() as usize).sum::<usize>();
+    let summary = &doc["summary"];
+    let counted = ["errors", "warnings", "infos"].iter().map(|key| summary[key].as_u64().unwrap() as usize).sum::<usize>();
+    assert_eq!(counted, listed, "the summary counts every finding, shown or not: {summary}");
+    let human = optml().arg("check").arg(&archive).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.lines().count() < 5_000, "human output is bounded: {} lines", text.lines().count());
+    assert_eq!(elided("SM402"), COPIES - 100, "the report shows 100 per code");
+    assert!(text.contains("… and 19,900 more SM402 findings"), "{text}");
+    let sarif = optml().args(["check", "--format", "sarif"]).arg(&archive).output().unwrap();
+    assert!(sarif.stdout.len() < 2 * 1024 * 1024, "SARIF stays small: {} bytes", sarif.stdout.len());
+    assert_eq!(human.status.code(), sarif.status.code());
+}

@@ -3,6 +3,7 @@
 //! terminal escape, C1 control or bidi/zero-width character may survive. JSON keeps the exact
 //! names, escaped as JSON.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
@@ -80,7 +81,7 @@ fn check_every_format_keeps_names_inert() {
     let archive = tar_gz(&dir, "model.tar.gz", &members());
     let folder = tree(&dir, "model");
     for input in [&archive, &folder] {
-        for format in ["human", "github", "json"] {
+        for format in ["human", "github", "json", "sarif", "junit"] {
             let output = optml().args(["check", "--as", "model", "--format", format]).arg(input).output().unwrap();
             assert_eq!(output.status.code(), Some(1), "{format}: {}", String::from_utf8_lossy(&output.stdout));
             assert_output_inert(&format!("check --format {format} {}", input.display()), &output, format == "github");
@@ -183,5 +184,51 @@ fn run_keeps_the_names_its_script_wrote_inert() {
             .unwrap();
         assert!(String::from_utf8_lossy(&output.stdout).contains("DS_Store"), "{}", String::from_utf8_lossy(&output.stdout));
         assert_output_inert(&format!("run --format {format}"), &output, format == "github");
+    }
+}
+
+/// A rule file is untrusted too: its pack name, message, help and docs reach `check`, `rule`
+/// and `rules` output.
+#[test]
+fn rule_file_text_stays_inert() {
+    let dir = TestDir::new();
+    let evil = r"\u001b]8;;http://evil\u0007x\u001b]8;;\u0007\n::error::rule\u202e\u009b2J";
+    dir.file(
+        "evil.toml",
+        &format!(
+            "[pack]\nname = \"evil\\n::error::pack\"\ndescription = \"{evil}\"\n[[rule]]\ncode = \"EVL001\"\nname = \"evil\"\nseverity = \"error\"\n\
+             check = \"forbid\"\npaths = [\"*.pth\"]\nmessage = \"{evil} {{path}}\"\nhelp = \"{evil}\"\ndocs = \"{evil}\\n::warning::docs\"\n"
+        ),
+    );
+    let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pth", b"w")]);
+    let cwd = dir.path();
+    for format in ["human", "github", "sarif", "junit"] {
+        let output = run(&[OsStr::new("check"), "--rules".as_ref(), "evil.toml".as_ref(), "--format".as_ref(), format.as_ref(), archive.as_os_str()], cwd);
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_output_inert(&format!("check --rules --format {format}"), &output, format == "github");
+    }
+    for args in [
+        os(&["rule", "EVL001", "--rules", "evil.toml"]),
+        os(&["rule", "--all", "--format", "markdown", "--rules", "evil.toml"]),
+        os(&["rules", "--rules", "evil.toml"]),
+    ] {
+        let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let output = run(&refs, cwd);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_output_inert(&format!("{args:?}"), &output, false);
+    }
+}
+
+/// A usage error quotes the value it refuses: that value must be shown escaped.
+#[test]
+fn usage_errors_quoting_hostile_values_stay_inert() {
+    let dir = TestDir::new();
+    let hostile = "\n::error::e\u{202e}\u{1b}[2J";
+    for args in [os(&["check", "--env", hostile, "x"]), os(&["check", "--format", hostile, "x"]), os(&["run", "--hosts", hostile, "--", "true"])] {
+        let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let output = run(&refs, dir.path());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("::error::e"), "the value is still shown: {}", String::from_utf8_lossy(&output.stderr));
+        assert_output_inert(&format!("{args:?}"), &output, false);
     }
 }

@@ -52,7 +52,8 @@ fn special_files_as_option_values_are_refused() {
     let archive = tar_gz(&dir, "model.tar.gz", &[Member::File("model.pth", b"w")]);
     mkfifo(&dir.join("fifo"));
     for special in ["/dev/zero", "fifo"] {
-        let cases: [&[&str]; 6] = [
+        let cases: [&[&str]; 7] = [
+            &["check", "--baseline", special, "ml"],
             &["check", "--rules", special, "ml"],
             &["check", "--snapshot", special, "ml"],
             &["snapshot", "--config", special, "ml"],
@@ -178,4 +179,49 @@ fn an_unreadable_input_folder_exits_2() {
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(paths_for(&doc, "SM607"), ["output/data"], "{doc:#}");
     fs::set_permissions(root.join("output/data"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// `optml pack` lists a folder, then opens each file: a file swapped for a symlink in between
+/// must not be followed, or the archive would carry a file from outside the folder.
+#[test]
+fn pack_never_follows_a_file_swapped_for_a_symlink() {
+    use std::io::Read;
+    let dir = TestDir::new();
+    dir.file("secret.txt", "SECRET-FROM-OUTSIDE");
+    let model = dir.join("model");
+    let names: Vec<String> = (0..60).map(|index| format!("config-{index:02}.json")).collect();
+    // As long as the secret: the header written from the listing must not cut it short.
+    let file_text = r#"{"k":"aaaaaaaaaaa"}"#;
+    for name in &names {
+        dir.file(&format!("model/{name}"), file_text);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (model, secret, stop) = (model.clone(), dir.join("secret.txt"), stop.clone());
+        std::thread::spawn(move || {
+            let mut round = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                // One file swaps, the others stay: a listing that sees only files is common.
+                let next = model.join(format!(".swap-{round}"));
+                if round.is_multiple_of(2) {
+                    std::os::unix::fs::symlink(&secret, &next).unwrap();
+                } else {
+                    fs::write(&next, file_text).unwrap();
+                }
+                fs::rename(&next, model.join(&names[0])).unwrap();
+                round += 1;
+            }
+        })
+    };
+    for attempt in 0..20 {
+        let out = format!("packed-{attempt}.tar.gz");
+        let output = bounded(&strs(&["pack", "model", "-o", &out]), dir.path());
+        assert!(output.status.code().is_some_and(|c| c <= 2), "{}", String::from_utf8_lossy(&output.stderr));
+        let Ok(file) = fs::File::open(dir.join(&out)) else { continue };
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("SECRET-FROM-OUTSIDE"), "pack followed a swapped-in symlink out of the folder");
+    }
+    stop.store(true, Ordering::SeqCst);
+    swapper.join().unwrap();
 }

@@ -122,3 +122,41 @@ fn a_closed_pipe_ends_quietly() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+/// An output path that names a FIFO, a device node or a folder is refused: renaming a new file
+/// over it would replace the node (as root, `--output /dev/zero` replaced /dev/zero). Through
+/// a symlink, the file it names is written and the link stays a link (`-o /dev/stdout`).
+#[test]
+fn writes_never_replace_special_files_or_links() {
+    let dir = TestDir::new();
+    dir.file("ml/model/model.pth", "w");
+    let fifo = dir.join("fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `name` is NUL-terminated.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+    let mut targets = vec!["fifo", "ml"];
+    // A device node of our own (a copy of /dev/null), never the system's: as root only.
+    let device = std::ffi::CString::new(dir.join("null").to_str().unwrap()).unwrap();
+    // SAFETY: `device` is NUL-terminated.
+    if unsafe { libc::mknod(device.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) } == 0 {
+        targets.push("null");
+    }
+    std::os::unix::fs::symlink("fifo", dir.join("to-fifo")).unwrap();
+    targets.push("to-fifo");
+    for target in targets {
+        let before = fs::symlink_metadata(dir.join(target)).unwrap().file_type();
+        for args in [&["check", "ml", "--output", target][..], &["snapshot", "ml", "-o", target], &["pack", "ml/model", "-o", target]] {
+            let output = spawnable(args, dir.path()).stdin(Stdio::null()).output().unwrap();
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            let stderr = String::from_utf8_lossy(&output.stderr).replace('│', " ");
+            assert!(stderr.split_whitespace().collect::<Vec<_>>().join(" ").contains("not a regular file"), "{args:?}: {stderr}");
+            assert_eq!(fs::symlink_metadata(dir.join(target)).unwrap().file_type(), before, "{args:?} replaced {target}");
+        }
+    }
+    dir.file("real.txt", "old");
+    std::os::unix::fs::symlink("real.txt", dir.join("link.txt")).unwrap();
+    let output = spawnable(&["check", "ml", "--output", "link.txt"], dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(fs::symlink_metadata(dir.join("link.txt")).unwrap().file_type().is_symlink(), "the link was replaced by a file");
+    assert!(fs::read_to_string(dir.join("real.txt")).unwrap().contains("checking ml"));
+}
