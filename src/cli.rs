@@ -77,6 +77,10 @@ pub enum Command {
     /// Internal: enter a private mount namespace with SANDBOX at /opt/ml, then exec COMMAND.
     #[command(name = "__isolate", hide = true)]
     Isolate(IsolateArgs),
+    /// Internal: kill the job and delete its temp run folder DIR if optml dies (its stdin ends
+    /// without `done`).
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog(WatchdogArgs),
 }
 
 /// How to read an input that is not a full /opt/ml tree.
@@ -619,6 +623,11 @@ pub struct PackArgs {
     /// Store what symlinks point to instead of the links; needed when a link leaves DIR.
     #[arg(long)]
     pub dereference: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    pub remove: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -111,7 +111,7 @@ impl Finding {
     /// The finding's identity across runs (baselines, SARIF fingerprints): never a line number
     /// or the order of findings.
     pub fn identity(&self) -> Identity {
-        let name = Path::new(&self.input).file_name().map_or_else(|| self.input.clone(), |name| name.to_string_lossy().into_owned());
+        let name = input_name(&self.input);
         Identity {
             code: self.code.clone(),
             role: self.part.as_ref().map_or(WHOLE_INPUT_ROLE, |part| part.role.as_str()).to_string(),
@@ -124,6 +124,12 @@ impl Finding {
     pub fn sort_key(&self) -> (&str, Option<&str>, &[u8], Severity, &str, &str) {
         (&self.input, self.part.as_ref().map(|part| part.prefix.as_str()), &self.member, self.severity, &self.code, &self.message)
     }
+}
+
+/// The input's file name without folders: how identities and baselines name an input, so a
+/// baseline holds wherever the input is checked from.
+pub fn input_name(input: &str) -> String {
+    Path::new(input).file_name().map_or_else(|| input.to_string(), |name| name.to_string_lossy().into_owned())
 }
 
 /// The role an identity records for a finding about an input as a whole.

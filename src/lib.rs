@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Pack(args) => commands::pack::run(args),
         // Enters the namespace and execs the command: returns only on failure.
         Command::Isolate(args) => std::process::exit(i32::from(harness::isolate::shim_main(args.probe, &args.sandbox, &args.command))),
+        Command::Watchdog(args) => std::process::exit(i32::from(harness::watchdog::watchdog_main(args.remove.as_deref()))),
     };
     let status = match result {
         Ok(status) => status,

@@ -105,7 +105,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
         findings.extend(found);
         snapshot = Some(outcome);
     }
-    let (mut findings, comparison) = baseline.apply(findings)?;
+    let (mut findings, comparison) = baseline.apply(findings, &mut checked)?;
     let report =
         Report { snapshot: snapshot.as_ref(), unreadable: &unreadable, baseline: comparison.as_ref(), ..Report::new(&ruleset, &checked, &mut findings) };
     print_report(&settings, report, args.color.enabled())

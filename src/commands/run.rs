@@ -104,6 +104,7 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus, MietteReport> {
         machine: &machine,
         isolation: &isolation,
         limits: Limits { stop_timeout: args.stop_timeout, max_run: args.max_run },
+        watchdog: run_dir.watchdog(),
         stdout_to_stderr: settings.format != Format::Human,
     };
     let hosts = run_all(&launch, &bases).map_err(usage)?;

@@ -13,6 +13,7 @@ use super::process::{supervise, Limits, Outcome, OutputRoute, StopSignals};
 use super::pyvalue::Py;
 use super::sandbox::JobSpec;
 use super::status::{record, Marker};
+use super::watchdog::Watchdog;
 
 /// What every host runs and how.
 pub struct Launch<'a> {
@@ -22,6 +23,8 @@ pub struct Launch<'a> {
     pub machine: &'a Machine,
     pub isolation: &'a Isolation,
     pub limits: Limits,
+    /// Told of every host's process group, to kill them if optml is SIGKILLed.
+    pub watchdog: Option<&'a Watchdog>,
     /// The child's stdout goes to optml's stderr (stdout carries a JSON report).
     pub stdout_to_stderr: bool,
 }
@@ -93,8 +96,9 @@ pub fn run_all(launch: &Launch, bases: &[(String, PathBuf)]) -> Result<Vec<HostR
             .map(|((command, command_line), (host, base))| {
                 let route = OutputRoute { stdout_to_stderr: launch.stdout_to_stderr, label: several.then(|| host.clone()) };
                 let limits = launch.limits;
+                let watchdog = launch.watchdog;
                 scope.spawn(move || {
-                    let outcome = supervise(command, &route, limits);
+                    let outcome = supervise(command, &route, limits, watchdog);
                     let marker = record(&base.join("output"), &outcome, &command_line).map_err(|err| format!("{}: {err}", base.join("output").display()));
                     HostRun { name: host.clone(), base: base.clone(), outcome, marker, command_line }
                 })

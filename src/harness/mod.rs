@@ -13,6 +13,7 @@ pub mod pyvalue;
 pub mod sandbox;
 pub mod status;
 pub mod summary;
+pub mod watchdog;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::time::Duration;
 use hosts::HostRun;
 use isolate::Isolation;
 use pack::{pack, PackError, PackOptions, PackSource, Packed};
+use watchdog::{RunLock, Watchdog};
 
 /// Which output.tar.gz to make (contract section 4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -36,22 +38,34 @@ pub enum OutputArchive {
 pub struct RunDir {
     root: PathBuf,
     /// Set when optml chose the folder; dropped (deleted) unless kept.
-    temp: Option<tempfile::TempDir>,
+    temp: Option<(tempfile::TempDir, RunLock)>,
+    /// Cleans up if optml is SIGKILLed (src/harness/watchdog.rs); `None` if it could not start.
+    watchdog: Option<Watchdog>,
 }
 
 impl RunDir {
-    /// Use `root` (which must be empty or absent) or a new temp folder.
+    /// Use `root` (which must be empty or absent) or a new temp folder. Temp folders left by
+    /// an optml that was killed are removed first.
     pub fn create(root: Option<&Path>) -> Result<RunDir, String> {
         let Some(root) = root else {
-            let temp = tempfile::Builder::new().prefix("optml-run-").tempdir().map_err(|err| format!("cannot create a temp folder: {err}"))?;
-            return Ok(RunDir { root: temp.path().to_path_buf(), temp: Some(temp) });
+            watchdog::sweep(&std::env::temp_dir());
+            let temp = tempfile::Builder::new().prefix(watchdog::RUN_PREFIX).tempdir().map_err(|err| format!("cannot create a temp folder: {err}"))?;
+            let lock = RunLock::take(temp.path()).map_err(|err| format!("cannot lock the run folder {}: {err}", temp.path().display()))?;
+            let watchdog = Watchdog::start(Some(temp.path())).ok();
+            return Ok(RunDir { root: temp.path().to_path_buf(), temp: Some((temp, lock)), watchdog });
         };
         let at = |err: std::io::Error| format!("--root {}: {err}", root.display());
         if root.exists() && fs::read_dir(root).map_err(at)?.next().is_some() {
             return Err(format!("--root {}: the folder is not empty; a run needs a fresh sandbox (remove it or pick another)", root.display()));
         }
         fs::create_dir_all(root).map_err(at)?;
-        Ok(RunDir { root: fs::canonicalize(root).map_err(at)?, temp: None })
+        // The user's folder is never deleted; the watchdog only kills what is left running.
+        Ok(RunDir { root: fs::canonicalize(root).map_err(at)?, temp: None, watchdog: Watchdog::start(None).ok() })
+    }
+
+    /// The watchdog the job's process groups are reported to.
+    pub fn watchdog(&self) -> Option<&Watchdog> {
+        self.watchdog.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -68,12 +82,16 @@ impl RunDir {
 
     /// Delete a temp run folder unless `keep`; returns whether the folder is still there.
     pub fn finish(self, keep: bool) -> bool {
+        if let Some(watchdog) = self.watchdog {
+            watchdog.release();
+        }
         match self.temp {
-            Some(temp) if keep => {
+            Some((temp, lock)) if keep => {
+                lock.keep();
                 let _ = temp.keep();
                 true
             }
-            Some(temp) => {
+            Some((temp, _lock)) => {
                 let _ = temp.close();
                 false
             }

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::watchdog::Watchdog;
+
 /// How often the supervisor looks at the child, its deadlines and forwarded signals.
 const POLL: Duration = Duration::from_millis(20);
 /// Bytes of stderr kept for the failure message.
@@ -167,9 +169,9 @@ fn pump(mut pipe: impl Read, to_stderr: bool, label: Option<String>, tail: Optio
 }
 
 /// Spawn `command` in its own process group and supervise it to the end; signals are
-/// forwarded while a [`StopSignals`] is alive.
+/// forwarded while a [`StopSignals`] is alive, and the group is named to `watchdog`.
 /// A command that cannot be started ends like a shell's: exit code 127, the reason on stderr.
-pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> Outcome {
+pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits, watchdog: Option<&Watchdog>) -> Outcome {
     // Signals from here on are for this child: one may arrive before `wait` starts looking.
     let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
@@ -196,6 +198,9 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits) -> O
             };
         }
     };
+    if let Some(watchdog) = watchdog {
+        watchdog.watch_group(child.id());
+    }
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let (done_tx, done_rx) = mpsc::channel();
     let pipes: [(Option<Pipe>, bool, Option<Tail>); 2] = [

@@ -188,7 +188,7 @@ fn baseline_lines(baseline: &Comparison) -> String {
     } else {
         format!("baseline {file}: {} matched (not reported)", plural(baseline.matched, "known finding"))
     };
-    match baseline.stale.len() {
+    match baseline.stale.len() + baseline.stale_counted.len() {
         0 => out.push_str(".\n"),
         count => {
             let verb = if count == 1 { "occurs" } else { "occur" };
@@ -199,6 +199,10 @@ fn baseline_lines(baseline: &Comparison) -> String {
         // The member is already escaped as manifests escape paths: one line, printable.
         let member = if identity.member.is_empty() { String::new() } else { format!(": {}", identity.member) };
         out.push_str(&format!("  {} in {} ({}){member}\n", sanitize(&identity.code), sanitize(&identity.input), sanitize(&identity.role)));
+    }
+    for counted in &baseline.stale_counted {
+        let count = crate::units::thousands(counted.count);
+        out.push_str(&format!("  {count} {} in {} (counted past the per-rule limit)\n", sanitize(&counted.code), sanitize(&counted.input)));
     }
     out
 }

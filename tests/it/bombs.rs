@@ -203,3 +203,50 @@ fn copies_of_one_hostile_member_are_counted_exactly_in_bounded_output() {
     assert!(sarif.stdout.len() < 2 * 1024 * 1024, "SARIF stays small: {} bytes", sarif.stdout.len());
     assert_eq!(human.status.code(), sarif.status.code());
 }
+
+/// Findings past the per-rule limit have no identity (they are counted, never built), so a
+/// baseline records their count per rule and input: known debt past the limit passes, and only
+/// what is beyond the recorded count is new.
+#[test]
+fn a_baseline_matches_counted_findings_by_count() {
+    let dir = TestDir::new();
+    // Rewritten in place: the baseline names the input by its file name.
+    let archive_of = |copies: usize| {
+        let names: Vec<String> = (0..copies).map(|i| format!("d{i:05}/.DS_Store")).collect();
+        let mut members: Vec<Member> = names.iter().map(|name| Member::File(name, b"x")).collect();
+        members.push(Member::File("model.pth", b"w"));
+        tar_gz(&dir, "model.tar.gz", &members)
+    };
+    let archive = archive_of(1_500);
+    let baseline = dir.join("known.json");
+    let written = optml().arg("check").arg(&archive).arg("--write-baseline").arg(&baseline).output().unwrap();
+    assert_eq!(written.status.code(), Some(0), "{}", String::from_utf8_lossy(&written.stdout));
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
+    assert_eq!(recorded["counted"], serde_json::json!([{ "code": "SM402", "input": "model.tar.gz", "count": 500 }]));
+    let kept = recorded["findings"].as_array().unwrap().iter().filter(|f| f["code"] == "SM402").count();
+    assert_eq!(kept, 1_000, "the kept findings by identity");
+
+    let compare = |archive: &std::path::Path| {
+        let output = optml().args(["check", "--format", "json"]).arg(archive).arg("--baseline").arg(&baseline).output().unwrap();
+        (output.status.code(), serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap())
+    };
+    let (code, doc) = compare(&archive);
+    assert_eq!(code, Some(0), "known debt past the limit passes: {doc:#}");
+    assert_eq!(doc["baseline"]["matched"], 1_501, "1,500 SM402 and the other finding");
+    assert_eq!(doc["summary"]["warnings"], 0, "{:#}", doc["summary"]);
+
+    // 200 more copies: more counted findings than the baseline knows, and only they are new.
+    let more = archive_of(1_700);
+    let (_, doc) = compare(&more);
+    assert_eq!(doc["baseline"]["matched"], 1_501, "1,500 SM402 and the other finding");
+    assert_eq!(doc["summary"]["warnings"], 200, "{:#}", doc["summary"]);
+
+    // Fewer copies: the counted debt that is gone is stale.
+    let fewer = archive_of(1_200);
+    let (_, doc) = compare(&fewer);
+    assert_eq!(doc["summary"]["warnings"], 0, "{:#}", doc["summary"]);
+    assert_eq!(doc["baseline"]["stale_counted"], serde_json::json!([{ "code": "SM402", "input": "model.tar.gz", "count": 300 }]));
+    let human = optml().arg("check").arg(&fewer).arg("--baseline").arg(&baseline).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.lines().any(|line| line == "  300 SM402 in model.tar.gz (counted past the per-rule limit)"), "{text}");
+}

@@ -636,3 +636,87 @@ fn a_second_ctrl_c_kills_at_once() {
     let doc = signalled_run(&dir, "trap '' INT; while :; do sleep 0.05; done", &[libc::SIGINT, libc::SIGINT]);
     assert_eq!(doc["run"]["hosts"][0]["signal"], 9, "{doc:#}");
 }
+
+/// Until `done` holds or `seconds` pass; whether it held.
+fn eventually(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// A SIGKILL of optml runs no code in it, so its watchdog process cleans up: the job's processes
+/// are killed (in the fallback too, through the process group) and the temp run folder is gone.
+#[test]
+fn a_sigkilled_optml_leaves_neither_its_run_folder_nor_its_job() {
+    for isolate in [true, false] {
+        let dir = TestDir::new();
+        let temp = dir.join("tmp");
+        fs::create_dir_all(&temp).unwrap();
+        let (where_file, beat) = (dir.join("where"), dir.join("beat"));
+        // A background loop in the job's process group beats into a file outside the sandbox;
+        // with namespaces a `setsid` daemon beats too (the fallback cannot hold one: see
+        // docs/security.md).
+        let daemon = if isolate { "setsid sh -c 'while :; do date +%s%N > \"$BEAT.setsid\"; sleep 0.05; done' </dev/null >/dev/null 2>&1 & " } else { "" };
+        let script = format!("{daemon}(while :; do date +%s%N > \"$BEAT\"; sleep 0.05; done) & echo \"$SAGEMAKER_BASE_DIR\" > \"$WHERE\"; wait");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_optml"));
+        command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("TMPDIR", &temp).env("BEAT", &beat).env("WHERE", &where_file);
+        command.arg("run");
+        if !isolate {
+            command.arg("--no-isolate");
+        }
+        command.args(["--", "sh", "-c", &script]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut optml = command.spawn().unwrap();
+        assert!(eventually(30, || where_file.exists() && beat.exists()), "the job started");
+        let root = PathBuf::from(read(where_file.clone()).trim()).parent().unwrap().to_path_buf();
+        assert!(root.starts_with(&temp) && root.exists(), "{}", root.display());
+        optml.kill().unwrap();
+        optml.wait().unwrap();
+        assert!(eventually(10, || !root.exists()), "isolate={isolate}: the run folder {} survived a SIGKILL of optml", root.display());
+        let beats = [beat.clone(), dir.join("beat.setsid")];
+        let snapshot = || beats.iter().map(|b| fs::read(b).unwrap_or_default()).collect::<Vec<_>>();
+        let before = snapshot();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(snapshot(), before, "isolate={isolate}: the job's processes outlived optml");
+    }
+}
+
+/// Run folders whose optml is gone (the marker's lock is free) are swept by the next run; a
+/// live run's folder and a kept one (no marker) are not.
+#[test]
+fn the_next_run_sweeps_run_folders_of_dead_optmls() {
+    use std::os::fd::AsRawFd;
+    let dir = TestDir::new();
+    dir.file("tmp/optml-run-dead/algo-1/model/model.pth", "w").file("tmp/optml-run-dead/.optml-run.lock", "");
+    dir.file("tmp/optml-run-live/.optml-run.lock", "").file("tmp/optml-run-unmarked/algo-1/model/model.pth", "w");
+    dir.file("tmp/other/.optml-run.lock", "");
+    let live = fs::File::open(dir.join("tmp/optml-run-live/.optml-run.lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(live.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    let run = |args: &[&str]| optml().env("TMPDIR", dir.join("tmp")).arg("run").args(args).args(["--", "true"]).output().unwrap();
+    let output = run(&["--keep"]);
+    // `true` writes no model: findings (exit 1), but the run itself worked.
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&output.stderr));
+    let names = || -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let after = names();
+    assert!(!after.contains(&"optml-run-dead".to_string()), "{after:?}");
+    for kept in ["optml-run-live", "optml-run-unmarked", "other"] {
+        assert!(after.contains(&kept.to_string()), "{kept} was swept: {after:?}");
+    }
+    let kept_run: Vec<&String> =
+        after.iter().filter(|n| n.starts_with("optml-run-") && !["optml-run-live", "optml-run-unmarked"].contains(&n.as_str())).collect();
+    assert_eq!(kept_run.len(), 1, "the --keep run's folder stays: {after:?}");
+    assert!(!dir.join("tmp").join(kept_run[0]).join(".optml-run.lock").exists(), "a kept run has no marker, so no sweep removes it");
+    // A second run sweeps nothing more, and leaves nothing behind itself.
+    run(&[]);
+    assert_eq!(names(), after);
+    drop(live);
+}
