@@ -7,13 +7,14 @@ use std::path::Path;
 
 use globset::GlobSet;
 use miette::Diagnostic;
-use regex::Regex;
 use thiserror::Error;
 use toml::Spanned;
 
 use super::builtin;
 use super::pack::{DetectDef, EnvDef, FieldDef, FilterDef, GrepDef, Names, PackFile, PlanDef, RuleDef, SizeDef, TableDef, WhenDef};
-use super::rule::{Check, ContentFilter, EnvTest, Field, Filter, Globs, Grep, Hint, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When};
+use super::rule::{
+    Check, ContentFilter, EnvTest, Field, Filter, Globs, Grep, Hint, LazyRegex, Patterns, Phase, PlanStep, Repair, Rule, Signal, Table, TableMatch, When,
+};
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
@@ -190,12 +191,12 @@ impl Loader {
         }
     }
 
-    fn regex(&mut self, text: &PackText, value: &Option<Spanned<String>>) -> Option<Regex> {
+    fn regex(&mut self, text: &PackText, value: &Option<Spanned<String>>) -> Option<LazyRegex> {
         self.regex_of(text, value.as_ref()?)
     }
 
-    fn regex_of(&mut self, text: &PackText, value: &Spanned<String>) -> Option<Regex> {
-        match Regex::new(value.get_ref()) {
+    fn regex_of(&mut self, text: &PackText, value: &Spanned<String>) -> Option<LazyRegex> {
+        match LazyRegex::parse(value.get_ref()) {
             Ok(regex) => Some(regex),
             Err(err) => {
                 self.problem(text, value.span(), "invalid regular expression", "this pattern", Some(err.to_string()));

@@ -1,6 +1,7 @@
 //! Compiled rules: what the evaluator runs. Built from [`super::pack`] definitions by the loader.
 
-use std::ops::Range;
+use std::ops::{Deref, Range};
+use std::sync::OnceLock;
 
 use globset::GlobSet;
 use regex::Regex;
@@ -115,10 +116,10 @@ pub struct Filter {
     pub duplicate: Option<bool>,
     pub name_clash: Option<bool>,
     /// The entry's last path component matches this.
-    pub name_matches: Option<Regex>,
+    pub name_matches: Option<LazyRegex>,
     /// The entry's path relative to the rule's frame does (not) match this.
-    pub path_matches: Option<Regex>,
-    pub path_not_matches: Option<Regex>,
+    pub path_matches: Option<LazyRegex>,
+    pub path_not_matches: Option<LazyRegex>,
     /// The file's zip listing lacks a member matching one of these (or it is no zip).
     pub zip_missing: Option<Patterns>,
     pub zip_unsure: Option<bool>,
@@ -139,8 +140,8 @@ pub struct Field {
     pub format: crate::fields::Format,
     pub key: String,
     pub present: Option<bool>,
-    pub matches: Option<Regex>,
-    pub not_matches: Option<Regex>,
+    pub matches: Option<LazyRegex>,
+    pub not_matches: Option<LazyRegex>,
     /// Index into the ruleset's tables.
     pub in_table: Option<usize>,
     pub not_in_table: Option<usize>,
@@ -152,8 +153,8 @@ pub struct Field {
 pub struct EnvTest {
     pub name: String,
     pub default: Option<String>,
-    pub matches: Option<Regex>,
-    pub not_matches: Option<Regex>,
+    pub matches: Option<LazyRegex>,
+    pub not_matches: Option<LazyRegex>,
 }
 
 impl EnvTest {
@@ -211,8 +212,8 @@ pub struct ContentFilter {
     pub empty: Option<bool>,
     pub longer_than: Option<usize>,
     pub json: Option<bool>,
-    pub matches: Option<Regex>,
-    pub not_matches: Option<Regex>,
+    pub matches: Option<LazyRegex>,
+    pub not_matches: Option<LazyRegex>,
 }
 
 impl ContentFilter {
@@ -241,7 +242,7 @@ pub struct When {
 pub struct Grep {
     /// With the globs as written, so the source knows whose content to capture.
     pub paths: Patterns,
-    pub regex: Option<Regex>,
+    pub regex: Option<LazyRegex>,
     pub field: Option<Field>,
 }
 
@@ -253,7 +254,7 @@ pub struct Signal {
     pub with_all: Vec<GlobSet>,
     /// Entries matching this never fire the signal (built-in algorithm files that look like a framework's).
     pub except: Option<GlobSet>,
-    pub content: Option<Regex>,
+    pub content: Option<LazyRegex>,
     pub weight: u32,
     pub why: String,
 }
@@ -315,5 +316,57 @@ impl Rule {
     /// Globs (relative to the /opt/ml root) of files the rule's `when` greps.
     pub fn grepped_patterns(&self) -> impl Iterator<Item = &String> {
         self.when.contains.iter().chain(&self.when.lacks).flat_map(|grep| &grep.paths.patterns)
+    }
+}
+
+/// A rule's regular expression, checked when its pack loads and compiled the first time a rule
+/// uses it: most loaded rules never run on a given input, and compiling every pattern of every
+/// pack was most of optml's startup.
+#[derive(Debug, Clone)]
+pub struct LazyRegex {
+    pattern: String,
+    compiled: OnceLock<Regex>,
+}
+
+impl LazyRegex {
+    /// Parse `pattern` (syntax and Unicode classes, as [`Regex::new`] does) without compiling it.
+    /// The error text is the one [`Regex::new`] gives for the same pattern.
+    pub fn parse(pattern: &str) -> Result<LazyRegex, regex::Error> {
+        match regex_syntax::parse(pattern) {
+            Ok(_) => Ok(LazyRegex { pattern: pattern.to_string(), compiled: OnceLock::new() }),
+            Err(err) => Err(regex::Error::Syntax(err.to_string())),
+        }
+    }
+}
+
+impl Deref for LazyRegex {
+    type Target = Regex;
+
+    fn deref(&self) -> &Regex {
+        // A parsed pattern fails to compile only past the regex crate's size limit; such a
+        // pattern matches nothing rather than taking optml down mid-check.
+        self.compiled.get_or_init(|| Regex::new(&self.pattern).unwrap_or_else(|_| Regex::new(r"[^\s\S]").expect("an empty class compiles")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_regex_rejects_what_regex_rejects_with_the_same_text() {
+        for pattern in ["(unclosed", r"\p{NoSuchClass}", "a{2,1}", "[z-a]", r"\"] {
+            let eager = Regex::new(pattern).expect_err(pattern).to_string();
+            let lazy = LazyRegex::parse(pattern).expect_err(pattern).to_string();
+            assert_eq!(lazy, eager, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn lazy_regex_matches_as_the_compiled_pattern() {
+        let lazy = LazyRegex::parse(r"^model/[^/]+\.bin$").unwrap();
+        assert!(lazy.is_match("model/weights.bin"));
+        assert!(!lazy.is_match("model/sub/weights.bin"));
+        assert_eq!(lazy.as_str(), r"^model/[^/]+\.bin$");
     }
 }
