@@ -79,17 +79,14 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, &settings, "snapshot")?;
     let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let input = subject.input.clone();
-    // The entries are recorded: free them before the text is built.
+    // The entries are recorded: free them before the text is written.
     drop(subject);
-    let text = manifest.render();
     match &args.output {
         Some(file) => {
-            store::write(file, &text)?;
+            store::write_manifest(file, |out| manifest.write_to(out))?;
             stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&input), shown(file)));
         }
-        None => {
-            print(&text);
-        }
+        None => stdio::out_with(|out| manifest.write_to(out)),
     }
     Ok(ExitStatus::Clean)
 }

@@ -91,12 +91,19 @@ impl Manifest {
     }
 
     pub fn render(&self) -> String {
-        let mut out = self.header_text.clone();
+        let mut out = Vec::new();
+        self.write_to(&mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("a manifest is rendered as text")
+    }
+
+    /// Write the manifest line by line: a snapshot of a million entries is never one string.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self.header_text.as_bytes())?;
         for line in &self.lines {
-            out.push_str(&line.render());
-            out.push('\n');
+            out.write_all(line.render().as_bytes())?;
+            out.write_all(b"\n")?;
         }
-        out
+        Ok(())
     }
 
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited

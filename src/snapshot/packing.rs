@@ -94,14 +94,14 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
     if wanted.is_empty() {
         return resolved;
     }
-    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
+    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member().to_vec()), i)).collect();
     let digest = ScanOptions::headers(header.fields.sha256);
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
         let entry = &subject.entries[index];
         let origin = entry.origin;
         if entry.kind == EntryKind::Hardlink {
-            let target = normalize_name(entry.link_target.as_deref().unwrap_or_default()).name;
+            let target = normalize_name(entry.link_target().unwrap_or_default()).name;
             let Some(&target_index) = by_member.get(&(origin, target)) else {
                 continue;
             };
@@ -111,19 +111,22 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             }
             let entry = &mut subject.entries[index];
             entry.kind = EntryKind::File;
-            (entry.size, entry.mode, entry.digest, entry.link_target) = (target.size, target.mode, target.digest, None);
+            (entry.size, entry.mode) = (target.size, target.mode);
+            entry.set_digest(target.digest());
+            entry.set_link_target(None);
             resolved.hardlinks += 1;
             continue;
         }
-        let path = subject.origins[origin].fs_path.join(as_path(&entry.member));
+        let path = subject.origins[origin].fs_path.join(as_path(entry.member()));
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        let member = entry.member.clone();
+        let member = entry.member().to_vec();
         let entry = &mut subject.entries[index];
         match other_kind {
             EntryKind::File if meta.is_file() => {
-                (entry.kind, entry.size, entry.link_target) = (EntryKind::File, meta.len(), None);
+                (entry.kind, entry.size) = (EntryKind::File, meta.len());
+                entry.set_link_target(None);
                 entry.mode = meta.mode() & 0o7777;
                 if let Ok(mut file) = crate::open::regular(&path) {
                     let _ = capture(&mut file, entry, &digest);
@@ -131,10 +134,11 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
                 resolved.files += 1;
             }
             EntryKind::Dir if meta.is_dir() => {
-                (entry.kind, entry.size, entry.link_target) = (EntryKind::Dir, 0, None);
+                (entry.kind, entry.size) = (EntryKind::Dir, 0);
+                entry.set_link_target(None);
                 entry.mode = meta.mode() & 0o7777;
                 for mut inner in tree::scan(&path, &digest).entries {
-                    inner.member = join(&member, &inner.member);
+                    inner.rename(join(&member, inner.member()));
                     inner.origin = origin;
                     read_in.push(inner);
                 }

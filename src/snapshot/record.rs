@@ -16,7 +16,7 @@ use crate::source::Subject;
 
 /// The path an entry is recorded under, before redaction.
 pub fn entry_path(subject: &Subject, entry: &Entry) -> Vec<u8> {
-    join(subject.origins[entry.origin].path_prefix.as_bytes(), &entry.member)
+    join(subject.origins[entry.origin].path_prefix.as_bytes(), entry.member())
 }
 
 /// The path an entry is recorded under, redacted.
@@ -33,9 +33,9 @@ pub fn record(subject: &Subject, header: &Header) -> Vec<Line> {
         let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
         // Deepest parent first: once one is recorded, so are all of its own parents, so most
         // entries look up one key, not one per level.
-        for (i, _) in entry.member.iter().enumerate().rev().filter(|(_, &b)| b == b'/') {
+        for (i, _) in entry.member().iter().enumerate().rev().filter(|(_, &b)| b == b'/') {
             // Most parents were seen with a sibling: look up before allocating.
-            let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member[..i]) } else { Cow::Owned(join(prefix, &entry.member[..i])) };
+            let parent: Cow<[u8]> = if prefix.is_empty() { Cow::Borrowed(&entry.member()[..i]) } else { Cow::Owned(join(prefix, &entry.member()[..i])) };
             if !implied.insert(parent) {
                 break;
             }
@@ -70,9 +70,9 @@ pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
     }
     if fields.link {
         line.link = match entry.kind {
-            EntryKind::Symlink => entry.link_target.clone(),
+            EntryKind::Symlink => entry.link_target().map(<[u8]>::to_vec),
             // Hard link targets name other members, so they get the same `./` normalization.
-            EntryKind::Hardlink => entry.link_target.as_deref().map(|target| normalize_name(target).name),
+            EntryKind::Hardlink => entry.link_target().map(|target| normalize_name(target).name),
             _ => None,
         };
     }
@@ -80,7 +80,7 @@ pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
         line.mode = Some(entry.mode);
     }
     if fields.sha256 && entry.kind == EntryKind::File {
-        line.sha256 = entry.digest;
+        line.sha256 = entry.digest();
     }
     line
 }
