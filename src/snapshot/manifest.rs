@@ -21,18 +21,21 @@ pub enum Size {
 
 /// One entry of a manifest. `None` fields are not recorded (not selected, or not applicable).
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Boxed fields keep a line as small as an [`crate::entry::Entry`], so recording turns a
+/// million entries into lines in the same memory (see `record`).
 pub struct Line {
-    pub path: Vec<u8>,
+    pub path: Box<[u8]>,
     pub kind: EntryKind,
     pub size: Option<Size>,
-    pub link: Option<Vec<u8>>,
+    pub link: Option<Box<[u8]>>,
     pub mode: Option<u32>,
-    pub sha256: Option<[u8; 32]>,
+    pub sha256: Option<Box<[u8; 32]>>,
 }
 
 impl Line {
-    pub fn new(path: Vec<u8>, kind: EntryKind) -> Line {
-        Line { path, kind, size: None, link: None, mode: None, sha256: None }
+    pub fn new(path: impl Into<Box<[u8]>>, kind: EntryKind) -> Line {
+        Line { path: path.into(), kind, size: None, link: None, mode: None, sha256: None }
     }
 
     /// Everything after the path, as written in the manifest.
@@ -242,12 +245,12 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
             }
             "size" if value == "*" => entry.size = Some(Size::Ignored),
             "size" => entry.size = Some(Size::Bytes(value.parse().map_err(|_| invalid("a size is a byte count, or * when not recorded"))?)),
-            "link" => entry.link = Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?),
+            "link" => entry.link = Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?.into()),
             "mode" => {
                 entry.mode =
                     Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?)
             }
-            "sha256" => entry.sha256 = Some(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?),
+            "sha256" => entry.sha256 = Some(Box::new(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?)),
             _ => return Err(bad(format!("unknown key `{key}`"), "this key").help("keys: type, size, link, mode, sha256")),
         }
     }
@@ -336,7 +339,7 @@ my\\040model.pth type=file size=5\n";
     fn parse_render_round_trip() {
         let manifest = Manifest::parse("golden.manifest", SAMPLE).unwrap();
         assert_eq!(manifest.lines.len(), 5);
-        assert_eq!(manifest.lines[4].path, b"my model.pth");
+        assert_eq!(&*manifest.lines[4].path, b"my model.pth");
         assert_eq!(manifest.lines[3].size, Some(Size::Ignored));
         assert!(manifest.header.fields.sha256);
         assert_eq!(manifest.render(), SAMPLE);

@@ -21,7 +21,7 @@ use crate::entry::{as_path, join, normalize_name, strip_prefix, EntryKind};
 use crate::source::{capture, tree, ScanOptions, Subject};
 
 /// What the other side records at each path, for the kinds the packing rules look for.
-fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
+fn kinds(lines: &[Line]) -> HashMap<Box<[u8]>, EntryKind> {
     lines.iter().filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir)).map(|line| (line.path.clone(), line.kind)).collect()
 }
 
@@ -77,11 +77,11 @@ pub fn resolve_links(subject: &mut Subject, header: &Header, other: &[Line]) -> 
 /// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
 /// in below the link's path; links inside it are left for the next pass), and a hard link in an
 /// archive becomes the file it names.
-fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
+fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Box<[u8]>, EntryKind>) -> ResolvedLinks {
     let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
         .filter_map(|i| {
             let entry = &subject.entries[i];
-            let kind = *other.get(&recorded_path(subject, entry, header))?;
+            let kind = *other.get(recorded_path(subject, entry, header).as_slice())?;
             let resolvable = match entry.kind {
                 EntryKind::Symlink => !subject.origins[entry.origin].is_archive(),
                 EntryKind::Hardlink => kind == EntryKind::File,
@@ -153,7 +153,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
 
 /// Whether lines look like all of /opt/ml/output: a `data` folder beside a status marker.
 fn whole_output(lines: &[Line]) -> bool {
-    let has = |name: &[u8]| lines.iter().any(|line| line.path == name);
+    let has = |name: &[u8]| lines.iter().any(|line| *line.path == *name);
     has(b"data") && (has(b"success") || has(b"failure"))
 }
 
@@ -169,7 +169,7 @@ pub fn reconcile_output(a: &mut Vec<Line>, b: &mut Vec<Line>, labels: [&str; 2],
     let kept: Vec<Line> = lines
         .drain(..)
         .filter_map(|mut line| {
-            let rest = strip_prefix(&line.path, b"data").filter(|rest| !rest.is_empty())?.to_vec();
+            let rest = strip_prefix(&line.path, b"data").filter(|rest| !rest.is_empty())?.into();
             line.path = rest;
             Some(line)
         })

@@ -143,7 +143,7 @@ impl LineView {
             }),
             link: line.link.as_deref().map(escape),
             mode: line.mode.map(|m| format!("{m:04o}")),
-            sha256: line.sha256.as_ref().map(hex),
+            sha256: line.sha256.as_deref().map(hex),
         }
     }
 }
