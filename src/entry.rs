@@ -83,23 +83,24 @@ struct Captured {
 
 /// One member of a tree or archive, normalized.
 ///
-/// Kept small (72 bytes plus one allocation for the path) because a check holds every entry of
-/// a million-file tree at once.
+/// Kept small (56 bytes plus one allocation for the path) because a check holds every entry of
+/// a million-file tree at once: indices are 32 bits (a subject never holds 4 billion entries)
+/// and zones 16.
 #[derive(Clone, Debug)]
 pub struct Entry {
     /// The path relative to the /opt/ml root once the layout stage placed the entry
     /// (`model/` + member, ...); until then the member name alone. One allocation holds both.
     path: Box<[u8]>,
-    /// Where the member name starts in `path`.
-    member_start: u32,
+    /// Where the member name starts in `path`: after the layout prefix, a short path.
+    member_start: u16,
     pub mode: u32,
     pub size: u64,
     /// Index of the origin (tree or archive) this entry came from.
-    pub origin: usize,
+    origin: u32,
     /// Position in its archive (0-based) or walk order.
-    pub index: usize,
+    index: u32,
     /// Index into the layout's zones, set by the layout stage.
-    pub zone: usize,
+    zone: u16,
     captured: Option<Box<Captured>>,
     pub kind: EntryKind,
     /// The raw name started with `/`.
@@ -138,6 +139,34 @@ impl Entry {
         }
     }
 
+    /// Index of the origin (tree or archive) this entry came from.
+    pub fn origin(&self) -> usize {
+        self.origin as usize
+    }
+
+    pub fn set_origin(&mut self, origin: usize) {
+        self.origin = u32::try_from(origin).expect("a subject has a few origins");
+    }
+
+    /// Position in its archive (0-based) or walk order.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Set the position; past 4 billion entries (which no limit allows) positions tie.
+    pub fn set_index(&mut self, index: usize) {
+        self.index = u32::try_from(index).unwrap_or(u32::MAX);
+    }
+
+    /// Index into the layout's zones, set by the layout stage.
+    pub fn zone(&self) -> usize {
+        usize::from(self.zone)
+    }
+
+    pub fn set_zone(&mut self, zone: usize) {
+        self.zone = u16::try_from(zone).expect("a layout has a few zones");
+    }
+
     /// The normalized name inside its origin.
     pub fn member(&self) -> &[u8] {
         &self.path[self.member_start as usize..]
@@ -157,8 +186,8 @@ impl Entry {
         let path = join(prefix, member);
         // An empty member is the prefix itself, without a `/`.
         let start = path.len() - member.len();
-        // A prefix comes from the layout's mappings: a few bytes, never 4 GiB.
-        self.member_start = u32::try_from(start).expect("a layout prefix is short");
+        // A prefix comes from the layout's mappings, which the loader keeps short.
+        self.member_start = u16::try_from(start).expect("a layout prefix is short");
         self.path = path.into_boxed_slice();
     }
 
@@ -337,7 +366,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_small_and_its_member_survives_placement() {
-        assert!(std::mem::size_of::<Entry>() <= 72, "{} bytes", std::mem::size_of::<Entry>());
+        assert!(std::mem::size_of::<Entry>() <= 56, "{} bytes", std::mem::size_of::<Entry>());
         let mut entry = Entry::new(b"code/train.py".to_vec(), EntryKind::File);
         assert_eq!(entry.path(), b"code/train.py");
         entry.place_under(b"model");

@@ -26,10 +26,10 @@ pub fn compute(subject: &mut Subject) {
     // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
     // only archives need the bookkeeping.
     let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive()).collect();
-    for (i, entry) in entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin]) {
-        let (origin, member) = (entry.origin, entry.member());
-        let same_name = |&j: &u32| entries[j as usize].origin == origin && entries[j as usize].member() == member;
-        let rehash = |&j: &u32| hash(entries[j as usize].origin, entries[j as usize].member());
+    for (i, entry) in entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin()]) {
+        let (origin, member) = (entry.origin(), entry.member());
+        let same_name = |&j: &u32| entries[j as usize].origin() == origin && entries[j as usize].member() == member;
+        let rehash = |&j: &u32| hash(entries[j as usize].origin(), entries[j as usize].member());
         match seen.entry(hash(origin, member), same_name, rehash) {
             Slot::Occupied(first) => {
                 let earlier = entries[*first.get() as usize].kind;
@@ -48,8 +48,8 @@ pub fn compute(subject: &mut Subject) {
                 continue;
             }
             let folder = &member[..pos];
-            let same_folder = |key: &(u32, u32)| entries[key.0 as usize].origin == origin && parent_name(key) == folder;
-            let rehash = |key: &(u32, u32)| hash(entries[key.0 as usize].origin, parent_name(key));
+            let same_folder = |key: &(u32, u32)| entries[key.0 as usize].origin() == origin && parent_name(key) == folder;
+            let rehash = |key: &(u32, u32)| hash(entries[key.0 as usize].origin(), parent_name(key));
             match parents.entry(hash(origin, folder), same_folder, rehash) {
                 Slot::Occupied(_) => break,
                 Slot::Vacant(slot) => {
@@ -62,8 +62,8 @@ pub fn compute(subject: &mut Subject) {
         .iter()
         .enumerate()
         .filter(|(_, e)| {
-            let is_folder = |key: &(u32, u32)| entries[key.0 as usize].origin == e.origin && parent_name(key) == e.member();
-            e.kind != EntryKind::Dir && parents.find(hash(e.origin, e.member()), is_folder).is_some()
+            let is_folder = |key: &(u32, u32)| entries[key.0 as usize].origin() == e.origin() && parent_name(key) == e.member();
+            e.kind != EntryKind::Dir && parents.find(hash(e.origin(), e.member()), is_folder).is_some()
         })
         .map(|(i, _)| i)
         .collect();
@@ -79,7 +79,7 @@ pub fn compute(subject: &mut Subject) {
         subject.entries[i].name_clash = true;
     }
     for entry in &mut subject.entries {
-        entry.link_escapes = link_escapes(entry, roles[entry.origin]);
+        entry.link_escapes = link_escapes(entry, roles[entry.origin()]);
     }
 }
 

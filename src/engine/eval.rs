@@ -219,7 +219,7 @@ impl<'a> Evaluator<'a> {
             None => Some(entry.path()),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
             Some(zones) => {
-                zones.contains(&entry.zone).then(|| self.ruleset.layout.zone_relative(entry.zone, entry.path())).flatten().filter(|rel| !rel.is_empty())
+                zones.contains(&entry.zone()).then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path())).flatten().filter(|rel| !rel.is_empty())
             }
         }
     }
@@ -240,11 +240,11 @@ impl<'a> Evaluator<'a> {
         let (mut globs, mut hits, mut visits) = (Vec::new(), Vec::new(), Vec::new());
         let mut visit = 0;
         for (at, entry) in self.subject.entries.iter().enumerate() {
-            let zone_frame = (self.placed.covers(entry.zone))
-                .then(|| self.ruleset.layout.zone_relative(entry.zone, entry.path()))
+            let zone_frame = (self.placed.covers(entry.zone()))
+                .then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path()))
                 .flatten()
                 .filter(|rel| !rel.is_empty())
-                .and_then(|rel| Some((index.frames.get(entry.zone + 1)?, rel)));
+                .and_then(|rel| Some((index.frames.get(entry.zone() + 1)?, rel)));
             let root_frame = index.frames.first().map(|frame| (frame, entry.path()));
             for (frame, rel) in root_frame.into_iter().chain(zone_frame) {
                 if frame.owners.is_empty() && frame.every.is_empty() {
@@ -269,7 +269,7 @@ impl<'a> Evaluator<'a> {
                     if !live[rule] || excepted_at[rule] == visit || !passes(&rules[rule].filter, entry, rel, &self.ruleset.tables) {
                         continue;
                     }
-                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone, rel, matched_at[rule] == visit, &hits);
+                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone(), rel, matched_at[rule] == visit, &hits);
                 }
             }
         }
@@ -375,17 +375,17 @@ impl<'a> Evaluator<'a> {
     /// One finding per entry, but not for entries below one already reported (a 500-file
     /// `checkpoint-500/` folder is one finding).
     fn per_entry(&mut self, index: usize, rule: &Rule, mut entries: Vec<&Entry>) {
-        entries.sort_by(|a, b| (a.origin, a.path()).cmp(&(b.origin, b.path())));
+        entries.sort_by(|a, b| (a.origin(), a.path()).cmp(&(b.origin(), b.path())));
         let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
         for entry in entries {
             let path = entry.path();
-            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin(), &path[..i])));
             // A member stored twice is one cause (SM509 reports the duplicate): report it once.
-            if below_reported || !reported.insert((entry.origin, path)) {
+            if below_reported || !reported.insert((entry.origin(), path)) {
                 continue;
             }
             let vars = self.entry_vars(rule, entry);
-            self.emit(index, rule, entry.origin, entry.member(), vars);
+            self.emit(index, rule, entry.origin(), entry.member(), vars);
         }
     }
 
@@ -500,7 +500,7 @@ impl<'a> Evaluator<'a> {
             if !object.contains_key(&name) && !bare.is_some_and(|b| object.contains_key(b)) {
                 let mut vars = self.entry_vars(rule, entry);
                 vars.set("key", name);
-                self.emit(index, rule, entry.origin, entry.member(), vars);
+                self.emit(index, rule, entry.origin(), entry.member(), vars);
             }
         }
     }

@@ -110,8 +110,8 @@ pub fn plan(ruleset: &Ruleset, subject: &Subject, findings: &[Finding]) -> Plan 
         match resolve_file(subject, link) {
             Some(target) => {
                 plan.changes.push(format!("replaced the symlink `{}` with a copy of `{}`", lossy(link.member()), lossy(target.member())));
-                taken.insert(name.clone(), link.index);
-                plan.copies.push((name, target.index));
+                taken.insert(name.clone(), link.index());
+                plan.copies.push((name, target.index()));
             }
             None => {
                 let to = lossy(link.link_target().unwrap_or_default());
@@ -134,11 +134,11 @@ impl Plan {
             self.kept.remove(&earlier);
             self.changes.push(format!("kept only the last copy of the duplicate member `{}`", lossy(entry.member())));
         }
-        taken.insert(name.clone(), entry.index);
+        taken.insert(name.clone(), entry.index());
         if name != entry.member() {
             self.renamed.insert(entry.member().to_vec(), name.clone());
         }
-        self.kept.insert(entry.index, Kept { name, kind: entry.kind });
+        self.kept.insert(entry.index(), Kept { name, kind: entry.kind });
     }
 }
 

@@ -83,7 +83,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Box<[u8]>, 
             let entry = &subject.entries[i];
             let kind = *other.get(recorded_path(subject, entry, header).as_slice())?;
             let resolvable = match entry.kind {
-                EntryKind::Symlink => !subject.origins[entry.origin].is_archive(),
+                EntryKind::Symlink => !subject.origins[entry.origin()].is_archive(),
                 EntryKind::Hardlink => kind == EntryKind::File,
                 _ => false,
             };
@@ -94,12 +94,12 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Box<[u8]>, 
     if wanted.is_empty() {
         return resolved;
     }
-    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member().to_vec()), i)).collect();
+    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin(), e.member().to_vec()), i)).collect();
     let digest = ScanOptions::headers(header.fields.sha256);
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
         let entry = &subject.entries[index];
-        let origin = entry.origin;
+        let origin = entry.origin();
         if entry.kind == EntryKind::Hardlink {
             let target = normalize_name(entry.link_target().unwrap_or_default()).name;
             let Some(&target_index) = by_member.get(&(origin, target)) else {
@@ -139,7 +139,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Box<[u8]>, 
                 entry.mode = meta.mode() & 0o7777;
                 for mut inner in tree::scan(&path, &digest).entries {
                     inner.rename(join(&member, inner.member()));
-                    inner.origin = origin;
+                    inner.set_origin(origin);
                     read_in.push(inner);
                 }
                 resolved.folders += 1;

@@ -17,7 +17,7 @@ use crate::source::Subject;
 
 /// The path an entry is recorded under, before redaction.
 pub fn entry_path(subject: &Subject, entry: &Entry) -> Vec<u8> {
-    join(subject.origins[entry.origin].path_prefix.as_bytes(), entry.member())
+    join(subject.origins[entry.origin()].path_prefix.as_bytes(), entry.member())
 }
 
 /// The path an entry is recorded under, redacted.
@@ -41,7 +41,7 @@ pub fn record_owned(subject: Subject, header: &Header) -> Vec<Line> {
     let listed = entries
         .into_iter()
         .map(|entry| {
-            let path = join(origins[entry.origin].path_prefix.as_bytes(), entry.member());
+            let path = join(origins[entry.origin()].path_prefix.as_bytes(), entry.member());
             line_of(path, &entry, header)
         })
         .collect();
@@ -53,7 +53,7 @@ fn implied_folders(subject: &Subject) -> Vec<Vec<u8>> {
     let mut implied: HashSet<Vec<u8>, RandomState> = HashSet::default();
     let mut path = Vec::new();
     for entry in &subject.entries {
-        let prefix = subject.origins[entry.origin].path_prefix.as_bytes();
+        let prefix = subject.origins[entry.origin()].path_prefix.as_bytes();
         let member = entry.member();
         // Deepest parent first: once one is recorded, so are all of its own parents, so most
         // entries look up one key, not one per level; the key is built in one reused buffer.
@@ -70,7 +70,7 @@ fn implied_folders(subject: &Subject) -> Vec<Vec<u8>> {
         if implied.is_empty() {
             break;
         }
-        join_into(&mut path, subject.origins[entry.origin].path_prefix.as_bytes(), entry.member());
+        join_into(&mut path, subject.origins[entry.origin()].path_prefix.as_bytes(), entry.member());
         implied.remove(&path);
     }
     implied.into_iter().collect()

@@ -285,7 +285,7 @@ fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, sca
             continue;
         }
         let mut entry = to_entry(&member);
-        entry.index = scan.entries.len();
+        entry.set_index(scan.entries.len());
         for warning in &member.warnings {
             let mut problem = Problem::new(ProblemKind::MalformedHeader, format!("member `{}`: {warning}", String::from_utf8_lossy(&member.name)));
             problem.path = member.name.clone();

@@ -352,7 +352,7 @@ impl Subject {
             job.origins.extend(part.origins.iter().map(|origin| Origin { path_prefix: prefix.to_string(), ..origin.clone() }));
             job.entries.extend(part.entries.iter().map(|entry| {
                 let mut entry = entry.clone();
-                entry.origin += first;
+                entry.set_origin(entry.origin() + first);
                 entry
             }));
         }
@@ -370,7 +370,7 @@ impl Subject {
         // Root entries (`.`, `./`, `/`) say nothing about the layout.
         entries.retain(|entry| !(entry.member().is_empty() && entry.kind == crate::entry::EntryKind::Dir));
         for entry in &mut entries {
-            entry.origin = origin_index;
+            entry.set_origin(origin_index);
             if entry.kind == crate::entry::EntryKind::Dir {
                 folders += 1;
             } else {

@@ -121,7 +121,7 @@ fn push(scan: &mut Scan, member: &[u8], kind: EntryKind, limits: &Limits) -> boo
     let normalized = normalize_name(member);
     let mut entry = Entry::new(normalized.name, kind);
     entry.invalid_name = normalized.invalid;
-    entry.index = index;
+    entry.set_index(index);
     entry.mode = if kind == EntryKind::Dir { DIR_MODE } else { FILE_MODE };
     scan.entries.push(entry);
     true

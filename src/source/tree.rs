@@ -135,7 +135,7 @@ fn add_entry(
     let normalized = normalize_name(member);
     let mut entry = Entry::new(normalized.name, kind);
     entry.invalid_name = normalized.invalid;
-    entry.index = index;
+    entry.set_index(index);
     match child.stat {
         Ok(stat) => {
             entry.mode = stat.mode & 0o7777;
@@ -252,7 +252,7 @@ mod tests {
             let scan = scan(dir.path(), &ScanOptions::headers(false));
             assert!(scan.problems.is_empty(), "{:?}", scan.problems);
             assert_eq!(names(&scan), expected);
-            let indexes: Vec<usize> = scan.entries.iter().map(|e| e.index).collect();
+            let indexes: Vec<usize> = scan.entries.iter().map(|e| e.index()).collect();
             assert_eq!(indexes, (0..expected.len()).collect::<Vec<_>>());
         }
     }
