@@ -128,7 +128,7 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
             push("size", render_size(Size::Bytes(before)), render_size(Size::Bytes(after)));
         }
     }
-    if let (Some(before), Some(after)) = (&expected.link, &actual.link) {
+    if let (Some(before), Some(after)) = (expected.link(), actual.link()) {
         if before != after {
             push("link", escape(before), escape(after));
         }
@@ -138,7 +138,7 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
             push("mode", format!("{before:04o}"), format!("{after:04o}"));
         }
     }
-    if let (Some(before), Some(after)) = (&expected.sha256, &actual.sha256) {
+    if let (Some(before), Some(after)) = (expected.sha256(), actual.sha256()) {
         if before != after {
             push("sha256", hex(before), hex(after));
         }

@@ -117,18 +117,18 @@ pub fn line_of(path: Vec<u8>, entry: &Entry, header: &Header) -> Line {
         line.size = Some(Size::Bytes(entry.size));
     }
     if fields.link {
-        line.link = match entry.kind {
+        line.set_link(match entry.kind {
             EntryKind::Symlink => entry.link_target().map(Box::from),
             // Hard link targets name other members, so they get the same `./` normalization.
             EntryKind::Hardlink => entry.link_target().map(|target| normalize_name(target).name.into()),
             _ => None,
-        };
+        });
     }
     if fields.mode {
         line.mode = Some(entry.mode);
     }
     if fields.sha256 && entry.kind == EntryKind::File {
-        line.sha256 = entry.digest().map(Box::new);
+        line.set_sha256(entry.digest());
     }
     line
 }
@@ -141,13 +141,13 @@ pub fn finish(mut line: Line, header: &Header) -> Line {
         line.size = None;
     }
     if !fields.link {
-        line.link = None;
+        line.set_link(None);
     }
     if !fields.mode {
         line.mode = None;
     }
     if !fields.sha256 {
-        line.sha256 = None;
+        line.set_sha256(None);
     }
     if line.size.is_some() && header.size_treatment(&line.path) == Some(SizeTreatment::Ignore) {
         line.size = Some(Size::Ignored);
