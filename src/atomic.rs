@@ -197,9 +197,15 @@ fn current_umask() -> u32 {
 
 /// Write `bytes` to `target` atomically.
 pub fn write(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = AtomicFile::create(target)?;
-    file.write_all(bytes)?;
-    file.commit()
+    write_with(target, |out| out.write_all(bytes))
+}
+
+/// Write to `target` atomically with `write`, through a buffer: for output too large to build
+/// as one string first.
+pub fn write_with(target: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, AtomicFile::create(target)?);
+    write(&mut out)?;
+    out.into_inner().map_err(io::IntoInnerError::into_error)?.commit()
 }
 
 #[cfg(test)]

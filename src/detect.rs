@@ -103,21 +103,21 @@ fn fired(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Vec<Vec<
     let candidate: Vec<bool> = (0..ruleset.packs.len()).map(|index| candidates.contains(&index)).collect();
     let mut matches = Vec::new();
     for entry in &subject.entries {
-        ruleset.signal_paths.matches_into(as_path(&entry.path), &mut matches);
+        ruleset.signal_paths.matches_into(as_path(entry.path()), &mut matches);
         for &glob in &matches {
             let (pack, index) = ruleset.signal_of_glob[glob];
             if !candidate[pack] || fired[pack][index] {
                 continue;
             }
             let signal = &ruleset.packs[pack].signals[index];
-            let excepted = signal.except.as_ref().is_some_and(|set| set.is_match(as_path(&entry.path)));
-            let content_holds = signal.content.as_ref().is_none_or(|regex| entry.content.as_ref().is_some_and(|c| regex.is_match(&c.text())));
+            let excepted = signal.except.as_ref().is_some_and(|set| set.is_match(as_path(entry.path())));
+            let content_holds = signal.content.as_ref().is_none_or(|regex| entry.content().is_some_and(|c| regex.is_match(&c.text())));
             fired[pack][index] = !excepted && content_holds;
         }
     }
     for (pack, flags) in fired.iter_mut().enumerate() {
         for (signal, flag) in ruleset.packs[pack].signals.iter().zip(flags.iter_mut()) {
-            *flag = *flag && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(&e.path))));
+            *flag = *flag && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(e.path()))));
         }
     }
     fired

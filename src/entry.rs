@@ -70,33 +70,45 @@ impl Content {
     }
 }
 
+/// What a source captured of one entry beyond its header: rare, so it lives on the side and
+/// an entry without any costs one pointer. A digest, captured for every file of a
+/// `--fields +sha256` snapshot, is inline; the rarer captures are boxed again.
+#[derive(Clone, Debug, Default)]
+struct Captured {
+    link_target: Option<Box<[u8]>>,
+    content: Option<Box<Content>>,
+    zip: Option<Box<crate::source::ziptail::ZipLook>>,
+    digest: Option<[u8; 32]>,
+}
+
 /// One member of a tree or archive, normalized.
+///
+/// Kept small (56 bytes plus one allocation for the path) because a check holds every entry of
+/// a million-file tree at once: indices are 32 bits (a subject never holds 4 billion entries)
+/// and zones 16.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Normalized name inside its origin (`./a//b/` -> `a/b`); may be non-UTF-8.
-    pub member: Vec<u8>,
-    /// Path relative to the /opt/ml root, set by the layout stage (`model/` + member, ...).
-    pub path: Vec<u8>,
-    /// Index of the origin (tree or archive) this entry came from.
-    pub origin: usize,
-    /// Position in its archive (0-based) or walk order.
-    pub index: usize,
-    pub kind: EntryKind,
-    pub size: u64,
+    /// The path relative to the /opt/ml root once the layout stage placed the entry
+    /// (`model/` + member, ...); until then the member name alone. One allocation holds both.
+    path: Box<[u8]>,
+    /// Where the member name starts in `path`: after the layout prefix, a short path.
+    member_start: u16,
     pub mode: u32,
-    pub link_target: Option<Vec<u8>>,
+    pub size: u64,
+    /// Index of the origin (tree or archive) this entry came from.
+    origin: u32,
+    /// Position in its archive (0-based) or walk order.
+    index: u32,
+    /// Index into the layout's zones, set by the layout stage.
+    zone: u16,
+    captured: Option<Box<Captured>>,
+    pub kind: EntryKind,
     /// The raw name started with `/`.
     pub absolute: bool,
     /// The raw name has a `..` component.
     pub parent_dir: bool,
     /// A name SageMaker rejects for uncompressed models: empty component, NUL, component > 255 bytes.
     pub invalid_name: bool,
-    pub content: Option<Content>,
-    /// The zip listing read from the file's tail, when a rule asked for it.
-    pub zip: Option<crate::source::ziptail::ZipLook>,
-    pub digest: Option<[u8; 32]>,
-    /// Index into the layout's zones, set by the layout stage.
-    pub zone: usize,
     /// Set by the analysis pass: another entry of the same origin has the same member name.
     pub duplicate: bool,
     /// Set by the analysis pass: this name is both a file and the parent of other entries.
@@ -106,32 +118,133 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// `member` is the normalized name inside its origin (`./a//b/` -> `a/b`); may be non-UTF-8.
     pub fn new(member: Vec<u8>, kind: EntryKind) -> Entry {
         Entry {
-            member,
-            path: Vec::new(),
+            path: member.into_boxed_slice(),
+            member_start: 0,
+            mode: 0,
+            size: 0,
             origin: 0,
             index: 0,
+            zone: 0,
+            captured: None,
             kind,
-            size: 0,
-            mode: 0,
-            link_target: None,
             absolute: false,
             parent_dir: false,
             invalid_name: false,
-            content: None,
-            zip: None,
-            digest: None,
-            zone: 0,
             duplicate: false,
             name_clash: false,
             link_escapes: false,
         }
     }
 
+    /// Index of the origin (tree or archive) this entry came from.
+    pub fn origin(&self) -> usize {
+        self.origin as usize
+    }
+
+    pub fn set_origin(&mut self, origin: usize) {
+        self.origin = u32::try_from(origin).expect("a subject has a few origins");
+    }
+
+    /// Position in its archive (0-based) or walk order.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Set the position; past 4 billion entries (which no limit allows) positions tie.
+    pub fn set_index(&mut self, index: usize) {
+        self.index = u32::try_from(index).unwrap_or(u32::MAX);
+    }
+
+    /// Index into the layout's zones, set by the layout stage.
+    pub fn zone(&self) -> usize {
+        usize::from(self.zone)
+    }
+
+    pub fn set_zone(&mut self, zone: usize) {
+        self.zone = u16::try_from(zone).expect("a layout has a few zones");
+    }
+
+    /// The normalized name inside its origin.
+    pub fn member(&self) -> &[u8] {
+        &self.path[self.member_start as usize..]
+    }
+
+    /// The path relative to the /opt/ml root (the member name until the layout placed it).
+    pub fn path(&self) -> &[u8] {
+        &self.path
+    }
+
+    /// Place the entry under `prefix` (relative to /opt/ml), replacing any earlier placement.
+    pub fn place_under(&mut self, prefix: &[u8]) {
+        if prefix.is_empty() && self.member_start == 0 {
+            return;
+        }
+        let member = self.member();
+        let path = join(prefix, member);
+        // An empty member is the prefix itself, without a `/`.
+        let start = path.len() - member.len();
+        // A prefix comes from the layout's mappings, which the loader keeps short.
+        self.member_start = u16::try_from(start).expect("a layout prefix is short");
+        self.path = path.into_boxed_slice();
+    }
+
+    /// Give the entry another member name; it is placed again by the layout stage.
+    pub fn rename(&mut self, member: Vec<u8>) {
+        self.path = member.into_boxed_slice();
+        self.member_start = 0;
+    }
+
     /// The last path component.
     pub fn file_name(&self) -> &[u8] {
-        file_name(&self.member)
+        file_name(self.member())
+    }
+
+    pub fn link_target(&self) -> Option<&[u8]> {
+        self.captured.as_ref()?.link_target.as_deref()
+    }
+
+    pub fn content(&self) -> Option<&Content> {
+        self.captured.as_ref()?.content.as_deref()
+    }
+
+    pub fn zip(&self) -> Option<&crate::source::ziptail::ZipLook> {
+        self.captured.as_ref()?.zip.as_deref()
+    }
+
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        self.captured.as_ref()?.digest
+    }
+
+    /// The side record, made on the first capture.
+    fn captured_mut(&mut self) -> &mut Captured {
+        self.captured.get_or_insert_with(Default::default)
+    }
+
+    pub fn set_link_target(&mut self, target: Option<Vec<u8>>) {
+        if target.is_some() || self.captured.is_some() {
+            self.captured_mut().link_target = target.map(Vec::into_boxed_slice);
+        }
+    }
+
+    pub fn set_content(&mut self, content: Option<Content>) {
+        if content.is_some() || self.captured.is_some() {
+            self.captured_mut().content = content.map(Box::new);
+        }
+    }
+
+    pub fn set_zip(&mut self, zip: Option<crate::source::ziptail::ZipLook>) {
+        if zip.is_some() || self.captured.is_some() {
+            self.captured_mut().zip = zip.map(Box::new);
+        }
+    }
+
+    pub fn set_digest(&mut self, digest: Option<[u8; 32]>) {
+        if digest.is_some() || self.captured.is_some() {
+            self.captured_mut().digest = digest;
+        }
     }
 }
 
@@ -249,6 +362,23 @@ mod tests {
         assert!(normalize_name(b"a//b").invalid);
         assert!(normalize_name(&[b'a'; 256]).invalid);
         assert!(!normalize_name(b"./a/b").invalid);
+    }
+
+    #[test]
+    fn an_entry_is_small_and_its_member_survives_placement() {
+        assert!(std::mem::size_of::<Entry>() <= 56, "{} bytes", std::mem::size_of::<Entry>());
+        let mut entry = Entry::new(b"code/train.py".to_vec(), EntryKind::File);
+        assert_eq!(entry.path(), b"code/train.py");
+        entry.place_under(b"model");
+        assert_eq!((entry.path(), entry.member()), (&b"model/code/train.py"[..], &b"code/train.py"[..]));
+        entry.place_under(b"");
+        assert_eq!((entry.path(), entry.member()), (&b"code/train.py"[..], &b"code/train.py"[..]));
+        let mut root = Entry::new(Vec::new(), EntryKind::Dir);
+        root.place_under(b"model");
+        assert_eq!((root.path(), root.member()), (&b"model"[..], &b""[..]));
+        entry.set_digest(None);
+        assert!(entry.captured.is_none(), "nothing captured, nothing allocated");
+        assert!(std::mem::size_of::<Captured>() <= 72, "a digest costs {} bytes", std::mem::size_of::<Captured>());
     }
 
     #[test]

@@ -260,7 +260,7 @@ impl Code {
         if let Some(problem) = scan.problems.iter().find(|p| p.kind.stops_reading()) {
             return Err(fail(format!("not a readable source_dir archive: {}", problem.detail)));
         }
-        Ok(Code { shown, files: scan.entries.into_iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.member).collect() })
+        Ok(Code { shown, files: scan.entries.into_iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.member().to_vec()).collect() })
     }
 
     fn has(&self, program: &str) -> bool {

@@ -3,7 +3,7 @@
 
 use globset::{GlobSet, GlobSetBuilder};
 
-use crate::entry::{as_path, file_name, join, strip_prefix};
+use crate::entry::{as_path, file_name, strip_prefix};
 use crate::glob::compile_glob;
 use crate::source::job::JobArtifact;
 use crate::source::{Role, Subject};
@@ -117,7 +117,7 @@ impl Layout {
         root.into_iter().chain(self.mappings.iter().filter(move |m| m.role == role).map(|m| m.prefix.as_slice()))
     }
 
-    /// Map every entry of `subject` into /opt/ml (`entry.path`) and its zone (`entry.zone`).
+    /// Map every entry of `subject` into /opt/ml (`entry.path`) and its zone (`entry.zone()`).
     pub fn place(&self, subject: &mut Subject) -> Placed {
         let all_zones: Vec<usize> = (0..self.zones.len()).collect();
         let origins: Vec<Placement> = subject
@@ -127,7 +127,7 @@ impl Layout {
             .map(|(index, origin)| match origin.role {
                 Role::OptMl => Placement { flavour: "tree".into(), prefix: Vec::new(), covers: all_zones.clone() },
                 role => {
-                    let top_level = subject.entries.iter().filter(|e| e.origin == index).map(|e| e.member.split(|&b| b == b'/').next().unwrap_or(&[]));
+                    let top_level = subject.entries.iter().filter(|e| e.origin() == index).map(|e| e.member().split(|&b| b == b'/').next().unwrap_or(&[]));
                     self.pick_mapping(role, top_level)
                 }
             })
@@ -140,8 +140,8 @@ impl Layout {
         }
         let mut matches = Vec::new();
         for entry in &mut subject.entries {
-            entry.path = join(&origins[entry.origin].prefix, &entry.member);
-            entry.zone = self.classify(&entry.path, &mut matches);
+            entry.place_under(&origins[entry.origin()].prefix);
+            entry.set_zone(self.classify(entry.path(), &mut matches));
         }
         Placed { origins, covered }
     }

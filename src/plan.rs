@@ -72,7 +72,7 @@ fn state(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, st
         value = value.replace("{files}", &listed);
     }
     if let (Some(file), Some(field)) = (&step.file, &step.field) {
-        let content = subject.entries.iter().find(|e| &e.path == file)?.content.as_ref()?;
+        let content = subject.entries.iter().find(|e| e.path() == file)?.content()?;
         let read = field_values(field, &content.text())?.into_iter().next()?;
         if let Some(table) = step.table {
             value = value.replace("{mapped}", ruleset.tables[table].lookup(&read)?);
@@ -88,5 +88,5 @@ fn model_relative(entry: &Entry) -> Option<&[u8]> {
     if entry.kind == EntryKind::Dir {
         return None;
     }
-    entry.path.strip_prefix(b"model/".as_slice()).filter(|rel| !rel.is_empty())
+    entry.path().strip_prefix(b"model/".as_slice()).filter(|rel| !rel.is_empty())
 }

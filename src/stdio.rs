@@ -14,11 +14,17 @@ static STDOUT_FAILURE: OnceLock<io::Error> = OnceLock::new();
 
 /// Write `text` to stdout and flush it.
 pub fn out(text: &str) {
+    out_with(|out| out.write_all(text.as_bytes()));
+}
+
+/// Write to stdout with `write`, through a buffer, and flush it: for output too large to build
+/// as one string first.
+pub fn out_with(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     if STDOUT_FAILURE.get().is_some() {
         return;
     }
-    let mut stdout = io::stdout().lock();
-    if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    if let Err(err) = write(&mut out).and_then(|()| out.flush()) {
         let _ = STDOUT_FAILURE.set(err);
     }
 }

@@ -14,7 +14,7 @@ use crate::report::sanitize::{sanitize, shown};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::compare::unified_diff;
 use crate::snapshot::manifest::Manifest;
-use crate::snapshot::record::record;
+use crate::snapshot::record::record_owned;
 use crate::snapshot::report::Delta;
 use crate::snapshot::{default_manifest, header_from_options, incomplete, store};
 use crate::source::{self, Subject};
@@ -77,19 +77,15 @@ fn record_input(args: &SnapshotArgs) -> Result<ExitStatus, MietteReport> {
     let base = args.record.header(existing)?;
     let settings = Settings::resolve(Flags::read(&args.discovery, &args.limits, &args.s3, args.under.as_deref()))?;
     let subject = open_input(&settings.layout_only()?, input, args.role, base.header.fields.sha256, &settings, "snapshot")?;
-    let manifest = Manifest { lines: record(&subject, &base.header), ..base };
     let input = subject.input.clone();
-    // The entries are recorded: free them before the text is built.
-    drop(subject);
-    let text = manifest.render();
+    // The entries become the lines, in their memory.
+    let manifest = Manifest { lines: record_owned(subject, &base.header), ..base };
     match &args.output {
         Some(file) => {
-            store::write(file, &text)?;
+            store::write_manifest(file, |out| manifest.write_to(out))?;
             stdio::err(&format!("recorded {} lines of {} in {}\n", manifest.lines.len(), sanitize(&input), shown(file)));
         }
-        None => {
-            print(&text);
-        }
+        None => stdio::out_with(|out| manifest.write_to(out)),
     }
     Ok(ExitStatus::Clean)
 }

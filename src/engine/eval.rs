@@ -116,10 +116,10 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its
 /// regex and field test.
 fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
-    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(&e.path))).any(|e| {
-        e.content.as_ref().is_some_and(|c| {
+    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(e.path()))).any(|e| {
+        e.content().is_some_and(|c| {
             grep.regex.as_ref().is_none_or(|re| re.is_match(&c.text()))
-                && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(&e.path)))
+                && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(e.path())))
         })
     })
 }
@@ -176,7 +176,7 @@ pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: 
             return false;
         }
     }
-    let paths = || subject.entries.iter().map(|e| as_path(&e.path));
+    let paths = || subject.entries.iter().map(|e| as_path(e.path()));
     if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
         return false;
     }
@@ -216,10 +216,10 @@ impl<'a> Evaluator<'a> {
     /// zone root, or the /opt/ml root.
     fn relative<'e>(&self, zones: Option<&[usize]>, entry: &'e Entry) -> Option<&'e [u8]> {
         match zones {
-            None => Some(&entry.path),
+            None => Some(entry.path()),
             // The zone's own root folder (`model`, `output/data`) is not *in* the zone.
             Some(zones) => {
-                zones.contains(&entry.zone).then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path)).flatten().filter(|rel| !rel.is_empty())
+                zones.contains(&entry.zone()).then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path())).flatten().filter(|rel| !rel.is_empty())
             }
         }
     }
@@ -240,12 +240,12 @@ impl<'a> Evaluator<'a> {
         let (mut globs, mut hits, mut visits) = (Vec::new(), Vec::new(), Vec::new());
         let mut visit = 0;
         for (at, entry) in self.subject.entries.iter().enumerate() {
-            let zone_frame = (self.placed.covers(entry.zone))
-                .then(|| self.ruleset.layout.zone_relative(entry.zone, &entry.path))
+            let zone_frame = (self.placed.covers(entry.zone()))
+                .then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path()))
                 .flatten()
                 .filter(|rel| !rel.is_empty())
-                .and_then(|rel| Some((index.frames.get(entry.zone + 1)?, rel)));
-            let root_frame = index.frames.first().map(|frame| (frame, entry.path.as_slice()));
+                .and_then(|rel| Some((index.frames.get(entry.zone() + 1)?, rel)));
+            let root_frame = index.frames.first().map(|frame| (frame, entry.path()));
             for (frame, rel) in root_frame.into_iter().chain(zone_frame) {
                 if frame.owners.is_empty() && frame.every.is_empty() {
                     continue;
@@ -269,7 +269,7 @@ impl<'a> Evaluator<'a> {
                     if !live[rule] || excepted_at[rule] == visit || !passes(&rules[rule].filter, entry, rel, &self.ruleset.tables) {
                         continue;
                     }
-                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone, rel, matched_at[rule] == visit, &hits);
+                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone(), rel, matched_at[rule] == visit, &hits);
                 }
             }
         }
@@ -314,7 +314,7 @@ impl<'a> Evaluator<'a> {
                     let zones = self.zones(rule);
                     let mut seen: HashSet<Vec<u8>> = HashSet::new();
                     matched.retain(|entry| {
-                        let rel = self.relative(zones.as_deref(), entry).unwrap_or(&entry.path);
+                        let rel = self.relative(zones.as_deref(), entry).unwrap_or(entry.path());
                         let top = rel.split(|&b| b == b'/').next().unwrap_or(rel);
                         let is_folder = rel.len() > top.len() || entry.kind == crate::entry::EntryKind::Dir;
                         is_folder && seen.insert(top.to_vec())
@@ -326,7 +326,7 @@ impl<'a> Evaluator<'a> {
                     let names: Vec<String> = matched
                         .iter()
                         .take(5)
-                        .map(|e| if *top_folders { lossy(e.member.split(|&b| b == b'/').next().unwrap_or(&e.member)) } else { lossy(&e.member) })
+                        .map(|e| if *top_folders { lossy(e.member().split(|&b| b == b'/').next().unwrap_or(e.member())) } else { lossy(e.member()) })
                         .collect();
                     let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
                     vars.set("count", count.to_string()).set("pattern", listed);
@@ -375,27 +375,27 @@ impl<'a> Evaluator<'a> {
     /// One finding per entry, but not for entries below one already reported (a 500-file
     /// `checkpoint-500/` folder is one finding).
     fn per_entry(&mut self, index: usize, rule: &Rule, mut entries: Vec<&Entry>) {
-        entries.sort_by(|a, b| (a.origin, &a.path).cmp(&(b.origin, &b.path)));
+        entries.sort_by(|a, b| (a.origin(), a.path()).cmp(&(b.origin(), b.path())));
         let mut reported: HashSet<(usize, &[u8])> = HashSet::new();
         for entry in entries {
-            let path = entry.path.as_slice();
-            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin, &path[..i])));
+            let path = entry.path();
+            let below_reported = path.iter().enumerate().filter(|(_, &b)| b == b'/').any(|(i, _)| reported.contains(&(entry.origin(), &path[..i])));
             // A member stored twice is one cause (SM509 reports the duplicate): report it once.
-            if below_reported || !reported.insert((entry.origin, path)) {
+            if below_reported || !reported.insert((entry.origin(), path)) {
                 continue;
             }
             let vars = self.entry_vars(rule, entry);
-            self.emit(index, rule, entry.origin, &entry.member, vars);
+            self.emit(index, rule, entry.origin(), entry.member(), vars);
         }
     }
 
     fn entry_vars(&self, rule: &Rule, entry: &Entry) -> Vars {
         let mut vars = Vars::default();
         vars.set("size", human_size(entry.size));
-        if let Some(target) = &entry.link_target {
+        if let Some(target) = entry.link_target() {
             vars.set("target", lossy(target));
         }
-        if let Some(content) = &entry.content {
+        if let Some(content) = entry.content() {
             let text = content.text();
             let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
             let line: String = line.chars().take(200).collect();
@@ -411,7 +411,7 @@ impl<'a> Evaluator<'a> {
                 vars.set("match", text[start..end].trim().chars().take(200).collect::<String>());
             }
         }
-        let name = file_name(&entry.member);
+        let name = file_name(entry.member());
         let hint = rule.hints.iter().find(|h| h.names.is_match(as_path(name))).map(|h| h.text.clone());
         vars.set("hint", hint.unwrap_or_default());
         vars
@@ -470,10 +470,10 @@ impl<'a> Evaluator<'a> {
     }
 
     fn json_keys(&mut self, index: usize, rule: &'a Rule, file: &[u8], key_path: &str, matched: &[u32]) {
-        let Some(entry) = self.subject.entries.iter().find(|e| e.path == file) else {
+        let Some(entry) = self.subject.entries.iter().find(|e| e.path() == file) else {
             return;
         };
-        let Some(content) = &entry.content else {
+        let Some(content) = entry.content() else {
             return;
         };
         let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(&content.bytes) else {
@@ -484,7 +484,8 @@ impl<'a> Evaluator<'a> {
             // Pipe mode: a channel is a series of FIFOs `<channel>_<epoch>`.
             let pipe_prefix = [expected.as_slice(), b"_"].concat();
             let present = self.subject.entries.iter().any(|e| {
-                e.path == expected || e.path.strip_prefix(pipe_prefix.as_slice()).is_some_and(|epoch| !epoch.is_empty() && epoch.iter().all(u8::is_ascii_digit))
+                e.path() == expected
+                    || e.path().strip_prefix(pipe_prefix.as_slice()).is_some_and(|epoch| !epoch.is_empty() && epoch.iter().all(u8::is_ascii_digit))
             });
             if !present {
                 let mut vars = Vars::default();
@@ -494,12 +495,12 @@ impl<'a> Evaluator<'a> {
         }
         // The other direction: entries that should be keys (channel folders nobody declared).
         for entry in self.entries(matched) {
-            let name = lossy(file_name(&entry.member));
+            let name = lossy(file_name(entry.member()));
             let bare = name.rsplit_once('_').filter(|(_, epoch)| epoch.chars().all(|c| c.is_ascii_digit())).map(|(b, _)| b);
             if !object.contains_key(&name) && !bare.is_some_and(|b| object.contains_key(b)) {
                 let mut vars = self.entry_vars(rule, entry);
                 vars.set("key", name);
-                self.emit(index, rule, entry.origin, &entry.member, vars);
+                self.emit(index, rule, entry.origin(), entry.member(), vars);
             }
         }
     }
@@ -527,7 +528,7 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
     if flags.iter().any(|(wanted, actual)| wanted.is_some_and(|w| w != *actual)) {
         return false;
     }
-    if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(&entry.member)))) {
+    if filter.name_matches.as_ref().is_some_and(|re| !re.is_match(&String::from_utf8_lossy(file_name(entry.member())))) {
         return false;
     }
     if filter.path_matches.is_some() || filter.path_not_matches.is_some() {
@@ -537,7 +538,7 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
         }
     }
     if let Some(globs) = &filter.zip_missing {
-        let lacks_one = match &entry.zip {
+        let lacks_one = match entry.zip() {
             Some(ZipLook::NotZip) => true,
             Some(ZipLook::Members(names)) => (0..globs.patterns.len()).any(|i| !names.iter().any(|n| globs.set.matches(as_path(n)).contains(&i))),
             Some(ZipLook::Unsure(_)) | None => false,
@@ -546,12 +547,12 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
             return false;
         }
     }
-    if filter.zip_unsure.is_some_and(|unsure| matches!(entry.zip, Some(ZipLook::Unsure(_))) != unsure) {
+    if filter.zip_unsure.is_some_and(|unsure| matches!(entry.zip(), Some(ZipLook::Unsure(_))) != unsure) {
         return false;
     }
     if let Some(field) = &filter.field {
-        match &entry.content {
-            Some(captured) if !captured.truncated && field_holds(field, &captured.text(), tables, parent_name(&entry.path)) => {}
+        match entry.content() {
+            Some(captured) if !captured.truncated && field_holds(field, &captured.text(), tables, parent_name(entry.path())) => {}
             _ => return false,
         }
     }
@@ -560,7 +561,7 @@ pub fn passes(filter: &Filter, entry: &Entry, rel: &[u8], tables: &[Table]) -> b
         return true;
     }
     // Content filters need captured content; entries without it (too big, not a file) never match.
-    let Some(captured) = &entry.content else {
+    let Some(captured) = entry.content() else {
         return false;
     };
     let text = captured.text();
@@ -677,7 +678,7 @@ mod tests {
         ));
         let handler = |text: &str| {
             let mut subject = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
-            subject.entries[1].content = Some(crate::entry::Content { bytes: text.as_bytes().to_vec(), truncated: false });
+            subject.entries[1].set_content(Some(crate::entry::Content { bytes: text.as_bytes().to_vec(), truncated: false }));
             subject
         };
         assert_eq!(run(&rules, &mut handler("def predict_fn(x): pass")).len(), 1);

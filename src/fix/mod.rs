@@ -38,7 +38,7 @@ pub fn check_fixable(input: &Path, subject: &Subject) -> Result<(), Unfixable> {
         return Err(Unfixable::Damaged { input, detail: problem.detail.clone() });
     }
     if let Some(entry) = subject.entries.iter().find(|e| e.parent_dir) {
-        return Err(Unfixable::ParentDir { input, member: sanitize(&lossy(&entry.member)).into_owned() });
+        return Err(Unfixable::ParentDir { input, member: sanitize(&lossy(entry.member())).into_owned() });
     }
     Ok(())
 }

@@ -88,34 +88,34 @@ pub fn plan(ruleset: &Ruleset, subject: &Subject, findings: &[Finding]) -> Plan 
     // Members that keep their place first, so a move never takes an existing name.
     let mut taken: HashMap<Vec<u8>, usize> = HashMap::new();
     for entry in &subject.entries {
-        if requests.moves.contains(&entry.member) || requests.dereferences.contains(&entry.member) {
+        if requests.moves.contains(entry.member()) || requests.dereferences.contains(entry.member()) {
             continue;
         }
-        let Some(name) = requests.name_of(&entry.member) else { continue };
+        let Some(name) = requests.name_of(entry.member()) else { continue };
         plan.keep(entry, name, &mut taken);
     }
-    for entry in subject.entries.iter().filter(|e| requests.moves.contains(&e.member)) {
-        let Some(stays) = requests.name_of(&entry.member) else { continue };
-        let target = join(b"code", file_name(&entry.member));
+    for entry in subject.entries.iter().filter(|e| requests.moves.contains(e.member())) {
+        let Some(stays) = requests.name_of(entry.member()) else { continue };
+        let target = join(b"code", file_name(entry.member()));
         if taken.contains_key(&target) {
-            plan.changes.push(format!("left `{}` where it is: `{}` already exists", lossy(&entry.member), lossy(&target)));
+            plan.changes.push(format!("left `{}` where it is: `{}` already exists", lossy(entry.member()), lossy(&target)));
             plan.keep(entry, stays, &mut taken);
         } else {
-            plan.changes.push(format!("moved `{}` to `{}`", lossy(&entry.member), lossy(&target)));
+            plan.changes.push(format!("moved `{}` to `{}`", lossy(entry.member()), lossy(&target)));
             plan.keep(entry, target, &mut taken);
         }
     }
-    for link in subject.entries.iter().filter(|e| requests.dereferences.contains(&e.member)) {
-        let Some(name) = requests.name_of(&link.member) else { continue };
+    for link in subject.entries.iter().filter(|e| requests.dereferences.contains(e.member())) {
+        let Some(name) = requests.name_of(link.member()) else { continue };
         match resolve_file(subject, link) {
             Some(target) => {
-                plan.changes.push(format!("replaced the symlink `{}` with a copy of `{}`", lossy(&link.member), lossy(&target.member)));
-                taken.insert(name.clone(), link.index);
-                plan.copies.push((name, target.index));
+                plan.changes.push(format!("replaced the symlink `{}` with a copy of `{}`", lossy(link.member()), lossy(target.member())));
+                taken.insert(name.clone(), link.index());
+                plan.copies.push((name, target.index()));
             }
             None => {
-                let to = lossy(link.link_target.as_deref().unwrap_or_default());
-                plan.changes.push(format!("left the symlink `{}` as it is: `{to}` is not a file inside the archive", lossy(&link.member)));
+                let to = lossy(link.link_target().unwrap_or_default());
+                plan.changes.push(format!("left the symlink `{}` as it is: `{to}` is not a file inside the archive", lossy(link.member())));
                 plan.keep(link, name, &mut taken);
             }
         }
@@ -132,13 +132,13 @@ impl Plan {
                 return;
             }
             self.kept.remove(&earlier);
-            self.changes.push(format!("kept only the last copy of the duplicate member `{}`", lossy(&entry.member)));
+            self.changes.push(format!("kept only the last copy of the duplicate member `{}`", lossy(entry.member())));
         }
-        taken.insert(name.clone(), entry.index);
-        if name != entry.member {
-            self.renamed.insert(entry.member.clone(), name.clone());
+        taken.insert(name.clone(), entry.index());
+        if name != entry.member() {
+            self.renamed.insert(entry.member().to_vec(), name.clone());
         }
-        self.kept.insert(entry.index, Kept { name, kind: entry.kind });
+        self.kept.insert(entry.index(), Kept { name, kind: entry.kind });
     }
 }
 
@@ -152,11 +152,11 @@ fn resolve_file<'a>(subject: &'a Subject, link: &'a Entry) -> Option<&'a Entry> 
         if current.kind != EntryKind::Symlink || current.link_escapes {
             return None;
         }
-        let parent = current.member.iter().rposition(|&b| b == b'/').map_or(&b""[..], |slash| &current.member[..slash]);
-        let target = normalize_name(&join(parent, current.link_target.as_deref()?));
+        let parent = current.member().iter().rposition(|&b| b == b'/').map_or(&b""[..], |slash| &current.member()[..slash]);
+        let target = normalize_name(&join(parent, current.link_target()?));
         let resolved = collapse_parents(&target.name)?;
         // The last member with a name is the one extraction leaves behind.
-        current = subject.entries.iter().rev().find(|e| e.member == resolved)?;
+        current = subject.entries.iter().rev().find(|e| e.member() == resolved)?;
     }
     None
 }

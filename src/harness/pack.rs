@@ -99,7 +99,7 @@ fn list(dir: &Path, label: usize, options: PackOptions) -> Result<Vec<(Vec<u8>, 
         } else if file_type.is_symlink() {
             let target = fs::read_link(item.path()).map_err(io_error(item.path()))?;
             let mut entry = Entry::new(rel.as_os_str().as_bytes().to_vec(), EntryKind::Symlink);
-            entry.link_target = Some(target.as_os_str().as_bytes().to_vec());
+            entry.set_link_target(Some(target.as_os_str().as_bytes().to_vec()));
             if link_escapes(&entry, Role::Model) {
                 return Err(PackError::EscapingSymlink { path: item.path().display().to_string(), target: lossy(target.as_os_str().as_bytes()) });
             }

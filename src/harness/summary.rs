@@ -26,7 +26,7 @@ fn zone_tallies(ruleset: &Ruleset, trees: &[&Checked]) -> Vec<(String, Vec<Tally
     let mut table = vec![vec![Tally::default(); trees.len()]; zones.len()];
     for (host, tree) in trees.iter().enumerate() {
         for entry in &tree.subject.entries {
-            let tally = &mut table[entry.zone][host];
+            let tally = &mut table[entry.zone()][host];
             if entry.kind != EntryKind::Dir {
                 tally.files += 1;
                 tally.bytes += entry.size;

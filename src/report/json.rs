@@ -144,7 +144,7 @@ pub fn render(report: &Report<'_>) -> String {
                         role: origin.role.as_str(),
                         flavour: &placement.flavour,
                         compression: origin.compression.map(|c| c.as_str()),
-                        entries: subject.entries.iter().filter(|e| e.origin == index).count(),
+                        entries: subject.entries.iter().filter(|e| e.origin() == index).count(),
                         object: origin.object.as_ref(),
                     })
                     .collect(),

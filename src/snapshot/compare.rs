@@ -64,13 +64,13 @@ pub fn compare(header: &Header, expected: &[Line], actual: Vec<Line>) -> Compari
     let (mut e, mut a) = (0, 0);
     while e < expected.len() || a < actual.len() {
         let path: &[u8] = match (expected.get(e), actual.get(a)) {
-            (Some(x), Some(y)) => x.path.as_slice().min(y.path.as_slice()),
+            (Some(x), Some(y)) => x.path.as_ref().min(y.path.as_ref()),
             (Some(x), None) => &x.path,
             (None, Some(y)) => &y.path,
             (None, None) => unreachable!("loop condition"),
         };
-        let e_end = e + expected[e..].iter().take_while(|l| l.path == path).count();
-        let a_end = a + actual[a..].iter().take_while(|l| l.path == path).count();
+        let e_end = e + expected[e..].iter().take_while(|l| *l.path == *path).count();
+        let a_end = a + actual[a..].iter().take_while(|l| *l.path == *path).count();
         compare_group(header, &expected[e..e_end], &actual[a..a_end], &mut differences, &mut normalized);
         (e, a) = (e_end, a_end);
     }
@@ -128,7 +128,7 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
             push("size", render_size(Size::Bytes(before)), render_size(Size::Bytes(after)));
         }
     }
-    if let (Some(before), Some(after)) = (&expected.link, &actual.link) {
+    if let (Some(before), Some(after)) = (expected.link(), actual.link()) {
         if before != after {
             push("link", escape(before), escape(after));
         }
@@ -138,7 +138,7 @@ pub fn changes(header: &Header, expected: &Line, actual: &Line) -> Vec<FieldChan
             push("mode", format!("{before:04o}"), format!("{after:04o}"));
         }
     }
-    if let (Some(before), Some(after)) = (&expected.sha256, &actual.sha256) {
+    if let (Some(before), Some(after)) = (expected.sha256(), actual.sha256()) {
         if before != after {
             push("sha256", hex(before), hex(after));
         }

@@ -20,19 +20,54 @@ pub enum Size {
 }
 
 /// One entry of a manifest. `None` fields are not recorded (not selected, or not applicable).
+///
+/// The rare fields live on the side, which keeps a line as small as an
+/// [`crate::entry::Entry`], so recording turns a million entries into lines in the same memory
+/// (see `record_owned`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
-    pub path: Vec<u8>,
+    pub path: Box<[u8]>,
     pub kind: EntryKind,
     pub size: Option<Size>,
-    pub link: Option<Vec<u8>>,
     pub mode: Option<u32>,
-    pub sha256: Option<[u8; 32]>,
+    /// `None` when the line has neither a link nor a digest, never an empty box.
+    extras: Option<Box<Extras>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Extras {
+    link: Option<Box<[u8]>>,
+    sha256: Option<[u8; 32]>,
 }
 
 impl Line {
-    pub fn new(path: Vec<u8>, kind: EntryKind) -> Line {
-        Line { path, kind, size: None, link: None, mode: None, sha256: None }
+    pub fn new(path: impl Into<Box<[u8]>>, kind: EntryKind) -> Line {
+        Line { path: path.into(), kind, size: None, mode: None, extras: None }
+    }
+
+    pub fn link(&self) -> Option<&[u8]> {
+        self.extras.as_ref()?.link.as_deref()
+    }
+
+    pub fn sha256(&self) -> Option<&[u8; 32]> {
+        self.extras.as_ref()?.sha256.as_ref()
+    }
+
+    pub fn set_link(&mut self, link: Option<Box<[u8]>>) {
+        self.edit_extras(|extras| extras.link = link);
+    }
+
+    pub fn set_sha256(&mut self, sha256: Option<[u8; 32]>) {
+        self.edit_extras(|extras| extras.sha256 = sha256);
+    }
+
+    /// Change the extras, keeping `None` for none, so equal lines compare equal.
+    fn edit_extras(&mut self, edit: impl FnOnce(&mut Extras)) {
+        let mut extras = self.extras.take().unwrap_or_default();
+        edit(&mut extras);
+        if *extras != Extras::default() {
+            self.extras = Some(extras);
+        }
     }
 
     /// Everything after the path, as written in the manifest.
@@ -41,13 +76,13 @@ impl Line {
         if let Some(size) = self.size {
             out.push_str(&format!(" size={}", render_size(size)));
         }
-        if let Some(link) = &self.link {
+        if let Some(link) = self.link() {
             out.push_str(&format!(" link={}", escape(link)));
         }
         if let Some(mode) = self.mode {
             out.push_str(&format!(" mode={mode:04o}"));
         }
-        if let Some(digest) = &self.sha256 {
+        if let Some(digest) = self.sha256() {
             out.push_str(&format!(" sha256={}", hex(digest)));
         }
         out
@@ -91,12 +126,19 @@ impl Manifest {
     }
 
     pub fn render(&self) -> String {
-        let mut out = self.header_text.clone();
+        let mut out = Vec::new();
+        self.write_to(&mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("a manifest is rendered as text")
+    }
+
+    /// Write the manifest line by line: a snapshot of a million entries is never one string.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self.header_text.as_bytes())?;
         for line in &self.lines {
-            out.push_str(&line.render());
-            out.push('\n');
+            out.write_all(line.render().as_bytes())?;
+            out.write_all(b"\n")?;
         }
-        out
+        Ok(())
     }
 
     /// Parse `text` (named `file` in errors). Lines are sorted after parsing, so a hand-edited
@@ -235,12 +277,12 @@ fn parse_line(line: &str, at: usize) -> Result<Line, Bad> {
             }
             "size" if value == "*" => entry.size = Some(Size::Ignored),
             "size" => entry.size = Some(Size::Bytes(value.parse().map_err(|_| invalid("a size is a byte count, or * when not recorded"))?)),
-            "link" => entry.link = Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?),
+            "link" => entry.set_link(Some(unescape(value).map_err(|msg| bad(msg, "in this link target"))?.into())),
             "mode" => {
                 entry.mode =
                     Some(u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| invalid("a mode is up to four octal digits, e.g. 0644"))?)
             }
-            "sha256" => entry.sha256 = Some(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?),
+            "sha256" => entry.set_sha256(Some(parse_hex(value).ok_or_else(|| invalid("a SHA-256 digest is 64 hex digits"))?)),
             _ => return Err(bad(format!("unknown key `{key}`"), "this key").help("keys: type, size, link, mode, sha256")),
         }
     }
@@ -329,7 +371,7 @@ my\\040model.pth type=file size=5\n";
     fn parse_render_round_trip() {
         let manifest = Manifest::parse("golden.manifest", SAMPLE).unwrap();
         assert_eq!(manifest.lines.len(), 5);
-        assert_eq!(manifest.lines[4].path, b"my model.pth");
+        assert_eq!(&*manifest.lines[4].path, b"my model.pth");
         assert_eq!(manifest.lines[3].size, Some(Size::Ignored));
         assert!(manifest.header.fields.sha256);
         assert_eq!(manifest.render(), SAMPLE);

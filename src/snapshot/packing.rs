@@ -21,7 +21,7 @@ use crate::entry::{as_path, join, normalize_name, strip_prefix, EntryKind};
 use crate::source::{capture, tree, ScanOptions, Subject};
 
 /// What the other side records at each path, for the kinds the packing rules look for.
-fn kinds(lines: &[Line]) -> HashMap<Vec<u8>, EntryKind> {
+fn kinds(lines: &[Line]) -> HashMap<Box<[u8]>, EntryKind> {
     lines.iter().filter(|line| matches!(line.kind, EntryKind::File | EntryKind::Dir)).map(|line| (line.path.clone(), line.kind)).collect()
 }
 
@@ -77,13 +77,13 @@ pub fn resolve_links(subject: &mut Subject, header: &Header, other: &[Line]) -> 
 /// file or a folder: a symlink in a tree becomes what it points to (a folder's content is read
 /// in below the link's path; links inside it are left for the next pass), and a hard link in an
 /// archive becomes the file it names.
-fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, EntryKind>) -> ResolvedLinks {
+fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Box<[u8]>, EntryKind>) -> ResolvedLinks {
     let wanted: Vec<(usize, EntryKind)> = (0..subject.entries.len())
         .filter_map(|i| {
             let entry = &subject.entries[i];
-            let kind = *other.get(&recorded_path(subject, entry, header))?;
+            let kind = *other.get(recorded_path(subject, entry, header).as_slice())?;
             let resolvable = match entry.kind {
-                EntryKind::Symlink => !subject.origins[entry.origin].is_archive(),
+                EntryKind::Symlink => !subject.origins[entry.origin()].is_archive(),
                 EntryKind::Hardlink => kind == EntryKind::File,
                 _ => false,
             };
@@ -94,14 +94,14 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
     if wanted.is_empty() {
         return resolved;
     }
-    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin, e.member.clone()), i)).collect();
+    let by_member: HashMap<(usize, Vec<u8>), usize> = subject.entries.iter().enumerate().map(|(i, e)| ((e.origin(), e.member().to_vec()), i)).collect();
     let digest = ScanOptions::headers(header.fields.sha256);
     let mut read_in = Vec::new();
     for (index, other_kind) in wanted {
         let entry = &subject.entries[index];
-        let origin = entry.origin;
+        let origin = entry.origin();
         if entry.kind == EntryKind::Hardlink {
-            let target = normalize_name(entry.link_target.as_deref().unwrap_or_default()).name;
+            let target = normalize_name(entry.link_target().unwrap_or_default()).name;
             let Some(&target_index) = by_member.get(&(origin, target)) else {
                 continue;
             };
@@ -111,19 +111,22 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
             }
             let entry = &mut subject.entries[index];
             entry.kind = EntryKind::File;
-            (entry.size, entry.mode, entry.digest, entry.link_target) = (target.size, target.mode, target.digest, None);
+            (entry.size, entry.mode) = (target.size, target.mode);
+            entry.set_digest(target.digest());
+            entry.set_link_target(None);
             resolved.hardlinks += 1;
             continue;
         }
-        let path = subject.origins[origin].fs_path.join(as_path(&entry.member));
+        let path = subject.origins[origin].fs_path.join(as_path(entry.member()));
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        let member = entry.member.clone();
+        let member = entry.member().to_vec();
         let entry = &mut subject.entries[index];
         match other_kind {
             EntryKind::File if meta.is_file() => {
-                (entry.kind, entry.size, entry.link_target) = (EntryKind::File, meta.len(), None);
+                (entry.kind, entry.size) = (EntryKind::File, meta.len());
+                entry.set_link_target(None);
                 entry.mode = meta.mode() & 0o7777;
                 if let Ok(mut file) = crate::open::regular(&path) {
                     let _ = capture(&mut file, entry, &digest);
@@ -131,11 +134,12 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
                 resolved.files += 1;
             }
             EntryKind::Dir if meta.is_dir() => {
-                (entry.kind, entry.size, entry.link_target) = (EntryKind::Dir, 0, None);
+                (entry.kind, entry.size) = (EntryKind::Dir, 0);
+                entry.set_link_target(None);
                 entry.mode = meta.mode() & 0o7777;
                 for mut inner in tree::scan(&path, &digest).entries {
-                    inner.member = join(&member, &inner.member);
-                    inner.origin = origin;
+                    inner.rename(join(&member, inner.member()));
+                    inner.set_origin(origin);
                     read_in.push(inner);
                 }
                 resolved.folders += 1;
@@ -149,7 +153,7 @@ fn as_packed(subject: &mut Subject, header: &Header, other: &HashMap<Vec<u8>, En
 
 /// Whether lines look like all of /opt/ml/output: a `data` folder beside a status marker.
 fn whole_output(lines: &[Line]) -> bool {
-    let has = |name: &[u8]| lines.iter().any(|line| line.path == name);
+    let has = |name: &[u8]| lines.iter().any(|line| *line.path == *name);
     has(b"data") && (has(b"success") || has(b"failure"))
 }
 
@@ -165,7 +169,7 @@ pub fn reconcile_output(a: &mut Vec<Line>, b: &mut Vec<Line>, labels: [&str; 2],
     let kept: Vec<Line> = lines
         .drain(..)
         .filter_map(|mut line| {
-            let rest = strip_prefix(&line.path, b"data").filter(|rest| !rest.is_empty())?.to_vec();
+            let rest = strip_prefix(&line.path, b"data").filter(|rest| !rest.is_empty())?.into();
             line.path = rest;
             Some(line)
         })

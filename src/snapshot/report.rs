@@ -141,9 +141,9 @@ impl LineView {
                 super::manifest::Size::Bytes(bytes) => bytes.into(),
                 ignored => render_size(ignored).into(),
             }),
-            link: line.link.as_deref().map(escape),
+            link: line.link().map(escape),
             mode: line.mode.map(|m| format!("{m:04o}")),
-            sha256: line.sha256.as_ref().map(hex),
+            sha256: line.sha256().map(hex),
         }
     }
 }

@@ -104,7 +104,12 @@ pub fn read(path: &Path) -> Result<Option<Manifest>, StoreError> {
 }
 
 pub fn write(path: &Path, text: &str) -> Result<(), StoreError> {
-    atomic::write(path, text.as_bytes()).map_err(|err| StoreError::Write { file: display(path), cause: err.to_string() })
+    write_manifest(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Write a manifest to `path` atomically with `write`, as it is rendered.
+pub fn write_manifest(path: &Path, write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>) -> Result<(), StoreError> {
+    atomic::write_with(path, write).map_err(|err| StoreError::Write { file: display(path), cause: err.to_string() })
 }
 
 /// Remove a stale pending snapshot, if any.

@@ -285,7 +285,7 @@ fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, sca
             continue;
         }
         let mut entry = to_entry(&member);
-        entry.index = scan.entries.len();
+        entry.set_index(scan.entries.len());
         for warning in &member.warnings {
             let mut problem = Problem::new(ProblemKind::MalformedHeader, format!("member `{}`: {warning}", String::from_utf8_lossy(&member.name)));
             problem.path = member.name.clone();
@@ -299,8 +299,8 @@ fn read_members<S: Stream>(reader: &mut TarReader<S>, options: &ScanOptions, sca
                 scan.entries.push(entry);
                 return false;
             }
-            if let (Some(digest), Some(map)) = (entry.digest, &member.sparse) {
-                entry.digest = Some(sparse_digest(&digest, map));
+            if let (Some(digest), Some(map)) = (entry.digest(), &member.sparse) {
+                entry.set_digest(Some(sparse_digest(&digest, map)));
             }
         }
         // One member can be the whole bomb (4 GiB of zeros in 4 MB): its data is inflated in
@@ -362,7 +362,7 @@ fn stop_problem(stop: Stop, offset: u64, compressed: Option<&std::sync::atomic::
     };
     let mut detail = format!("reading stopped at byte {offset} of the tar stream");
     if let Some(compressed) = compressed {
-        detail.push_str(&format!(" (byte {} of the compressed file)", compressed.load(Ordering::Relaxed)));
+        detail.push_str(&format!(" (within the first {} bytes of the compressed file)", compressed.load(Ordering::Relaxed)));
     }
     match last {
         Some(name) => detail.push_str(&format!(", after entry `{}`", String::from_utf8_lossy(name))),
@@ -383,13 +383,13 @@ fn resolve_hardlinks(scan: &mut Scan) {
     }
     let mut first: HashMap<&[u8], usize> = HashMap::new();
     for (index, entry) in scan.entries.iter().enumerate() {
-        first.entry(&entry.member).or_insert(index);
+        first.entry(entry.member()).or_insert(index);
     }
     for (index, entry) in scan.entries.iter().enumerate().filter(|(_, e)| e.kind == EntryKind::Hardlink) {
-        let target = normalize_name(entry.link_target.as_deref().unwrap_or_default());
+        let target = normalize_name(entry.link_target().unwrap_or_default());
         let why = match first.get(target.name.as_slice()) {
             _ if target.absolute || target.parent_dir => "its target is outside the archive".to_string(),
-            _ if target.name == entry.member => "it links to itself".to_string(),
+            _ if target.name == entry.member() => "it links to itself".to_string(),
             Some(&at) if at < index => {
                 let target_entry = &scan.entries[at];
                 if target_entry.absolute || target_entry.parent_dir {
@@ -401,10 +401,10 @@ fn resolve_hardlinks(scan: &mut Scan) {
             Some(_) => "its target comes after it in the archive".to_string(),
             None => "no member has its target's name".to_string(),
         };
-        let name = String::from_utf8_lossy(&entry.member);
-        let target = String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or_default());
+        let name = String::from_utf8_lossy(entry.member());
+        let target = String::from_utf8_lossy(entry.link_target().unwrap_or_default());
         let mut problem = Problem::new(ProblemKind::BadHardlink, format!("hard link `{name}` -> `{target}`: {why}"));
-        problem.path = entry.member.clone();
+        problem.path = entry.member().to_vec();
         scan.problems.push(problem);
     }
 }
@@ -417,7 +417,7 @@ fn to_entry(member: &Member) -> Entry {
     entry.invalid_name = normalized.invalid;
     entry.size = if entry.kind == EntryKind::File { member.size } else { 0 };
     entry.mode = member.mode;
-    entry.link_target = member.link.clone();
+    entry.set_link_target(member.link.clone());
     entry
 }
 

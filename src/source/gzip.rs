@@ -14,17 +14,23 @@ use flate2::{Crc, Decompress, FlushDecompress, Status};
 
 use super::members::Stream;
 
-/// Inflated bytes per block handed to the reader.
-const BLOCK: usize = 1 << 20;
+/// Inflated bytes per block handed to the reader: large enough that the hand-over costs nothing
+/// next to inflating it, small enough that the blocks in flight stay under 2 MiB.
+const BLOCK: usize = 256 << 10;
 /// Blocks in flight between the inflating thread and the reader.
 const QUEUE: usize = 4;
 
-/// How far the inflating thread has got; read by the other thread for messages.
+/// How much of the compressed input the reader's current block came from, for messages and
+/// the ratio limit. Kept by the reader as it takes each block, not by the inflating thread as
+/// it goes, so a message names the same byte on every run.
 #[derive(Default, Debug)]
 pub struct Progress {
-    /// Bytes of the compressed input consumed.
+    /// Bytes of the compressed input consumed up to the end of the current block.
     pub compressed: AtomicU64,
 }
+
+/// A block of inflated bytes and how much of the compressed input was consumed to make it.
+type Block = (Vec<u8>, u64);
 
 /// How the gzip stream ended.
 #[derive(Debug)]
@@ -43,7 +49,7 @@ pub enum End {
 
 /// The inflated stream, as the tar reader consumes it.
 pub struct Inflated {
-    blocks: Receiver<Vec<u8>>,
+    blocks: Receiver<Block>,
     spares: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     position: usize,
@@ -57,10 +63,8 @@ impl Inflated {
         let (block_tx, blocks) = sync_channel(QUEUE);
         let (spares, spare_rx) = sync_channel(QUEUE + 2);
         let progress = Arc::new(Progress::default());
-        let shared = progress.clone();
         let worker = std::thread::spawn(move || {
-            let mut inflater =
-                Inflater { input: BufReader::with_capacity(256 * 1024, input), consumed: 0, progress: shared, blocks: block_tx, spares: spare_rx };
+            let mut inflater = Inflater { input: BufReader::with_capacity(256 * 1024, input), consumed: 0, blocks: block_tx, spares: spare_rx };
             inflater.run()
         });
         Inflated { blocks, spares, current: Vec::new(), position: 0, worker: Some(worker), progress }
@@ -70,7 +74,7 @@ impl Inflated {
     /// say how it ended. Returns the bytes that were still unread.
     pub fn finish(mut self) -> (End, u64) {
         let mut unread = (self.current.len() - self.position) as u64;
-        while let Ok(block) = self.blocks.recv() {
+        while let Ok((block, _)) = self.blocks.recv() {
             unread += block.len() as u64;
             let _ = self.spares.try_send(block);
         }
@@ -95,7 +99,8 @@ impl Stream for Inflated {
     fn fill(&mut self) -> io::Result<&[u8]> {
         if self.position == self.current.len() {
             match self.blocks.recv() {
-                Ok(block) => {
+                Ok((block, compressed)) => {
+                    self.progress.compressed.store(compressed, Ordering::Relaxed);
                     let used = std::mem::replace(&mut self.current, block);
                     // The worker may have stopped; a spare it never takes is simply dropped.
                     let _ = self.spares.try_send(used);
@@ -115,8 +120,7 @@ impl Stream for Inflated {
 struct Inflater<R> {
     input: BufReader<R>,
     consumed: u64,
-    progress: Arc<Progress>,
-    blocks: SyncSender<Vec<u8>>,
+    blocks: SyncSender<Block>,
     spares: Receiver<Vec<u8>>,
 }
 
@@ -160,13 +164,12 @@ impl<R: Read> Inflater<R> {
         let mut spare = self.spares.try_recv().ok().filter(|spare| spare.capacity() >= BLOCK).unwrap_or_else(|| Vec::with_capacity(BLOCK));
         spare.clear();
         let full = std::mem::replace(block, spare);
-        self.blocks.send(full).map_err(|_| HungUp)
+        self.blocks.send((full, self.consumed)).map_err(|_| HungUp)
     }
 
     fn consume(&mut self, n: usize) {
         BufRead::consume(&mut self.input, n);
         self.consumed += n as u64;
-        self.progress.compressed.store(self.consumed, Ordering::Relaxed);
     }
 
     fn fill(&mut self) -> Result<&[u8], End> {

@@ -265,8 +265,8 @@ pub struct Scan {
 /// wanted, all of them through SHA-256 when digests are on, and its last bytes into a bounded
 /// tail when its zip listing is wanted.
 pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &ScanOptions) -> io::Result<()> {
-    let wants = (options.wants_content)(&entry.member);
-    let mut tail = (options.wants_tail)(&entry.member).then(|| ziptail::Tail::new(ziptail::TAIL_LIMIT, entry.size));
+    let wants = (options.wants_content)(entry.member());
+    let mut tail = (options.wants_tail)(entry.member()).then(|| ziptail::Tail::new(ziptail::TAIL_LIMIT, entry.size));
     if !wants && !options.digest && tail.is_none() {
         return Ok(());
     }
@@ -299,9 +299,9 @@ pub(crate) fn capture<R: Read>(reader: &mut R, entry: &mut Entry, options: &Scan
             hasher.update(&mut buf, n);
         }
     }
-    entry.zip = tail.map(|tail| if read < entry.size { ziptail::ZipLook::Unsure("the member ends early".into()) } else { tail.look() });
-    entry.content = content;
-    entry.digest = hasher.map(Hasher::finish);
+    entry.set_zip(tail.map(|tail| if read < entry.size { ziptail::ZipLook::Unsure("the member ends early".into()) } else { tail.look() }));
+    entry.set_content(content);
+    entry.set_digest(hasher.map(Hasher::finish));
     Ok(())
 }
 
@@ -350,7 +350,11 @@ impl Subject {
         for (prefix, part) in parts {
             let first = job.origins.len();
             job.origins.extend(part.origins.iter().map(|origin| Origin { path_prefix: prefix.to_string(), ..origin.clone() }));
-            job.entries.extend(part.entries.iter().map(|entry| Entry { origin: first + entry.origin, ..entry.clone() }));
+            job.entries.extend(part.entries.iter().map(|entry| {
+                let mut entry = entry.clone();
+                entry.set_origin(entry.origin() + first);
+                entry
+            }));
         }
         job
     }
@@ -364,9 +368,9 @@ impl Subject {
         let mut folders = 0usize;
         let mut entries = scan.entries;
         // Root entries (`.`, `./`, `/`) say nothing about the layout.
-        entries.retain(|entry| !(entry.member.is_empty() && entry.kind == crate::entry::EntryKind::Dir));
+        entries.retain(|entry| !(entry.member().is_empty() && entry.kind == crate::entry::EntryKind::Dir));
         for entry in &mut entries {
-            entry.origin = origin_index;
+            entry.set_origin(origin_index);
             if entry.kind == crate::entry::EntryKind::Dir {
                 folders += 1;
             } else {
@@ -379,6 +383,9 @@ impl Subject {
         } else {
             self.entries.append(&mut entries);
         }
+        // A streamed list grew by doubling: give back the slack (up to half of it) before the
+        // later stages run. A list this large is mapped memory, which shrinks in place.
+        self.entries.shrink_to_fit();
         // An archive that reads cleanly but holds nothing but folders has nothing to serve.
         if part.is_archive && files == 0 && problems.iter().all(|p| matches!(p.kind, ProblemKind::TrailingData | ProblemKind::Uncompressed)) {
             let detail = match folders {

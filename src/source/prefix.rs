@@ -103,7 +103,7 @@ pub fn scan(client: &S3Client, listing: &Listing, rel: &str, options: &ScanOptio
             }
             let entry = scan.entries.last_mut().expect("just pushed");
             entry.size = object.size;
-            if options.reads(&entry.member) {
+            if options.reads(entry.member()) {
                 read(client, &listing.root.with_key(&object.key), object, entry, options)?;
             }
         }
@@ -121,7 +121,7 @@ fn push(scan: &mut Scan, member: &[u8], kind: EntryKind, limits: &Limits) -> boo
     let normalized = normalize_name(member);
     let mut entry = Entry::new(normalized.name, kind);
     entry.invalid_name = normalized.invalid;
-    entry.index = index;
+    entry.set_index(index);
     entry.mode = if kind == EntryKind::Dir { DIR_MODE } else { FILE_MODE };
     scan.entries.push(entry);
     true
@@ -137,15 +137,19 @@ fn read(client: &S3Client, location: &S3Location, object: &ObjectInfo, entry: &m
         return capture(&mut reader, entry, options)
             .map_err(|err| broken.lock().ok().and_then(|mut failure| failure.take()).unwrap_or_else(|| S3Error::new(location.to_string(), err.to_string())));
     }
-    if (options.wants_content)(&entry.member) {
+    if (options.wants_content)(entry.member()) {
         let head = object.size.min(options.content_limit as u64);
         let bytes = client.read_range(location, etag, 0..head)?;
-        entry.content = Some(Content { bytes, truncated: object.size > head });
+        entry.set_content(Some(Content { bytes, truncated: object.size > head }));
     }
-    if (options.wants_tail)(&entry.member) {
+    if (options.wants_tail)(entry.member()) {
         let start = object.size.saturating_sub(ziptail::TAIL_LIMIT as u64);
         let tail = client.read_range(location, etag, start..object.size)?;
-        entry.zip = Some(if (tail.len() as u64) < object.size - start { ZipLook::Unsure("the object ends early".into()) } else { ziptail::look(&tail, start) });
+        entry.set_zip(Some(if (tail.len() as u64) < object.size - start {
+            ZipLook::Unsure("the object ends early".into())
+        } else {
+            ziptail::look(&tail, start)
+        }));
     }
     Ok(())
 }

@@ -135,7 +135,7 @@ fn add_entry(
     let normalized = normalize_name(member);
     let mut entry = Entry::new(normalized.name, kind);
     entry.invalid_name = normalized.invalid;
-    entry.index = index;
+    entry.set_index(index);
     match child.stat {
         Ok(stat) => {
             entry.mode = stat.mode & 0o7777;
@@ -151,7 +151,7 @@ fn add_entry(
         Err(errno) => scan.problems.push(unreadable(member, &io::Error::from_raw_os_error(errno).to_string())),
     }
     match link {
-        Some(Ok(target)) => entry.link_target = Some(target),
+        Some(Ok(target)) => entry.set_link_target(Some(target)),
         Some(Err(libc::ENOENT)) => {
             scan.problems.push(changed(member, "vanished"));
             return false;
@@ -159,7 +159,7 @@ fn add_entry(
         Some(Err(errno)) => scan.problems.push(unreadable(member, &io::Error::from_raw_os_error(errno).to_string())),
         None => {}
     }
-    if kind == EntryKind::File && options.reads(&entry.member) {
+    if kind == EntryKind::File && options.reads(entry.member()) {
         let opened = match &listing.dir {
             Some(dir) => crate::open::beneath(dir, listing.c_name(child), device),
             None => Err(Beneath::Changed("in a folder that changed".into())),
@@ -212,7 +212,7 @@ mod tests {
     }
 
     fn names(scan: &Scan) -> Vec<String> {
-        scan.entries.iter().map(|e| String::from_utf8_lossy(&e.member).into_owned()).collect()
+        scan.entries.iter().map(|e| String::from_utf8_lossy(e.member()).into_owned()).collect()
     }
 
     /// Depth-first, each folder in `read_dir` (the kernel's) order: what one thread would walk.
@@ -252,7 +252,7 @@ mod tests {
             let scan = scan(dir.path(), &ScanOptions::headers(false));
             assert!(scan.problems.is_empty(), "{:?}", scan.problems);
             assert_eq!(names(&scan), expected);
-            let indexes: Vec<usize> = scan.entries.iter().map(|e| e.index).collect();
+            let indexes: Vec<usize> = scan.entries.iter().map(|e| e.index()).collect();
             assert_eq!(indexes, (0..expected.len()).collect::<Vec<_>>());
         }
     }
@@ -282,9 +282,9 @@ mod tests {
         let mut listed = names(&scan);
         listed.sort();
         assert_eq!(listed, ["link", "real", "real/deep", "real/deep/config.json", "real/up"]);
-        let link = scan.entries.iter().find(|e| e.member == b"link").unwrap();
-        assert_eq!((link.kind, link.link_target.as_deref()), (EntryKind::Symlink, Some(b"real".as_slice())));
-        assert!(link.content.is_none() && link.digest.is_none());
+        let link = scan.entries.iter().find(|e| e.member() == b"link").unwrap();
+        assert_eq!((link.kind, link.link_target()), (EntryKind::Symlink, Some(b"real".as_slice())));
+        assert!(link.content().is_none() && link.digest().is_none());
     }
 
     #[test]
@@ -298,9 +298,9 @@ mod tests {
         let scan =
             scan(dir.path(), &ScanOptions { wants_content: &wants, content_limit: 1 << 20, wants_tail: &wants, digest: true, limits: Limits::default() });
         assert!(scan.problems.is_empty(), "{:?}", scan.problems);
-        let pipe = scan.entries.iter().find(|e| e.member == b"sub/pipe.json").unwrap();
+        let pipe = scan.entries.iter().find(|e| e.member() == b"sub/pipe.json").unwrap();
         assert_eq!(pipe.kind, EntryKind::Fifo);
-        assert!(pipe.content.is_none() && pipe.digest.is_none());
+        assert!(pipe.content().is_none() && pipe.digest().is_none());
     }
 
     #[test]
@@ -336,9 +336,9 @@ mod tests {
             "{details:?}"
         );
         assert!(details.contains(&"`gone.json` changed during the check: vanished"), "{details:?}");
-        let names: Vec<&[u8]> = scan.entries.iter().map(|e| e.member.as_slice()).collect();
+        let names: Vec<&[u8]> = scan.entries.iter().map(|e| e.member()).collect();
         assert_eq!(names, [b"config.json".as_slice()], "a vanished file is no entry");
-        assert!(scan.entries[0].content.is_none(), "nothing of /dev/zero was read");
+        assert!(scan.entries[0].content().is_none(), "nothing of /dev/zero was read");
     }
 
     #[test]

@@ -114,12 +114,11 @@ impl Image {
             .map(|(path, node)| {
                 let member = path[prefix.len()..].to_vec();
                 let kind = if node.kind == crate::entry::EntryKind::Hardlink { crate::entry::EntryKind::File } else { node.kind };
-                let mut entry = crate::entry::Entry::new(member.clone(), kind);
-                entry.path = member;
+                let mut entry = crate::entry::Entry::new(member, kind);
                 entry.size = node.size;
                 entry.mode = node.mode;
-                entry.digest = node.digest;
-                entry.link_target = if kind == crate::entry::EntryKind::Symlink { node.link_target.clone() } else { None };
+                entry.set_digest(node.digest);
+                entry.set_link_target(if kind == crate::entry::EntryKind::Symlink { node.link_target.clone() } else { None });
                 entry
             })
             .collect()
