@@ -15,7 +15,7 @@ use globset::GlobSet;
 
 use crate::entry::{join, lossy};
 use crate::finding::{Finding, Part};
-use crate::glob::compile_set;
+use crate::glob::{compile_set, LazyGlobSet};
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
@@ -127,7 +127,7 @@ impl Ruleset {
             if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
                 // A variable without value or default leaves a glob that matches no path.
                 let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
-                patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
+                patterns.set = LazyGlobSet::new(filled);
             }
         }
         self.env = env;
