@@ -41,3 +41,48 @@ impl Deref for LazyGlobSet {
         self.compiled.get_or_init(|| compile_set(&self.patterns).unwrap_or_else(|_| GlobSet::empty()))
     }
 }
+
+/// Globs as listed, each distinct one compiled once: rule files repeat globs (`model/code/*.py`,
+/// `**/.DS_Store`), and globset compiles a matcher for every glob it is given, duplicates too.
+/// Matches are reported by position in the list, as a [`GlobSet`] of the whole list would.
+#[derive(Debug, Clone, Default)]
+pub struct GlobList {
+    set: GlobSet,
+    /// For each distinct glob of `set`: its positions in the list.
+    positions: Vec<Vec<usize>>,
+}
+
+impl GlobList {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<GlobList, globset::Error> {
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut positions: Vec<Vec<usize>> = Vec::new();
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (position, pattern) in patterns.iter().enumerate() {
+            let pattern = pattern.as_ref();
+            let index = *seen.entry(pattern).or_insert_with(|| {
+                distinct.push(pattern);
+                positions.push(Vec::new());
+                distinct.len() - 1
+            });
+            positions[index].push(position);
+        }
+        Ok(GlobList { set: compile_set(&distinct)?, positions })
+    }
+
+    pub fn is_match<P: AsRef<std::path::Path>>(&self, path: P) -> bool {
+        self.set.is_match(path)
+    }
+
+    /// The positions of every glob that matches `path`, in list order, into `into` (cleared
+    /// first, as [`GlobSet::matches_into`] does).
+    pub fn matches_into<P: AsRef<std::path::Path>>(&self, path: P, into: &mut Vec<usize>) {
+        self.set.matches_into(path, into);
+        let distinct = into.len();
+        for at in 0..distinct {
+            let glob = into[at];
+            into.extend_from_slice(&self.positions[glob]);
+        }
+        into.drain(..distinct);
+        into.sort_unstable();
+    }
+}

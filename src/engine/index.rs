@@ -2,12 +2,10 @@
 //! per frame (the /opt/ml root, and each zone's root), so each entry is matched once per frame
 //! instead of once per rule. The evaluator reads the per-rule results ([`Tally`]) this yields.
 
-use globset::GlobSet;
-
 use super::env_subst;
 use super::rule::{Check, Rule};
 use crate::entry::{as_path, EntryKind};
-use crate::glob::compile_set;
+use crate::glob::GlobList;
 use crate::layout::SingleFolder;
 
 /// Which rule a glob of a frame's set belongs to, and as what.
@@ -22,7 +20,7 @@ pub enum Owner {
 /// The globs of the rules that read entries relative to one root.
 #[derive(Debug, Default)]
 pub struct Frame {
-    pub set: GlobSet,
+    pub set: GlobList,
     /// One per glob of `set`.
     pub owners: Vec<Owner>,
     /// Rules that look at every entry of the frame, matched or not: those without `paths`,
@@ -69,7 +67,7 @@ impl RuleIndex {
         }
         for (frame, globs) in frames.iter_mut().zip(&globs) {
             // Every glob was validated when its rule loaded.
-            frame.set = compile_set(globs).unwrap_or_else(|_| GlobSet::empty());
+            frame.set = GlobList::new(globs).unwrap_or_default();
         }
         RuleIndex { frames }
     }

@@ -15,7 +15,7 @@ use globset::GlobSet;
 
 use crate::entry::{join, lossy};
 use crate::finding::{Finding, Part};
-use crate::glob::{compile_set, LazyGlobSet};
+use crate::glob::{GlobList, LazyGlobSet};
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
@@ -59,11 +59,11 @@ pub struct Ruleset {
     /// Findings of these rules at these paths (inside the input) are not reported.
     pub path_ignores: Vec<PathIgnore>,
     /// /opt/ml paths whose content some rule reads.
-    content: GlobSet,
+    content: GlobList,
     /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
-    tails: GlobSet,
+    tails: GlobList,
     /// Every detection signal's path globs in one set, so detection matches each entry once.
-    pub signal_paths: GlobSet,
+    pub signal_paths: GlobList,
     /// For each glob of `signal_paths`: the pack and the index of its signal.
     pub signal_of_glob: Vec<(usize, usize)>,
     /// Every rule's globs by frame, compiled on first use (after [`Ruleset::set_env`]).
@@ -87,9 +87,9 @@ impl Ruleset {
             globs.extend(rooted_paths(rule, &layout));
         }
         // Every glob here was validated when its rule loaded.
-        let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
+        let content = GlobList::new(&globs).unwrap_or_default();
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
-        let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
+        let tails = GlobList::new(&tail_globs).unwrap_or_default();
         let mut signal_globs: Vec<&str> = Vec::new();
         let mut signal_of_glob = Vec::new();
         for (pack_index, pack) in packs.iter().enumerate() {
@@ -98,7 +98,7 @@ impl Ruleset {
                 signal_of_glob.extend(signal.paths.patterns.iter().map(|_| (pack_index, signal_index)));
             }
         }
-        let signal_paths = compile_set(&signal_globs).unwrap_or_else(|_| GlobSet::empty());
+        let signal_paths = GlobList::new(&signal_globs).unwrap_or_default();
         let applies = vec![Applies::default(); packs.len()];
         let enabled = vec![true; rules.len()];
         Ruleset {
