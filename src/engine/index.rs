@@ -36,15 +36,15 @@ pub struct RuleIndex {
 }
 
 impl RuleIndex {
-    /// Compile the rules' globs, with `{env:NAME}` placeholders filled from `env` (a variable
-    /// without value or default leaves a glob that matches no path).
-    pub fn build(rules: &[Rule], zones: usize, env: &[(String, String)]) -> RuleIndex {
+    /// Compile the globs of the rules of the flagged `packs`, with `{env:NAME}` placeholders
+    /// filled from `env` (a variable without value or default leaves a glob that matches no path).
+    pub fn build(rules: &[Rule], packs: &[bool], zones: usize, env: &[(String, String)]) -> RuleIndex {
         let mut frames: Vec<Frame> = (0..=zones).map(|_| Frame::default()).collect();
         let mut globs: Vec<Vec<String>> = vec![Vec::new(); zones + 1];
         let filled =
             |pattern: &String| if env_subst::uses_env(pattern) { env_subst::fill(pattern, env).unwrap_or_else(|| "\u{0}".into()) } else { pattern.clone() };
         for (index, rule) in rules.iter().enumerate() {
-            if matches!(rule.check, Check::Problem(_) | Check::External) {
+            if !packs[rule.pack] || matches!(rule.check, Check::Problem(_) | Check::External) {
                 continue;
             }
             let mut frame_ids: Vec<usize> = if rule.zones.is_empty() { vec![0] } else { rule.zones.iter().map(|z| z + 1).collect() };

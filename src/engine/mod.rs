@@ -9,7 +9,7 @@ pub mod load;
 pub mod pack;
 pub mod rule;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use globset::GlobSet;
 
@@ -66,8 +66,9 @@ pub struct Ruleset {
     pub signal_paths: GlobList,
     /// For each glob of `signal_paths`: the pack and the index of its signal.
     pub signal_of_glob: Vec<(usize, usize)>,
-    /// Every rule's globs by frame, compiled on first use (after [`Ruleset::set_env`]).
-    index: OnceLock<index::RuleIndex>,
+    /// The rules' globs by frame, compiled on first use (after [`Ruleset::set_env`]): one index
+    /// per set of packs that applied to an input, holding those packs' rules only.
+    indexes: Mutex<Vec<(Vec<bool>, Arc<index::RuleIndex>)>>,
     /// Findings of one rule kept per input; the rest are counted ([`crate::finding::Overflow`]).
     /// `optml fix` keeps them all: every finding is a change to make.
     pub kept_per_rule: usize,
@@ -114,7 +115,7 @@ impl Ruleset {
             tails,
             signal_paths,
             signal_of_glob,
-            index: OnceLock::new(),
+            indexes: Mutex::default(),
             kept_per_rule: crate::finding::KEPT_PER_RULE,
         }
     }
@@ -131,12 +132,25 @@ impl Ruleset {
             }
         }
         self.env = env;
-        self.index = OnceLock::new();
+        self.indexes = Mutex::default();
     }
 
-    /// The rules' globs by frame, for the evaluator's one pass over the entries.
-    pub fn rule_index(&self) -> &index::RuleIndex {
-        self.index.get_or_init(|| index::RuleIndex::build(&self.rules, self.layout.zones.len(), &self.env))
+    /// The globs of every rule of the packs holding a `live` rule (one flag per rule), by frame,
+    /// for the evaluator's one pass over the entries. Packs that apply to no input are never
+    /// compiled; inputs to which the same packs apply share one index.
+    pub fn rule_index(&self, live: &[bool]) -> Arc<index::RuleIndex> {
+        let mut packs = vec![false; self.packs.len()];
+        for (rule, _) in self.rules.iter().zip(live).filter(|(_, &on)| on) {
+            packs[rule.pack] = true;
+        }
+        // Inputs checked in parallel wait for an index being built rather than build it twice.
+        let mut indexes = self.indexes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, index)) = indexes.iter().find(|(built_for, _)| *built_for == packs) {
+            return Arc::clone(index);
+        }
+        let index = Arc::new(index::RuleIndex::build(&self.rules, &packs, self.layout.zones.len(), &self.env));
+        indexes.push((packs, Arc::clone(&index)));
+        index
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
