@@ -17,18 +17,37 @@ pub fn compile_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Er
     builder.build()
 }
 
+/// A set matched against file names only, never against paths. In a name without `/`, `*`, `?`
+/// and classes match as in [`compile_glob`]'s dialect whether or not they may match `/`, and
+/// without that restriction globset matches `*.pt` by its extension instead of compiling a regex
+/// for each such glob.
+fn compile_name_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(GlobBuilder::new(pattern.as_ref()).literal_separator(false).backslash_escape(true).build()?);
+    }
+    builder.build()
+}
+
 /// Globs (already validated, or known good) compiled into a set the first time one is matched:
 /// building a set compiles matchers, and most loaded rules never test their globs on a given
 /// input (their pack does not apply, or an earlier condition fails).
 #[derive(Debug, Clone)]
 pub struct LazyGlobSet {
     patterns: Vec<String>,
+    /// Matched against file names only ([`LazyGlobSet::for_names`]).
+    names_only: bool,
     compiled: OnceLock<GlobSet>,
 }
 
 impl LazyGlobSet {
     pub fn new(patterns: Vec<String>) -> LazyGlobSet {
-        LazyGlobSet { patterns, compiled: OnceLock::new() }
+        LazyGlobSet { patterns, names_only: false, compiled: OnceLock::new() }
+    }
+
+    /// A set that is only ever matched against a file name (no `/` in it).
+    pub fn for_names(patterns: Vec<String>) -> LazyGlobSet {
+        LazyGlobSet { patterns, names_only: true, compiled: OnceLock::new() }
     }
 }
 
@@ -38,7 +57,8 @@ impl Deref for LazyGlobSet {
     fn deref(&self) -> &GlobSet {
         // Each glob parsed when its rule loaded; a set fails to build only past globset's size
         // limits, and then matches nothing.
-        self.compiled.get_or_init(|| compile_set(&self.patterns).unwrap_or_else(|_| GlobSet::empty()))
+        let compile = if self.names_only { compile_name_set } else { compile_set };
+        self.compiled.get_or_init(|| compile(&self.patterns).unwrap_or_else(|_| GlobSet::empty()))
     }
 }
 
@@ -84,5 +104,32 @@ impl GlobList {
         }
         into.drain(..distinct);
         into.sort_unstable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_sets_match_names_as_path_sets_do() {
+        let globs = ["*.pt", "model.*", "?x.bin", "[a-c]*.json", "[!.]*", "**/*.h5", "*.tar.gz", "a\\*b", "{x,y}.txt"];
+        let names = ["w.pt", "model.bin", "ax.bin", "b1.json", ".hidden", "k.h5", "m.tar.gz", "a*b", "y.txt", "line\nbreak.pt", "none"];
+        for glob in globs {
+            let (by_path, by_name) = (compile_set(&[glob]).unwrap(), compile_name_set(&[glob]).unwrap());
+            for name in names {
+                assert_eq!(by_name.is_match(name), by_path.is_match(name), "{glob} on {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn glob_lists_report_matches_by_position() {
+        let list = GlobList::new(&["*.py", "model/*", "*.py", "**"]).unwrap();
+        let mut matches = Vec::new();
+        list.matches_into("a.py", &mut matches);
+        assert_eq!(matches, vec![0, 2, 3]);
+        list.matches_into("model/x", &mut matches);
+        assert_eq!(matches, vec![1, 3]);
     }
 }

@@ -590,7 +590,7 @@ impl Loader {
             .hint
             .iter()
             // A hint with an invalid glob never matches, as if it were left out.
-            .map(|hint| Hint { names: LazyGlobSet::new(hint.names.clone()), text: hint.text.clone() })
+            .map(|hint| Hint { names: LazyGlobSet::for_names(hint.names.clone()), text: hint.text.clone() })
             .collect();
         let repair = def.repair.as_ref().and_then(|name| {
             let repair = Repair::parse(name.get_ref());

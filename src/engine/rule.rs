@@ -261,6 +261,7 @@ pub struct Signal {
 
 #[derive(Debug, Clone)]
 pub struct Hint {
+    /// Matched against the file name.
     pub names: LazyGlobSet,
     pub text: String,
 }
