@@ -87,7 +87,7 @@ impl Ruleset {
             }
             globs.extend(rooted_paths(rule, &layout));
         }
-        // Every glob here was validated when its rule loaded.
+        // Every glob here was validated when its rule loaded (a built-in pack's by a test).
         let content = GlobList::new(&globs).unwrap_or_default();
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
         let tails = GlobList::new(&tail_globs).unwrap_or_default();
