@@ -1,5 +1,8 @@
 //! One glob dialect for rules, zones and snapshots: `*` stops at `/`, `**` crosses it.
 
+use std::ops::Deref;
+use std::sync::OnceLock;
+
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 pub fn compile_glob(pattern: &str) -> Result<Glob, globset::Error> {
@@ -12,4 +15,121 @@ pub fn compile_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Er
         builder.add(compile_glob(pattern.as_ref())?);
     }
     builder.build()
+}
+
+/// A set matched against file names only, never against paths. In a name without `/`, `*`, `?`
+/// and classes match as in [`compile_glob`]'s dialect whether or not they may match `/`, and
+/// without that restriction globset matches `*.pt` by its extension instead of compiling a regex
+/// for each such glob.
+fn compile_name_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(GlobBuilder::new(pattern.as_ref()).literal_separator(false).backslash_escape(true).build()?);
+    }
+    builder.build()
+}
+
+/// Globs (already validated, or known good) compiled into a set the first time one is matched:
+/// building a set compiles matchers, and most loaded rules never test their globs on a given
+/// input (their pack does not apply, or an earlier condition fails).
+#[derive(Debug, Clone)]
+pub struct LazyGlobSet {
+    patterns: Vec<String>,
+    /// Matched against file names only ([`LazyGlobSet::for_names`]).
+    names_only: bool,
+    compiled: OnceLock<GlobSet>,
+}
+
+impl LazyGlobSet {
+    pub fn new(patterns: Vec<String>) -> LazyGlobSet {
+        LazyGlobSet { patterns, names_only: false, compiled: OnceLock::new() }
+    }
+
+    /// A set that is only ever matched against a file name (no `/` in it).
+    pub fn for_names(patterns: Vec<String>) -> LazyGlobSet {
+        LazyGlobSet { patterns, names_only: true, compiled: OnceLock::new() }
+    }
+}
+
+impl Deref for LazyGlobSet {
+    type Target = GlobSet;
+
+    fn deref(&self) -> &GlobSet {
+        // Each glob parsed when its rule loaded; a set fails to build only past globset's size
+        // limits, and then matches nothing.
+        let compile = if self.names_only { compile_name_set } else { compile_set };
+        self.compiled.get_or_init(|| compile(&self.patterns).unwrap_or_else(|_| GlobSet::empty()))
+    }
+}
+
+/// Globs as listed, each distinct one compiled once: rule files repeat globs (`model/code/*.py`,
+/// `**/.DS_Store`), and globset compiles a matcher for every glob it is given, duplicates too.
+/// Matches are reported by position in the list, as a [`GlobSet`] of the whole list would.
+#[derive(Debug, Clone, Default)]
+pub struct GlobList {
+    set: GlobSet,
+    /// For each distinct glob of `set`: its positions in the list.
+    positions: Vec<Vec<usize>>,
+}
+
+impl GlobList {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<GlobList, globset::Error> {
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut positions: Vec<Vec<usize>> = Vec::new();
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (position, pattern) in patterns.iter().enumerate() {
+            let pattern = pattern.as_ref();
+            let index = *seen.entry(pattern).or_insert_with(|| {
+                distinct.push(pattern);
+                positions.push(Vec::new());
+                distinct.len() - 1
+            });
+            positions[index].push(position);
+        }
+        Ok(GlobList { set: compile_set(&distinct)?, positions })
+    }
+
+    pub fn is_match<P: AsRef<std::path::Path>>(&self, path: P) -> bool {
+        self.set.is_match(path)
+    }
+
+    /// The positions of every glob that matches `path`, in list order, into `into` (cleared
+    /// first, as [`GlobSet::matches_into`] does).
+    pub fn matches_into<P: AsRef<std::path::Path>>(&self, path: P, into: &mut Vec<usize>) {
+        self.set.matches_into(path, into);
+        let distinct = into.len();
+        for at in 0..distinct {
+            let glob = into[at];
+            into.extend_from_slice(&self.positions[glob]);
+        }
+        into.drain(..distinct);
+        into.sort_unstable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_sets_match_names_as_path_sets_do() {
+        let globs = ["*.pt", "model.*", "?x.bin", "[a-c]*.json", "[!.]*", "**/*.h5", "*.tar.gz", "a\\*b", "{x,y}.txt"];
+        let names = ["w.pt", "model.bin", "ax.bin", "b1.json", ".hidden", "k.h5", "m.tar.gz", "a*b", "y.txt", "line\nbreak.pt", "none"];
+        for glob in globs {
+            let (by_path, by_name) = (compile_set(&[glob]).unwrap(), compile_name_set(&[glob]).unwrap());
+            for name in names {
+                assert_eq!(by_name.is_match(name), by_path.is_match(name), "{glob} on {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn glob_lists_report_matches_by_position() {
+        let list = GlobList::new(&["*.py", "model/*", "*.py", "**"]).unwrap();
+        let mut matches = Vec::new();
+        list.matches_into("a.py", &mut matches);
+        assert_eq!(matches, vec![0, 2, 3]);
+        list.matches_into("model/x", &mut matches);
+        assert_eq!(matches, vec![1, 3]);
+    }
 }

@@ -4,7 +4,7 @@
 use globset::{GlobSet, GlobSetBuilder};
 
 use crate::entry::{as_path, file_name, strip_prefix};
-use crate::glob::compile_glob;
+use crate::glob::{compile_glob, LazyGlobSet};
 use crate::source::job::JobArtifact;
 use crate::source::{Role, Subject};
 
@@ -23,7 +23,7 @@ pub struct ArchiveMapping {
     pub flavour: String,
     pub prefix: Vec<u8>,
     /// Applies when a top-level member matches; `None` marks the fallback flavour.
-    pub detect: Option<GlobSet>,
+    pub detect: Option<LazyGlobSet>,
     pub covers: Vec<usize>,
     pub description: String,
 }

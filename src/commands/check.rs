@@ -63,7 +63,9 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus, MietteReport> {
     if images.iter().any(|&image| image) {
         extra.push(IMAGE_PACK);
     }
-    let ruleset = settings.ruleset(&extra)?;
+    // The process exits after the report: freeing every rule, glob set and pack text one by
+    // one was 4% of checking a small tree.
+    let ruleset = std::mem::ManuallyDrop::new(settings.ruleset(&extra)?);
     let code = args.code.as_deref().map(image::Code::open).transpose().map_err(cannot_check)?;
     let golden = match &args.snapshot {
         Some(_) if inputs.len() != 1 => return Err(miette::miette!(code = "optml::usage", "--snapshot compares exactly one input, got {}", inputs.len())),

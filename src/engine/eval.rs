@@ -229,7 +229,7 @@ impl<'a> Evaluator<'a> {
     /// and whose `where` and `except` it passes record it in their [`Tally`].
     fn tally(&self, live: &[bool]) -> Vec<Tally> {
         let rules = &self.ruleset.rules;
-        let index = self.ruleset.rule_index();
+        let index = self.ruleset.rule_index(live);
         let mut tallies: Vec<Tally> = rules.iter().map(|rule| Tally::new(rule, &self.zones(rule).unwrap_or_default())).collect();
         if !live.iter().any(|&on| on) {
             return tallies;

@@ -2,12 +2,10 @@
 //! per frame (the /opt/ml root, and each zone's root), so each entry is matched once per frame
 //! instead of once per rule. The evaluator reads the per-rule results ([`Tally`]) this yields.
 
-use globset::GlobSet;
-
 use super::env_subst;
 use super::rule::{Check, Rule};
 use crate::entry::{as_path, EntryKind};
-use crate::glob::compile_set;
+use crate::glob::GlobList;
 use crate::layout::SingleFolder;
 
 /// Which rule a glob of a frame's set belongs to, and as what.
@@ -22,7 +20,7 @@ pub enum Owner {
 /// The globs of the rules that read entries relative to one root.
 #[derive(Debug, Default)]
 pub struct Frame {
-    pub set: GlobSet,
+    pub set: GlobList,
     /// One per glob of `set`.
     pub owners: Vec<Owner>,
     /// Rules that look at every entry of the frame, matched or not: those without `paths`,
@@ -38,15 +36,15 @@ pub struct RuleIndex {
 }
 
 impl RuleIndex {
-    /// Compile the rules' globs, with `{env:NAME}` placeholders filled from `env` (a variable
-    /// without value or default leaves a glob that matches no path).
-    pub fn build(rules: &[Rule], zones: usize, env: &[(String, String)]) -> RuleIndex {
+    /// Compile the globs of the rules of the flagged `packs`, with `{env:NAME}` placeholders
+    /// filled from `env` (a variable without value or default leaves a glob that matches no path).
+    pub fn build(rules: &[Rule], packs: &[bool], zones: usize, env: &[(String, String)]) -> RuleIndex {
         let mut frames: Vec<Frame> = (0..=zones).map(|_| Frame::default()).collect();
         let mut globs: Vec<Vec<String>> = vec![Vec::new(); zones + 1];
         let filled =
             |pattern: &String| if env_subst::uses_env(pattern) { env_subst::fill(pattern, env).unwrap_or_else(|| "\u{0}".into()) } else { pattern.clone() };
         for (index, rule) in rules.iter().enumerate() {
-            if matches!(rule.check, Check::Problem(_) | Check::External) {
+            if !packs[rule.pack] || matches!(rule.check, Check::Problem(_) | Check::External) {
                 continue;
             }
             let mut frame_ids: Vec<usize> = if rule.zones.is_empty() { vec![0] } else { rule.zones.iter().map(|z| z + 1).collect() };
@@ -68,8 +66,8 @@ impl RuleIndex {
             }
         }
         for (frame, globs) in frames.iter_mut().zip(&globs) {
-            // Every glob was validated when its rule loaded.
-            frame.set = compile_set(globs).unwrap_or_else(|_| GlobSet::empty());
+            // Every glob was validated when its rule loaded (a built-in pack's by a test).
+            frame.set = GlobList::new(globs).unwrap_or_default();
         }
         RuleIndex { frames }
     }

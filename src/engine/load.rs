@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use globset::GlobSet;
 use miette::Diagnostic;
 use thiserror::Error;
 use toml::Spanned;
@@ -18,7 +17,7 @@ use super::rule::{
 use super::Ruleset;
 use crate::entry::EntryKind;
 use crate::finding::Severity;
-use crate::glob::{compile_glob, compile_set};
+use crate::glob::{compile_glob, LazyGlobSet};
 use crate::layout::{ArchiveMapping, LayoutBuilder, Zone};
 use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
@@ -124,9 +123,13 @@ impl Loader {
 
     /// The globs with env placeholders (`{env:NAME|default}`, rule paths only) filled with their
     /// defaults, when each one is valid. Parsing a glob is cheap; building a set compiles
-    /// matchers, so validation never builds one.
+    /// matchers, so validation never builds one. Built-in globs are known good (a test
+    /// validates them all) and are parsed only when their set is built.
     fn checked(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Vec<String>> {
         let filled: Vec<String> = patterns.iter().map(|p| super::env_subst::fill(p.get_ref(), &[]).unwrap_or_default()).collect();
+        if text.builtin {
+            return Some(filled);
+        }
         for (pattern, filled) in patterns.iter().zip(&filled) {
             if let Err(err) = compile_glob(filled) {
                 self.problem(text, pattern.span(), format!("invalid glob `{}`", pattern.get_ref()), "this glob", Some(err.kind().to_string()));
@@ -136,8 +139,8 @@ impl Loader {
         Some(filled)
     }
 
-    fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<GlobSet> {
-        compile_set(&self.checked(text, patterns)?).ok()
+    fn globs(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<LazyGlobSet> {
+        Some(LazyGlobSet::new(self.checked(text, patterns)?))
     }
 
     fn patterns(&mut self, text: &PackText, patterns: &[Spanned<String>]) -> Option<Patterns> {
@@ -196,6 +199,9 @@ impl Loader {
     }
 
     fn regex_of(&mut self, text: &PackText, value: &Spanned<String>) -> Option<LazyRegex> {
+        if text.builtin {
+            return Some(LazyRegex::known_good(value.get_ref()));
+        }
         match LazyRegex::parse(value.get_ref()) {
             Ok(regex) => Some(regex),
             Err(err) => {
@@ -451,7 +457,7 @@ impl Loader {
             return None;
         }
         let paths = self.rule_globs(text, &def.paths);
-        let with_all: Vec<GlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
+        let with_all: Vec<LazyGlobSet> = def.with_all.iter().filter_map(|glob| self.globs(text, std::slice::from_ref(glob))).collect();
         let content = def.content.as_ref().and_then(|regex| self.regex_of(text, regex));
         // `None` when the globs are invalid (reported), `Some(None)` when there are none.
         let except = if def.except.is_empty() { Some(None) } else { self.globs(text, &def.except).map(Some) };
@@ -583,10 +589,8 @@ impl Loader {
         let hints = def
             .hint
             .iter()
-            .filter_map(|hint| {
-                let names = compile_set(&hint.names).ok()?;
-                Some(Hint { names, text: hint.text.clone() })
-            })
+            // A hint with an invalid glob never matches, as if it were left out.
+            .map(|hint| Hint { names: LazyGlobSet::for_names(hint.names.clone()), text: hint.text.clone() })
             .collect();
         let repair = def.repair.as_ref().and_then(|name| {
             let repair = Repair::parse(name.get_ref());
@@ -834,6 +838,15 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built-in packs skip the glob and regex checks at load; this runs them, as on a user's file.
+    #[test]
+    fn builtin_packs_pass_user_validation() {
+        let texts = std::iter::once(&builtin::LAYOUT).chain(builtin::PACKS).map(|pack| PackText { builtin: false, ..pack.text() }).collect();
+        if let Err(err) = load(texts) {
+            panic!("{:?}", miette::Report::new(err));
+        }
+    }
 
     #[test]
     fn finds_placeholders() {

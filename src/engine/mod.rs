@@ -9,13 +9,13 @@ pub mod load;
 pub mod pack;
 pub mod rule;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use globset::GlobSet;
 
 use crate::entry::{join, lossy};
 use crate::finding::{Finding, Part};
-use crate::glob::compile_set;
+use crate::glob::{GlobList, LazyGlobSet};
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
@@ -59,15 +59,16 @@ pub struct Ruleset {
     /// Findings of these rules at these paths (inside the input) are not reported.
     pub path_ignores: Vec<PathIgnore>,
     /// /opt/ml paths whose content some rule reads.
-    content: GlobSet,
+    content: GlobList,
     /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
-    tails: GlobSet,
+    tails: GlobList,
     /// Every detection signal's path globs in one set, so detection matches each entry once.
-    pub signal_paths: GlobSet,
+    pub signal_paths: GlobList,
     /// For each glob of `signal_paths`: the pack and the index of its signal.
     pub signal_of_glob: Vec<(usize, usize)>,
-    /// Every rule's globs by frame, compiled on first use (after [`Ruleset::set_env`]).
-    index: OnceLock<index::RuleIndex>,
+    /// The rules' globs by frame, compiled on first use (after [`Ruleset::set_env`]): one index
+    /// per set of packs that applied to an input, holding those packs' rules only.
+    indexes: Mutex<Vec<(Vec<bool>, Arc<index::RuleIndex>)>>,
     /// Findings of one rule kept per input; the rest are counted ([`crate::finding::Overflow`]).
     /// `optml fix` keeps them all: every finding is a change to make.
     pub kept_per_rule: usize,
@@ -86,10 +87,10 @@ impl Ruleset {
             }
             globs.extend(rooted_paths(rule, &layout));
         }
-        // Every glob here was validated when its rule loaded.
-        let content = compile_set(&globs).unwrap_or_else(|_| GlobSet::empty());
+        // Every glob here was validated when its rule loaded (a built-in pack's by a test).
+        let content = GlobList::new(&globs).unwrap_or_default();
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
-        let tails = compile_set(&tail_globs).unwrap_or_else(|_| GlobSet::empty());
+        let tails = GlobList::new(&tail_globs).unwrap_or_default();
         let mut signal_globs: Vec<&str> = Vec::new();
         let mut signal_of_glob = Vec::new();
         for (pack_index, pack) in packs.iter().enumerate() {
@@ -98,7 +99,7 @@ impl Ruleset {
                 signal_of_glob.extend(signal.paths.patterns.iter().map(|_| (pack_index, signal_index)));
             }
         }
-        let signal_paths = compile_set(&signal_globs).unwrap_or_else(|_| GlobSet::empty());
+        let signal_paths = GlobList::new(&signal_globs).unwrap_or_default();
         let applies = vec![Applies::default(); packs.len()];
         let enabled = vec![true; rules.len()];
         Ruleset {
@@ -114,7 +115,7 @@ impl Ruleset {
             tails,
             signal_paths,
             signal_of_glob,
-            index: OnceLock::new(),
+            indexes: Mutex::default(),
             kept_per_rule: crate::finding::KEPT_PER_RULE,
         }
     }
@@ -127,16 +128,29 @@ impl Ruleset {
             if patterns.patterns.iter().any(|p| env_subst::uses_env(p)) {
                 // A variable without value or default leaves a glob that matches no path.
                 let filled: Vec<String> = patterns.patterns.iter().map(|p| env_subst::fill(p, &env).unwrap_or_else(|| "\u{0}".into())).collect();
-                patterns.set = compile_set(&filled).unwrap_or_else(|_| GlobSet::empty());
+                patterns.set = LazyGlobSet::new(filled);
             }
         }
         self.env = env;
-        self.index = OnceLock::new();
+        self.indexes = Mutex::default();
     }
 
-    /// The rules' globs by frame, for the evaluator's one pass over the entries.
-    pub fn rule_index(&self) -> &index::RuleIndex {
-        self.index.get_or_init(|| index::RuleIndex::build(&self.rules, self.layout.zones.len(), &self.env))
+    /// The globs of every rule of the packs holding a `live` rule (one flag per rule), by frame,
+    /// for the evaluator's one pass over the entries. Packs that apply to no input are never
+    /// compiled; inputs to which the same packs apply share one index.
+    pub fn rule_index(&self, live: &[bool]) -> Arc<index::RuleIndex> {
+        let mut packs = vec![false; self.packs.len()];
+        for (rule, _) in self.rules.iter().zip(live).filter(|(_, &on)| on) {
+            packs[rule.pack] = true;
+        }
+        // Inputs checked in parallel wait for an index being built rather than build it twice.
+        let mut indexes = self.indexes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, index)) = indexes.iter().find(|(built_for, _)| *built_for == packs) {
+            return Arc::clone(index);
+        }
+        let index = Arc::new(index::RuleIndex::build(&self.rules, &packs, self.layout.zones.len(), &self.env));
+        indexes.push((packs, Arc::clone(&index)));
+        index
     }
 
     pub fn pack_index(&self, name: &str) -> Option<usize> {
