@@ -140,7 +140,7 @@ pub fn sniff(path: &Path) -> bool {
     let plain_tar = crate::open::regular(path)
         .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut head))
         .is_ok_and(|_| crate::source::Compression::sniff(&head) == crate::source::Compression::None && &head[257..262] == b"ustar");
-    plain_tar && Store::tar(path).is_ok_and(|store| store.has("manifest.json") || store.has("oci-layout"))
+    plain_tar && store::tar_has_member(path, &["manifest.json", "oci-layout"])
 }
 
 /// Read every image of `path` (or the one `pick` names). `Err` only when the file cannot be

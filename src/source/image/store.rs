@@ -74,6 +74,7 @@ impl Store {
         Ok(Store::Tar { path: path.to_path_buf(), members })
     }
 
+    /// Whether the index has a file (or a link to one) named `name`.
     pub fn has(&self, name: &str) -> bool {
         match self {
             Store::Tar { members, .. } => members.contains_key(name),
@@ -117,6 +118,22 @@ impl Store {
 }
 
 /// `./a//b` -> `a/b`, `x/../y` -> `y`.
+/// Whether the tar at `path` has a member named one of `names` (as the index names them),
+/// found without building the index: every uncompressed `.tar` given to `check` is asked this,
+/// so it hashes and allocates nothing per member and stops at the first match.
+pub fn tar_has_member(path: &Path, names: &[&str]) -> bool {
+    let Ok(mut file) = crate::open::regular(path) else { return false };
+    let Ok(len) = file.seek(SeekFrom::End(0)).and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len)) else { return false };
+    let mut reader = TarReader::new(Seeking::new(file, len));
+    while let Ok(Some(member)) = reader.next_member() {
+        let named = |name: &&str| member.name.ends_with(name.as_bytes()) && clean(&String::from_utf8_lossy(&member.name)) == **name;
+        if matches!(member.kind, Kind::File | Kind::Symlink | Kind::Hardlink) && names.iter().any(named) {
+            return true;
+        }
+    }
+    false
+}
+
 fn clean(name: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in name.split('/') {
