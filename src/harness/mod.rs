@@ -2,6 +2,7 @@
 //! supervised as SageMaker would, status markers, and archives packed as SageMaker packs them.
 //! `optml run` (src/commands/run.rs) checks and reports the result.
 
+pub mod descendants;
 pub mod env;
 pub mod findings;
 pub mod hosts;

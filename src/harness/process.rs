@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::descendants;
 use super::watchdog::Watchdog;
 
 /// How often the supervisor looks at the child, its deadlines and forwarded signals.
@@ -176,6 +177,9 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits, watc
     let signals_before = SIGNALS_SEEN.load(Ordering::SeqCst);
     let start = Instant::now();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // What finds the descendants that leave the process group (`setsid`) without namespaces.
+    let tag = descendants::new_tag();
+    command.env(descendants::TAG_VAR, &tag);
     // SAFETY: prctl is async-signal-safe. If optml itself is killed (a CI timeout), the entry
     // point must not outlive it; the setting survives the isolation shim's exec.
     unsafe {
@@ -200,6 +204,7 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits, watc
     };
     if let Some(watchdog) = watchdog {
         watchdog.watch_group(child.id());
+        watchdog.watch_tag(&tag);
     }
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let (done_tx, done_rx) = mpsc::channel();
@@ -218,8 +223,10 @@ pub fn supervise(mut command: Command, route: &OutputRoute, limits: Limits, watc
     }
     drop(done_tx);
     let (termination, stopped, killed_after_timeout) = wait(&mut child, start, signals_before, limits);
-    // The container is gone once its entry point exits: so is everything it started.
+    // The container is gone once its entry point exits: so is everything it started, in its
+    // process group or not.
     send(-(child.id() as i32), libc::SIGKILL);
+    descendants::kill_tagged(&tag);
     let drain_until = Instant::now() + DRAIN;
     for _ in 0..2 {
         if done_rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())).is_err() {

@@ -3,7 +3,8 @@
 //! without saying goodbye, and the sweep that removes run folders whose optml is gone.
 //!
 //! Nothing runs in a process after SIGKILL, so the cleanup must live in another one. The
-//! watchdog reads optml's pipe: `group PID` lines name process groups to kill, `done` means
+//! watchdog reads optml's pipe: `group PID` lines name process groups to kill, `tag TAG` lines
+//! environment tags whose processes to kill (src/harness/descendants.rs), `done` means
 //! optml finished (and cleaned up) itself; end of input without `done` means optml died. It
 //! leaves optml's session, so a SIGKILL of optml's whole process group (a CI timeout) does not
 //! take it too, and holds none of optml's output pipes, so nobody waits for it.
@@ -68,6 +69,13 @@ impl Watchdog {
         }
     }
 
+    /// A job's environment tag: its processes are killed if optml dies before it is reaped.
+    pub fn watch_tag(&self, tag: &str) {
+        if let Ok(mut pipe) = self.pipe.lock() {
+            let _ = writeln!(pipe, "tag {tag}");
+        }
+    }
+
     /// optml ends normally: the watchdog leaves without touching anything.
     pub fn release(mut self) {
         if let Ok(mut pipe) = self.pipe.into_inner() {
@@ -87,7 +95,7 @@ pub fn watchdog_main(remove: Option<&Path>) -> u8 {
             libc::signal(signal, libc::SIG_IGN);
         }
     }
-    let mut groups: Vec<libc::pid_t> = Vec::new();
+    let (mut groups, mut tags): (Vec<libc::pid_t>, Vec<String>) = (Vec::new(), Vec::new());
     for line in BufReader::new(io::stdin().lock()).lines() {
         let Ok(line) = line else { break };
         if line == "done" {
@@ -95,11 +103,16 @@ pub fn watchdog_main(remove: Option<&Path>) -> u8 {
         }
         if let Some(pgid) = line.strip_prefix("group ").and_then(|pid| pid.parse::<libc::pid_t>().ok()).filter(|&pid| pid > 1) {
             groups.push(pgid);
+        } else if let Some(tag) = line.strip_prefix("tag ").filter(|tag| !tag.is_empty()) {
+            tags.push(tag.to_string());
         }
     }
     for &pgid in &groups {
         // SAFETY: kill has no memory preconditions; a group that is gone is fine.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    for tag in &tags {
+        super::descendants::kill_tagged(tag);
     }
     if let Some(dir) = remove {
         // The lock is free once every process holding it (optml) is gone.

@@ -658,10 +658,10 @@ fn a_sigkilled_optml_leaves_neither_its_run_folder_nor_its_job() {
         let temp = dir.join("tmp");
         fs::create_dir_all(&temp).unwrap();
         let (where_file, beat) = (dir.join("where"), dir.join("beat"));
-        // A background loop in the job's process group beats into a file outside the sandbox;
-        // with namespaces a `setsid` daemon beats too (the fallback cannot hold one: see
-        // docs/security.md).
-        let daemon = if isolate { "setsid sh -c 'while :; do date +%s%N > \"$BEAT.setsid\"; sleep 0.05; done' </dev/null >/dev/null 2>&1 & " } else { "" };
+        // A background loop in the job's process group beats into a file outside the sandbox,
+        // and so does a `setsid` daemon: a PID namespace holds it, the fallback finds it by the
+        // environment tag it inherited.
+        let daemon = "setsid sh -c 'while :; do date +%s%N > \"$BEAT.setsid\"; sleep 0.05; done' </dev/null >/dev/null 2>&1 & ";
         let script = format!("{daemon}(while :; do date +%s%N > \"$BEAT\"; sleep 0.05; done) & echo \"$SAGEMAKER_BASE_DIR\" > \"$WHERE\"; wait");
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_optml"));
         command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("TMPDIR", &temp).env("BEAT", &beat).env("WHERE", &where_file);
@@ -671,7 +671,7 @@ fn a_sigkilled_optml_leaves_neither_its_run_folder_nor_its_job() {
         }
         command.args(["--", "sh", "-c", &script]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let mut optml = command.spawn().unwrap();
-        assert!(eventually(30, || where_file.exists() && beat.exists()), "the job started");
+        assert!(eventually(30, || where_file.exists() && beat.exists() && dir.join("beat.setsid").exists()), "the job started");
         let root = PathBuf::from(read(where_file.clone()).trim()).parent().unwrap().to_path_buf();
         assert!(root.starts_with(&temp) && root.exists(), "{}", root.display());
         optml.kill().unwrap();
@@ -682,6 +682,29 @@ fn a_sigkilled_optml_leaves_neither_its_run_folder_nor_its_job() {
         let before = snapshot();
         std::thread::sleep(std::time::Duration::from_millis(500));
         assert_eq!(snapshot(), before, "isolate={isolate}: the job's processes outlived optml");
+    }
+}
+
+/// A daemon that left the job's process group (`setsid`, then a second fork) is killed when the
+/// entry point exits, with or without namespaces: it must not write into the sandbox while it
+/// is packed, nor outlive the run.
+#[test]
+fn a_daemonized_grandchild_does_not_outlive_the_run() {
+    for isolate in [true, false] {
+        let dir = TestDir::new();
+        let beat = dir.join("beat");
+        let script = "setsid sh -c '(while :; do date +%s%N > \"$BEAT\"; sleep 0.05; done) &' </dev/null >/dev/null 2>&1; \
+                      while [ ! -s \"$BEAT\" ]; do sleep 0.05; done; echo w > \"$SM_MODEL_DIR/model.pth\"";
+        let mut command = optml();
+        command.env("BEAT", &beat).arg("run");
+        if !isolate {
+            command.arg("--no-isolate");
+        }
+        let output = command.args(["--", "sh", "-c", script]).output().unwrap();
+        assert!(matches!(output.status.code(), Some(0 | 1)), "isolate={isolate}: {}", String::from_utf8_lossy(&output.stderr));
+        let before = fs::read(&beat).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(fs::read(&beat).unwrap(), before, "isolate={isolate}: the daemon outlived the run");
     }
 }
 
