@@ -64,8 +64,7 @@ fn isolation_text(isolation: &Isolation) -> String {
 }
 
 /// What the process-group fallback leaves out.
-const NOT_CONTAINED: &str =
-    "contained by process group only: a process that calls setsid outlives the run, and every host can read and write the others' sandboxes";
+const NOT_CONTAINED: &str = "contained by process group and environment tag only: a process that calls setsid and clears its environment outlives the run, and every host can read and write the others' sandboxes";
 
 /// `pid-namespace` or `process-group`: what reaps the entry point's descendants.
 fn containment(isolation: &Isolation) -> &'static str {
