@@ -28,10 +28,11 @@ pub fn new_tag() -> String {
 }
 
 /// Kill (SIGKILL) every process whose environment holds `tag`, until a scan finds none.
-/// Returns how many were killed.
+/// Returns how many processes were killed.
 pub fn kill_tagged(tag: &str) -> usize {
     let entry = format!("{TAG_VAR}={tag}");
-    let mut killed = 0;
+    // A process still exiting is found again: count each once.
+    let mut killed = std::collections::HashSet::new();
     for _ in 0..ROUNDS {
         let found = tagged(entry.as_bytes());
         if found.is_empty() {
@@ -40,11 +41,11 @@ pub fn kill_tagged(tag: &str) -> usize {
         for pid in found {
             // SAFETY: kill has no memory preconditions; a process that is gone is fine.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            killed += 1;
+            killed.insert(pid);
         }
         thread::sleep(PAUSE);
     }
-    killed
+    killed.len()
 }
 
 /// The processes (other than this one) whose environment holds the `NAME=value` `entry`. Only
