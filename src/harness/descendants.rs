@@ -17,6 +17,9 @@ pub const TAG_VAR: &str = "OPTML_RUN_TAG";
 
 /// Scans before giving up on a job that keeps forking; each kills all it finds.
 const ROUNDS: usize = 50;
+/// Scans in a row that must find nothing: a process in the middle of `execve` shows an empty
+/// environment for a moment.
+const QUIET_SCANS: usize = 3;
 /// Between scans: long enough for a fork in flight to show up in /proc.
 const PAUSE: Duration = Duration::from_millis(10);
 
@@ -27,15 +30,17 @@ pub fn new_tag() -> String {
     format!("{}.{}.{nanos}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Kill (SIGKILL) every process whose environment holds `tag`, until a scan finds none.
-/// Returns how many processes were killed.
+/// Kill (SIGKILL) every process whose environment holds `tag`, until a few scans in a row
+/// find none. Returns how many processes were killed.
 pub fn kill_tagged(tag: &str) -> usize {
     let entry = format!("{TAG_VAR}={tag}");
     // A process still exiting is found again: count each once.
     let mut killed = std::collections::HashSet::new();
+    let mut quiet = 0;
     for _ in 0..ROUNDS {
         let found = tagged(entry.as_bytes());
-        if found.is_empty() {
+        quiet = if found.is_empty() { quiet + 1 } else { 0 };
+        if quiet == QUIET_SCANS {
             break;
         }
         for pid in found {
