@@ -23,6 +23,13 @@ use crate::located::{FileKind, Located};
 use crate::source::{InputKind, ProblemKind, Role};
 use crate::units::parse_size;
 
+/// More zones than any layout needs is a mistake (or a hostile rule file); entries hold their
+/// zone in 16 bits.
+const MAX_ZONES: usize = 1024;
+/// A mapping prefix is a folder under /opt/ml; entries hold where their member name starts in
+/// the placed path in 16 bits.
+const MAX_PREFIX_BYTES: usize = 4096;
+
 /// A rule file's text and where it came from.
 #[derive(Debug, Clone)]
 pub struct PackText {
@@ -707,9 +714,15 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
     }
 
     let mut layout = LayoutBuilder::default();
+    let mut zones = 0;
     for (text, file) in &files {
         for zone in &file.zone {
             let def = zone.get_ref();
+            if zones == MAX_ZONES {
+                let help = Some("a layout needs a handful of zones; entries hold their zone in 16 bits".to_string());
+                loader.problem(text, def.name.span(), format!("more than {MAX_ZONES} zones"), "one zone too many", help);
+                continue;
+            }
             if layout.zone_index(def.name.get_ref()).is_some() {
                 loader.problem(text, def.name.span(), format!("zone `{}` is defined twice", def.name.get_ref()), "second definition", None);
                 continue;
@@ -721,6 +734,7 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
             let zone = Zone { name: def.name.get_ref().clone(), root: def.root.as_bytes().to_vec(), description: def.description.clone() };
             // Each glob already compiled above; adding cannot fail.
             let _ = layout.add_zone(zone, &globs);
+            zones += 1;
         }
     }
     for (text, file) in &files {
@@ -736,6 +750,11 @@ pub fn load(texts: Vec<PackText>) -> Result<Ruleset, LoadError> {
                 );
                 continue;
             };
+            if def.prefix.len() > MAX_PREFIX_BYTES {
+                let help = Some("a prefix names a folder under /opt/ml, such as `model`".to_string());
+                loader.problem(text, mapping.span(), format!("the prefix is longer than {MAX_PREFIX_BYTES} bytes"), "in this mapping", help);
+                continue;
+            }
             let covers: Vec<usize> = def
                 .covers
                 .iter()

@@ -700,6 +700,24 @@ docs = "d"
     crate::common::snapshot_settings("check").bind(|| insta::assert_snapshot!("invalid_rule_file", text));
 }
 
+/// A rule file cannot make a layout larger than entries can index: too many zones or a
+/// mapping prefix past 4096 bytes is a diagnostic at load (exit 2), never a panic later.
+#[test]
+fn a_layout_past_its_bounds_is_refused_at_load() {
+    let dir = TestDir::new();
+    let zones: String = (0..1025).map(|i| format!("[[zone]]\nname = \"z{i}\"\nroot = \"z{i}\"\npaths = [\"z{i}/**\"]\n")).collect();
+    let prefix = format!("[[archive]]\nrole = \"model\"\nflavour = \"long\"\nprefix = \"{}\"\ncovers = []\n", "p".repeat(4097));
+    dir.file("zones.toml", &format!("[pack]\nname = \"zones\"\ndescription = \"Too many zones.\"\n\n{zones}"));
+    dir.file("prefix.toml", &format!("[pack]\nname = \"prefix\"\ndescription = \"A long prefix.\"\n\n{prefix}"));
+    dir.opt_ml("ml");
+    for (file, said) in [("zones.toml", "more than 1024 zones"), ("prefix.toml", "the prefix is longer than 4096 bytes")] {
+        let output = optml().args(["check", "--rules"]).arg(dir.join(file)).arg(dir.join("ml")).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(said) && stderr.contains(file), "{file}: {stderr}");
+    }
+}
+
 #[test]
 fn human_report_snapshot() {
     let dir = TestDir::new();
