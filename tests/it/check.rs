@@ -705,8 +705,8 @@ docs = "d"
 #[test]
 fn a_layout_past_its_bounds_is_refused_at_load() {
     let dir = TestDir::new();
-    let zones: String = (0..1025).map(|i| format!("[[zone]]\nname = \"z{i}\"\nroot = \"z{i}\"\npaths = [\"z{i}/**\"]\n")).collect();
-    let prefix = format!("[[archive]]\nrole = \"model\"\nflavour = \"long\"\nprefix = \"{}\"\ncovers = []\n", "p".repeat(4097));
+    let zones: String = (0..1025).map(|i| format!("[[zone]]\nname = \"z{i}\"\nroot = \"z{i}\"\npaths = [\"z{i}/**\"]\ndescription = \"d\"\n")).collect();
+    let prefix = format!("[[archive]]\nrole = \"model\"\nflavour = \"long\"\nprefix = \"{}\"\ncovers = []\ndescription = \"d\"\n", "p".repeat(4097));
     dir.file("zones.toml", &format!("[pack]\nname = \"zones\"\ndescription = \"Too many zones.\"\n\n{zones}"));
     dir.file("prefix.toml", &format!("[pack]\nname = \"prefix\"\ndescription = \"A long prefix.\"\n\n{prefix}"));
     dir.opt_ml("ml");
