@@ -1,7 +1,7 @@
 //! Layout: which zone of the /opt/ml contract each entry is in. Zones and archive mappings are
 //! data (`rules/layout.toml`); this module only applies them.
 
-use globset::{GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::entry::{as_path, file_name, strip_prefix};
 use crate::glob::{compile_glob, LazyGlobSet};
@@ -61,15 +61,11 @@ impl Placed {
 }
 
 /// Builds a [`Layout`] from zone and mapping definitions (already validated by the engine).
+#[derive(Default)]
 pub struct LayoutBuilder {
     layout: Layout,
-    classifier: GlobSetBuilder,
-}
-
-impl Default for LayoutBuilder {
-    fn default() -> LayoutBuilder {
-        LayoutBuilder { layout: Layout::default(), classifier: GlobSetBuilder::new() }
-    }
+    /// Every zone's globs, compiled, with the zone of each.
+    zone_globs: Vec<(Glob, usize)>,
 }
 
 impl LayoutBuilder {
@@ -81,8 +77,7 @@ impl LayoutBuilder {
     pub fn add_zone(&mut self, zone: Zone, globs: &[String]) -> Result<(), globset::Error> {
         let index = self.layout.zones.len();
         for glob in globs {
-            self.classifier.add(compile_glob(glob)?);
-            self.layout.classifier_zone.push(index);
+            self.zone_globs.push((compile_glob(glob)?, index));
         }
         self.layout.zones.push(zone);
         Ok(())
@@ -97,7 +92,16 @@ impl LayoutBuilder {
     }
 
     pub fn build(mut self) -> Result<Layout, globset::Error> {
-        self.layout.classifier = self.classifier.build()?;
+        // A path no glob matches lands in the last zone, so that zone's own globs change no
+        // result; leaving them out spares every entry the catch-all `**`, a regex globset
+        // runs on the whole path.
+        let catch_all = self.layout.zones.len().saturating_sub(1);
+        let mut classifier = GlobSetBuilder::new();
+        for (glob, zone) in self.zone_globs.into_iter().filter(|&(_, zone)| zone != catch_all) {
+            classifier.add(glob);
+            self.layout.classifier_zone.push(zone);
+        }
+        self.layout.classifier = classifier.build()?;
         Ok(self.layout)
     }
 }
