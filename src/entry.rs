@@ -267,17 +267,19 @@ pub fn lossy(bytes: &[u8]) -> String {
 
 /// Join two relative byte paths with `/`, either side may be empty.
 pub fn join(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
-    match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest.to_vec(),
-        (false, true) => prefix.to_vec(),
-        (false, false) => {
-            let mut out = Vec::with_capacity(prefix.len() + 1 + rest.len());
-            out.extend_from_slice(prefix);
-            out.push(b'/');
-            out.extend_from_slice(rest);
-            out
-        }
+    let mut out = Vec::with_capacity(prefix.len() + 1 + rest.len());
+    join_into(&mut out, prefix, rest);
+    out
+}
+
+/// [`join`] into a reused buffer (cleared first), for loops that only look the result up.
+pub fn join_into(buffer: &mut Vec<u8>, prefix: &[u8], rest: &[u8]) {
+    buffer.clear();
+    buffer.extend_from_slice(prefix);
+    if !prefix.is_empty() && !rest.is_empty() {
+        buffer.push(b'/');
     }
+    buffer.extend_from_slice(rest);
 }
 
 /// `rest` if `path` is `prefix` or lies below it.

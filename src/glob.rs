@@ -10,9 +10,13 @@ pub fn compile_glob(pattern: &str) -> Result<Glob, globset::Error> {
 }
 
 pub fn compile_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {
+    set_of(patterns, compile_glob)
+}
+
+fn set_of<S: AsRef<str>>(patterns: &[S], compile: fn(&str) -> Result<Glob, globset::Error>) -> Result<GlobSet, globset::Error> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        builder.add(compile_glob(pattern.as_ref())?);
+        builder.add(compile(pattern.as_ref())?);
     }
     builder.build()
 }
@@ -22,11 +26,7 @@ pub fn compile_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Er
 /// without that restriction globset matches `*.pt` by its extension instead of compiling a regex
 /// for each such glob.
 fn compile_name_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {
-    let mut builder = GlobSetBuilder::new();
-    for pattern in patterns {
-        builder.add(GlobBuilder::new(pattern.as_ref()).literal_separator(false).backslash_escape(true).build()?);
-    }
-    builder.build()
+    set_of(patterns, |pattern| GlobBuilder::new(pattern).literal_separator(false).backslash_escape(true).build())
 }
 
 /// Globs (already validated, or known good) compiled into a set the first time one is matched:

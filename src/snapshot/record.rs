@@ -12,7 +12,7 @@ use foldhash::quality::RandomState;
 
 use super::header::{Header, SizeTreatment};
 use super::manifest::{Line, Manifest, Size};
-use crate::entry::{join, normalize_name, Entry, EntryKind};
+use crate::entry::{join, join_into, normalize_name, Entry, EntryKind};
 use crate::source::Subject;
 
 /// The path an entry is recorded under, before redaction.
@@ -74,16 +74,6 @@ fn implied_folders(subject: &Subject) -> Vec<Vec<u8>> {
         implied.remove(&path);
     }
     implied.into_iter().collect()
-}
-
-/// [`join`] into a reused buffer.
-fn join_into(buffer: &mut Vec<u8>, prefix: &[u8], rest: &[u8]) {
-    buffer.clear();
-    buffer.extend_from_slice(prefix);
-    if !prefix.is_empty() && !rest.is_empty() {
-        buffer.push(b'/');
-    }
-    buffer.extend_from_slice(rest);
 }
 
 /// Listed lines plus implied folders, deduplicated, finished and sorted.

@@ -32,13 +32,7 @@ impl Store {
     /// Index the tar at `path`. Symlinked members (`docker save` links repeated layers) point
     /// at the member they name. An error means the outer tar itself is unreadable.
     pub fn tar(path: &Path) -> io::Result<Store> {
-        let mut file = crate::open::regular(path)?;
-        let len = file.seek(SeekFrom::End(0))?;
-        file.seek(SeekFrom::Start(0))?;
-        // optml's own reader, seeking over member data inside a large buffer: indexing a plain
-        // tar of 200,000 members (every `.tar` given to `check` is sniffed here) costs a few
-        // reads, not a read and a seek per member.
-        let mut reader = TarReader::new(Seeking::new(file, len));
+        let mut reader = seeking_reader(path)?;
         let mut members = HashMap::new();
         let mut links = Vec::new();
         loop {
@@ -118,13 +112,20 @@ impl Store {
 }
 
 /// `./a//b` -> `a/b`, `x/../y` -> `y`.
+/// optml's own reader over the plain tar at `path`, seeking over member data inside a large
+/// buffer: reading the headers of 200,000 members costs a few reads, not a read and a seek each.
+fn seeking_reader(path: &Path) -> io::Result<TarReader<Seeking<File>>> {
+    let mut file = crate::open::regular(path)?;
+    let len = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(TarReader::new(Seeking::new(file, len)))
+}
+
 /// Whether the tar at `path` has a member named one of `names` (as the index names them),
 /// found without building the index: every uncompressed `.tar` given to `check` is asked this,
 /// so it hashes and allocates nothing per member and stops at the first match.
 pub fn tar_has_member(path: &Path, names: &[&str]) -> bool {
-    let Ok(mut file) = crate::open::regular(path) else { return false };
-    let Ok(len) = file.seek(SeekFrom::End(0)).and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len)) else { return false };
-    let mut reader = TarReader::new(Seeking::new(file, len));
+    let Ok(mut reader) = seeking_reader(path) else { return false };
     while let Ok(Some(member)) = reader.next_member() {
         let named = |name: &&str| member.name.ends_with(name.as_bytes()) && clean(&String::from_utf8_lossy(&member.name)) == **name;
         if matches!(member.kind, Kind::File | Kind::Symlink | Kind::Hardlink) && names.iter().any(named) {
