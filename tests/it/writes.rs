@@ -58,7 +58,9 @@ fn interrupt(args: &[&str], cwd: &Path, out_dir: &Path, signal: i32) -> Option<i
 fn signals_during_a_write_remove_the_temp_file() {
     let dir = TestDir::new();
     fs::create_dir_all(dir.join("model")).unwrap();
-    fs::write(dir.join("model/weights.bin"), noise(12 << 20)).unwrap();
+    // Large enough that packing outlasts a test thread descheduled in a parallel test run: at
+    // 12 MiB one run saw the wrong exit code, most likely a pack that finished before the signal.
+    fs::write(dir.join("model/weights.bin"), noise(48 << 20)).unwrap();
     fs::create_dir_all(dir.join("out")).unwrap();
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
         let exit = interrupt(&["pack", "model", "--level", "9", "-o", "out/model.tar.gz"], dir.path(), &dir.join("out"), signal);
