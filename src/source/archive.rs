@@ -3,6 +3,7 @@
 //! The tar headers are driven by [`super::members`], gzip is inflated by [`super::gzip`].
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -102,7 +103,7 @@ pub fn members(path: &Path) -> io::Result<TarReader<Box<dyn Stream>>> {
     let head = read_head(&mut file)?;
     file.seek(SeekFrom::Start(0))?;
     let stream: Box<dyn Stream> = match Compression::sniff(&head) {
-        Compression::Gzip => Box::new(Inflated::spawn(file)),
+        Compression::Gzip => Box::new(Inflated::spawn_file(file)?),
         _ => Box::new(BufReader::with_capacity(256 * 1024, file)),
     };
     Ok(TarReader::new(stream))
@@ -130,24 +131,32 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> io::Result<Scan> {
 pub fn scan<R: Read + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let head = read_head(&mut input)?;
     let input = io::Cursor::new(head.clone()).chain(input);
-    scan_sniffed(&head, name, options, input, |input, options, scan| {
-        let mut reader = TarReader::new(BufReader::with_capacity(256 * 1024, input));
-        if read_members(&mut reader, options, scan, None) {
-            // The rest of the stream, read only to count it.
-            let rest = reader.offset() + reader.into_inner().skip(u64::MAX)?;
-            scan.uncompressed_bytes = rest;
-        }
-        Ok(())
-    })
+    scan_sniffed(
+        &head,
+        name,
+        options,
+        input,
+        |input| Ok(Inflated::spawn(input)),
+        |input, options, scan| {
+            let mut reader = TarReader::new(BufReader::with_capacity(256 * 1024, input));
+            if read_members(&mut reader, options, scan, None) {
+                // The rest of the stream, read only to count it.
+                let rest = reader.offset() + reader.into_inner().skip(u64::MAX)?;
+                scan.uncompressed_bytes = rest;
+            }
+            Ok(())
+        },
+    )
 }
 
-/// Scan an archive that can seek (a file): plain-tar member data is skipped with a seek.
-pub fn scan_seekable<R: Read + Seek + Send + 'static>(mut input: R, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
+/// Scan an archive file: plain-tar member data is skipped with a seek, and a large gzip member
+/// may be inflated in parallel.
+fn scan_seekable(mut input: File, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(0))?;
     let head = read_head(&mut input)?;
     input.seek(SeekFrom::Start(0))?;
-    scan_sniffed(&head, name, options, input, |input, options, scan| {
+    scan_sniffed(&head, name, options, input, Inflated::spawn_file, |input, options, scan| {
         let mut reader = TarReader::new(Seeking::new(input, len));
         read_members(&mut reader, options, scan, None);
         scan.uncompressed_bytes = len;
@@ -155,13 +164,14 @@ pub fn scan_seekable<R: Read + Seek + Send + 'static>(mut input: R, name: &Path,
     })
 }
 
-/// Report what the name and the first bytes say, then read the tar: inflated on a second
-/// thread for gzip, by `plain` for an uncompressed tar.
+/// Report what the name and the first bytes say, then read the tar: inflated by `gzip` for
+/// gzip, by `plain` for an uncompressed tar.
 fn scan_sniffed<R: Read + Send + 'static>(
     head: &[u8],
     name: &Path,
     options: &ScanOptions,
     input: R,
+    gzip: impl FnOnce(R) -> io::Result<Inflated>,
     plain: impl FnOnce(R, &ScanOptions, &mut Scan) -> io::Result<()>,
 ) -> io::Result<Scan> {
     let compression = Compression::sniff(head);
@@ -174,7 +184,7 @@ fn scan_sniffed<R: Read + Send + 'static>(
         scan.problems.push(Problem::new(ProblemKind::Uncompressed, "an uncompressed tar, not a gzip-compressed one".to_string()));
     }
     match compression {
-        Compression::Gzip => read_gzip_tar(Inflated::spawn(input), options, &mut scan),
+        Compression::Gzip => read_gzip_tar(gzip(input)?, options, &mut scan),
         Compression::None => plain(input, options, &mut scan)?,
         other => {
             scan.problems.push(Problem::new(ProblemKind::UnsupportedCompression, format!("compressed with {}; SageMaker only unpacks gzip", other.as_str())))
