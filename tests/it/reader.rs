@@ -453,3 +453,74 @@ fn other_compressions_are_unsupported_not_truncated() {
         assert_eq!(code, 1);
     }
 }
+
+/// bf16-like weights: a random mantissa byte beside an exponent byte of three values, which
+/// deflate compresses to about 0.7 of its size in dynamic blocks, as real weights.
+fn weights(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut data = vec![0u8; len];
+    for pair in data.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for (i, byte) in pair.iter_mut().enumerate() {
+            let bits = (state >> (8 * i)) as u8;
+            *byte = if i % 2 == 0 { bits } else { 0x3c + bits % 3 };
+        }
+    }
+    data
+}
+
+/// A weights archive large enough to be inflated in parallel (64 MiB compressed) gives the
+/// same manifest, digests included, as on one core, where it is inflated on one thread; and a
+/// damaged one the same finding. `taskset` pins optml to one CPU for the one-thread run.
+#[test]
+fn a_large_weights_archive_reads_the_same_in_parallel_as_on_one_thread() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores < 2 || !Process::new("taskset").args(["-c", "0", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: needs two cores and taskset");
+        return;
+    }
+    let dir = TestDir::new();
+    let shard = weights(100 << 20);
+    let tar = tar_bytes(&[
+        Member::File("model/config.json", b"{\"architectures\": [\"Llama\"]}"),
+        Member::File("model/model.safetensors", &shard),
+        Member::File("code/inference.py", b"def model_fn(model_dir):\n    pass\n"),
+    ]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(3));
+    std::io::Write::write_all(&mut encoder, &tar).expect("gzip");
+    let compressed = encoder.finish().expect("gzip");
+    assert!(compressed.len() > 64 << 20, "{} bytes compressed: too small to be inflated in parallel", compressed.len());
+    let sound = dir.join("model.tar.gz");
+    fs::write(&sound, &compressed).expect("write");
+    let mut damaged_bytes = compressed;
+    let middle = damaged_bytes.len() / 2;
+    for byte in &mut damaged_bytes[middle..middle + 64] {
+        *byte ^= 0xa5;
+    }
+    let damaged = dir.join("damaged.tar.gz");
+    fs::write(&damaged, &damaged_bytes).expect("write");
+
+    let on_one_core = |args: &[&std::ffi::OsStr]| {
+        let output = Process::new("taskset").args(["-c", "0"]).arg(assert_cmd::cargo::cargo_bin("optml")).args(args).output().expect("run optml");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let parallel = |args: &[&std::ffi::OsStr]| {
+        let output = optml().args(args).output().expect("run optml");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let snapshot = ["snapshot".as_ref(), "--fields".as_ref(), "+sha256".as_ref(), sound.as_os_str()];
+    let (code, manifest) = parallel(&snapshot);
+    assert_eq!(code, Some(0), "{manifest}");
+    assert!(manifest.contains("model/model.safetensors"), "{manifest}");
+    assert_eq!((code, manifest), on_one_core(&snapshot));
+
+    let check = ["check".as_ref(), "--format".as_ref(), "json".as_ref(), damaged.as_os_str()];
+    let (code, report) = parallel(&check);
+    assert_eq!(code, Some(1), "{report}");
+    let doc: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let (one_code, one_report) = on_one_core(&check);
+    let one_doc: serde_json::Value = serde_json::from_str(&one_report).expect("json");
+    assert_eq!((code, codes(&doc)), (one_code, codes(&one_doc)), "{report}\n{one_report}");
+}

@@ -381,7 +381,7 @@ impl<R: Read> Inflater<R> {
 impl Inflater<File> {
     /// Inflate the member whose deflate data starts here in parallel, then go on reading the
     /// file after it, so its trailer and any later member are read as usual.
-    fn parallel_member(&mut self, parallel: &Parallel, block: &mut Vec<u8>, crc: &mut Crc) -> Inflate {
+    fn parallel_member(&mut self, parallel: &Parallel, block: &[u8], crc: &mut Crc) -> Inflate {
         // What was read ahead of the deflate data is dropped: the file is read again after it.
         let start = self.consumed;
         let blocks = self.blocks.clone();

@@ -186,8 +186,8 @@ enum Message {
 
 /// Inflate one speculative chunk, `index` (≥ 1), sending what it finds to `tx`; any failure
 /// simply ends the messages early.
-fn speculate(file: Arc<File>, len: u64, index: u64, size: u64, tx: SyncSender<Message>, pool: Arc<Pool>) {
-    let mut input = Input::new(file, len);
+fn speculate(input: &mut Input, index: u64, size: u64, tx: SyncSender<Message>, pool: &Pool) {
+    let len = input.len;
     let first = index * size;
     let goal = Goal { bit: (first + size) * 8, output: u64::MAX };
     let mut from = first * 8;
@@ -199,8 +199,8 @@ fn speculate(file: Arc<File>, len: u64, index: u64, size: u64, tx: SyncSender<Me
         if attempts > MAX_CANDIDATES {
             return;
         }
-        let Some((bit, kind)) = find_block(&mut input, from, (first + size).min(len) * 8) else { return };
-        match resolve(&mut input, bit, goal) {
+        let Some((bit, kind)) = find_block(input, from, (first + size).min(len) * 8) else { return };
+        match resolve(input, bit, goal) {
             Ok((raw, output, prefix)) => break (raw, output, Message::Start { bit, kind, prefix }),
             Err(Unresolved::NotABlock) => from = bit + 1,
             Err(Unresolved::TooShort) => return,
@@ -213,7 +213,7 @@ fn speculate(file: Arc<File>, len: u64, index: u64, size: u64, tx: SyncSender<Me
     let mut sink = |full: Vec<u8>, offset: u64| tx.send(Message::Data(full, offset)).map_err(|_| HungUp);
     let reached = match reached {
         Some(reached) => reached,
-        None => match inflate_to(&mut raw, &mut input, goal, &mut block, &pool, &mut sink) {
+        None => match inflate_to(&mut raw, input, goal, &mut block, pool, &mut sink) {
             Ok(Ok((reached, _))) => reached,
             _ => return,
         },
@@ -259,8 +259,8 @@ fn resolve(input: &mut Input, bit: u64, goal: Goal) -> Result<(RawInflate, (Vec<
     let mut prefix = 0usize;
     loop {
         if out_zeros.capacity() - out_zeros.len() < BLOCK / 4 {
-            out_zeros.reserve(BLOCK);
-            out_ones.reserve(BLOCK);
+            out_zeros.reserve_exact(BLOCK);
+            out_ones.reserve_exact(BLOCK);
         }
         let bytes = input.at(zeros.next_byte()).map_err(|_| Unresolved::NotABlock)?;
         if bytes.is_empty() {
@@ -308,7 +308,8 @@ enum Unresolved {
 pub struct Inflated {
     /// The byte after the deflate stream, where the member's trailer starts.
     pub end: u64,
-    /// Chunks whose speculative inflate was used.
+    /// Chunks whose speculative inflate was used: what the tests check the speculation by.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub speculative: u64,
 }
 
@@ -332,6 +333,20 @@ pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: A
     let mut chunk = start / size;
     let mut spawned = chunk + 1;
     let mut pending: VecDeque<(u64, Receiver<Message>)> = VecDeque::new();
+    // Threads that live as long as the member, each taking every `threads`-th chunk in turn:
+    // their buffers are reused, where a thread per chunk left each one's in its own heap.
+    let workers: Vec<SyncSender<(u64, SyncSender<Message>)>> = (0..plan.threads)
+        .map(|_| {
+            let (job_tx, jobs) = sync_channel::<(u64, SyncSender<Message>)>(plan.threads);
+            let (mut input, pool) = (Input::new(file.clone(), len), pool.clone());
+            std::thread::spawn(move || {
+                for (index, tx) in jobs {
+                    speculate(&mut input, index, size, tx, &pool);
+                }
+            });
+            job_tx
+        })
+        .collect();
     let mut block = pool.take();
     // Where the exact output has reached; `raw` is valid there unless a speculative chunk moved
     // it on, when `window` holds the 32 KiB before it.
@@ -341,9 +356,8 @@ pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: A
     loop {
         while pending.len() < plan.threads && spawned * size < len {
             let (tx, rx) = sync_channel(HELD_BLOCKS);
-            let (file, pool) = (file.clone(), pool.clone());
-            let index = spawned;
-            std::thread::spawn(move || speculate(file, len, index, size, tx, pool));
+            // A worker that has gone (it cannot, short of a panic) leaves its chunks to this thread.
+            let _ = workers[(spawned % plan.threads as u64) as usize].send((spawned, tx));
             pending.push_back((spawned, rx));
             spawned += 1;
         }
