@@ -31,6 +31,11 @@ use super::{HungUp, Pool, BLOCK};
 /// cost a few percent of it, small enough that a chunk's output waiting for its turn is a few MiB.
 const CHUNK: u64 = 4 << 20;
 
+/// Speculating threads at most: each holds up to a chunk's output while the chunks before it
+/// finish, so memory grows with them, while this thread, forwarding and checking the CRC of
+/// every byte, would be the limit not far beyond.
+const MAX_THREADS: usize = 4;
+
 /// How to cut a member, and across how many threads.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -42,10 +47,10 @@ pub struct Plan {
 
 impl Plan {
     /// Parallel for a member of `len` compressed bytes with `cores` cores, or `None` where one
-    /// thread is as fast: a single core, or a member of fewer than 16 chunks, where the
-    /// threads' start and the speculative prefixes are not repaid.
+    /// thread is as fast: a single core, or a member of fewer than 16 chunks (64 MiB), where
+    /// the threads' start and the speculative prefixes are not repaid.
     pub fn choose(len: u64, cores: usize) -> Option<Plan> {
-        (cores >= 2 && len >= 16 * CHUNK).then_some(Plan { chunk: CHUNK, threads: cores })
+        (cores >= 2 && len >= 16 * CHUNK).then_some(Plan { chunk: CHUNK, threads: cores.min(MAX_THREADS) })
     }
 }
 /// Blocks of output a speculative chunk may hold while the chunks before it finish.
