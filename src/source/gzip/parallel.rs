@@ -16,6 +16,7 @@
 //! block the search does not look for, output that never stopped depending on the window,
 //! corrupt data) this thread inflates that chunk itself. A wrong guess costs time, never bytes.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
@@ -58,6 +59,13 @@ const HELD_BLOCKS: usize = 24;
 /// Output inflated twice before a chunk gives up on its prefix resolving (long runs of
 /// repeated bytes can depend on the window for ever; they inflate fast on this thread).
 const DUAL_LIMIT: usize = 4 << 20;
+/// How much a stretch must inflate to, per compressed byte, for the next chunks to be inflated
+/// speculatively. Weights-like data (1.05 to 1.5) inflates slowest per compressed byte, all in
+/// Huffman-coded literals, and stops depending on the unknown window within tens of KiB.
+/// Stored blocks (1.0) are copied, not inflated, faster than threads repay; text and code (3 to
+/// 5) depend on the window for hundreds of KiB to MiBs, inflated again on this thread; long runs
+/// (far above) never stop depending on it. Measured in docs/benchmarks.md.
+const SPECULATE_RATIOS: std::ops::Range<f64> = 1.02..2.5;
 /// Candidate block starts a chunk tries before leaving its stretch to this thread.
 const MAX_CANDIDATES: usize = 32;
 /// Compressed bytes read at a time.
@@ -358,8 +366,19 @@ pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: A
     let mut at = Reached { bit: start * 8, stream_end: false };
     let mut window: Option<Vec<u8>> = None;
     let mut used = 0;
+    // Output passed on so far, to tell how well each chunk compressed.
+    let sent = Cell::new(0u64);
+    let mut counted = |data: Vec<u8>, offset: u64| {
+        sent.set(sent.get() + data.len() as u64);
+        sink(data, offset)
+    };
+    let sink = &mut counted;
+    let mut speculating = true;
     loop {
-        while pending.len() < plan.threads && spawned * size < len {
+        if speculating {
+            spawned = spawned.max(chunk + 1);
+        }
+        while speculating && pending.len() < plan.threads && spawned * size < len {
             let (tx, rx) = sync_channel(HELD_BLOCKS);
             // A worker that has gone (it cannot, short of a panic) leaves its chunks to this thread.
             let _ = workers[(spawned % plan.threads as u64) as usize].send((spawned, tx));
@@ -371,6 +390,7 @@ pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: A
             Some(&(index, _)) if index == chunk => pending.pop_front().map(|(_, rx)| rx),
             _ => None,
         };
+        let (from_bit, from_output) = (at.bit, sent.get() + block.len() as u64);
         let accepted = match speculative {
             Some(rx) => take_speculative(&rx, (chunk + 1) * size * 8, &mut input, at.bit, &mut window, &mut raw, &mut block, &pool, sink)?,
             None => None,
@@ -386,6 +406,8 @@ pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: A
             Ok(reached) => reached,
             Err(fault) => return Ok(Err(fault)),
         };
+        let ratio = (sent.get() + block.len() as u64 - from_output) as f64 * 8.0 / (at.bit - from_bit).max(1) as f64;
+        speculating = SPECULATE_RATIOS.contains(&ratio);
         if at.stream_end {
             if !block.is_empty() {
                 sink(std::mem::take(&mut block), at.bit.div_ceil(8))?;
