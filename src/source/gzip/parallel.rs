@@ -141,7 +141,7 @@ struct Goal {
 type Sink<'a> = dyn FnMut(Vec<u8>, u64) -> Result<(), HungUp> + 'a;
 
 /// Inflate exactly with `raw` toward `goal`, filling `block` and handing it to `sink` each time
-/// it is full. Returns where it stopped and how much it produced.
+/// it is full. Returns where it stopped.
 fn inflate_to(
     raw: &mut RawInflate,
     input: &mut Input,
@@ -149,11 +149,11 @@ fn inflate_to(
     block: &mut Vec<u8>,
     pool: &Pool,
     sink: &mut Sink,
-) -> Result<Result<(Reached, u64), Fault>, HungUp> {
+) -> Result<Result<Reached, Fault>, HungUp> {
     let mut produced = 0u64;
     loop {
         if produced == goal.output {
-            return Ok(Ok((Reached { bit: raw.bit(), stream_end: false }, produced)));
+            return Ok(Ok(Reached { bit: raw.bit(), stream_end: false }));
         }
         if block.len() == block.capacity() {
             let full = std::mem::replace(block, pool.take());
@@ -171,8 +171,8 @@ fn inflate_to(
         let step = raw.inflate(bytes, block, (goal.output - produced).min(usize::MAX as u64) as usize);
         produced += (block.len() - before) as u64;
         match step {
-            Ok((_, Stop::End)) => return Ok(Ok((Reached { bit: raw.bit(), stream_end: true }, produced))),
-            Ok((_, Stop::Boundary)) if raw.bit() >= goal.bit => return Ok(Ok((Reached { bit: raw.bit(), stream_end: false }, produced))),
+            Ok((_, Stop::End)) => return Ok(Ok(Reached { bit: raw.bit(), stream_end: true })),
+            Ok((_, Stop::Boundary)) if raw.bit() >= goal.bit => return Ok(Ok(Reached { bit: raw.bit(), stream_end: false })),
             Ok(_) => {}
             Err(message) => return Ok(Err(Fault::Corrupt(raw.next_byte(), message))),
         }
@@ -227,7 +227,7 @@ fn speculate(input: &mut Input, index: u64, size: u64, tx: SyncSender<Message>, 
     let reached = match reached {
         Some(reached) => reached,
         None => match inflate_to(&mut raw, input, goal, &mut block, pool, &mut sink) {
-            Ok(Ok((reached, _))) => reached,
+            Ok(Ok(reached)) => reached,
             _ => return,
         },
     };
@@ -264,8 +264,7 @@ fn find_block(input: &mut Input, mut from: u64, until: u64) -> Option<(u64, Kind
 /// the goal was reached already, and the length of the prefix.
 #[allow(clippy::type_complexity)]
 fn resolve(input: &mut Input, bit: u64, goal: Goal) -> Result<(RawInflate, (Vec<u8>, Option<Reached>), u64), Unresolved> {
-    let first = input.byte(bit / 8).ok().flatten().ok_or(Unresolved::NotABlock)?;
-    let start = |window: &[u8]| RawInflate::at(bit, first, window).map_err(|_| Unresolved::NotABlock);
+    let mut start = |window: &[u8]| restart(input, bit, window).map_err(|_| Unresolved::NotABlock);
     let (mut zeros, mut ones) = (start(&[0u8; WINDOW])?, start(&[0xffu8; WINDOW])?);
     let (mut out_zeros, mut out_ones) = (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
     // One past the last byte that differed: the prefix.
@@ -330,14 +329,9 @@ pub struct Inflated {
 /// length is `len`), in parallel, handing exact output to `sink` in order.
 pub fn inflate_member(file: Arc<File>, len: u64, start: u64, plan: Plan, pool: Arc<Pool>, sink: &mut Sink) -> Result<Result<Inflated, Fault>, HungUp> {
     let mut input = Input::new(file.clone(), len);
-    let first = match input.byte(start) {
-        Ok(Some(byte)) => byte,
-        Ok(None) => return Ok(Err(Fault::Truncated)),
-        Err(err) => return Ok(Err(Fault::Io(err))),
-    };
-    let mut raw = match RawInflate::at(start * 8, first, &[]) {
+    let mut raw = match restart(&mut input, start * 8, &[]) {
         Ok(raw) => raw,
-        Err(message) => return Ok(Err(Fault::Corrupt(start, message))),
+        Err(fault) => return Ok(Err(fault)),
     };
     // Chunks are numbered from the start of the file. Chunk `chunk` is the stretch from the
     // first block boundary at or after its first byte to the first at or after the next
@@ -440,7 +434,7 @@ fn exact(
             Err(fault) => return Ok(Err(fault)),
         };
     }
-    Ok(inflate_to(raw, input, goal, block, pool, sink)?.map(|(reached, _)| reached))
+    inflate_to(raw, input, goal, block, pool, sink)
 }
 
 /// An exact inflater at `bit`, with the `window` before it.
@@ -510,7 +504,7 @@ fn take_speculative(
     }
     let reached = inflate_to(&mut exact, input, Goal { bit: chunk_end, output: u64::MAX }, block, pool, sink)?;
     *raw = exact;
-    Ok(Some(reached.map(|(reached, _)| reached)))
+    Ok(Some(reached))
 }
 
 /// Append `data` to the output: after what `block` holds, which is sent first if `data` would
