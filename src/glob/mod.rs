@@ -5,6 +5,9 @@ use std::sync::OnceLock;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+mod shape;
+pub use shape::Globs;
+
 pub fn compile_glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build()
 }
@@ -21,12 +24,12 @@ fn set_of<S: AsRef<str>>(patterns: &[S], compile: fn(&str) -> Result<Glob, globs
     builder.build()
 }
 
-/// A set matched against file names only, never against paths. In a name without `/`, `*`, `?`
+/// A glob matched against file names only, never against paths. In a name without `/`, `*`, `?`
 /// and classes match as in [`compile_glob`]'s dialect whether or not they may match `/`, and
 /// without that restriction globset matches `*.pt` by its extension instead of compiling a regex
-/// for each such glob.
-fn compile_name_set<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, globset::Error> {
-    set_of(patterns, |pattern| GlobBuilder::new(pattern).literal_separator(false).backslash_escape(true).build())
+/// for each such glob (those [`Globs`] does not match itself).
+fn compile_name_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(false).backslash_escape(true).build()
 }
 
 /// Globs (already validated, or known good) compiled into a set the first time one is matched:
@@ -37,7 +40,7 @@ pub struct LazyGlobSet {
     patterns: Vec<String>,
     /// Matched against file names only ([`LazyGlobSet::for_names`]).
     names_only: bool,
-    compiled: OnceLock<GlobSet>,
+    compiled: OnceLock<Globs>,
 }
 
 impl LazyGlobSet {
@@ -52,13 +55,13 @@ impl LazyGlobSet {
 }
 
 impl Deref for LazyGlobSet {
-    type Target = GlobSet;
+    type Target = Globs;
 
-    fn deref(&self) -> &GlobSet {
+    fn deref(&self) -> &Globs {
         // Each glob parsed when its rule loaded; a set fails to build only past globset's size
         // limits, and then matches nothing.
-        let compile = if self.names_only { compile_name_set } else { compile_set };
-        self.compiled.get_or_init(|| compile(&self.patterns).unwrap_or_else(|_| GlobSet::empty()))
+        let compile = if self.names_only { compile_name_glob } else { compile_glob };
+        self.compiled.get_or_init(|| Globs::new(&self.patterns, compile).unwrap_or_default())
     }
 }
 
@@ -67,7 +70,7 @@ impl Deref for LazyGlobSet {
 /// Matches are reported by position in the list, as a [`GlobSet`] of the whole list would.
 #[derive(Debug, Clone, Default)]
 pub struct GlobList {
-    set: GlobSet,
+    set: Globs,
     /// For each distinct glob of `set`: its positions in the list.
     positions: Vec<Vec<usize>>,
 }
@@ -86,7 +89,7 @@ impl GlobList {
             });
             positions[index].push(position);
         }
-        Ok(GlobList { set: compile_set(&distinct)?, positions })
+        Ok(GlobList { set: Globs::new(&distinct, compile_glob)?, positions })
     }
 
     pub fn is_match<P: AsRef<std::path::Path>>(&self, path: P) -> bool {
@@ -116,7 +119,7 @@ mod tests {
         let globs = ["*.pt", "model.*", "?x.bin", "[a-c]*.json", "[!.]*", "**/*.h5", "*.tar.gz", "a\\*b", "{x,y}.txt"];
         let names = ["w.pt", "model.bin", "ax.bin", "b1.json", ".hidden", "k.h5", "m.tar.gz", "a*b", "y.txt", "line\nbreak.pt", "none"];
         for glob in globs {
-            let (by_path, by_name) = (compile_set(&[glob]).unwrap(), compile_name_set(&[glob]).unwrap());
+            let (by_path, by_name) = (compile_set(&[glob]).unwrap(), set_of(&[glob], compile_name_glob).unwrap());
             for name in names {
                 assert_eq!(by_name.is_match(name), by_path.is_match(name), "{glob} on {name}");
             }
