@@ -19,13 +19,14 @@ pub fn compute(subject: &mut Subject) {
     // Both sets hold entry indices, not names: 4 bytes a slot keeps a million-entry archive
     // inside the per-entry memory budget. `seen` holds the first entry of each name; `parents`
     // each folder an entry implies, as the entry and the length of that folder's name.
-    let mut seen: HashTable<u32> = HashTable::new();
-    let mut parents: HashTable<(u32, u32)> = HashTable::new();
     let parent_name = |&(i, len): &(u32, u32)| &entries[i as usize].member()[..len as usize];
     let mut duplicates = Vec::new();
     // A filesystem cannot hold two entries of one name, nor a file that is also a folder:
     // only archives need the bookkeeping.
     let from_archive: Vec<bool> = subject.origins.iter().map(|o| o.is_archive()).collect();
+    // Sized once: growing rehashes every name again, about as often as there are doublings.
+    let mut seen: HashTable<u32> = HashTable::with_capacity(entries.iter().filter(|e| from_archive[e.origin()]).count());
+    let mut parents: HashTable<(u32, u32)> = HashTable::new();
     for (i, entry) in entries.iter().enumerate().filter(|(_, e)| from_archive[e.origin()]) {
         let (origin, member) = (entry.origin(), entry.member());
         let same_name = |&j: &u32| entries[j as usize].origin() == origin && entries[j as usize].member() == member;

@@ -1,10 +1,8 @@
 //! Layout: which zone of the /opt/ml contract each entry is in. Zones and archive mappings are
 //! data (`rules/layout.toml`); this module only applies them.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-
 use crate::entry::{as_path, file_name, strip_prefix};
-use crate::glob::{compile_glob, LazyGlobSet};
+use crate::glob::{compile_glob, Globs, LazyGlobSet};
 use crate::source::job::JobArtifact;
 use crate::source::{Role, Subject};
 
@@ -32,7 +30,7 @@ pub struct ArchiveMapping {
 pub struct Layout {
     pub zones: Vec<Zone>,
     /// One glob set over every zone's paths; `classifier_zone[i]` is the zone of glob `i`.
-    classifier: GlobSet,
+    classifier: Globs,
     classifier_zone: Vec<usize>,
     pub mappings: Vec<ArchiveMapping>,
     pub job_artifacts: Vec<JobArtifact>,
@@ -64,8 +62,8 @@ impl Placed {
 #[derive(Default)]
 pub struct LayoutBuilder {
     layout: Layout,
-    /// Every zone's globs, compiled, with the zone of each.
-    zone_globs: Vec<(Glob, usize)>,
+    /// Every zone's globs, checked, with the zone of each.
+    zone_globs: Vec<(String, usize)>,
 }
 
 impl LayoutBuilder {
@@ -77,7 +75,8 @@ impl LayoutBuilder {
     pub fn add_zone(&mut self, zone: Zone, globs: &[String]) -> Result<(), globset::Error> {
         let index = self.layout.zones.len();
         for glob in globs {
-            self.zone_globs.push((compile_glob(glob)?, index));
+            compile_glob(glob)?;
+            self.zone_globs.push((glob.clone(), index));
         }
         self.layout.zones.push(zone);
         Ok(())
@@ -93,15 +92,14 @@ impl LayoutBuilder {
 
     pub fn build(mut self) -> Result<Layout, globset::Error> {
         // A path no glob matches lands in the last zone, so that zone's own globs change no
-        // result; leaving them out spares every entry the catch-all `**`, a regex globset
-        // runs on the whole path.
+        // result; leaving them out spares every entry the catch-all `**`.
         let catch_all = self.layout.zones.len().saturating_sub(1);
-        let mut classifier = GlobSetBuilder::new();
+        let mut classifier = Vec::new();
         for (glob, zone) in self.zone_globs.into_iter().filter(|&(_, zone)| zone != catch_all) {
-            classifier.add(glob);
+            classifier.push(glob);
             self.layout.classifier_zone.push(zone);
         }
-        self.layout.classifier = classifier.build()?;
+        self.layout.classifier = Globs::new(&classifier, compile_glob)?;
         Ok(self.layout)
     }
 }
@@ -110,7 +108,7 @@ impl Layout {
     /// The first zone whose globs match `path`; the last zone is the catch-all. `matches` is
     /// scratch space, reused across entries so classifying a million entries allocates once.
     fn classify(&self, path: &[u8], matches: &mut Vec<usize>) -> usize {
-        self.classifier.matches_candidate_into(&globset::Candidate::new(as_path(path)), matches);
+        self.classifier.matches_into(as_path(path), matches);
         matches.first().map(|&glob| self.classifier_zone[glob]).unwrap_or(self.zones.len().saturating_sub(1))
     }
 

@@ -75,6 +75,24 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
+    /// Whether `globs` match `member` of an input of `role` wherever the layout may place it.
+    /// Asked twice of every member while streaming: an empty set answers at once, and the
+    /// joined path is built in one buffer per thread.
+    fn matches_placed(&self, globs: &GlobList, role: Role, member: &[u8]) -> bool {
+        thread_local! {
+            static PLACED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        if globs.is_empty() {
+            return false;
+        }
+        PLACED.with_borrow_mut(|path| {
+            self.layout.candidate_prefixes(role).any(|prefix| {
+                crate::entry::join_into(path, prefix, member);
+                globs.is_match(crate::entry::as_path(path))
+            })
+        })
+    }
+
     pub fn new(packs: Vec<Pack>, rules: Vec<Rule>, layout: Layout) -> Ruleset {
         // Files `when` conditions grep and detection signals read are named from the /opt/ml root.
         let mut globs: Vec<String> = rules.iter().flat_map(Rule::grepped_patterns).cloned().collect();
@@ -233,10 +251,10 @@ fn rooted_paths(rule: &Rule, layout: &Layout) -> Vec<String> {
 
 impl ContentWants for Ruleset {
     fn wants(&self, role: Role, member: &[u8]) -> bool {
-        self.layout.candidate_prefixes(role).any(|prefix| self.content.is_match(crate::entry::as_path(&join(prefix, member))))
+        self.matches_placed(&self.content, role, member)
     }
 
     fn wants_tail(&self, role: Role, member: &[u8]) -> bool {
-        self.layout.candidate_prefixes(role).any(|prefix| self.tails.is_match(crate::entry::as_path(&join(prefix, member))))
+        self.matches_placed(&self.tails, role, member)
     }
 }

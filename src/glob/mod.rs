@@ -96,6 +96,10 @@ impl GlobList {
         self.set.is_match(path)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
     /// The positions of every glob that matches `path`, in list order, into `into` (cleared
     /// first, as [`GlobSet::matches_into`] does).
     pub fn matches_into<P: AsRef<std::path::Path>>(&self, path: P, into: &mut Vec<usize>) {
