@@ -30,9 +30,9 @@ struct Shaped {
     /// Its position in the list.
     position: usize,
     parts: Vec<Part>,
-    /// Its longest literal piece, when that is 2 bytes or more: a path without it cannot match,
-    /// and one substring search rejects most paths before `parts` walks their components
-    /// (`**/__pycache__/**` tries each depth).
+    /// For a glob that starts and ends with `**` (`**/__pycache__/**`), which the file name
+    /// cannot rule out and which tries every depth: its longest literal piece, when that is 2
+    /// bytes or more. A path without it cannot match, and one substring search says so.
     needle: Option<memmem::Finder<'static>>,
 }
 
@@ -72,11 +72,13 @@ impl Globs {
                 }
                 _ => globs.unkeyed.push(index),
             }
+            let floating = matches!((parts.first(), parts.last()), (Some(Part::AnyDepth), Some(Part::AnyDepth)));
             let longest = parts.iter().filter_map(|part| match part {
                 Part::Component(pieces) => pieces.iter().max_by_key(|piece| piece.len()),
                 Part::AnyDepth => None,
             });
-            let needle = longest.max_by_key(|piece| piece.len()).filter(|piece| piece.len() >= 2).map(|piece| memmem::Finder::new(piece).into_owned());
+            let needle =
+                longest.max_by_key(|piece| piece.len()).filter(|piece| floating && piece.len() >= 2).map(|piece| memmem::Finder::new(piece).into_owned());
             globs.shaped.push(Shaped { position, parts, needle });
         }
         globs.rest = rest.build()?;
@@ -112,7 +114,7 @@ impl Globs {
 
     /// Indexes into `shaped` of the globs that can match a path with this file name.
     fn candidates<'a>(&'a self, path: &[u8]) -> impl Iterator<Item = u32> + 'a {
-        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        let name = file_name(path);
         let named = if self.by_name.is_empty() { None } else { self.by_name.get(name) };
         let extended = match name.iter().rposition(|&b| b == b'.') {
             Some(dot) if !self.by_extension.is_empty() => self.by_extension.get(&name[dot + 1..]),
@@ -123,13 +125,23 @@ impl Globs {
 
     fn shaped_matches(&self, index: u32, path: &[u8]) -> bool {
         let glob = &self.shaped[index as usize];
-        glob.needle.as_ref().is_none_or(|needle| needle.find(path).is_some()) && parts_match(&glob.parts, Some(path))
+        // The file name first: most candidates fail on it, before any walk over the components.
+        let name_fits = match glob.parts.last() {
+            Some(Part::Component(pieces)) => component_matches(pieces, file_name(path)),
+            _ => glob.needle.as_ref().is_none_or(|needle| needle.find(path).is_some()),
+        };
+        name_fits && parts_match(&glob.parts, Some(path))
     }
 }
 
 fn bytes_of(path: &std::path::Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.as_os_str().as_bytes()
+}
+
+/// What follows the last `/` of `path`.
+fn file_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
 }
 
 /// What follows the last `.` of `suffix`.
