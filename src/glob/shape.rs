@@ -44,6 +44,10 @@ pub struct Globs {
     by_name: HashMap<Box<[u8]>, Vec<u32>, FixedState>,
     /// Indexes into `shaped` by the extension of the `*SUFFIX` the glob ends in.
     by_extension: HashMap<Box<[u8]>, Vec<u32>, FixedState>,
+    /// The lengths (mod 64) of the keys of `by_name` and of `by_extension`, one bit each: most
+    /// file names are not keys, and a bit test says so without hashing them.
+    name_lengths: u64,
+    extension_lengths: u64,
     /// Indexes into `shaped` of the globs that end in neither.
     unkeyed: Vec<u32>,
     /// The other globs, and their positions.
@@ -81,6 +85,8 @@ impl Globs {
                 longest.max_by_key(|piece| piece.len()).filter(|piece| floating && piece.len() >= 2).map(|piece| memmem::Finder::new(piece).into_owned());
             globs.shaped.push(Shaped { position, parts, needle });
         }
+        globs.name_lengths = globs.by_name.keys().fold(0, |mask, key| mask | length_bit(key));
+        globs.extension_lengths = globs.by_extension.keys().fold(0, |mask, key| mask | length_bit(key));
         globs.rest = rest.build()?;
         Ok(globs)
     }
@@ -115,9 +121,9 @@ impl Globs {
     /// Indexes into `shaped` of the globs that can match a path with this file name.
     fn candidates<'a>(&'a self, path: &[u8]) -> impl Iterator<Item = u32> + 'a {
         let name = file_name(path);
-        let named = if self.by_name.is_empty() { None } else { self.by_name.get(name) };
+        let named = if self.name_lengths & length_bit(name) == 0 { None } else { self.by_name.get(name) };
         let extended = match name.iter().rposition(|&b| b == b'.') {
-            Some(dot) if !self.by_extension.is_empty() => self.by_extension.get(&name[dot + 1..]),
+            Some(dot) if self.extension_lengths & length_bit(&name[dot + 1..]) != 0 => self.by_extension.get(&name[dot + 1..]),
             _ => None,
         };
         named.into_iter().chain(extended).flatten().chain(&self.unkeyed).copied()
@@ -137,6 +143,10 @@ impl Globs {
 fn bytes_of(path: &std::path::Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.as_os_str().as_bytes()
+}
+
+fn length_bit(key: &[u8]) -> u64 {
+    1 << (key.len() % 64)
 }
 
 /// What follows the last `/` of `path`.
