@@ -63,7 +63,18 @@ fn signals_during_a_write_remove_the_temp_file() {
     fs::write(dir.join("model/weights.bin"), noise(48 << 20)).unwrap();
     fs::create_dir_all(dir.join("out")).unwrap();
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
-        let exit = interrupt(&["pack", "model", "--level", "9", "-o", "out/model.tar.gz"], dir.path(), &dir.join("out"), signal);
+        let pack = || interrupt(&["pack", "model", "--level", "9", "-o", "out/model.tar.gz"], dir.path(), &dir.join("out"), signal);
+        let mut exit = pack();
+        // A test thread descheduled on a loaded machine can send the signal after the pack has
+        // finished (exit 0, the output in place): try again, at most twice. A pack that ignores
+        // the signal finishes every time and still fails.
+        for _ in 0..2 {
+            if exit != Some(0) {
+                break;
+            }
+            fs::remove_file(dir.join("out/model.tar.gz")).unwrap();
+            exit = pack();
+        }
         assert_eq!(exit, Some(code), "signal {signal}");
         assert_eq!(temp_files(&dir.join("out")), Vec::<String>::new(), "signal {signal} left a temp file");
         assert!(!dir.join("out/model.tar.gz").exists());
