@@ -140,11 +140,13 @@ impl Layout {
                 covered[zone] = true;
             }
         }
-        let mut matches = Vec::new();
-        for entry in &mut subject.entries {
-            entry.place_under(&origins[entry.origin()].prefix);
-            entry.set_zone(self.classify(entry.path(), &mut matches));
-        }
+        crate::parts::map_mut(&mut subject.entries, |_, entries| {
+            let mut matches = Vec::new();
+            for entry in entries {
+                entry.place_under(&origins[entry.origin()].prefix);
+                entry.set_zone(self.classify(entry.path(), &mut matches));
+            }
+        });
         Placed { origins, covered }
     }
 
@@ -208,6 +210,17 @@ impl SingleFolder {
         if member.len() > top.len() {
             self.has_child = true;
         }
+    }
+
+    /// Add what followed the members of this one.
+    pub fn merge(&mut self, later: SingleFolder) {
+        match (&self.folder, later.folder) {
+            (_, None) => {}
+            (None, folder) => self.folder = folder,
+            (Some(existing), Some(folder)) => self.mixed |= *existing != folder,
+        }
+        self.mixed |= later.mixed;
+        self.has_child |= later.has_child;
     }
 
     pub fn result(self) -> Option<Vec<u8>> {

@@ -22,6 +22,7 @@ pub mod image;
 pub mod layout;
 pub mod located;
 pub mod open;
+pub mod parts;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

@@ -230,47 +230,57 @@ impl<'a> Evaluator<'a> {
     fn tally(&self, live: &[bool]) -> Vec<Tally> {
         let rules = &self.ruleset.rules;
         let index = self.ruleset.rule_index(live);
-        let mut tallies: Vec<Tally> = rules.iter().map(|rule| Tally::new(rule, &self.zones(rule).unwrap_or_default())).collect();
+        let fresh = || -> Vec<Tally> { rules.iter().map(|rule| Tally::new(rule, &self.zones(rule).unwrap_or_default())).collect() };
         if !live.iter().any(|&on| on) {
-            return tallies;
+            return fresh();
         }
-        // Per rule, the visit (entry and frame) in which it last matched a path / an except glob.
-        let mut matched_at = vec![usize::MAX; rules.len()];
-        let mut excepted_at = vec![usize::MAX; rules.len()];
-        let (mut globs, mut hits, mut visits) = (Vec::new(), Vec::new(), Vec::new());
-        let mut visit = 0;
-        for (at, entry) in self.subject.entries.iter().enumerate() {
-            let zone_frame = (self.placed.covers(entry.zone()))
-                .then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path()))
-                .flatten()
-                .filter(|rel| !rel.is_empty())
-                .and_then(|rel| Some((index.frames.get(entry.zone() + 1)?, rel)));
-            let root_frame = index.frames.first().map(|frame| (frame, entry.path()));
-            for (frame, rel) in root_frame.into_iter().chain(zone_frame) {
-                if frame.owners.is_empty() && frame.every.is_empty() {
-                    continue;
-                }
-                visit += 1;
-                match_frame(frame, rel, &mut globs, &mut hits);
-                visits.clear();
-                for owner in &hits {
-                    match *owner {
-                        Owner::Path { rule, .. } if matched_at[rule] != visit => {
-                            matched_at[rule] = visit;
-                            visits.push(rule);
-                        }
-                        Owner::Path { .. } => {}
-                        Owner::Except { rule } => excepted_at[rule] = visit,
-                    }
-                }
-                visits.extend(frame.every.iter().filter(|&&rule| matched_at[rule] != visit));
-                for &rule in &visits {
-                    // `where` filters first (field tests, then content), the except globs were matched above.
-                    if !live[rule] || excepted_at[rule] == visit || !passes(&rules[rule].filter, entry, rel, &self.ruleset.tables) {
+        let mut parts = crate::parts::map(&self.subject.entries, |offset, entries| {
+            let mut tallies = fresh();
+            // Per rule, the visit (entry and frame) in which it last matched a path / an except glob.
+            let mut matched_at = vec![usize::MAX; rules.len()];
+            let mut excepted_at = vec![usize::MAX; rules.len()];
+            let (mut globs, mut hits, mut visits) = (Vec::new(), Vec::new(), Vec::new());
+            let mut visit = 0;
+            for (at, entry) in (offset..).zip(entries) {
+                let zone_frame = (self.placed.covers(entry.zone()))
+                    .then(|| self.ruleset.layout.zone_relative(entry.zone(), entry.path()))
+                    .flatten()
+                    .filter(|rel| !rel.is_empty())
+                    .and_then(|rel| Some((index.frames.get(entry.zone() + 1)?, rel)));
+                let root_frame = index.frames.first().map(|frame| (frame, entry.path()));
+                for (frame, rel) in root_frame.into_iter().chain(zone_frame) {
+                    if frame.owners.is_empty() && frame.every.is_empty() {
                         continue;
                     }
-                    tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone(), rel, matched_at[rule] == visit, &hits);
+                    visit += 1;
+                    match_frame(frame, rel, &mut globs, &mut hits);
+                    visits.clear();
+                    for owner in &hits {
+                        match *owner {
+                            Owner::Path { rule, .. } if matched_at[rule] != visit => {
+                                matched_at[rule] = visit;
+                                visits.push(rule);
+                            }
+                            Owner::Path { .. } => {}
+                            Owner::Except { rule } => excepted_at[rule] = visit,
+                        }
+                    }
+                    visits.extend(frame.every.iter().filter(|&&rule| matched_at[rule] != visit));
+                    for &rule in &visits {
+                        // `where` filters first (field tests, then content), the except globs were matched above.
+                        if !live[rule] || excepted_at[rule] == visit || !passes(&rules[rule].filter, entry, rel, &self.ruleset.tables) {
+                            continue;
+                        }
+                        tallies[rule].add(rule, &rules[rule], at, entry.kind, entry.zone(), rel, matched_at[rule] == visit, &hits);
+                    }
                 }
+            }
+            tallies
+        });
+        let mut tallies = parts.remove(0);
+        for part in parts {
+            for (tally, later) in tallies.iter_mut().zip(part) {
+                tally.merge(later);
             }
         }
         tallies

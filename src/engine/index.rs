@@ -101,6 +101,16 @@ impl Tally {
         Tally { entries: Vec::new(), found, any: false, folders }
     }
 
+    /// Add what the rule saw in the entries after those of this tally.
+    pub fn merge(&mut self, later: Tally) {
+        self.entries.extend(later.entries);
+        self.found.iter_mut().zip(later.found).for_each(|(found, later)| *found |= later);
+        self.any |= later.any;
+        for ((_, folder), (_, later)) in self.folders.iter_mut().zip(later.folders) {
+            folder.merge(later);
+        }
+    }
+
     /// Record candidate `entry` (index `at`, kind `kind`, at `rel` in the rule's frame, in zone
     /// `zone`) of rule `rule`; `matched` says whether it matched the rule's paths, and `hits`
     /// are the owners of every glob of the frame it matched.
