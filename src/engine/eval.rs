@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::index::{match_frame, Owner, Tally};
+use super::presence::Presence;
 use super::rule::{Check, Field, Filter, Grep, Phase, Rule, Table, When};
 use super::Ruleset;
 use crate::entry::{as_path, file_name, join, lossy, strip_prefix, Entry};
@@ -74,7 +75,8 @@ pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Ph
     let countable = ruleset.rules.iter().map(|rule| rule.supersedes.is_empty() && !superseded.contains(rule.code.as_str())).collect();
     let mut evaluator =
         Evaluator { ruleset, subject, placed, phase, findings: Vec::new(), created: vec![0; ruleset.rules.len()], countable, overflow: Vec::new() };
-    let live: Vec<bool> = ruleset.rules.iter().enumerate().map(|(index, rule)| runs(index) && evaluator.applies(rule)).collect();
+    let presence = Presence::of(ruleset.rules.iter().enumerate().filter(|&(index, _)| runs(index)).map(|(_, rule)| &rule.when), &subject.entries);
+    let live: Vec<bool> = ruleset.rules.iter().enumerate().map(|(index, rule)| runs(index) && evaluator.applies(rule, &presence)).collect();
     let tallies = evaluator.tally(&live);
     for ((index, rule), tally) in ruleset.rules.iter().enumerate().zip(tallies) {
         if live[index] {
@@ -116,7 +118,8 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
 /// Whether some entry whose /opt/ml path matches the grep's globs has content matching its
 /// regex and field test.
 fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
-    subject.entries.iter().filter(|e| grep.paths.set.is_match(as_path(e.path()))).any(|e| {
+    // Only captured entries have content: test those few against the globs.
+    subject.entries.iter().filter(|e| e.content().is_some() && grep.paths.set.is_match(as_path(e.path()))).any(|e| {
         e.content().is_some_and(|c| {
             grep.regex.as_ref().is_none_or(|re| re.is_match(&c.text()))
                 && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(e.path())))
@@ -164,7 +167,7 @@ fn field_holds(field: &Field, text: &str, tables: &[Table], folder: &[u8]) -> bo
 }
 
 /// Whether a rule's (or a plan step's) `when` holds for this subject.
-pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, when: &When) -> bool {
+pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, presence: &Presence, when: &When) -> bool {
     if when.inputs.as_ref().is_some_and(|inputs| !inputs.contains(&subject.kind)) {
         return false;
     }
@@ -176,11 +179,10 @@ pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: 
             return false;
         }
     }
-    let paths = || subject.entries.iter().map(|e| as_path(e.path()));
-    if !when.exists.iter().all(|set| paths().any(|p| set.is_match(p))) {
+    if !when.exists.iter().all(|set| presence.any(set, &subject.entries)) {
         return false;
     }
-    if when.missing.as_ref().is_some_and(|set| paths().any(|p| set.is_match(p))) {
+    if when.missing.as_ref().is_some_and(|set| presence.any(set, &subject.entries)) {
         return false;
     }
     if when.contains.as_ref().is_some_and(|grep| !grep_finds(grep, subject, &ruleset.tables)) {
@@ -199,8 +201,8 @@ pub fn when_holds(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: 
 }
 
 impl<'a> Evaluator<'a> {
-    fn applies(&self, rule: &Rule) -> bool {
-        if !when_holds(self.ruleset, self.subject, self.placed, self.phase, &rule.when) {
+    fn applies(&self, rule: &Rule, presence: &Presence) -> bool {
+        if !when_holds(self.ruleset, self.subject, self.placed, self.phase, presence, &rule.when) {
             return false;
         }
         // A rule about zones applies only where the input holds one of them.
@@ -670,6 +672,30 @@ mod tests {
         assert_eq!(run(&rules, &mut without).len(), 1);
         let mut with = tree(&[("model/a.pt", EntryKind::File), ("model/code/inference.py", EntryKind::File)]);
         assert!(run(&rules, &mut with).is_empty());
+    }
+
+    /// `exists` and `missing` are found in one pass over parts of the entries on several
+    /// threads: a match in any part, first or last, counts, and two rules share a glob.
+    #[test]
+    fn when_conditions_see_every_part_of_many_entries() {
+        let rules = ruleset(&format!(
+            "[[rule]]\ncode = \"T8\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"last.bin\"]\nwhen = {{ exists = [\"model/last.bin\"] }}\n{RULE}\n\
+             [[rule]]\ncode = \"T9\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"last.bin\"]\nwhen = {{ missing = [\"model/first.bin\"] }}\n{RULE}\n\
+             [[rule]]\ncode = \"T10\"\nname = \"n\"\ncheck = \"forbid\"\nzone = \"model\"\npaths = [\"last.bin\"]\nwhen = {{ missing = [\"model/last.bin\"] }}\n{RULE}"
+        ));
+        let many = |first: &str| {
+            let mut paths = vec![(format!("model/{first}"), EntryKind::File)];
+            paths.extend((0..60_000).map(|i| (format!("model/d/{i}.json"), EntryKind::File)));
+            paths.push(("model/last.bin".to_string(), EntryKind::File));
+            paths
+        };
+        let codes = |first: &str| {
+            let paths = many(first);
+            let borrowed: Vec<(&str, EntryKind)> = paths.iter().map(|(p, k)| (p.as_str(), *k)).collect();
+            run(&rules, &mut tree(&borrowed)).into_iter().map(|(code, _)| code).collect::<Vec<_>>()
+        };
+        assert_eq!(codes("first.bin"), vec!["T8"]);
+        assert_eq!(codes("other.bin"), vec!["T8", "T9"]);
     }
 
     #[test]

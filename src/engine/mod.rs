@@ -7,6 +7,7 @@ pub mod external;
 pub mod index;
 pub mod load;
 pub mod pack;
+pub mod presence;
 pub mod rule;
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -52,6 +52,14 @@ impl LazyGlobSet {
     pub fn for_names(patterns: Vec<String>) -> LazyGlobSet {
         LazyGlobSet { patterns, names_only: true, compiled: OnceLock::new() }
     }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    pub fn names_only(&self) -> bool {
+        self.names_only
+    }
 }
 
 impl Deref for LazyGlobSet {

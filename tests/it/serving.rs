@@ -286,6 +286,19 @@ fn plan(doc: &serde_json::Value) -> Vec<String> {
     doc["inputs"][0]["plan"].as_array().into_iter().flatten().map(|i| format!("{}: {}", i["item"].as_str().unwrap(), i["value"].as_str().unwrap())).collect()
 }
 
+/// A step listing the files it loads names the first eight, in archive order, and counts the
+/// rest, also when the entries are many enough to be matched in parts on several threads.
+#[test]
+fn the_plan_lists_the_first_model_files_and_counts_the_rest() {
+    let names: Vec<String> = (0..40_000).map(|i| format!("shard-{i:05}.bin")).collect();
+    let mut members = vec![File("config.json", b"{}")];
+    members.extend(names.iter().map(|name| File(name, b"w")));
+    let (_, doc) = check_model(&members, &["--pack", "huggingface"]);
+    let files = plan(&doc).into_iter().find(|item| item.starts_with("model-files: ")).expect("a model-files item");
+    let shown: Vec<String> = std::iter::once("config.json".to_string()).chain(names[..7].iter().cloned()).collect();
+    assert_eq!(files, format!("model-files: from_pretrained('/opt/ml/model'): {} and 39993 more", shown.join(", ")));
+}
+
 #[test]
 fn the_plan_states_what_the_container_will_do_and_follows_the_environment() {
     let members = [
