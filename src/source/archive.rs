@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::gzip::{End, Inflated};
 use super::limits::{Limit, Limits};
-use super::members::{Member, Stop, Stream, TarReader};
-use super::readahead::ReadAhead;
+use super::members::{Member, Seeking, Stop, Stream, TarReader};
 use super::{capture, name_too_long, Problem, ProblemKind, Scan, ScanOptions};
 use crate::entry::{normalize_name, Entry, EntryKind};
 
@@ -150,15 +149,15 @@ pub fn scan<R: Read + Send + 'static>(mut input: R, name: &Path, options: &ScanO
     )
 }
 
-/// Scan an archive file: a plain tar is read ahead on its own thread and long member data
-/// jumped over, and a large gzip member may be inflated in parallel.
+/// Scan an archive file: plain-tar member data is skipped with a seek, and a large gzip member
+/// may be inflated in parallel.
 fn scan_seekable(mut input: File, name: &Path, options: &ScanOptions) -> io::Result<Scan> {
     let len = input.seek(SeekFrom::End(0))?;
     input.seek(SeekFrom::Start(0))?;
     let head = read_head(&mut input)?;
     input.seek(SeekFrom::Start(0))?;
     scan_sniffed(&head, name, options, input, Inflated::spawn_file, |input, options, scan| {
-        let mut reader = TarReader::new(ReadAhead::spawn(input, len));
+        let mut reader = TarReader::new(Seeking::new(input, len));
         read_members(&mut reader, options, scan, None);
         scan.uncompressed_bytes = len;
         Ok(())

@@ -8,7 +8,6 @@ pub mod job;
 pub mod limits;
 pub mod members;
 pub mod prefix;
-mod readahead;
 pub mod s3;
 pub mod tree;
 mod walk;

@@ -23,9 +23,9 @@ use parallel::{Fault, Plan};
 
 /// Inflated bytes per block handed to the reader: large enough that the hand-over costs nothing
 /// next to inflating it, small enough that the blocks in flight stay under 2 MiB.
-pub(super) const BLOCK: usize = 256 << 10;
+const BLOCK: usize = 256 << 10;
 /// Blocks in flight between the inflating thread and the reader.
-pub(super) const QUEUE: usize = 4;
+const QUEUE: usize = 4;
 
 /// Blocks the reader has finished with, for the inflating threads to fill again: a long stream
 /// allocates a few blocks, not one per 256 KiB.
@@ -36,12 +36,12 @@ impl Pool {
     /// Spare blocks kept: as many as can be in flight, and the parallel inflate's held chunks.
     const KEPT: usize = 64;
 
-    pub(super) fn take(&self) -> Vec<u8> {
+    fn take(&self) -> Vec<u8> {
         let spare = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         spare.unwrap_or_else(|| Vec::with_capacity(BLOCK))
     }
 
-    pub(super) fn give(&self, mut block: Vec<u8>) {
+    fn give(&self, mut block: Vec<u8>) {
         // Blocks of other sizes (a speculative chunk's first) are not worth keeping.
         if block.capacity() != BLOCK {
             return;
