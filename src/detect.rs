@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::engine::presence::Presence;
 use crate::engine::rule::Signal;
 use crate::engine::Ruleset;
 use crate::entry::as_path;
@@ -99,37 +100,27 @@ pub fn downgrade_unsure(ruleset: &Ruleset, detection: &Detection, findings: &mut
 /// Which signals of the `candidates` packs fire, one flag per signal of each pack: each entry
 /// is matched once against every signal's paths, not once per signal.
 fn fired(ruleset: &Ruleset, subject: &Subject, candidates: &[usize]) -> Vec<Vec<bool>> {
-    let candidate: Vec<bool> = (0..ruleset.packs.len()).map(|index| candidates.contains(&index)).collect();
-    let parts = crate::parts::map(&subject.entries, |_, entries| {
-        let mut fired: Vec<Vec<bool>> = ruleset.packs.iter().map(|pack| vec![false; pack.signals.len()]).collect();
-        let mut matches = Vec::new();
-        for entry in entries {
-            ruleset.signal_paths.matches_into(as_path(entry.path()), &mut matches);
-            for &glob in &matches {
-                let (pack, index) = ruleset.signal_of_glob[glob];
-                if !candidate[pack] || fired[pack][index] {
-                    continue;
-                }
-                let signal = &ruleset.packs[pack].signals[index];
-                let excepted = signal.except.as_ref().is_some_and(|set| set.is_match(as_path(entry.path())));
-                let content_holds = signal.content.as_ref().is_none_or(|regex| entry.content().is_some_and(|c| regex.is_match(&c.text())));
-                fired[pack][index] = !excepted && content_holds;
-            }
-        }
-        fired
-    });
-    // A signal fires when it fired in some part.
-    let mut parts = parts.into_iter();
-    let mut fired = parts.next().unwrap_or_default();
-    for part in parts {
-        for (flags, more) in fired.iter_mut().zip(part) {
-            flags.iter_mut().zip(more).for_each(|(flag, more)| *flag |= more);
-        }
-    }
-    for (pack, flags) in fired.iter_mut().enumerate() {
-        for (signal, flag) in ruleset.packs[pack].signals.iter().zip(flags.iter_mut()) {
-            *flag = *flag && signal.with_all.iter().all(|set| subject.entries.iter().any(|e| set.is_match(as_path(e.path()))));
-        }
+    let signal = |owner: usize| {
+        let (pack, index) = ruleset.signal_of_owner[owner];
+        (pack, &ruleset.packs[pack].signals[index])
+    };
+    let by_paths = ruleset.signal_paths.any(
+        &subject.entries,
+        |entry| Some(entry.path()),
+        |owner, entry| {
+            let (pack, signal) = signal(owner);
+            candidates.contains(&pack)
+                && !signal.except.as_ref().is_some_and(|set| set.is_match(as_path(entry.path())))
+                && signal.content.as_ref().is_none_or(|regex| entry.content().is_some_and(|c| regex.is_match(&c.text())))
+        },
+    );
+    // `with_all` is asked only of the signals that fired, all in one pass.
+    let fired_owners: Vec<usize> = (0..by_paths.len()).filter(|&owner| by_paths[owner]).collect();
+    let presence = Presence::of_sets(fired_owners.iter().flat_map(|&owner| &signal(owner).1.with_all), &subject.entries);
+    let mut fired: Vec<Vec<bool>> = ruleset.packs.iter().map(|pack| vec![false; pack.signals.len()]).collect();
+    for owner in fired_owners {
+        let (pack, index) = ruleset.signal_of_owner[owner];
+        fired[pack][index] = signal(owner).1.with_all.iter().all(|set| presence.any(set, &subject.entries));
     }
     fired
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::detect::activate;
 use crate::engine::eval::evaluate;
+use crate::engine::presence::Presence;
 use crate::engine::{Phase, Ruleset};
 use crate::facts;
 use crate::finding::Finding;
@@ -39,10 +40,14 @@ pub fn check_subject(ruleset: &Ruleset, mut subject: Subject, phase: Phase) -> (
     let placed = ruleset.layout.place(&mut subject);
     facts::compute(&mut subject);
     let activation = activate(ruleset, &subject);
-    let (mut findings, mut overflow) = evaluate(ruleset, &subject, &placed, phase, &activation.rules);
+    let steps = crate::plan::steps(ruleset, &subject, &activation.packs);
+    // The conditions of every rule and plan step that may run, found in one pass.
+    let rule_whens = ruleset.rules.iter().zip(&activation.rules).filter(|(_, &on)| on).map(|(rule, _)| &rule.when);
+    let presence = Presence::of(rule_whens.chain(steps.iter().map(|(_, step)| &step.when)), &subject.entries);
+    let (mut findings, mut overflow) = evaluate(ruleset, &subject, &placed, phase, &activation.rules, &presence);
     if let Some(detection) = &activation.detection {
         crate::detect::downgrade_unsure(ruleset, detection, &mut findings, &mut overflow);
     }
-    let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &activation.packs);
+    let plan = crate::plan::plan(ruleset, &subject, &placed, phase, &steps, &presence);
     (Checked { subject, placed, packs: activation.packs, rules: activation.rules, detection: activation.detection, plan, overflow }, findings)
 }

@@ -10,8 +10,8 @@ use crate::engine::eval::{field_values, when_holds};
 use crate::engine::presence::Presence;
 use crate::engine::rule::PlanStep;
 use crate::engine::{Phase, Ruleset};
-use crate::entry::{as_path, lossy, Entry, EntryKind};
-use crate::glob::GlobList;
+use crate::entry::{lossy, Entry, EntryKind};
+use crate::glob::OwnedGlobs;
 use crate::layout::Placed;
 use crate::source::{Role, Subject};
 
@@ -30,9 +30,10 @@ pub struct PlanItem {
     pub pack: String,
 }
 
-/// The plan for a subject holding a model, from the packs that apply (`packs`, one flag per
-/// pack): a framework pack's items come before (and replace) those of the packs it extends.
-pub fn plan(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, packs: &[bool]) -> Vec<PlanItem> {
+/// The plan steps that may state an item for `subject`, in the order they are tried: none
+/// unless the subject holds a model, and of the packs that apply (`packs`, one flag per pack)
+/// a framework pack's steps come before (and replace) those of the packs it extends.
+pub fn steps<'a>(ruleset: &'a Ruleset, subject: &Subject, packs: &[bool]) -> Vec<(usize, &'a PlanStep)> {
     if !subject.origins.iter().any(|origin| origin.role == Role::Model) {
         return Vec::new();
     }
@@ -40,15 +41,18 @@ pub fn plan(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase,
     let extended: Vec<&str> = applying.iter().flat_map(|&i| ruleset.packs[i].extends.iter().map(String::as_str)).collect();
     let mut order: Vec<usize> = applying.iter().copied().filter(|&i| !extended.contains(&ruleset.packs[i].name.as_str())).collect();
     order.extend(applying.iter().copied().filter(|&i| extended.contains(&ruleset.packs[i].name.as_str())));
-    let steps: Vec<(usize, &PlanStep)> = order.iter().flat_map(|&pack| ruleset.packs[pack].plan.iter().map(move |step| (pack, step))).collect();
-    let presence = Presence::of(steps.iter().map(|(_, step)| &step.when), &subject.entries);
-    let listings = listings(&steps, &subject.entries);
+    order.iter().flat_map(|&pack| ruleset.packs[pack].plan.iter().map(move |step| (pack, step))).collect()
+}
+
+/// The plan from `steps` ([`steps`]), their conditions found in `presence`.
+pub fn plan(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, steps: &[(usize, &PlanStep)], presence: &Presence) -> Vec<PlanItem> {
+    let listings = listings(steps, &subject.entries);
     let mut items: Vec<PlanItem> = Vec::new();
-    for ((pack, step), listing) in steps.into_iter().zip(&listings) {
+    for (&(pack, step), listing) in steps.iter().zip(&listings) {
         if items.iter().any(|item| item.item == step.item) {
             continue;
         }
-        if let Some(value) = state(ruleset, subject, placed, phase, &presence, step, listing) {
+        if let Some(value) = state(ruleset, subject, placed, phase, presence, step, listing) {
             items.push(PlanItem { item: step.item.clone(), value, source: step.source.clone(), pack: ruleset.packs[pack].name.clone() });
         }
     }
@@ -94,51 +98,30 @@ struct Listing {
 /// The listing of every step of `steps` (a step without paths lists nothing), in one pass over
 /// the entries on every core: a step can match every file of a large model.
 fn listings(steps: &[(usize, &PlanStep)], entries: &[Entry]) -> Vec<Listing> {
-    let mut patterns: Vec<&str> = Vec::new();
-    let mut step_of_pattern: Vec<usize> = Vec::new();
-    for (index, (_, step)) in steps.iter().enumerate() {
-        // The filled globs (`{env-module:SAGEMAKER_PROGRAM|inference}`), not the written ones.
-        let step_patterns = step.paths.iter().flat_map(|paths| paths.set.patterns());
-        for pattern in step_patterns {
-            patterns.push(pattern);
-            step_of_pattern.push(index);
-        }
-    }
     let empty = || steps.iter().map(|_| Listing::default()).collect::<Vec<_>>();
-    // Validated when their packs loaded: a list too large for globset lists nothing.
-    if patterns.is_empty() {
-        return empty();
-    }
-    let Ok(list) = GlobList::new(&patterns) else { return empty() };
-    let parts = crate::parts::map(entries, |_, entries| {
-        let mut listings = empty();
-        let mut matches = Vec::new();
-        for rel in entries.iter().filter_map(model_relative) {
-            list.matches_into(as_path(rel), &mut matches);
-            // Positions come in list order, and a step's patterns are adjacent: count each step once.
-            let mut steps: Vec<usize> = matches.iter().map(|&pattern| step_of_pattern[pattern]).collect();
-            steps.dedup();
-            for step in steps {
-                let listing = &mut listings[step];
-                if listing.shown.len() < FILES_SHOWN {
-                    listing.shown.push(lossy(rel));
-                }
-                listing.matched += 1;
+    // The filled globs (`{env-module:SAGEMAKER_PROGRAM|inference}`), not the written ones;
+    // validated when their packs loaded, so only globs too many for globset list nothing.
+    let by_step = steps.iter().map(|(_, step)| step.paths.iter().flat_map(|paths| paths.set.patterns()).map(String::as_str));
+    let Ok(owned) = OwnedGlobs::new(by_step) else { return empty() };
+    owned.scan(
+        entries,
+        model_relative,
+        empty,
+        |listings, step, _, rel| {
+            let listing = &mut listings[step];
+            if listing.shown.len() < FILES_SHOWN {
+                listing.shown.push(lossy(rel));
             }
-        }
-        listings
-    });
-    parts
-        .into_iter()
-        .reduce(|mut all, later| {
+            listing.matched += 1;
+        },
+        |all, later| {
             for (listing, later) in all.iter_mut().zip(later) {
                 listing.shown.extend(later.shown);
                 listing.shown.truncate(FILES_SHOWN);
                 listing.matched += later.matched;
             }
-            all
-        })
-        .unwrap_or_else(empty)
+        },
+    )
 }
 
 /// A file's path below the model root (`model/`), if it is in the model; folders are not

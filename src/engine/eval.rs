@@ -65,9 +65,9 @@ struct Evaluator<'a> {
 }
 
 /// Run the rules of `ruleset` that are `enabled` (one flag per rule; missing flags, e.g. an
-/// empty slice, mean enabled) over `subject`. Findings of one rule beyond
+/// empty slice, mean enabled) over `subject`, the sets of their conditions found in `presence`. Findings of one rule beyond
 /// [`Ruleset::kept_per_rule`] are counted, not kept: the second list.
-pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool]) -> (Vec<Finding>, Vec<Overflow>) {
+pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool], presence: &Presence) -> (Vec<Finding>, Vec<Overflow>) {
     // Only rules that run can supersede.
     let runs = |index: usize| enabled.get(index).copied().unwrap_or(true);
     let superseded: HashSet<&str> =
@@ -75,8 +75,7 @@ pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Ph
     let countable = ruleset.rules.iter().map(|rule| rule.supersedes.is_empty() && !superseded.contains(rule.code.as_str())).collect();
     let mut evaluator =
         Evaluator { ruleset, subject, placed, phase, findings: Vec::new(), created: vec![0; ruleset.rules.len()], countable, overflow: Vec::new() };
-    let presence = Presence::of(ruleset.rules.iter().enumerate().filter(|&(index, _)| runs(index)).map(|(_, rule)| &rule.when), &subject.entries);
-    let live: Vec<bool> = ruleset.rules.iter().enumerate().map(|(index, rule)| runs(index) && evaluator.applies(rule, &presence)).collect();
+    let live: Vec<bool> = ruleset.rules.iter().enumerate().map(|(index, rule)| runs(index) && evaluator.applies(rule, presence)).collect();
     let tallies = evaluator.tally(&live);
     for ((index, rule), tally) in ruleset.rules.iter().enumerate().zip(tallies) {
         if live[index] {
@@ -119,11 +118,11 @@ fn one_cause_one_finding(ruleset: &Ruleset, findings: Vec<Finding>) -> Vec<Findi
 /// regex and field test.
 fn grep_finds(grep: &Grep, subject: &Subject, tables: &[Table]) -> bool {
     // Only captured entries have content: test those few against the globs.
-    subject.entries.iter().filter(|e| e.content().is_some() && grep.paths.set.is_match(as_path(e.path()))).any(|e| {
-        e.content().is_some_and(|c| {
-            grep.regex.as_ref().is_none_or(|re| re.is_match(&c.text()))
-                && grep.field.as_ref().is_none_or(|field| field_holds(field, &c.text(), tables, parent_name(e.path())))
-        })
+    let captured = subject.entries.iter().filter_map(|e| e.content().map(|content| (e, content)));
+    captured.filter(|(e, _)| grep.paths.set.is_match(as_path(e.path()))).any(|(e, content)| {
+        let text = content.text();
+        grep.regex.as_ref().is_none_or(|re| re.is_match(&text))
+            && grep.field.as_ref().is_none_or(|field| field_holds(field, &text, tables, parent_name(e.path())))
     })
 }
 
@@ -632,7 +631,13 @@ mod tests {
     fn run(rules: &Ruleset, subject: &mut Subject) -> Vec<(String, String)> {
         let placed = rules.layout.place(subject);
         crate::facts::compute(subject);
-        evaluate(rules, subject, &placed, Phase::Finished, &[]).0.into_iter().map(|f| (f.code.clone(), f.path())).collect()
+        every_rule(rules, subject, &placed).0.into_iter().map(|f| (f.code.clone(), f.path())).collect()
+    }
+
+    /// [`evaluate`] with every rule enabled.
+    fn every_rule(rules: &Ruleset, subject: &Subject, placed: &Placed) -> (Vec<Finding>, Vec<Overflow>) {
+        let presence = Presence::of(rules.rules.iter().map(|rule| &rule.when), &subject.entries);
+        evaluate(rules, subject, placed, Phase::Finished, &[], &presence)
     }
 
     const RULE: &str = "severity = \"error\"\nmessage = \"m {path}\"\nhelp = \"h\"\ndocs = \"d\"\n";
@@ -790,7 +795,7 @@ mod tests {
         let names: Vec<String> = (0..1500).map(|i| format!("model/{i}.bad")).collect();
         let mut subject = tree(&names.iter().map(|name| (name.as_str(), EntryKind::File)).collect::<Vec<_>>());
         let placed = rules.layout.place(&mut subject);
-        let (findings, overflow) = evaluate(&rules, &subject, &placed, Phase::Finished, &[]);
+        let (findings, overflow) = every_rule(&rules, &subject, &placed);
         assert_eq!(findings.len(), crate::finding::KEPT_PER_RULE);
         assert_eq!(overflow, vec![Overflow { rule: 0, code: "T9".into(), severity: crate::finding::Severity::Error, count: 500 }]);
     }

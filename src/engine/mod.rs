@@ -16,7 +16,7 @@ use globset::GlobSet;
 
 use crate::entry::{join, lossy};
 use crate::finding::{Finding, Part};
-use crate::glob::{GlobList, LazyGlobSet};
+use crate::glob::{GlobList, LazyGlobSet, OwnedGlobs};
 use crate::layout::Layout;
 use crate::source::{ContentWants, Role};
 
@@ -63,10 +63,11 @@ pub struct Ruleset {
     content: GlobList,
     /// /opt/ml paths whose zip listing some rule reads (kept from a bounded tail).
     tails: GlobList,
-    /// Every detection signal's path globs in one set, so detection matches each entry once.
-    pub signal_paths: GlobList,
-    /// For each glob of `signal_paths`: the pack and the index of its signal.
-    pub signal_of_glob: Vec<(usize, usize)>,
+    /// Every detection signal's path globs, one owner per signal, so detection matches each
+    /// entry once.
+    pub signal_paths: OwnedGlobs,
+    /// For each owner of `signal_paths`: the pack and the index of its signal.
+    pub signal_of_owner: Vec<(usize, usize)>,
     /// The rules' globs by frame, compiled on first use (after [`Ruleset::set_env`]): one index
     /// per set of packs that applied to an input, holding those packs' rules only.
     indexes: Mutex<Vec<(Vec<bool>, Arc<index::RuleIndex>)>>,
@@ -110,15 +111,10 @@ impl Ruleset {
         let content = GlobList::new(&globs).unwrap_or_default();
         let tail_globs: Vec<String> = rules.iter().filter(|rule| rule.filter.needs_tail()).flat_map(|rule| rooted_paths(rule, &layout)).collect();
         let tails = GlobList::new(&tail_globs).unwrap_or_default();
-        let mut signal_globs: Vec<&str> = Vec::new();
-        let mut signal_of_glob = Vec::new();
-        for (pack_index, pack) in packs.iter().enumerate() {
-            for (signal_index, signal) in pack.signals.iter().enumerate() {
-                signal_globs.extend(signal.paths.patterns.iter().map(String::as_str));
-                signal_of_glob.extend(signal.paths.patterns.iter().map(|_| (pack_index, signal_index)));
-            }
-        }
-        let signal_paths = GlobList::new(&signal_globs).unwrap_or_default();
+        let signal_of_owner: Vec<(usize, usize)> =
+            packs.iter().enumerate().flat_map(|(pack, p)| (0..p.signals.len()).map(move |signal| (pack, signal))).collect();
+        let signal_paths = OwnedGlobs::new(signal_of_owner.iter().map(|&(pack, signal)| packs[pack].signals[signal].paths.patterns.iter().map(String::as_str)))
+            .unwrap_or_default();
         let applies = vec![Applies::default(); packs.len()];
         let enabled = vec![true; rules.len()];
         Ruleset {
@@ -133,7 +129,7 @@ impl Ruleset {
             content,
             tails,
             signal_paths,
-            signal_of_glob,
+            signal_of_owner,
             indexes: Mutex::default(),
             kept_per_rule: crate::finding::KEPT_PER_RULE,
         }

@@ -56,10 +56,6 @@ impl LazyGlobSet {
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
-
-    pub fn names_only(&self) -> bool {
-        self.names_only
-    }
 }
 
 impl Deref for LazyGlobSet {
@@ -122,6 +118,80 @@ impl GlobList {
     }
 }
 
+/// The globs of many owners (rule conditions, plan steps, detection signals) in one
+/// [`GlobList`]: one pass over the entries, on every core, finds what each owner matches,
+/// where a pass per owner would test every entry once per owner.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedGlobs {
+    list: GlobList,
+    /// For each glob of `list`: its owner. An owner's globs are adjacent and owners are in
+    /// order, so the owners of matches reported in list order ascend.
+    owner_of: Vec<usize>,
+    owners: usize,
+}
+
+impl OwnedGlobs {
+    /// `owners`: the globs of each owner, in owner order (an owner may have none).
+    pub fn new<'a, G: IntoIterator<Item = &'a str>>(owners: impl IntoIterator<Item = G>) -> Result<OwnedGlobs, globset::Error> {
+        let (mut patterns, mut owner_of, mut count) = (Vec::new(), Vec::new(), 0);
+        for globs in owners {
+            for pattern in globs {
+                patterns.push(pattern);
+                owner_of.push(count);
+            }
+            count += 1;
+        }
+        Ok(OwnedGlobs { list: GlobList::new(&patterns)?, owner_of, owners: count })
+    }
+
+    /// The owners with a glob that matches `path`, ascending and each once, into `into`.
+    fn owners_into(&self, path: &[u8], into: &mut Vec<usize>) {
+        self.list.matches_into(crate::entry::as_path(path), into);
+        into.iter_mut().for_each(|glob| *glob = self.owner_of[*glob]);
+        into.dedup();
+    }
+
+    /// One pass over `items` on every core: `visit(state, owner, item, path)` for each owner
+    /// with a glob matching the item's path (`path_of`; `None` skips the item). Each part of
+    /// the items starts from `start()`, and the parts' states are merged in item order.
+    pub fn scan<T: Sync, S: Send>(
+        &self,
+        items: &[T],
+        path_of: impl Fn(&T) -> Option<&[u8]> + Sync,
+        start: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, usize, &T, &[u8]) + Sync,
+        mut merge: impl FnMut(&mut S, S),
+    ) -> S {
+        if self.owner_of.is_empty() {
+            return start();
+        }
+        let parts = crate::parts::map(items, |_, items| {
+            let mut state = start();
+            let mut owners = Vec::new();
+            for (item, path) in items.iter().filter_map(|item| path_of(item).map(|path| (item, path))) {
+                self.owners_into(path, &mut owners);
+                owners.iter().for_each(|&owner| visit(&mut state, owner, item, path));
+            }
+            state
+        });
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().unwrap_or_else(start);
+        parts.for_each(|part| merge(&mut all, part));
+        all
+    }
+
+    /// Per owner: whether some item's path matches one of its globs and `accept`s the item.
+    pub fn any<T: Sync>(&self, items: &[T], path_of: impl Fn(&T) -> Option<&[u8]> + Sync, accept: impl Fn(usize, &T) -> bool + Sync) -> Vec<bool> {
+        self.scan(
+            items,
+            path_of,
+            || vec![false; self.owners],
+            |found, owner, item, _| found[owner] = found[owner] || accept(owner, item),
+            |all, part| all.iter_mut().zip(part).for_each(|(all, part)| *all |= part),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +216,18 @@ mod tests {
         assert_eq!(matches, vec![0, 2, 3]);
         list.matches_into("model/x", &mut matches);
         assert_eq!(matches, vec![1, 3]);
+    }
+
+    #[test]
+    fn owned_globs_report_each_owner_once() {
+        let owned = OwnedGlobs::new([vec!["*.py", "model/*", "model/*.py"], vec![], vec!["**"], vec!["*.txt"]]).unwrap();
+        let mut owners = Vec::new();
+        owned.owners_into(b"model/a.py", &mut owners);
+        assert_eq!(owners, vec![0, 2]);
+        owned.owners_into(b"x/b.txt", &mut owners);
+        assert_eq!(owners, vec![2]);
+        let paths: Vec<&[u8]> = vec![b"a.py", b"b.txt"];
+        assert_eq!(owned.any(&paths, |p| Some(*p), |_, _| true), vec![true, false, true, true]);
+        assert_eq!(owned.any(&paths, |p| Some(*p), |owner, _| owner != 2), vec![true, false, false, true]);
     }
 }
