@@ -65,8 +65,8 @@ struct Evaluator<'a> {
 }
 
 /// Run the rules of `ruleset` that are `enabled` (one flag per rule; missing flags, e.g. an
-/// empty slice, mean enabled) over `subject`, the sets of their conditions found in `presence`. Findings of one rule beyond
-/// [`Ruleset::kept_per_rule`] are counted, not kept: the second list.
+/// empty slice, mean enabled) over `subject`, the sets of their conditions found in `presence`.
+/// Findings of one rule beyond [`Ruleset::kept_per_rule`] are counted, not kept: the second list.
 pub fn evaluate(ruleset: &Ruleset, subject: &Subject, placed: &Placed, phase: Phase, enabled: &[bool], presence: &Presence) -> (Vec<Finding>, Vec<Overflow>) {
     // Only rules that run can supersede.
     let runs = |index: usize| enabled.get(index).copied().unwrap_or(true);
